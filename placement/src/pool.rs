@@ -1,0 +1,119 @@
+//! Pools: a redundancy scheme, a PG count and a CRUSH rule.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::MapError;
+use crate::hash::{object_hash, stable_mod};
+use crate::ids::{PgId, PoolId, RuleId};
+
+/// How a pool protects its objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    /// `size` full copies; writes need at least `min_size` of them.
+    Replicated {
+        /// Copies kept.
+        size: u8,
+        /// Fewest copies that may accept writes.
+        min_size: u8,
+    },
+    /// `k` data and `m` parity shards, shard i on position i of the PG.
+    Erasure {
+        /// Data shards.
+        k: u8,
+        /// Parity shards.
+        m: u8,
+    },
+}
+
+/// A pool entry in the cluster map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// Its id.
+    pub id: PoolId,
+    /// Its unique name.
+    pub name: String,
+    /// Replicated or erasure-coded.
+    pub kind: PoolKind,
+    /// Number of PGs; need not be a power of two.
+    pub pg_num: u32,
+    /// The CRUSH rule that places its PGs.
+    pub rule: RuleId,
+}
+
+/// Largest pg_num a pool may have; beyond this a PG map stops being cheap to compute per epoch.
+pub const MAX_PG_NUM: u32 = 1 << 16;
+
+impl Pool {
+    /// OSDs per PG: `size`, or `k + m`.
+    pub fn size(&self) -> usize {
+        match self.kind {
+            PoolKind::Replicated { size, .. } => usize::from(size),
+            PoolKind::Erasure { k, m } => usize::from(k) + usize::from(m),
+        }
+    }
+
+    /// Fewest available OSDs with which the PG still accepts writes (`k + 1` for erasure, as in
+    /// Ceph: writing with only `k` shards leaves no margin at all).
+    pub fn min_size(&self) -> usize {
+        match self.kind {
+            PoolKind::Replicated { min_size, .. } => usize::from(min_size),
+            PoolKind::Erasure { k, .. } => usize::from(k) + 1,
+        }
+    }
+
+    /// Whether PG positions are fixed (erasure: shard i lives at position i).
+    pub fn is_erasure(&self) -> bool {
+        matches!(self.kind, PoolKind::Erasure { .. })
+    }
+
+    /// The PG an object name falls in.
+    pub fn pg_of(&self, object: &[u8]) -> PgId {
+        PgId {
+            pool: self.id,
+            seed: stable_mod(object_hash(object), self.pg_num),
+        }
+    }
+
+    /// Checks the pool's own parameters (not its relation to the rest of the map).
+    pub fn validate(&self) -> Result<(), MapError> {
+        let bad = |reason: &str| {
+            Err(MapError::InvalidPool {
+                name: self.name.clone(),
+                reason: reason.to_owned(),
+            })
+        };
+        if !valid_pool_name(&self.name) {
+            return bad("names are 1-128 characters of A-Z a-z 0-9 . _ -");
+        }
+        if self.pg_num == 0 || self.pg_num > MAX_PG_NUM {
+            return bad("pg_num must be between 1 and 65536");
+        }
+        match self.kind {
+            PoolKind::Replicated { size, min_size } => {
+                if size == 0 || size > 16 {
+                    return bad("size must be between 1 and 16");
+                }
+                if min_size == 0 || min_size > size {
+                    return bad("min_size must be between 1 and size");
+                }
+            }
+            PoolKind::Erasure { k, m } => {
+                if k == 0 || m == 0 {
+                    return bad("erasure coding needs k >= 1 and m >= 1");
+                }
+                if usize::from(k) + usize::from(m) > 32 {
+                    return bad("k + m must be at most 32");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_pool_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
