@@ -2,7 +2,7 @@
 //! table that [`Placement`](crate::Placement) builds once per epoch.
 //!
 //! Every candidate OSD draws `log2(u) / weight` with `u` a uniform 32-bit hash of
-//! `(PG, OSD, r)`; the highest draw wins. This is straw2's exponential race: the winner is
+//! `(PG, OSD, r)`; the highest draw wins (computed as the lowest cost `-log2(u) / weight`). This is straw2's exponential race: the winner is
 //! chosen with probability proportional to weight, and changing one OSD's weight only changes
 //! the races that OSD wins or would win. Draws are integer-only (see [`crate::ln`]).
 //!
@@ -72,46 +72,89 @@ impl Candidates {
     }
 }
 
-/// A draw: larger wins. Exact integer math, ties broken by lower OSD id (callers iterate in
-/// id order and replace only on a strictly larger draw).
+/// A candidate's draw, as a cost: `-log2(u) / weight`, an exponential variable of rate
+/// `weight`; the smallest cost wins (straw2's largest `ln(u) / weight`, negated so that the
+/// product is one unsigned 64x64 multiply). Ties go to the lower OSD id: callers iterate in
+/// id order and replace only on a strictly smaller cost.
 #[inline]
-fn draw(race: u64, c: &Candidate) -> i128 {
-    let u = draw_hash(race, c.key);
-    let log = log2_fixed(u64::from(u) + 1) as i64 - (32i64 << FRAC_BITS); // in [-32, 0]
-    i128::from(log) * i128::from(c.recip)
+fn draw(race: u64, c: &Candidate) -> u128 {
+    cost(draw_hash(race, c.key), c.recip)
 }
 
-/// Best draw of each domain in one race, over candidates passing `eligible`.
+#[inline]
+fn cost(u: u32, recip: u64) -> u128 {
+    let neg_log = (32u64 << FRAC_BITS) - log2_fixed(u64::from(u) + 1); // -log2(u / 2^32)
+    u128::from(neg_log) * u128::from(recip)
+}
+
+/// A lower bound of [`cost`] without the logarithm, to skip candidates that cannot win:
+/// `-log2(y) >= (1 - y) / ln 2`, and every rounding in [`log2_fixed`] is downward (a chord
+/// under a concave curve, truncated fractions), which only raises the cost. `2^16 / ln 2` is
+/// 94548; 93600 leaves a 1% margin.
+#[inline]
+fn cost_floor(u: u32, recip: u64) -> u128 {
+    u128::from(u64::from(u32::MAX - u) * 93_600) * u128::from(recip)
+}
+
+/// The winner of one race: the cheapest candidate. Most candidates are ruled out by
+/// [`cost_floor`] without computing a logarithm.
+fn race_winner(cands: &Candidates, race: u64) -> Option<u32> {
+    let mut best = (u128::MAX, None);
+    for (i, c) in cands.osds.iter().enumerate() {
+        let u = draw_hash(race, c.key);
+        if cost_floor(u, c.recip) >= best.0 {
+            continue;
+        }
+        let d = cost(u, c.recip);
+        if d < best.0 {
+            best = (d, Some(i as u32));
+        }
+    }
+    best.1
+}
+
+/// Every candidate's draw in one race, into `out` (a tight loop with no dependencies
+/// between iterations, so the hash and log of many candidates overlap).
+fn draw_all(cands: &Candidates, race: u64, out: &mut Vec<u128>) {
+    out.clear();
+    out.extend(cands.osds.iter().map(|c| draw(race, c)));
+}
+
+/// Best draw of each domain, over candidates passing `eligible`.
 fn best_per_domain(
     cands: &Candidates,
     domains: &Domains,
-    race: u64,
+    draws: &[u128],
     eligible: impl Fn(&Candidate) -> bool,
-) -> Vec<Option<(i128, u32)>> {
-    let mut best: Vec<Option<(i128, u32)>> = vec![None; domains.members.len()];
-    for (i, c) in cands.osds.iter().enumerate() {
-        if !eligible(c) {
-            continue;
-        }
-        let d = draw(race, c);
-        let slot = &mut best[domains.of[i] as usize];
-        if slot.is_none_or(|(bd, _)| d > bd) {
-            *slot = Some((d, i as u32));
-        }
-    }
-    best
+) -> Vec<Option<(u128, u32)>> {
+    domains
+        .members
+        .iter()
+        .map(|members| {
+            let mut best: Option<(u128, u32)> = None;
+            for &i in members {
+                let d = draws[i as usize];
+                if eligible(&cands.osds[i as usize]) && best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, i));
+                }
+            }
+            best
+        })
+        .collect()
 }
 
-/// Orders `(draw, candidate)` pairs best first; ties go to the lower OSD id.
-fn rank(entries: &mut [(i128, u32)]) {
-    entries.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+/// Orders `(cost, candidate)` pairs best (cheapest) first; ties go to the lower OSD id.
+fn rank(entries: &mut [(u128, u32)]) {
+    entries.sort_unstable();
 }
 
 /// Replicated selection of `n` OSDs; see the module doc.
 pub(crate) fn firstn(cands: &Candidates, level: DomainType, input: u64, n: usize) -> Vec<OsdId> {
     let domains = cands.domains(level);
     let race = race_seed(input, 0);
-    let mut heads: Vec<(i128, u32)> = best_per_domain(cands, domains, race, |c| c.is_in)
+    let mut draws = Vec::with_capacity(cands.osds.len());
+    draw_all(cands, race, &mut draws);
+    let mut heads: Vec<(u128, u32)> = best_per_domain(cands, domains, &draws, |c| c.is_in)
         .into_iter()
         .flatten()
         .collect();
@@ -119,12 +162,12 @@ pub(crate) fn firstn(cands: &Candidates, level: DomainType, input: u64, n: usize
     let mut chosen: Vec<u32> = heads.iter().take(n).map(|&(_, i)| i).collect();
     if chosen.len() < n {
         // Too few domains: fill from the best remaining OSDs, sharing domains.
-        let mut rest: Vec<(i128, u32)> = cands
+        let mut rest: Vec<(u128, u32)> = cands
             .osds
             .iter()
             .enumerate()
             .filter(|(i, c)| c.is_in && !chosen.contains(&(*i as u32)))
-            .map(|(i, c)| (draw(race, c), i as u32))
+            .map(|(i, _)| (draws[i], i as u32))
             .collect();
         rank(&mut rest);
         chosen.extend(rest.iter().take(n - chosen.len()).map(|&(_, i)| i));
@@ -148,36 +191,34 @@ pub(crate) fn indep(
     // Round one: each position takes its race's winner unless that domain is dead or taken.
     for (p, slot) in out.iter_mut().enumerate() {
         let race = race_seed(input, p as u32);
-        let mut winner: Option<(i128, u32)> = None;
-        for (i, c) in cands.osds.iter().enumerate() {
-            let d = draw(race, c);
-            if winner.is_none_or(|(bd, _)| d > bd) {
-                winner = Some((d, i as u32));
-            }
-        }
-        let Some((_, w)) = winner else { break };
-        let dom = domains.of[w as usize];
+        let Some(winner) = race_winner(cands, race) else {
+            break; // no weighted OSD at all
+        };
+        let dom = domains.of[winner as usize];
         if domains.live[dom as usize] && !taken.contains(&dom) {
             taken.push(dom);
-            *slot = Some(best_in_member(cands, domains, dom, race));
+            *slot = Some(leaf(cands, domains, dom, winner, race));
         }
     }
-    // Round two: the rest walk their own race's ranking of domains.
+    // Round two: the rest take the best free live domain of their own race.
+    let mut draws = Vec::new();
     for (p, slot) in out.iter_mut().enumerate() {
         if slot.is_some() {
             continue;
         }
         let race = race_seed(input, p as u32);
-        let mut heads: Vec<(i128, u32)> = best_per_domain(cands, domains, race, |_| true)
+        draw_all(cands, race, &mut draws);
+        let mut ranked: Vec<(u128, u32)> = best_per_domain(cands, domains, &draws, |_| true)
             .into_iter()
             .enumerate()
-            .filter_map(|(dom, best)| best.map(|(d, _)| (d, dom as u32)))
-            .filter(|&(_, dom)| domains.live[dom as usize] && !taken.contains(&dom))
+            .filter(|&(dom, _)| domains.live[dom] && !taken.contains(&(dom as u32)))
+            .filter_map(|(_, best)| best)
             .collect();
-        rank(&mut heads);
-        if let Some(&(_, dom)) = heads.first() {
+        rank(&mut ranked);
+        if let Some(&(_, i)) = ranked.first() {
+            let dom = domains.of[i as usize];
             taken.push(dom);
-            *slot = Some(best_in_member(cands, domains, dom, race));
+            *slot = Some(leaf(cands, domains, dom, i, race));
         }
     }
     out.into_iter()
@@ -185,18 +226,31 @@ pub(crate) fn indep(
         .collect()
 }
 
+/// The OSD a position gets in live domain `dom` whose best draw was candidate `best`: that
+/// candidate if it is in, else the in member with the best draw in the same race.
+fn leaf(cands: &Candidates, domains: &Domains, dom: u32, best: u32, race: u64) -> u32 {
+    if cands.osds[best as usize].is_in {
+        best
+    } else {
+        best_in_member(cands, domains, dom, race)
+    }
+}
+
 /// The in member of a live domain with the best draw in `race`.
 fn best_in_member(cands: &Candidates, domains: &Domains, dom: u32, race: u64) -> u32 {
-    let mut best: Option<(i128, u32)> = None;
+    let mut best: Option<(u128, u32)> = None;
     for &i in &domains.members[dom as usize] {
         let c = &cands.osds[i as usize];
         if !c.is_in {
             continue;
         }
         let d = draw(race, c);
-        if best.is_none_or(|(bd, _)| d > bd) {
+        if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, i));
         }
     }
     best.expect("a live domain has an in member").1
 }
+
+#[cfg(test)]
+mod tests;
