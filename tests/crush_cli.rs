@@ -64,7 +64,10 @@ fn reports_movement_when_an_osd_is_marked_out() {
     let v = json("--hosts 6 --osds-per-host 3 --ec 4+2 --pg-num 512 --out 4");
     let (moved, ideal) = (f(&v, "moved_fraction"), f(&v, "ideal_moved_fraction"));
     assert!((ideal - 1.0 / 18.0).abs() < 1e-9);
-    assert!(moved <= 1.3 * ideal, "moved {moved}, ideal {ideal}");
+    assert!(
+        moved > 0.0 && moved <= 1.3 * ideal,
+        "moved {moved}, ideal {ideal}"
+    );
     assert_eq!(v["holes"].as_u64(), Some(0));
     assert!(v["osds"].as_array().unwrap().iter().all(|o| o["id"] != 4));
 }

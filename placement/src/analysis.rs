@@ -11,7 +11,8 @@ use crate::placement::Placement;
 /// PG slots held by each placeable OSD, and how many it should hold by weight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Distribution {
-    /// `(slots held, slots expected)` per OSD that is in with non-zero weight.
+    /// `(slots held, slots expected)` per OSD that is in with non-zero weight; the filled
+    /// slots are expected to split by weight.
     pub per_osd: BTreeMap<OsdId, (u64, f64)>,
     /// Largest `|held - expected| / expected`, in percent.
     pub max_deviation_pct: f64,
@@ -24,17 +25,14 @@ pub fn distribution(map: &ClusterMap, pool: PoolId) -> Result<Distribution, Plac
     let sets = Placement::new(map).pool_crush_sets(pool)?;
     let placeable: Vec<_> = map.osds.values().filter(|o| o.is_placeable()).collect();
     let total_weight: f64 = placeable.iter().map(|o| o.weight.as_f64()).sum();
-    let slots = sets.iter().map(Vec::len).sum::<usize>() as f64;
+    let holes = sets.iter().flatten().filter(|o| o.is_none()).count();
+    let slots = (sets.iter().map(Vec::len).sum::<usize>() - holes) as f64;
     let mut per_osd: BTreeMap<OsdId, (u64, f64)> = placeable
         .iter()
         .map(|o| (o.id, (0, slots * o.weight.as_f64() / total_weight)))
         .collect();
-    let mut holes = 0;
-    for osd in sets.iter().flatten() {
-        match osd {
-            Some(id) => per_osd.entry(*id).or_insert((0, 0.0)).0 += 1,
-            None => holes += 1,
-        }
+    for id in sets.iter().flatten().flatten() {
+        per_osd.entry(*id).or_insert((0, 0.0)).0 += 1;
     }
     let max_deviation_pct = per_osd
         .values()
@@ -44,7 +42,7 @@ pub fn distribution(map: &ClusterMap, pool: PoolId) -> Result<Distribution, Plac
     Ok(Distribution {
         per_osd,
         max_deviation_pct,
-        holes,
+        holes: holes as u64,
     })
 }
 

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::ParseIdError;
 
 /// An OSD's cluster-wide id, assigned by the monitor on first boot and never reused.
+/// `u32::MAX` is reserved: no OSD has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct OsdId(pub u32);
 
-/// A pool's id, assigned by the monitor at creation and never reused.
+/// A pool's id, assigned by the monitor at creation and never reused. `u32::MAX` is reserved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PoolId(pub u32);

@@ -171,7 +171,7 @@ impl ClusterMap {
     pub fn check(&self) -> Result<(), MapError> {
         let mut zone_of_host: BTreeMap<&str, &str> = BTreeMap::new();
         for (id, osd) in &self.osds {
-            if *id != osd.id {
+            if *id != osd.id || id.0 >= self.osd_id_high {
                 return Err(MapError::NoSuchOsd(*id));
             }
             let loc = &osd.location;
@@ -191,7 +191,7 @@ impl ClusterMap {
         let mut names = BTreeSet::new();
         for (id, pool) in &self.pools {
             pool.validate()?;
-            if *id != pool.id || !names.insert(pool.name.as_str()) {
+            if *id != pool.id || id.0 >= self.pool_id_high || !names.insert(pool.name.as_str()) {
                 return Err(MapError::PoolExists(pool.name.clone()));
             }
             let rule = self
@@ -222,7 +222,10 @@ impl ClusterMap {
             if pg.seed >= pool.pg_num {
                 return Err(bad(format!("pool has only {} PGs", pool.pg_num)));
             }
-            if osds.is_empty() || osds.len() > pool.size() {
+            if pool.is_erasure() && osds.len() != pool.size() {
+                return Err(bad(format!("needs one entry per shard ({})", pool.size())));
+            }
+            if osds.len() > pool.size() || osds.iter().all(Option::is_none) {
                 return Err(bad(format!("needs 1 to {} OSDs", pool.size())));
             }
             let mut seen = BTreeSet::new();
@@ -253,6 +256,9 @@ impl ClusterMap {
     fn apply_change(&mut self, change: &Change) -> Result<(), MapError> {
         match change {
             Change::OsdAdd(entry) => {
+                if entry.id.0 == u32::MAX {
+                    return Err(MapError::NoSuchOsd(entry.id)); // reserved, never an OSD
+                }
                 if self.osds.contains_key(&entry.id) {
                     return Err(MapError::OsdExists(entry.id));
                 }
@@ -279,6 +285,9 @@ impl ClusterMap {
             Change::PoolCreate(pool) => {
                 if self.pools.contains_key(&pool.id) || self.pool_by_name(&pool.name).is_some() {
                     return Err(MapError::PoolExists(pool.name.clone()));
+                }
+                if pool.id.0 == u32::MAX {
+                    return Err(MapError::NoSuchPool(pool.id)); // reserved, never a pool
                 }
                 self.pools.insert(pool.id, pool.clone());
                 self.pool_id_high = self.pool_id_high.max(pool.id.0 + 1);

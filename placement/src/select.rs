@@ -14,11 +14,15 @@
 //! draw per OSD per PG.
 //!
 //! **Erasure (`indep`)**: position `p` runs its own race (`r = p`) over every weighted OSD,
-//! *including out ones*, so that an OSD going out changes no other position's race. The
-//! winner's failure domain is the position's domain; its leaf is the best *in* OSD of that
-//! domain in the same race. A position whose domain is already taken, or has no in OSD, then
-//! takes the best free live domain of its race. Unfillable positions stay holes. Cost: `n`
-//! draws per OSD per PG.
+//! *including out ones*, so that an OSD going out changes no other position's race; the
+//! position claims the winner's failure domain. If the winner is in and its domain was free,
+//! that is the position's OSD. Otherwise, in a second round, the position takes the cheapest
+//! *in* OSD of its race among the free domains (and, if its winner was out, the domain it
+//! claimed): an out OSD's shards spread over the cluster by weight instead of piling onto its
+//! host-mates, yet a PG with exactly `k + m` hosts still fills from the same host. Positions
+//! that collided retry before those whose winner was out, so an OSD going out moves only its
+//! own position. Unfillable positions stay holes. Cost: `n` races per PG; most draws skip
+//! the logarithm ([`cost_floor`]).
 //!
 //! When there are fewer live failure domains than a replicated PG needs, the remaining slots
 //! go to the best remaining OSDs (distinct OSDs, shared domains): a one-host cluster still
@@ -143,11 +147,6 @@ fn best_per_domain(
         .collect()
 }
 
-/// Orders `(cost, candidate)` pairs best (cheapest) first; ties go to the lower OSD id.
-fn rank(entries: &mut [(u128, u32)]) {
-    entries.sort_unstable();
-}
-
 /// Replicated selection of `n` OSDs; see the module doc.
 pub(crate) fn firstn(cands: &Candidates, level: DomainType, input: u64, n: usize) -> Vec<OsdId> {
     let domains = cands.domains(level);
@@ -158,7 +157,7 @@ pub(crate) fn firstn(cands: &Candidates, level: DomainType, input: u64, n: usize
         .into_iter()
         .flatten()
         .collect();
-    rank(&mut heads);
+    heads.sort_unstable(); // cheapest first; ties go to the lower OSD id
     let mut chosen: Vec<u32> = heads.iter().take(n).map(|&(_, i)| i).collect();
     if chosen.len() < n {
         // Too few domains: fill from the best remaining OSDs, sharing domains.
@@ -169,7 +168,7 @@ pub(crate) fn firstn(cands: &Candidates, level: DomainType, input: u64, n: usize
             .filter(|(i, c)| c.is_in && !chosen.contains(&(*i as u32)))
             .map(|(i, _)| (draws[i], i as u32))
             .collect();
-        rank(&mut rest);
+        rest.sort_unstable();
         chosen.extend(rest.iter().take(n - chosen.len()).map(|&(_, i)| i));
     }
     chosen
@@ -188,68 +187,66 @@ pub(crate) fn indep(
     let domains = cands.domains(level);
     let mut out: Vec<Option<u32>> = vec![None; n];
     let mut taken: Vec<u32> = Vec::with_capacity(n);
-    // Round one: each position takes its race's winner unless that domain is dead or taken.
-    for (p, slot) in out.iter_mut().enumerate() {
-        let race = race_seed(input, p as u32);
-        let Some(winner) = race_winner(cands, race) else {
-            break; // no weighted OSD at all
+    let mut collided = Vec::new();
+    let mut deferred: Vec<(usize, u32)> = Vec::new();
+    let mut draws = Vec::new();
+    // Claims depend only on weights, never on in/out, so an OSD going out moves no claim.
+    // A claim whose best member is in is final; the others are resolved last.
+    let mut claim = |p: usize, best: u32, taken: &mut Vec<u32>, out: &mut [Option<u32>]| {
+        let dom = domains.of[best as usize];
+        taken.push(dom);
+        if cands.osds[best as usize].is_in {
+            out[p] = Some(best);
+        } else {
+            deferred.push((p, dom));
+        }
+    };
+    // Round one: each position claims its race winner's domain, unless another did first.
+    for p in 0..n {
+        let Some(winner) = race_winner(cands, race_seed(input, p as u32)) else {
+            return vec![None; n]; // no weighted OSD at all
         };
-        let dom = domains.of[winner as usize];
-        if domains.live[dom as usize] && !taken.contains(&dom) {
-            taken.push(dom);
-            *slot = Some(leaf(cands, domains, dom, winner, race));
+        if taken.contains(&domains.of[winner as usize]) {
+            collided.push(p);
+        } else {
+            claim(p, winner, &mut taken, &mut out);
         }
     }
-    // Round two: the rest take the best free live domain of their own race.
-    let mut draws = Vec::new();
-    for (p, slot) in out.iter_mut().enumerate() {
-        if slot.is_some() {
-            continue;
-        }
-        let race = race_seed(input, p as u32);
-        draw_all(cands, race, &mut draws);
-        let mut ranked: Vec<(u128, u32)> = best_per_domain(cands, domains, &draws, |_| true)
+    // Round two: collided positions claim the best free domain of their own race.
+    for p in collided {
+        draw_all(cands, race_seed(input, p as u32), &mut draws);
+        let best = best_per_domain(cands, domains, &draws, |_| true)
             .into_iter()
             .enumerate()
-            .filter(|&(dom, _)| domains.live[dom] && !taken.contains(&(dom as u32)))
+            .filter(|&(dom, _)| !taken.contains(&(dom as u32)))
             .filter_map(|(_, best)| best)
-            .collect();
-        rank(&mut ranked);
-        if let Some(&(_, i)) = ranked.first() {
+            .min();
+        if let Some((_, i)) = best {
+            claim(p, i, &mut taken, &mut out);
+        }
+    }
+    // Last: positions whose claimed member is out take the cheapest in OSD of their race
+    // among the free domains and their own claim, so an out OSD's shards spread by weight
+    // (and a PG with exactly k+m domains still fills from the same one).
+    for (p, own) in deferred {
+        draw_all(cands, race_seed(input, p as u32), &mut draws);
+        let best = best_per_domain(cands, domains, &draws, |c| c.is_in)
+            .into_iter()
+            .enumerate()
+            .filter(|&(dom, _)| dom as u32 == own || !taken.contains(&(dom as u32)))
+            .filter_map(|(_, best)| best)
+            .min();
+        if let Some((_, i)) = best {
             let dom = domains.of[i as usize];
-            taken.push(dom);
-            *slot = Some(leaf(cands, domains, dom, i, race));
+            if dom != own {
+                taken.push(dom);
+            }
+            out[p] = Some(i);
         }
     }
     out.into_iter()
         .map(|slot| slot.map(|i| cands.osds[i as usize].id))
         .collect()
-}
-
-/// The OSD a position gets in live domain `dom` whose best draw was candidate `best`: that
-/// candidate if it is in, else the in member with the best draw in the same race.
-fn leaf(cands: &Candidates, domains: &Domains, dom: u32, best: u32, race: u64) -> u32 {
-    if cands.osds[best as usize].is_in {
-        best
-    } else {
-        best_in_member(cands, domains, dom, race)
-    }
-}
-
-/// The in member of a live domain with the best draw in `race`.
-fn best_in_member(cands: &Candidates, domains: &Domains, dom: u32, race: u64) -> u32 {
-    let mut best: Option<(u128, u32)> = None;
-    for &i in &domains.members[dom as usize] {
-        let c = &cands.osds[i as usize];
-        if !c.is_in {
-            continue;
-        }
-        let d = draw(race, c);
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, i));
-        }
-    }
-    best.expect("a live domain has an in member").1
 }
 
 #[cfg(test)]
