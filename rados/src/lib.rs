@@ -1,0 +1,22 @@
+//! Shoal's wire layer: the QUIC messenger every daemon and client speaks, its framing,
+//! cluster-key authentication and fault injection, and (later) the map-aware clients.
+//!
+//! The pure parts ([`frame`], [`rpc`] routing, [`faults`] rules) have no I/O; [`messenger`]
+//! is the tokio shell around quinn.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod faults;
+pub mod frame;
+pub mod keyring;
+pub mod messenger;
+pub mod rpc;
+pub mod tls;
+
+pub use error::{CallError, MessengerError};
+pub use faults::{FaultRules, Faults, PeerFault, Verdict};
+pub use keyring::{Keyring, KeyringError};
+pub use messenger::{Messenger, MessengerConfig};
+pub use rpc::{Context, Router, Rpc, WireError};

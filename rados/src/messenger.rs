@@ -1,0 +1,397 @@
+//! The messenger: QUIC between daemons and clients. One connection per peer, reused; one
+//! bidirectional stream per request; request timeouts; reconnection with backoff. A thin
+//! shell over quinn (which keeps its own protocol logic pure) plus [`crate::frame`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::error::{CallError, MessengerError};
+use crate::faults::{Faults, Verdict};
+use crate::frame::{self, Header, MAX_FRAME};
+use crate::keyring::Keyring;
+use crate::rpc::{Context, Router, Rpc, WireError};
+use crate::tls;
+
+/// A reply's body: the typed reply, encoded, or why there is none.
+type ReplyBody = Result<serde_bytes::ByteBuf, WireError>;
+
+/// QUIC application close code for a protocol violation by the peer.
+const CLOSE_BAD_FRAME: u32 = 1;
+
+/// Timing knobs of a messenger.
+#[derive(Debug, Clone)]
+pub struct MessengerConfig {
+    /// How long a call waits for its reply.
+    pub request_timeout: Duration,
+    /// A connection with no traffic for this long is considered dead.
+    pub idle_timeout: Duration,
+    /// Keep-alive ping interval (below `idle_timeout`).
+    pub keep_alive: Duration,
+    /// First wait before reconnecting to a peer that failed; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest wait before reconnecting.
+    pub backoff_max: Duration,
+}
+
+impl Default for MessengerConfig {
+    fn default() -> Self {
+        MessengerConfig {
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(6),
+            keep_alive: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Peer {
+    conn: Option<quinn::Connection>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// A QUIC endpoint that calls peers and, if given a [`Router`], serves them.
+pub struct Messenger {
+    endpoint: quinn::Endpoint,
+    listen: Option<SocketAddr>,
+    config: MessengerConfig,
+    peers: Mutex<HashMap<SocketAddr, Peer>>,
+    faults: Faults,
+    epoch: AtomicU64,
+}
+
+impl Messenger {
+    /// A daemon's messenger listening on `addr` (port 0 picks a free port).
+    pub fn bind(
+        addr: SocketAddr,
+        keyring: &Keyring,
+        config: MessengerConfig,
+    ) -> Result<Arc<Messenger>, MessengerError> {
+        Messenger::new(addr, keyring, config, true)
+    }
+
+    /// A client's messenger: it calls but does not announce a listening address.
+    pub fn client(
+        keyring: &Keyring,
+        config: MessengerConfig,
+    ) -> Result<Arc<Messenger>, MessengerError> {
+        let any: SocketAddr = ([0, 0, 0, 0], 0).into();
+        Messenger::new(any, keyring, config, false)
+    }
+
+    fn new(
+        addr: SocketAddr,
+        keyring: &Keyring,
+        config: MessengerConfig,
+        listens: bool,
+    ) -> Result<Arc<Messenger>, MessengerError> {
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(
+                config
+                    .idle_timeout
+                    .try_into()
+                    .map_err(|e| MessengerError::Quic(format!("idle timeout: {e}")))?,
+            ))
+            .keep_alive_interval(Some(config.keep_alive));
+        let transport = Arc::new(transport);
+
+        let server_tls = QuicServerConfig::try_from(tls::server_config(keyring)?)
+            .map_err(|e| MessengerError::Quic(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
+        server.transport_config(transport.clone());
+        let client_tls = QuicClientConfig::try_from(tls::client_config(keyring)?)
+            .map_err(|e| MessengerError::Quic(e.to_string()))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(client_tls));
+        client.transport_config(transport);
+
+        let mut endpoint = if listens {
+            quinn::Endpoint::server(server, addr)
+        } else {
+            quinn::Endpoint::client(addr)
+        }
+        .map_err(|source| MessengerError::Bind { addr, source })?;
+        endpoint.set_default_client_config(client);
+        let listen = if listens {
+            Some(
+                endpoint
+                    .local_addr()
+                    .map_err(|source| MessengerError::Bind { addr, source })?,
+            )
+        } else {
+            None
+        };
+        Ok(Arc::new(Messenger {
+            endpoint,
+            listen,
+            config,
+            peers: Mutex::new(HashMap::new()),
+            faults: Faults::default(),
+            epoch: AtomicU64::new(0),
+        }))
+    }
+
+    /// Where this messenger listens (daemons only).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen
+    }
+
+    /// The fault rules of this messenger (switch them at run time).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Sets the map epoch stamped on every outgoing message.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.epoch.fetch_max(epoch, Ordering::Relaxed);
+    }
+
+    /// The request timeout calls use.
+    pub fn request_timeout(&self) -> Duration {
+        self.config.request_timeout
+    }
+
+    /// Calls `peer` with `req` and waits for the reply (or the request timeout).
+    pub async fn call<R: Rpc>(&self, peer: SocketAddr, req: &R) -> Result<R::Reply, CallError> {
+        self.call_with_payload(peer, req, Bytes::new())
+            .await
+            .map(|(reply, _)| reply)
+    }
+
+    /// Like [`call`](Self::call), with raw payload bytes each way.
+    pub async fn call_with_payload<R: Rpc>(
+        &self,
+        peer: SocketAddr,
+        req: &R,
+        payload: Bytes,
+    ) -> Result<(R::Reply, Bytes), CallError> {
+        let body = rmp_serde::to_vec(req).map_err(|e| CallError::Encode(e.to_string()))?;
+        let header = Header {
+            method: R::METHOD,
+            epoch: self.epoch.load(Ordering::Relaxed),
+            from: self.listen,
+            body,
+        };
+        let frame =
+            frame::encode(&header, &payload).map_err(|e| CallError::Encode(e.to_string()))?;
+        let after = self.config.request_timeout;
+        let (reply, payload) = tokio::time::timeout(after, self.exchange(peer, frame))
+            .await
+            .map_err(|_| CallError::Timeout { peer, after })??;
+        let bad = |e: rmp_serde::decode::Error| CallError::BadFrame {
+            peer,
+            error: frame::FrameError::Header(e.to_string()),
+        };
+        let body: ReplyBody = rmp_serde::from_slice(&reply.body).map_err(bad)?;
+        let body = body.map_err(|error| CallError::Remote { peer, error })?;
+        Ok((rmp_serde::from_slice(&body).map_err(bad)?, payload))
+    }
+
+    async fn exchange(&self, peer: SocketAddr, frame: Bytes) -> Result<(Header, Bytes), CallError> {
+        match self.faults.verdict(Some(peer)) {
+            Verdict::Pass => {}
+            Verdict::Delay(d) => tokio::time::sleep(d).await,
+            Verdict::Drop => std::future::pending().await,
+        }
+        let conn = self.connection(peer).await?;
+        let lost = |e: &dyn std::fmt::Display| CallError::ConnectionLost {
+            peer,
+            reason: e.to_string(),
+        };
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
+        send.write_all(&frame).await.map_err(|e| lost(&e))?;
+        send.finish().map_err(|e| lost(&e))?;
+        let data = recv.read_to_end(MAX_FRAME).await.map_err(|e| lost(&e))?;
+        frame::decode(Bytes::from(data)).map_err(|error| {
+            warn!(%peer, %error, "bad frame from peer; closing the connection");
+            conn.close(CLOSE_BAD_FRAME.into(), b"bad frame");
+            CallError::BadFrame { peer, error }
+        })
+    }
+
+    /// The live connection to `peer`, connecting if needed (not while backing off).
+    async fn connection(&self, peer: SocketAddr) -> Result<quinn::Connection, CallError> {
+        {
+            let mut peers = self.peers.lock().expect("peers lock");
+            let state = peers.entry(peer).or_default();
+            if let Some(conn) = &state.conn {
+                if conn.close_reason().is_none() {
+                    return Ok(conn.clone());
+                }
+                state.conn = None;
+            }
+            if let Some(at) = state.retry_at {
+                if Instant::now() < at {
+                    return Err(CallError::Unreachable {
+                        peer,
+                        reason: format!("backing off after {} failed attempts", state.failures),
+                    });
+                }
+            }
+        }
+        let result = match self.endpoint.connect(peer, tls::SERVER_NAME) {
+            Ok(connecting) => connecting.await.map_err(|e| classify(peer, e)),
+            Err(e) => Err(CallError::Unreachable {
+                peer,
+                reason: e.to_string(),
+            }),
+        };
+        let mut peers = self.peers.lock().expect("peers lock");
+        let state = peers.entry(peer).or_default();
+        match result {
+            Ok(conn) => {
+                state.failures = 0;
+                state.retry_at = None;
+                // Another caller may have connected meanwhile; keep one connection per peer.
+                let conn = match &state.conn {
+                    Some(existing) if existing.close_reason().is_none() => existing.clone(),
+                    _ => conn,
+                };
+                state.conn = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                state.failures += 1;
+                let backoff = self
+                    .config
+                    .backoff_min
+                    .saturating_mul(1 << state.failures.min(16))
+                    .min(self.config.backoff_max);
+                state.retry_at = Some(Instant::now() + backoff);
+                Err(e)
+            }
+        }
+    }
+
+    /// Serves incoming requests with `router` until the endpoint closes.
+    pub fn serve(self: &Arc<Self>, router: Arc<Router>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = this.endpoint.accept().await {
+                let this = this.clone();
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    match incoming.await {
+                        Ok(conn) => this.serve_connection(conn, router).await,
+                        Err(e) => debug!(%remote, error = %e, "refused an incoming connection"),
+                    }
+                });
+            }
+        })
+    }
+
+    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection, router: Arc<Router>) {
+        let remote = conn.remote_address();
+        loop {
+            let (send, recv) = match conn.accept_bi().await {
+                Ok(streams) => streams,
+                Err(e) => {
+                    debug!(%remote, error = %e, "connection ended");
+                    return;
+                }
+            };
+            let this = self.clone();
+            let router = router.clone();
+            let conn = conn.clone();
+            tokio::spawn(async move { this.serve_stream(conn, send, recv, router).await });
+        }
+    }
+
+    async fn serve_stream(
+        &self,
+        conn: quinn::Connection,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+        router: Arc<Router>,
+    ) {
+        let remote = conn.remote_address();
+        let data = match recv.read_to_end(MAX_FRAME).await {
+            Ok(data) => data,
+            Err(e) => {
+                warn!(%remote, error = %e, "unreadable request; closing the connection");
+                conn.close(CLOSE_BAD_FRAME.into(), b"bad frame");
+                return;
+            }
+        };
+        let (header, payload) = match frame::decode(Bytes::from(data)) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                warn!(%remote, %error, "bad frame; closing the connection");
+                conn.close(CLOSE_BAD_FRAME.into(), b"bad frame");
+                return;
+            }
+        };
+        match self.faults.verdict(header.from) {
+            Verdict::Pass => {}
+            Verdict::Delay(d) => tokio::time::sleep(d).await,
+            Verdict::Drop => {
+                // Never answered: hold the stream until the caller gives up (dropping it
+                // would finish it, which reads as an empty reply, not as silence).
+                let _ = send.stopped().await;
+                return;
+            }
+        }
+        let ctx = Context {
+            from: header.from,
+            remote,
+            epoch: header.epoch,
+            payload,
+        };
+        let (body, payload) = match router.dispatch(header.method, &header.body, ctx).await {
+            Ok((reply, payload)) => (Ok(serde_bytes::ByteBuf::from(reply)), payload),
+            Err(e) => (Err(e), Bytes::new()),
+        };
+        let body: ReplyBody = body;
+        let body = rmp_serde::to_vec(&body).expect("a reply body always encodes");
+        let reply = Header {
+            method: header.method,
+            epoch: self.epoch.load(Ordering::Relaxed),
+            from: self.listen,
+            body,
+        };
+        match frame::encode(&reply, &payload) {
+            Ok(frame) => {
+                if send.write_all(&frame).await.is_ok() {
+                    let _ = send.finish();
+                }
+            }
+            Err(error) => warn!(%remote, %error, "cannot encode reply"),
+        }
+    }
+
+    /// Closes every connection and stops serving.
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"shutdown");
+    }
+}
+
+fn classify(peer: SocketAddr, e: quinn::ConnectionError) -> CallError {
+    let code = match &e {
+        quinn::ConnectionError::ConnectionClosed(close) => Some(u64::from(close.error_code)),
+        quinn::ConnectionError::TransportError(t) => Some(u64::from(t.code)),
+        _ => None,
+    };
+    // TLS alerts travel as QUIC crypto errors, 0x100-0x1ff.
+    if code.is_some_and(|c| (0x100..0x200).contains(&c)) {
+        CallError::Refused {
+            peer,
+            reason: e.to_string(),
+        }
+    } else {
+        CallError::Unreachable {
+            peer,
+            reason: e.to_string(),
+        }
+    }
+}
