@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::crush::{CrushMap, RuleMode};
+use crate::crush::{CrushMap, DomainType, Rule, RuleMode};
 use crate::error::MapError;
-use crate::ids::{Epoch, Fsid, OsdId, PgId, PoolId};
+use crate::ids::{Epoch, Fsid, OsdId, PgId, PoolId, RuleId};
 use crate::incremental::{Change, Incremental};
 use crate::osd::OsdEntry;
-use crate::pool::{Pool, PoolKind};
+use crate::pool::Pool;
 
 /// Cluster-wide switches an operator sets for maintenance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -151,6 +151,36 @@ impl ClusterMap {
         Ok(())
     }
 
+    /// The rule placing `mode` across `failure_domain`: an existing one, or the change that
+    /// adds it (to go in the same incremental as the pool that needs it).
+    pub fn rule_for(&self, mode: RuleMode, failure_domain: DomainType) -> (RuleId, Option<Change>) {
+        if let Some(rule) = self
+            .crush
+            .rules
+            .values()
+            .find(|r| r.mode == mode && r.failure_domain == failure_domain)
+        {
+            return (rule.id, None);
+        }
+        let id = RuleId(self.crush.rules.keys().next_back().map_or(0, |r| r.0 + 1));
+        let kind = match mode {
+            RuleMode::Firstn => "replicated",
+            RuleMode::Indep => "erasure",
+        };
+        let level = match failure_domain {
+            DomainType::Osd => "osd",
+            DomainType::Host => "host",
+            DomainType::Zone => "zone",
+        };
+        let rule = Rule {
+            id,
+            name: format!("{kind}_{level}"),
+            mode,
+            failure_domain,
+        };
+        (id, Some(Change::RuleSet(rule)))
+    }
+
     /// The pool with this name.
     pub fn pool_by_name(&self, name: &str) -> Option<&Pool> {
         self.pools.values().find(|p| p.name == name)
@@ -199,10 +229,7 @@ impl ClusterMap {
                 .rules
                 .get(&pool.rule)
                 .ok_or(MapError::NoSuchRule(pool.rule))?;
-            let wanted = match pool.kind {
-                PoolKind::Replicated { .. } => RuleMode::Firstn,
-                PoolKind::Erasure { .. } => RuleMode::Indep,
-            };
+            let wanted = pool.rule_mode();
             if rule.mode != wanted {
                 return Err(MapError::InvalidPool {
                     name: pool.name.clone(),

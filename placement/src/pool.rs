@@ -62,6 +62,14 @@ impl Pool {
         }
     }
 
+    /// The rule mode this kind of pool needs.
+    pub fn rule_mode(&self) -> crate::RuleMode {
+        match self.kind {
+            PoolKind::Replicated { .. } => crate::RuleMode::Firstn,
+            PoolKind::Erasure { .. } => crate::RuleMode::Indep,
+        }
+    }
+
     /// Whether PG positions are fixed (erasure: shard i lives at position i).
     pub fn is_erasure(&self) -> bool {
         matches!(self.kind, PoolKind::Erasure { .. })

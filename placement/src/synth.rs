@@ -2,8 +2,8 @@
 //! `hosts` hosts spread round-robin over them, `osds_per_host` OSDs of equal weight on each.
 
 use crate::MapError;
-use crate::crush::{DomainType, Rule, RuleMode};
-use crate::ids::{Fsid, OsdId, PoolId, RuleId};
+use crate::crush::{DomainType, RuleMode};
+use crate::ids::{Fsid, OsdId, PoolId};
 use crate::incremental::Change;
 use crate::map::ClusterMap;
 use crate::osd::{Location, OsdEntry, Weight};
@@ -82,27 +82,21 @@ pub fn add_pool(
         PoolKind::Replicated { .. } => RuleMode::Firstn,
         PoolKind::Erasure { .. } => RuleMode::Indep,
     };
-    let rule = map
-        .crush
-        .rules
-        .values()
-        .find(|r| r.mode == mode && r.failure_domain == failure_domain)
-        .cloned()
-        .unwrap_or_else(|| Rule {
-            id: RuleId(map.crush.rules.keys().next_back().map_or(0, |r| r.0 + 1)),
-            name: format!("{mode:?}_{failure_domain:?}").to_lowercase(),
-            mode,
-            failure_domain,
-        });
+    let (rule, add_rule) = map.rule_for(mode, failure_domain);
     let id = map.next_pool_id();
     let pool = Pool {
         id,
         name: format!("pool-{}", id.0),
         kind,
         pg_num,
-        rule: rule.id,
+        rule,
     };
-    let inc = map.next_incremental(vec![Change::RuleSet(rule), Change::PoolCreate(pool)]);
+    let inc = map.next_incremental(
+        add_rule
+            .into_iter()
+            .chain([Change::PoolCreate(pool)])
+            .collect(),
+    );
     map.apply(&inc)?;
     Ok(id)
 }

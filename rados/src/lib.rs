@@ -12,6 +12,7 @@ pub mod faults;
 pub mod frame;
 pub mod keyring;
 pub mod messenger;
+pub mod proto;
 pub mod rpc;
 pub mod tls;
 

@@ -1,0 +1,265 @@
+//! The monitor's replicated state machine. Every monitor applies the same committed commands
+//! in the same order and so holds the same map. Validation happens here, at apply time, so
+//! that it is deterministic: a rejected command is committed but changes nothing.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use placement::{Change, ClusterMap, Epoch, Flag, Fsid, OsdEntry, OsdId, Placement, Pool};
+use rados::proto::mon::{AdminCommand, MapUpdate, MonError, OsdBoot};
+use serde::{Deserialize, Serialize};
+
+/// Incrementals kept for `GetMap { have }`; a caller further behind gets the full map.
+pub const HISTORY: usize = 500;
+
+/// A command in the Raft log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MonCommand {
+    /// An OSD booted.
+    Boot(OsdBoot),
+    /// The failure policy decided these OSDs are down.
+    MarkDown(Vec<OsdId>),
+    /// The failure policy decided these down OSDs are out.
+    MarkOut(Vec<OsdId>),
+    /// An operator command.
+    Admin(AdminCommand),
+}
+
+/// The outcome of applying a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MonResponse {
+    /// Applied (or nothing to change); the map is at this epoch.
+    Epoch(Epoch),
+    /// An OSD booted with this id; the map is at this epoch.
+    Booted(OsdId, Epoch),
+    /// Rejected; nothing changed.
+    Rejected(MonError),
+}
+
+/// Everything the monitors replicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonState {
+    /// The cluster map.
+    pub map: ClusterMap,
+    /// The most recent incrementals, oldest first.
+    pub history: VecDeque<placement::Incremental>,
+    /// OSD ids by data-directory uuid, so a restarted OSD keeps its id.
+    pub osd_uuids: BTreeMap<[u8; 16], OsdId>,
+}
+
+impl MonState {
+    /// The state of a new cluster.
+    pub fn new(fsid: Fsid) -> MonState {
+        MonState {
+            map: ClusterMap::new(fsid),
+            history: VecDeque::new(),
+            osd_uuids: BTreeMap::new(),
+        }
+    }
+
+    /// Applies a committed command.
+    pub fn apply(&mut self, cmd: &MonCommand) -> MonResponse {
+        let result = match cmd {
+            MonCommand::Boot(boot) => return self.boot(boot),
+            MonCommand::MarkDown(ids) => {
+                Ok(self.mark(ids, |o| o.up, Change::OsdDown, Flag::Nodown))
+            }
+            MonCommand::MarkOut(ids) => {
+                Ok(self.mark(ids, |o| o.is_in && !o.up, Change::OsdOut, Flag::Noout))
+            }
+            MonCommand::Admin(admin) => self.admin(admin),
+        };
+        match result.and_then(|changes| self.commit(changes)) {
+            Ok(epoch) => {
+                if let MonCommand::Admin(AdminCommand::OsdRm(id)) = cmd {
+                    self.osd_uuids.retain(|_, v| v != id);
+                }
+                MonResponse::Epoch(epoch)
+            }
+            Err(e) => MonResponse::Rejected(e),
+        }
+    }
+
+    /// What a caller at `have` needs to catch up.
+    pub fn updates_since(&self, have: Option<Epoch>) -> MapUpdate {
+        let now = self.map.epoch;
+        match have {
+            Some(e) if e == now => MapUpdate::UpToDate(now),
+            Some(e) if e < now && self.history.front().is_some_and(|i| i.epoch <= e.next()) => {
+                MapUpdate::Incrementals(
+                    self.history
+                        .iter()
+                        .filter(|i| i.epoch > e)
+                        .cloned()
+                        .collect(),
+                )
+            }
+            _ => MapUpdate::Full(Box::new(self.map.clone())),
+        }
+    }
+
+    fn commit(&mut self, changes: Vec<Change>) -> Result<Epoch, MonError> {
+        if changes.is_empty() {
+            return Ok(self.map.epoch);
+        }
+        let inc = self.map.next_incremental(changes);
+        self.map
+            .apply(&inc)
+            .map_err(|e| MonError::Invalid(e.to_string()))?;
+        self.history.push_back(inc);
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        Ok(self.map.epoch)
+    }
+
+    fn osd(&self, id: OsdId) -> Result<&OsdEntry, MonError> {
+        self.map.osds.get(&id).ok_or(MonError::NoSuchOsd(id.0))
+    }
+
+    /// Changes for the OSDs in `ids` that `applies` to, unless `unless` is set.
+    fn mark(
+        &self,
+        ids: &[OsdId],
+        applies: impl Fn(&OsdEntry) -> bool,
+        change: impl Fn(OsdId) -> Change,
+        unless: Flag,
+    ) -> Vec<Change> {
+        if self.map.flags.contains(&unless) {
+            return Vec::new();
+        }
+        ids.iter()
+            .filter(|id| self.map.osds.get(id).is_some_and(&applies))
+            .map(|id| change(*id))
+            .collect()
+    }
+
+    fn boot(&mut self, boot: &OsdBoot) -> MonResponse {
+        let known = self.osd_uuids.get(&boot.uuid).copied();
+        let mut changes = Vec::new();
+        let id = match known.and_then(|id| self.map.osds.get(&id)) {
+            Some(osd) => {
+                if osd.location != boot.location {
+                    changes.push(Change::OsdLocation {
+                        id: osd.id,
+                        location: boot.location.clone(),
+                    });
+                }
+                if !self.map.flags.contains(&Flag::Noup) && (!osd.up || osd.addr != Some(boot.addr))
+                {
+                    changes.push(Change::OsdUp {
+                        id: osd.id,
+                        addr: boot.addr,
+                    });
+                }
+                osd.id
+            }
+            None => {
+                let id = self.map.next_osd_id();
+                changes.push(Change::OsdAdd(OsdEntry {
+                    id,
+                    addr: Some(boot.addr),
+                    location: boot.location.clone(),
+                    weight: boot.weight,
+                    up: !self.map.flags.contains(&Flag::Noup),
+                    is_in: !self.map.flags.contains(&Flag::Noin),
+                }));
+                id
+            }
+        };
+        match self.commit(changes) {
+            Ok(epoch) => {
+                self.osd_uuids.insert(boot.uuid, id);
+                MonResponse::Booted(id, epoch)
+            }
+            Err(e) => MonResponse::Rejected(e),
+        }
+    }
+
+    fn admin(&mut self, cmd: &AdminCommand) -> Result<Vec<Change>, MonError> {
+        Ok(match cmd {
+            AdminCommand::OsdDown(id) => {
+                self.osd(*id)?;
+                self.mark(&[*id], |o| o.up, Change::OsdDown, Flag::Nodown)
+            }
+            AdminCommand::OsdOut(id) => {
+                let osd = self.osd(*id)?;
+                if osd.is_in {
+                    vec![Change::OsdOut(*id)]
+                } else {
+                    vec![]
+                }
+            }
+            AdminCommand::OsdIn(id) => {
+                let osd = self.osd(*id)?;
+                if osd.is_in {
+                    vec![]
+                } else {
+                    vec![Change::OsdIn(*id)]
+                }
+            }
+            AdminCommand::OsdReweight(id, weight) => {
+                self.osd(*id)?;
+                vec![Change::OsdWeight {
+                    id: *id,
+                    weight: *weight,
+                }]
+            }
+            AdminCommand::OsdRm(id) => {
+                if self.osd(*id)?.up {
+                    return Err(MonError::Invalid(format!(
+                        "osd.{} is up; stop it or mark it down first",
+                        id.0
+                    )));
+                }
+                vec![Change::OsdRemove(*id)]
+            }
+            AdminCommand::SetFlag(flag) => vec![Change::FlagSet(*flag)],
+            AdminCommand::UnsetFlag(flag) => vec![Change::FlagClear(*flag)],
+            AdminCommand::PoolCreate {
+                name,
+                kind,
+                pg_num,
+                failure_domain,
+            } => {
+                if self.map.pool_by_name(name).is_some() {
+                    return Err(MonError::PoolExists(name.clone()));
+                }
+                let mut pool = Pool {
+                    id: self.map.next_pool_id(),
+                    name: name.clone(),
+                    kind: *kind,
+                    pg_num: *pg_num,
+                    rule: placement::RuleId(0),
+                };
+                let (rule, add_rule) = self.map.rule_for(pool.rule_mode(), *failure_domain);
+                pool.rule = rule;
+                pool.validate()
+                    .map_err(|e| MonError::Invalid(e.to_string()))?;
+                if pool.is_erasure() {
+                    let have = Placement::new(&self.map).live_domains(*failure_domain);
+                    if pool.size() > have {
+                        return Err(MonError::TooFewDomains {
+                            need: pool.size(),
+                            have,
+                            level: *failure_domain,
+                        });
+                    }
+                }
+                add_rule
+                    .into_iter()
+                    .chain([Change::PoolCreate(pool)])
+                    .collect()
+            }
+            AdminCommand::PoolRm(name) => {
+                let pool = self
+                    .map
+                    .pool_by_name(name)
+                    .ok_or_else(|| MonError::NoSuchPool(name.clone()))?;
+                vec![Change::PoolRemove(pool.id)]
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

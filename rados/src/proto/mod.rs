@@ -1,0 +1,4 @@
+//! Request and reply types of every Shoal service. Each is a wire contract: add fields with
+//! `#[serde(default)]`, never reorder or repurpose. Method numbers: monitor 1xx.
+
+pub mod mon;

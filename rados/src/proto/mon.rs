@@ -1,0 +1,235 @@
+//! The monitor service: cluster map distribution, OSD lifecycle, admin commands, status.
+
+use std::net::SocketAddr;
+
+use placement::{
+    ClusterMap, DomainType, Epoch, Flag, Incremental, Location, OsdId, PoolKind, Weight,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::rpc::Rpc;
+
+/// Why a monitor could not do what was asked. Says whether anything changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MonError {
+    /// No quorum: the change was not made (and will not be, unless retried).
+    #[error("no quorum: a majority of monitors is unreachable, the cluster map cannot change")]
+    NoQuorum,
+    /// This monitor is not the leader and could not forward; nothing changed.
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader {
+        /// The leader, if known.
+        leader: Option<SocketAddr>,
+    },
+    /// Rejected by validation; nothing changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// No pool of this name; nothing changed.
+    #[error("pool {0:?} does not exist")]
+    NoSuchPool(String),
+    /// A pool of this name exists; nothing changed.
+    #[error("pool {0:?} already exists")]
+    PoolExists(String),
+    /// No such OSD; nothing changed.
+    #[error("osd.{0} does not exist")]
+    NoSuchOsd(u32),
+    /// The pool is wider than the failure domains that can hold it; nothing changed.
+    #[error(
+        "pool needs {need} distinct {level:?}s but only {have} are available (try --failure-domain osd)"
+    )]
+    TooFewDomains {
+        /// Positions per PG.
+        need: usize,
+        /// Live failure domains.
+        have: usize,
+        /// The failure-domain level.
+        level: DomainType,
+    },
+    /// The monitor's storage failed; the change may or may not have been made.
+    #[error("monitor storage error: {0}")]
+    Storage(String),
+}
+
+/// What a map request returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MapUpdate {
+    /// The caller is current.
+    UpToDate(Epoch),
+    /// Incrementals from the caller's epoch to the newest, in order.
+    Incrementals(Vec<Incremental>),
+    /// The whole map (the caller had none, or is further behind than the history kept).
+    Full(Box<ClusterMap>),
+}
+
+/// Fetch the map: full, or incrementals since `have`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetMap {
+    /// The epoch the caller holds, if any.
+    pub have: Option<Epoch>,
+}
+impl Rpc for GetMap {
+    const METHOD: u16 = 100;
+    type Reply = Result<MapUpdate, MonError>;
+}
+
+/// Wait (up to the monitor's subscribe timeout) for an epoch newer than `have`, then return
+/// it: how daemons follow the map as it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscribe {
+    /// The epoch the caller holds.
+    pub have: Epoch,
+}
+impl Rpc for Subscribe {
+    const METHOD: u16 = 101;
+    type Reply = Result<MapUpdate, MonError>;
+}
+
+/// An OSD starting: assigns its id on first boot (by `uuid`, stable across restarts),
+/// records where it is, and marks it up (and in, on first boot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsdBoot {
+    /// The OSD's data directory identity.
+    pub uuid: [u8; 16],
+    /// Its messenger address.
+    pub addr: SocketAddr,
+    /// Where it sits in the hierarchy.
+    pub location: Location,
+    /// Its CRUSH weight (capacity).
+    pub weight: Weight,
+}
+impl Rpc for OsdBoot {
+    const METHOD: u16 = 102;
+    type Reply = Result<(OsdId, Epoch), MonError>;
+}
+
+/// One OSD reports another as failed (unreachable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsdFailure {
+    /// The suspected OSD.
+    pub target: OsdId,
+    /// Who reports it.
+    pub reporter: OsdId,
+}
+impl Rpc for OsdFailure {
+    const METHOD: u16 = 103;
+    type Reply = Result<(), MonError>;
+}
+
+/// An OSD's periodic sign of life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsdBeacon {
+    /// The OSD.
+    pub id: OsdId,
+    /// Its map epoch.
+    pub epoch: Epoch,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// Objects stored.
+    pub objects: u64,
+}
+impl Rpc for OsdBeacon {
+    const METHOD: u16 = 104;
+    type Reply = Result<(), MonError>;
+}
+
+/// Operator commands that change the map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AdminCommand {
+    /// Mark an OSD down.
+    OsdDown(OsdId),
+    /// Mark an OSD out.
+    OsdOut(OsdId),
+    /// Mark an OSD in.
+    OsdIn(OsdId),
+    /// Set an OSD's CRUSH weight.
+    OsdReweight(OsdId, Weight),
+    /// Delete an OSD (it must be down).
+    OsdRm(OsdId),
+    /// Set a flag.
+    SetFlag(Flag),
+    /// Clear a flag.
+    UnsetFlag(Flag),
+    /// Create a pool.
+    PoolCreate {
+        /// Its name.
+        name: String,
+        /// Replicated or erasure.
+        kind: PoolKind,
+        /// PG count.
+        pg_num: u32,
+        /// Failure-domain level.
+        failure_domain: DomainType,
+    },
+    /// Delete a pool.
+    PoolRm(String),
+}
+
+/// Runs an admin command on the leader; replies with the epoch that holds the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Admin(pub AdminCommand);
+impl Rpc for Admin {
+    const METHOD: u16 = 105;
+    type Reply = Result<Epoch, MonError>;
+}
+
+/// One monitor as `shoal mon stat` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonInfo {
+    /// Its rank (id in the quorum).
+    pub id: u64,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Whether it answered the leader recently (or is the leader).
+    pub in_quorum: bool,
+}
+
+/// Quorum view of the answering monitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    /// Every monitor.
+    pub mons: Vec<MonInfo>,
+    /// The leader, if there is one.
+    pub leader: Option<u64>,
+    /// The Raft term.
+    pub term: u64,
+    /// Who answered.
+    pub answered_by: u64,
+}
+
+/// A named health check, as `shoal health detail` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// Code, e.g. `OSD_DOWN`.
+    pub code: String,
+    /// `HEALTH_WARN` or `HEALTH_ERR`.
+    pub severity: String,
+    /// One line.
+    pub summary: String,
+    /// Details, one per line.
+    pub detail: Vec<String>,
+}
+
+/// Cluster status (`shoal status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// `HEALTH_OK`, `HEALTH_WARN` or `HEALTH_ERR`.
+    pub health: String,
+    /// The checks behind it.
+    pub checks: Vec<HealthCheck>,
+    /// Quorum.
+    pub quorum: QuorumStatus,
+    /// The current map.
+    pub map: ClusterMap,
+    /// Bytes and objects stored, from the latest beacons.
+    pub bytes: u64,
+    /// Objects stored.
+    pub objects: u64,
+}
+
+/// Asks for the cluster status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status;
+impl Rpc for Status {
+    const METHOD: u16 = 106;
+    type Reply = Result<StatusReport, MonError>;
+}
