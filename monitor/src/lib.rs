@@ -9,5 +9,6 @@
 
 pub mod health;
 pub mod state;
+pub mod store;
 
 pub use state::{MonCommand, MonResponse, MonState};
