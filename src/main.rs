@@ -1,11 +1,18 @@
 //! `shoal`: the one user-facing binary. A thin dispatcher: each subcommand lives in its own
 //! module and calls into the library crates; errors become one line on stderr and exit 1.
 
+mod admin;
+mod config;
 mod crush_test;
+mod mon;
 mod output;
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::output::Format;
@@ -17,6 +24,23 @@ struct Cli {
     /// Output format of every command.
     #[arg(long, global = true, value_enum, default_value_t = Format::Plain)]
     format: Format,
+    /// The cluster's shoal.toml (monitors, keyring).
+    #[arg(short = 'c', long = "conf", global = true, env = "SHOAL_CONF")]
+    conf: Option<PathBuf>,
+    /// Monitor addresses, comma-separated (instead of, or overriding, the config's).
+    #[arg(
+        long = "mon-addr",
+        global = true,
+        env = "SHOAL_MON",
+        value_delimiter = ','
+    )]
+    mon_addr: Vec<SocketAddr>,
+    /// The cluster keyring (default: the config's).
+    #[arg(long, global = true, env = "SHOAL_KEYRING")]
+    keyring: Option<PathBuf>,
+    /// Seconds an admin request may take.
+    #[arg(long, global = true, default_value_t = 15)]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +52,40 @@ enum Command {
         #[command(subcommand)]
         command: CrushCommand,
     },
+    /// Create a new cluster's configuration and key.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Run a monitor daemon (`shoal mon --id N`), or `shoal mon stat`.
+    Mon {
+        #[command(subcommand)]
+        command: Option<admin::MonCommand>,
+        /// This monitor's id in shoal.toml (to run the daemon).
+        #[arg(long)]
+        id: Option<u64>,
+        /// Data directory (default: the one in shoal.toml).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Cluster status: health, monitors, OSDs, pools, PGs, usage.
+    Status,
+    /// Health summary; `detail` lists every check.
+    Health {
+        /// Show each check's details.
+        #[arg(value_parser = ["detail"])]
+        detail: Option<String>,
+    },
+    /// OSD management.
+    Osd {
+        #[command(subcommand)]
+        command: admin::OsdCommand,
+    },
+    /// Pool management.
+    Pool {
+        #[command(subcommand)]
+        command: admin::PoolCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,18 +95,97 @@ enum CrushCommand {
     Test(crush_test::Args),
 }
 
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Write DIR/shoal.toml and DIR/keyring for a new cluster.
+    Create(mon::CreateArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Crush {
-            command: CrushCommand::Test(args),
-        } => crush_test::run(&args, cli.format),
-    };
-    match result {
+    let daemon = matches!(cli.command, Command::Mon { command: None, .. });
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        if daemon {
+            "info,openraft=error"
+        } else {
+            "warn,openraft=error"
+        }
+        .to_owned()
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.format;
+    match &cli.command {
+        Command::Crush {
+            command: CrushCommand::Test(args),
+        } => crush_test::run(args, format),
+        Command::Cluster {
+            command: ClusterCommand::Create(args),
+        } => mon::create(args),
+        Command::Mon {
+            command: None,
+            id,
+            data,
+        } => {
+            let id = id.context("shoal mon needs --id N (or a subcommand such as `stat`)")?;
+            mon::run(id, data.as_deref(), conf_path(&cli)?)
+        }
+        Command::Mon {
+            command: Some(cmd), ..
+        } => admin::mon(&connection(&cli)?, cmd, format),
+        Command::Status => admin::show_status(&connection(&cli)?, format),
+        Command::Health { detail } => {
+            admin::show_health(&connection(&cli)?, detail.is_some(), format)
+        }
+        Command::Osd { command } => admin::osd(&connection(&cli)?, command, format),
+        Command::Pool { command } => admin::pool(&connection(&cli)?, command, format),
+    }
+}
+
+fn conf_path(cli: &Cli) -> anyhow::Result<&Path> {
+    cli.conf
+        .as_deref()
+        .context("no cluster config: pass -c FILE or set SHOAL_CONF")
+}
+
+/// Monitors and key from flags, environment and config, in that order.
+fn connection(cli: &Cli) -> anyhow::Result<admin::Connection> {
+    let config = cli
+        .conf
+        .as_deref()
+        .map(config::ClusterConfig::load)
+        .transpose()?;
+    let mons = if cli.mon_addr.is_empty() {
+        config
+            .as_ref()
+            .map(|c| c.mons.iter().map(|m| m.addr).collect())
+            .unwrap_or_default()
+    } else {
+        cli.mon_addr.clone()
+    };
+    if mons.is_empty() {
+        bail!("no monitors: pass -c FILE (or SHOAL_CONF) or --mon-addr ADDR,...");
+    }
+    let keyring = match (&cli.keyring, &config) {
+        (Some(path), _) => path.clone(),
+        (None, Some(c)) => c.keyring.clone(),
+        (None, None) => bail!("no keyring: pass --keyring FILE or -c FILE"),
+    };
+    Ok(admin::Connection {
+        mons,
+        keyring: rados::Keyring::load(&keyring)?,
+        timeout: Duration::from_secs(cli.timeout),
+    })
 }

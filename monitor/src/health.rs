@@ -2,15 +2,22 @@
 //! named checks, as Ceph reports them. Pure: later issues add checks from OSD reports.
 
 use placement::{ClusterMap, PgId, Placement};
-use rados::proto::mon::{HealthCheck, QuorumStatus};
+use rados::proto::mon::{HealthCheck, PgSummary, QuorumStatus};
 
 const WARN: &str = "HEALTH_WARN";
+/// Detail lines kept per check; the rest are summarized, as `ceph health detail` does.
+const MAX_DETAIL: usize = 20;
 const ERR: &str = "HEALTH_ERR";
 
-/// The overall status string and the checks that raised it.
-pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthCheck>) {
+/// The overall status string, the checks that raised it, and PG counts.
+pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthCheck>, PgSummary) {
     let mut checks = Vec::new();
-    let mut check = |code: &str, severity: &str, summary: String, detail: Vec<String>| {
+    let mut check = |code: &str, severity: &str, summary: String, mut detail: Vec<String>| {
+        if detail.len() > MAX_DETAIL {
+            let more = detail.len() - MAX_DETAIL;
+            detail.truncate(MAX_DETAIL);
+            detail.push(format!("... and {more} more"));
+        }
         checks.push(HealthCheck {
             code: code.into(),
             severity: severity.into(),
@@ -58,6 +65,7 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
     // min_size (inactive). OSD-reported PG states refine this once OSDs exist.
     let placement = Placement::new(map);
     let (mut degraded, mut inactive) = (Vec::new(), Vec::new());
+    let mut pgs = PgSummary::default();
     for pool in map.pools.values() {
         for seed in 0..pool.pg_num {
             let pg = PgId {
@@ -68,6 +76,7 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
                 continue;
             };
             let acting = p.acting.iter().flatten().count();
+            pgs.total += 1;
             if acting < pool.min_size() {
                 inactive.push(format!(
                     "pg {pg} is inactive ({acting} of {} OSDs)",
@@ -81,6 +90,9 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
             }
         }
     }
+    pgs.inactive = inactive.len() as u64;
+    pgs.degraded = degraded.len() as u64;
+    pgs.clean = pgs.total - pgs.inactive - pgs.degraded;
     if !inactive.is_empty() {
         check(
             "PG_AVAILABILITY",
@@ -105,7 +117,7 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
     } else {
         WARN
     };
-    (status.to_owned(), checks)
+    (status.to_owned(), checks, pgs)
 }
 
 #[cfg(test)]
@@ -144,28 +156,32 @@ mod tests {
             min_size: 2,
         };
         synth::add_pool(&mut map, rep, 8, DomainType::Host).unwrap();
-        assert_eq!(evaluate(&map, &quorum([true; 3])).0, "HEALTH_OK");
+        let (status, _, pgs) = evaluate(&map, &quorum([true; 3]));
+        assert_eq!(status, "HEALTH_OK");
+        assert_eq!((pgs.total, pgs.clean), (8, 8));
         assert_eq!(
             evaluate(&ClusterMap::new(Fsid([0; 16])), &quorum([true; 3])).0,
             "HEALTH_OK"
         );
 
-        let (status, checks) = evaluate(&map, &quorum([true, true, false]));
+        let (status, checks, _) = evaluate(&map, &quorum([true, true, false]));
         assert_eq!(status, "HEALTH_WARN");
         assert_eq!(checks[0].code, "MON_DOWN");
 
         let inc = map.next_incremental(vec![Change::OsdDown(OsdId(1))]);
         map.apply(&inc).unwrap();
-        let (status, checks) = evaluate(&map, &quorum([true; 3]));
+        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]));
         assert_eq!(status, "HEALTH_WARN");
+        assert_eq!(pgs.degraded, 8);
         let codes: Vec<&str> = checks.iter().map(|c| c.code.as_str()).collect();
         assert_eq!(codes, ["OSD_DOWN", "PG_DEGRADED"]);
         assert_eq!(checks[0].detail, ["osd.1 (host-1) is down"]);
 
         let inc = map.next_incremental(vec![Change::OsdDown(OsdId(2))]);
         map.apply(&inc).unwrap();
-        let (status, checks) = evaluate(&map, &quorum([true; 3]));
+        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]));
         assert_eq!(status, "HEALTH_ERR");
+        assert_eq!(pgs.inactive, 8);
         assert!(checks.iter().any(|c| c.code == "PG_AVAILABILITY"));
     }
 }

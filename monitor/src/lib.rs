@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod health;
+pub mod network;
+pub mod server;
 pub mod state;
 pub mod store;
 

@@ -21,6 +21,17 @@ pub enum DomainType {
     Zone,
 }
 
+impl DomainType {
+    /// The level's name as operators type it: `osd`, `host`, `zone`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DomainType::Osd => "osd",
+            DomainType::Host => "host",
+            DomainType::Zone => "zone",
+        }
+    }
+}
+
 /// How a rule fills the positions of a PG.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

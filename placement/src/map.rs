@@ -167,11 +167,7 @@ impl ClusterMap {
             RuleMode::Firstn => "replicated",
             RuleMode::Indep => "erasure",
         };
-        let level = match failure_domain {
-            DomainType::Osd => "osd",
-            DomainType::Host => "host",
-            DomainType::Zone => "zone",
-        };
+        let level = failure_domain.name();
         let rule = Rule {
             id,
             name: format!("{kind}_{level}"),

@@ -1,3 +1,5 @@
+#![allow(clippy::disallowed_methods)] // real sockets, real clocks
+
 //! The messenger over real QUIC on loopback.
 
 use std::net::SocketAddr;

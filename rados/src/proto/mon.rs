@@ -35,7 +35,7 @@ pub enum MonError {
     NoSuchOsd(u32),
     /// The pool is wider than the failure domains that can hold it; nothing changed.
     #[error(
-        "pool needs {need} distinct {level:?}s but only {have} are available (try --failure-domain osd)"
+        "pool needs {need} distinct {}s but only {have} are available (try --failure-domain osd)", level.name()
     )]
     TooFewDomains {
         /// Positions per PG.
@@ -209,6 +209,19 @@ pub struct HealthCheck {
     pub detail: Vec<String>,
 }
 
+/// PG counts by state, derived from the map until OSDs report states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgSummary {
+    /// PGs in all pools.
+    pub total: u64,
+    /// PGs with every position served.
+    pub clean: u64,
+    /// PGs with fewer OSDs than `size` but at least `min_size`.
+    pub degraded: u64,
+    /// PGs below `min_size`: they refuse I/O.
+    pub inactive: u64,
+}
+
 /// Cluster status (`shoal status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -220,6 +233,8 @@ pub struct StatusReport {
     pub quorum: QuorumStatus,
     /// The current map.
     pub map: ClusterMap,
+    /// PG counts.
+    pub pgs: PgSummary,
     /// Bytes and objects stored, from the latest beacons.
     pub bytes: u64,
     /// Objects stored.

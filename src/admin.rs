@@ -1,0 +1,533 @@
+//! Admin commands against the monitors: status, health, mon stat, osd and pool management,
+//! osd map. Each prints plain text or `--format json` and fails with one line.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use placement::{ClusterMap, DomainType, Flag, OsdId, Placement, Pool, PoolKind, Weight};
+use rados::proto::mon::{Admin, AdminCommand, MonError, Status, StatusReport};
+use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError};
+use serde_json::json;
+
+use crate::output::{Format, print_json};
+
+/// How to reach the monitors.
+pub struct Connection {
+    /// Monitor addresses.
+    pub mons: Vec<SocketAddr>,
+    /// The cluster key.
+    pub keyring: Keyring,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Admin subcommands under `shoal osd`.
+#[derive(clap::Subcommand, Debug)]
+pub enum OsdCommand {
+    /// The CRUSH hierarchy with each OSD's state.
+    Tree,
+    /// OSD ids.
+    Ls,
+    /// Every OSD entry, the flags and the epoch.
+    Dump,
+    /// Mark an OSD down.
+    Down { id: OsdId },
+    /// Mark an OSD out (its data moves elsewhere).
+    Out { id: OsdId },
+    /// Mark an OSD in.
+    In { id: OsdId },
+    /// Set an OSD's CRUSH weight (capacity, 1.0 = 1 TiB by convention).
+    Reweight { id: OsdId, weight: Weight },
+    /// Delete a down OSD from the map.
+    Rm { id: OsdId },
+    /// Set a cluster flag (noout, noin, noup, nodown, nobackfill, norecover, noscrub, nodeep-scrub, pause).
+    Set { flag: String },
+    /// Clear a cluster flag.
+    Unset { flag: String },
+    /// Where an object lives: its PG, up set, acting set and primary.
+    Map { pool: String, object: String },
+}
+
+/// Admin subcommands under `shoal pool`.
+#[derive(clap::Subcommand, Debug)]
+pub enum PoolCommand {
+    /// Create a pool.
+    Create {
+        /// Its name.
+        name: String,
+        /// Copies kept (replicated pools).
+        #[arg(long, conflicts_with = "ec")]
+        size: Option<u8>,
+        /// Fewest copies that accept writes (default: a majority of size, 2 of 3).
+        #[arg(long, conflicts_with = "ec")]
+        min_size: Option<u8>,
+        /// Erasure-coded with K data and M parity shards, e.g. 4+2.
+        #[arg(long, value_name = "K+M")]
+        ec: Option<String>,
+        /// Number of PGs.
+        #[arg(long, default_value_t = 64)]
+        pg_num: u32,
+        /// Level whose buckets must be distinct within a PG: osd, host or zone.
+        #[arg(long, default_value = "host")]
+        failure_domain: String,
+    },
+    /// Pool names.
+    Ls,
+    /// One pool's parameters.
+    Get { name: String },
+    /// Delete a pool and all its data.
+    Rm {
+        /// Its name.
+        name: String,
+        /// Required: deleting a pool cannot be undone.
+        #[arg(long)]
+        yes_i_really_mean_it: bool,
+    },
+}
+
+/// Admin subcommands under `shoal mon`.
+#[derive(clap::Subcommand, Debug)]
+pub enum MonCommand {
+    /// Monitors, quorum and leader.
+    Stat,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn client(conn: &Connection) -> anyhow::Result<MonClient> {
+    let config = MessengerConfig {
+        request_timeout: conn.timeout,
+        ..MessengerConfig::default()
+    };
+    Ok(MonClient::new(
+        Messenger::client(&conn.keyring, config)?,
+        conn.mons.clone(),
+    ))
+}
+
+/// Turns a monitor error into the one line an operator reads.
+fn explain(e: MonClientError) -> anyhow::Error {
+    match e {
+        MonClientError::Mon(MonError::NoQuorum) => {
+            anyhow::anyhow!("no quorum: a majority of monitors is unreachable, nothing was changed")
+        }
+        other => anyhow::anyhow!(other),
+    }
+}
+
+fn status(conn: &Connection) -> anyhow::Result<StatusReport> {
+    runtime()?.block_on(async { client(conn)?.call(&Status).await.map_err(explain) })
+}
+
+fn admin(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<placement::Epoch> {
+    runtime()?.block_on(async { client(conn)?.call(&Admin(cmd)).await.map_err(explain) })
+}
+
+/// `shoal status`.
+pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
+    let s = status(conn)?;
+    let map = &s.map;
+    let up = map.osds.values().filter(|o| o.up).count();
+    let inn = map.osds.values().filter(|o| o.is_in).count();
+    let in_quorum: Vec<u64> = s
+        .quorum
+        .mons
+        .iter()
+        .filter(|m| m.in_quorum)
+        .map(|m| m.id)
+        .collect();
+    if format == Format::Json {
+        return print_json(&json!({
+            "fsid": map.fsid.to_string(),
+            "health": s.health,
+            "checks": s.checks,
+            "epoch": map.epoch.0,
+            "mons": {
+                "total": s.quorum.mons.len(),
+                "quorum": in_quorum,
+                "leader": s.quorum.leader,
+                "term": s.quorum.term,
+            },
+            "osds": {"total": map.osds.len(), "up": up, "in": inn},
+            "pools": map.pools.values().map(|p| &p.name).collect::<Vec<_>>(),
+            "pgs": s.pgs,
+            "usage": {"bytes": s.bytes, "objects": s.objects},
+            "flags": map.flags.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        }));
+    }
+    println!("  cluster:");
+    println!("    id:     {}", map.fsid);
+    println!("    health: {}", s.health);
+    for c in &s.checks {
+        println!("            {}: {}", c.code, c.summary);
+    }
+    println!("  services:");
+    println!(
+        "    mon: {} daemons, quorum {:?}, leader {}",
+        s.quorum.mons.len(),
+        in_quorum,
+        s.quorum
+            .leader
+            .map_or("none".into(), |l| format!("mon.{l}"))
+    );
+    println!(
+        "    osd: {} osds: {up} up, {inn} in; epoch {}",
+        map.osds.len(),
+        map.epoch
+    );
+    println!("  data:");
+    println!("    pools: {} pools, {} pgs", map.pools.len(), s.pgs.total);
+    println!(
+        "    pgs:   {} clean, {} degraded, {} inactive",
+        s.pgs.clean, s.pgs.degraded, s.pgs.inactive
+    );
+    println!("    usage: {} objects, {} bytes", s.objects, s.bytes);
+    Ok(())
+}
+
+/// `shoal health [detail]`.
+pub fn show_health(conn: &Connection, detail: bool, format: Format) -> anyhow::Result<()> {
+    let s = status(conn)?;
+    if format == Format::Json {
+        return print_json(&json!({"status": s.health, "checks": s.checks}));
+    }
+    let summary: Vec<&str> = s.checks.iter().map(|c| c.summary.as_str()).collect();
+    if summary.is_empty() {
+        println!("{}", s.health);
+    } else {
+        println!("{} {}", s.health, summary.join("; "));
+    }
+    if detail {
+        for c in &s.checks {
+            println!("[{}] {}: {}", &c.severity[7..], c.code, c.summary);
+            for line in &c.detail {
+                println!("    {line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `shoal mon stat`.
+pub fn mon(conn: &Connection, cmd: &MonCommand, format: Format) -> anyhow::Result<()> {
+    let MonCommand::Stat = cmd;
+    let s = status(conn)?;
+    let q = &s.quorum;
+    if format == Format::Json {
+        return print_json(&json!({
+            "leader": q.leader,
+            "term": q.term,
+            "epoch": s.map.epoch.0,
+            "mons": q.mons,
+        }));
+    }
+    let quorum: Vec<String> = q
+        .mons
+        .iter()
+        .filter(|m| m.in_quorum)
+        .map(|m| format!("mon.{}", m.id))
+        .collect();
+    println!(
+        "e{}: {} mons, leader {}, term {}, quorum {}",
+        s.map.epoch,
+        q.mons.len(),
+        q.leader.map_or("none".into(), |l| format!("mon.{l}")),
+        q.term,
+        quorum.join(",")
+    );
+    for m in &q.mons {
+        println!(
+            "  mon.{} {} {}",
+            m.id,
+            m.addr,
+            if m.in_quorum {
+                "in quorum"
+            } else {
+                "OUT of quorum"
+            }
+        );
+    }
+    Ok(())
+}
+
+fn flag(name: &str) -> anyhow::Result<Flag> {
+    Flag::from_name(name).with_context(|| {
+        let all: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown flag {name:?} (flags: {})", all.join(", "))
+    })
+}
+
+fn changed(what: String, epoch: placement::Epoch, format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        print_json(&json!({"result": what, "epoch": epoch.0}))
+    } else {
+        println!("{what} (epoch {epoch})");
+        Ok(())
+    }
+}
+
+/// `shoal osd ...`.
+pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Result<()> {
+    let simple = |c: AdminCommand, what: String| changed(what, admin(conn, c)?, format);
+    match cmd {
+        OsdCommand::Down { id } => simple(AdminCommand::OsdDown(*id), format!("marked down {id}")),
+        OsdCommand::Out { id } => simple(AdminCommand::OsdOut(*id), format!("marked out {id}")),
+        OsdCommand::In { id } => simple(AdminCommand::OsdIn(*id), format!("marked in {id}")),
+        OsdCommand::Reweight { id, weight } => simple(
+            AdminCommand::OsdReweight(*id, *weight),
+            format!("reweighted {id} to {weight}"),
+        ),
+        OsdCommand::Rm { id } => simple(AdminCommand::OsdRm(*id), format!("removed {id}")),
+        OsdCommand::Set { flag: f } => {
+            simple(AdminCommand::SetFlag(flag(f)?), format!("{f} is set"))
+        }
+        OsdCommand::Unset { flag: f } => {
+            simple(AdminCommand::UnsetFlag(flag(f)?), format!("{f} is unset"))
+        }
+        OsdCommand::Ls | OsdCommand::Dump | OsdCommand::Tree => {
+            show_osds(&status(conn)?.map, cmd, format)
+        }
+        OsdCommand::Map { pool, object } => osd_map(&status(conn)?.map, pool, object, format),
+    }
+}
+
+fn show_osds(map: &ClusterMap, cmd: &OsdCommand, format: Format) -> anyhow::Result<()> {
+    let state = |up: bool, is_in: bool| {
+        (
+            if up { "up" } else { "down" },
+            if is_in { "in" } else { "out" },
+        )
+    };
+    match (cmd, format) {
+        (OsdCommand::Ls, Format::Json) => {
+            print_json(&map.osds.keys().map(|id| id.0).collect::<Vec<_>>())
+        }
+        (OsdCommand::Ls, Format::Plain) => {
+            map.osds.keys().for_each(|id| println!("{}", id.0));
+            Ok(())
+        }
+        (OsdCommand::Dump, Format::Json) | (OsdCommand::Tree, Format::Json) => print_json(&json!({
+            "epoch": map.epoch.0,
+            "flags": map.flags.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "osds": map.osds.values().map(|o| json!({
+                "id": o.id.0,
+                "addr": o.addr.map(|a| a.to_string()),
+                "zone": o.location.zone,
+                "host": o.location.host,
+                "weight": o.weight.as_f64(),
+                "up": o.up,
+                "in": o.is_in,
+            })).collect::<Vec<_>>(),
+        })),
+        (OsdCommand::Dump, Format::Plain) => {
+            println!("epoch {}", map.epoch);
+            println!(
+                "flags {}",
+                map.flags
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            for o in map.osds.values() {
+                let (u, i) = state(o.up, o.is_in);
+                let addr = o.addr.map_or("-".into(), |a| a.to_string());
+                println!(
+                    "{} {u} {i} weight {} {addr} {}/{}",
+                    o.id, o.weight, o.location.zone, o.location.host
+                );
+            }
+            Ok(())
+        }
+        (OsdCommand::Tree, Format::Plain) => {
+            println!(
+                "{:<6} {:<10} {:<28} {:<8} {:<4}",
+                "ID", "WEIGHT", "NAME", "STATUS", "IN"
+            );
+            let mut zones: std::collections::BTreeMap<
+                &str,
+                std::collections::BTreeMap<&str, Vec<_>>,
+            > = Default::default();
+            for o in map.osds.values() {
+                zones
+                    .entry(&o.location.zone)
+                    .or_default()
+                    .entry(&o.location.host)
+                    .or_default()
+                    .push(o);
+            }
+            println!("{:<6} {:<10} root default", "", "");
+            for (zone, hosts) in zones {
+                println!("{:<6} {:<10}   zone {zone}", "", "");
+                for (host, osds) in hosts {
+                    println!("{:<6} {:<10}     host {host}", "", "");
+                    for o in osds {
+                        let (u, i) = state(o.up, o.is_in);
+                        println!(
+                            "{:<6} {:<10} {:<28} {u:<8} {i:<4}",
+                            o.id.0,
+                            o.weight.to_string(),
+                            format!("       {}", o.id)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => unreachable!("only listing commands reach here"),
+    }
+}
+
+fn osd_map(map: &ClusterMap, pool: &str, object: &str, format: Format) -> anyhow::Result<()> {
+    let p = map
+        .pool_by_name(pool)
+        .with_context(|| format!("pool {pool:?} does not exist"))?;
+    let placed = Placement::new(map).map_object(p.id, object.as_bytes())?;
+    let show = |set: &[Option<OsdId>]| {
+        set.iter()
+            .map(|o| o.map_or("NONE".into(), |o| o.0.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if format == Format::Json {
+        return print_json(&json!({
+            "epoch": map.epoch.0,
+            "pool": pool,
+            "pool_id": p.id.0,
+            "object": object,
+            "pgid": placed.pg.to_string(),
+            "up": placed.up.iter().map(|o| o.map(|o| o.0)).collect::<Vec<_>>(),
+            "acting": placed.acting.iter().map(|o| o.map(|o| o.0)).collect::<Vec<_>>(),
+            "primary": placed.primary.map(|o| o.0),
+        }));
+    }
+    println!(
+        "osdmap e{} pool '{pool}' ({}) object '{object}' -> pg {} -> up [{}] acting [{}] primary {}",
+        map.epoch,
+        p.id,
+        placed.pg,
+        show(&placed.up),
+        show(&placed.acting),
+        placed.primary.map_or("none".into(), |o| o.0.to_string())
+    );
+    Ok(())
+}
+
+fn parse_ec(spec: &str) -> anyhow::Result<PoolKind> {
+    let (k, m) = spec
+        .split_once('+')
+        .with_context(|| format!("--ec {spec:?}: expected K+M, e.g. 4+2"))?;
+    let k: u8 = k
+        .trim()
+        .parse()
+        .with_context(|| format!("--ec {spec:?}: bad K"))?;
+    let m: u8 = m
+        .trim()
+        .parse()
+        .with_context(|| format!("--ec {spec:?}: bad M"))?;
+    ensure!(
+        k >= 1 && m >= 1,
+        "--ec {spec:?}: K and M must both be at least 1"
+    );
+    Ok(PoolKind::Erasure { k, m })
+}
+
+/// Parses a failure-domain level name.
+pub fn parse_level(name: &str) -> anyhow::Result<DomainType> {
+    [DomainType::Osd, DomainType::Host, DomainType::Zone]
+        .into_iter()
+        .find(|l| l.name() == name)
+        .with_context(|| format!("unknown failure domain {name:?}: use osd, host or zone"))
+}
+
+fn describe(p: &Pool) -> serde_json::Value {
+    let (kind, size, min_size) = match p.kind {
+        PoolKind::Replicated { size, min_size } => {
+            ("replicated", usize::from(size), usize::from(min_size))
+        }
+        PoolKind::Erasure { .. } => ("erasure", p.size(), p.min_size()),
+    };
+    let mut v = json!({
+        "id": p.id.0, "name": p.name, "type": kind, "size": size, "min_size": min_size,
+        "pg_num": p.pg_num, "rule": p.rule.0,
+    });
+    if let PoolKind::Erasure { k, m } = p.kind {
+        v["k"] = k.into();
+        v["m"] = m.into();
+    }
+    v
+}
+
+/// `shoal pool ...`.
+pub fn pool(conn: &Connection, cmd: &PoolCommand, format: Format) -> anyhow::Result<()> {
+    match cmd {
+        PoolCommand::Create {
+            name,
+            size,
+            min_size,
+            ec,
+            pg_num,
+            failure_domain,
+        } => {
+            let kind = match ec {
+                Some(spec) => parse_ec(spec)?,
+                None => {
+                    let size = size.unwrap_or(3);
+                    PoolKind::Replicated {
+                        size,
+                        min_size: min_size.unwrap_or(size - size / 2),
+                    }
+                }
+            };
+            let cmd = AdminCommand::PoolCreate {
+                name: name.clone(),
+                kind,
+                pg_num: *pg_num,
+                failure_domain: parse_level(failure_domain)?,
+            };
+            changed(format!("pool '{name}' created"), admin(conn, cmd)?, format)
+        }
+        PoolCommand::Rm {
+            name,
+            yes_i_really_mean_it,
+        } => {
+            if !yes_i_really_mean_it {
+                bail!(
+                    "deleting pool {name:?} destroys its data for good; add --yes-i-really-mean-it"
+                );
+            }
+            changed(
+                format!("pool '{name}' removed"),
+                admin(conn, AdminCommand::PoolRm(name.clone()))?,
+                format,
+            )
+        }
+        PoolCommand::Ls => {
+            let map = status(conn)?.map;
+            if format == Format::Json {
+                return print_json(&map.pools.values().map(describe).collect::<Vec<_>>());
+            }
+            map.pools.values().for_each(|p| println!("{}", p.name));
+            Ok(())
+        }
+        PoolCommand::Get { name } => {
+            let map = status(conn)?.map;
+            let p = map
+                .pool_by_name(name)
+                .with_context(|| format!("pool {name:?} does not exist"))?;
+            let v = describe(p);
+            if format == Format::Json {
+                return print_json(&v);
+            }
+            for (k, val) in v.as_object().expect("object") {
+                println!("{k}: {val}");
+            }
+            Ok(())
+        }
+    }
+}
