@@ -9,6 +9,7 @@
 
 pub mod health;
 pub mod network;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -22,10 +22,10 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for Builder {
 
 /// openraft's own conformance suite for storage implementations.
 #[test]
-fn passes_openraft_storage_suite() -> Result<(), StorageError<NodeId>> {
+fn passes_openraft_storage_suite() {
     let result = Suite::test_all(Builder);
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("shoal-mon-suite-{}", std::process::id())),
     );
-    result
+    result.expect("openraft storage suite");
 }

@@ -1,0 +1,138 @@
+//! The failure policy: when the monitors mark an OSD down or out. Pure: time is an argument
+//! (`now`, time since an arbitrary origin), and decisions come back as [`MonCommand`]s for
+//! the leader to propose. Gossip and peers *report*; this decides.
+//!
+//! - **Down by reports**: reports from at least `min_reporters` distinct OSDs on hosts other
+//!   than the target's, each within `report_ttl`.
+//! - **Down by silence**: no beacon for `beacon_grace`.
+//! - **Out**: down (and in) for `down_out_interval`, unless `noout` is set (the state machine
+//!   enforces the flag too).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use placement::{ClusterMap, Flag, OsdId};
+
+use crate::state::MonCommand;
+
+/// Policy knobs. Defaults follow Ceph's where Ceph has one.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// Distinct reporters (on other hosts) needed to mark an OSD down.
+    pub min_reporters: usize,
+    /// How long a failure report counts.
+    pub report_ttl: Duration,
+    /// Silence after which an OSD is marked down.
+    pub beacon_grace: Duration,
+    /// Time down after which an OSD is marked out (Ceph: 600 s).
+    pub down_out_interval: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            min_reporters: 2,
+            report_ttl: Duration::from_secs(20),
+            beacon_grace: Duration::from_secs(20),
+            down_out_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the leader remembers between ticks. Not replicated: a new leader calls
+/// [`reset`](Self::reset) and grants everyone a fresh grace period.
+#[derive(Debug, Default)]
+pub struct FailurePolicy {
+    config: PolicyConfig,
+    reports: BTreeMap<OsdId, BTreeMap<OsdId, Duration>>,
+    last_beacon: BTreeMap<OsdId, Duration>,
+    down_since: BTreeMap<OsdId, Duration>,
+}
+
+impl FailurePolicy {
+    /// A policy with `config`.
+    pub fn new(config: PolicyConfig) -> FailurePolicy {
+        FailurePolicy {
+            config,
+            ..FailurePolicy::default()
+        }
+    }
+
+    /// Call on becoming leader: forget reports, start every grace period now.
+    pub fn reset(&mut self, now: Duration, map: &ClusterMap) {
+        self.reports.clear();
+        self.last_beacon = map.osds.keys().map(|id| (*id, now)).collect();
+        self.down_since = map
+            .osds
+            .values()
+            .filter(|o| !o.up)
+            .map(|o| (o.id, now))
+            .collect();
+    }
+
+    /// Call on every beacon.
+    pub fn handle_beacon(&mut self, now: Duration, osd: OsdId) {
+        self.last_beacon.insert(osd, now);
+        self.reports.remove(&osd);
+    }
+
+    /// Call on every failure report; returns the mark-down to propose, if it is decided.
+    pub fn handle_report(
+        &mut self,
+        now: Duration,
+        map: &ClusterMap,
+        target: OsdId,
+        reporter: OsdId,
+    ) -> Option<MonCommand> {
+        let (Some(t), Some(r)) = (map.osds.get(&target), map.osds.get(&reporter)) else {
+            return None;
+        };
+        if !t.up || target == reporter || r.location.host == t.location.host {
+            return None; // a host-mate's view is not independent
+        }
+        let ttl = self.config.report_ttl;
+        let reports = self.reports.entry(target).or_default();
+        reports.insert(reporter, now);
+        reports.retain(|_, at| now.saturating_sub(*at) <= ttl);
+        (reports.len() >= self.config.min_reporters).then(|| MonCommand::MarkDown(vec![target]))
+    }
+
+    /// Call periodically (e.g. every second); returns mark-downs and mark-outs to propose.
+    pub fn tick(&mut self, now: Duration, map: &ClusterMap) -> Vec<MonCommand> {
+        let mut down = Vec::new();
+        let mut out = Vec::new();
+        for osd in map.osds.values() {
+            if osd.up {
+                self.down_since.remove(&osd.id);
+                let last = *self.last_beacon.entry(osd.id).or_insert(now);
+                if now.saturating_sub(last) > self.config.beacon_grace {
+                    down.push(osd.id);
+                }
+            } else {
+                let since = *self.down_since.entry(osd.id).or_insert(now);
+                let long = now.saturating_sub(since) >= self.config.down_out_interval;
+                if osd.is_in && long && !map.flags.contains(&Flag::Noout) {
+                    out.push(osd.id);
+                }
+            }
+        }
+        self.last_beacon.retain(|id, _| map.osds.contains_key(id));
+        self.down_since.retain(|id, _| map.osds.contains_key(id));
+        let ttl = self.config.report_ttl;
+        self.reports.retain(|_, r| {
+            r.retain(|_, at| now.saturating_sub(*at) <= ttl);
+            !r.is_empty()
+        });
+        let mut commands = Vec::new();
+        if !down.is_empty() {
+            commands.push(MonCommand::MarkDown(down));
+        }
+        if !out.is_empty() {
+            commands.push(MonCommand::MarkOut(out));
+        }
+        commands
+    }
+}
+
+#[cfg(test)]
+mod tests;
