@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use placement::{ClusterMap, DomainType, Flag, OsdId, Placement, Pool, PoolKind, Weight};
 use rados::proto::mon::{Admin, AdminCommand, MonError, Status, StatusReport};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError};
@@ -418,25 +418,6 @@ fn osd_map(map: &ClusterMap, pool: &str, object: &str, format: Format) -> anyhow
     Ok(())
 }
 
-fn parse_ec(spec: &str) -> anyhow::Result<PoolKind> {
-    let (k, m) = spec
-        .split_once('+')
-        .with_context(|| format!("--ec {spec:?}: expected K+M, e.g. 4+2"))?;
-    let k: u8 = k
-        .trim()
-        .parse()
-        .with_context(|| format!("--ec {spec:?}: bad K"))?;
-    let m: u8 = m
-        .trim()
-        .parse()
-        .with_context(|| format!("--ec {spec:?}: bad M"))?;
-    ensure!(
-        k >= 1 && m >= 1,
-        "--ec {spec:?}: K and M must both be at least 1"
-    );
-    Ok(PoolKind::Erasure { k, m })
-}
-
 /// Parses a failure-domain level name.
 pub fn parse_level(name: &str) -> anyhow::Result<DomainType> {
     [DomainType::Osd, DomainType::Host, DomainType::Zone]
@@ -475,7 +456,7 @@ pub fn pool(conn: &Connection, cmd: &PoolCommand, format: Format) -> anyhow::Res
             failure_domain,
         } => {
             let kind = match ec {
-                Some(spec) => parse_ec(spec)?,
+                Some(spec) => crate::args::parse_ec(spec)?,
                 None => {
                     let size = size.unwrap_or(3);
                     PoolKind::Replicated {

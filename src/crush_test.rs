@@ -104,7 +104,7 @@ pub fn run(args: &Args, format: Format) -> anyhow::Result<()> {
         "--pg-num must be between 1 and {MAX_PG_NUM}"
     );
     let kind = match &args.ec {
-        Some(spec) => parse_ec(spec)?,
+        Some(spec) => crate::args::parse_ec(spec)?,
         None => PoolKind::Replicated {
             size: args.size,
             min_size: args.size.div_ceil(2).max(1),
@@ -133,25 +133,6 @@ pub fn run(args: &Args, format: Format) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn parse_ec(spec: &str) -> anyhow::Result<PoolKind> {
-    let (k, m) = spec
-        .split_once('+')
-        .with_context(|| format!("--ec {spec:?}: expected K+M, e.g. 4+2"))?;
-    let k: u8 = k
-        .trim()
-        .parse()
-        .with_context(|| format!("--ec {spec:?}: bad K"))?;
-    let m: u8 = m
-        .trim()
-        .parse()
-        .with_context(|| format!("--ec {spec:?}: bad M"))?;
-    ensure!(
-        k >= 1 && m >= 1,
-        "--ec {spec:?}: K and M must both be at least 1"
-    );
-    Ok(PoolKind::Erasure { k, m })
 }
 
 /// Applies --out and --add-osds as one new epoch; returns the new map and the ideal fraction

@@ -2,6 +2,7 @@
 //! module and calls into the library crates; errors become one line on stderr and exit 1.
 
 mod admin;
+mod args;
 mod config;
 mod crush_test;
 mod mon;
