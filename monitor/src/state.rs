@@ -224,15 +224,14 @@ impl MonState {
                 if self.map.pool_by_name(name).is_some() {
                     return Err(MonError::PoolExists(name.clone()));
                 }
-                let mut pool = Pool {
+                let (rule, add_rule) = self.map.rule_for(kind.rule_mode(), *failure_domain);
+                let pool = Pool {
                     id: self.map.next_pool_id(),
                     name: name.clone(),
                     kind: *kind,
                     pg_num: *pg_num,
-                    rule: placement::RuleId(0),
+                    rule,
                 };
-                let (rule, add_rule) = self.map.rule_for(pool.rule_mode(), *failure_domain);
-                pool.rule = rule;
                 pool.validate()
                     .map_err(|e| MonError::Invalid(e.to_string()))?;
                 if pool.is_erasure() {

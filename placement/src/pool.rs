@@ -26,6 +26,16 @@ pub enum PoolKind {
     },
 }
 
+impl PoolKind {
+    /// The rule mode this kind of pool needs.
+    pub fn rule_mode(self) -> crate::RuleMode {
+        match self {
+            PoolKind::Replicated { .. } => crate::RuleMode::Firstn,
+            PoolKind::Erasure { .. } => crate::RuleMode::Indep,
+        }
+    }
+}
+
 /// A pool entry in the cluster map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
@@ -64,10 +74,7 @@ impl Pool {
 
     /// The rule mode this kind of pool needs.
     pub fn rule_mode(&self) -> crate::RuleMode {
-        match self.kind {
-            PoolKind::Replicated { .. } => crate::RuleMode::Firstn,
-            PoolKind::Erasure { .. } => crate::RuleMode::Indep,
-        }
+        self.kind.rule_mode()
     }
 
     /// Whether PG positions are fixed (erasure: shard i lives at position i).

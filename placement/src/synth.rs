@@ -2,7 +2,7 @@
 //! `hosts` hosts spread round-robin over them, `osds_per_host` OSDs of equal weight on each.
 
 use crate::MapError;
-use crate::crush::{DomainType, RuleMode};
+use crate::crush::DomainType;
 use crate::ids::{Fsid, OsdId, PoolId};
 use crate::incremental::Change;
 use crate::map::ClusterMap;
@@ -78,11 +78,7 @@ pub fn add_pool(
     pg_num: u32,
     failure_domain: DomainType,
 ) -> Result<PoolId, MapError> {
-    let mode = match kind {
-        PoolKind::Replicated { .. } => RuleMode::Firstn,
-        PoolKind::Erasure { .. } => RuleMode::Indep,
-    };
-    let (rule, add_rule) = map.rule_for(mode, failure_domain);
+    let (rule, add_rule) = map.rule_for(kind.rule_mode(), failure_domain);
     let id = map.next_pool_id();
     let pool = Pool {
         id,
