@@ -1,6 +1,7 @@
 //! Admin commands against the monitors: status, health, mon stat, osd and pool management,
 //! osd map. Each prints plain text or `--format json` and fails with one line.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -157,7 +158,7 @@ pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
             "pools": map.pools.values().map(|p| &p.name).collect::<Vec<_>>(),
             "pgs": s.pgs,
             "usage": {"bytes": s.bytes, "objects": s.objects},
-            "flags": map.flags.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "flags": flag_names(map),
         }));
     }
     println!("  cluster:");
@@ -289,98 +290,100 @@ pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Resul
         OsdCommand::Unset { flag: f } => {
             simple(AdminCommand::UnsetFlag(flag(f)?), format!("{f} is unset"))
         }
-        OsdCommand::Ls | OsdCommand::Dump | OsdCommand::Tree => {
-            show_osds(&status(conn)?.map, cmd, format)
-        }
+        OsdCommand::Ls => list_osds(&status(conn)?.map, format),
+        OsdCommand::Dump => dump_osds(&status(conn)?.map, format),
+        OsdCommand::Tree => tree_osds(&status(conn)?.map, format),
         OsdCommand::Map { pool, object } => osd_map(&status(conn)?.map, pool, object, format),
     }
 }
 
-fn show_osds(map: &ClusterMap, cmd: &OsdCommand, format: Format) -> anyhow::Result<()> {
-    let state = |up: bool, is_in: bool| {
-        (
-            if up { "up" } else { "down" },
-            if is_in { "in" } else { "out" },
-        )
-    };
-    match (cmd, format) {
-        (OsdCommand::Ls, Format::Json) => {
-            print_json(&map.osds.keys().map(|id| id.0).collect::<Vec<_>>())
-        }
-        (OsdCommand::Ls, Format::Plain) => {
-            map.osds.keys().for_each(|id| println!("{}", id.0));
-            Ok(())
-        }
-        (OsdCommand::Dump, Format::Json) | (OsdCommand::Tree, Format::Json) => print_json(&json!({
-            "epoch": map.epoch.0,
-            "flags": map.flags.iter().map(|f| f.name()).collect::<Vec<_>>(),
-            "osds": map.osds.values().map(|o| json!({
-                "id": o.id.0,
-                "addr": o.addr.map(|a| a.to_string()),
-                "zone": o.location.zone,
-                "host": o.location.host,
-                "weight": o.weight.as_f64(),
-                "up": o.up,
-                "in": o.is_in,
-            })).collect::<Vec<_>>(),
-        })),
-        (OsdCommand::Dump, Format::Plain) => {
-            println!("epoch {}", map.epoch);
-            println!(
-                "flags {}",
-                map.flags
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            for o in map.osds.values() {
+fn flag_names(map: &ClusterMap) -> Vec<&'static str> {
+    map.flags.iter().map(|f| f.name()).collect()
+}
+
+fn state(up: bool, is_in: bool) -> (&'static str, &'static str) {
+    (
+        if up { "up" } else { "down" },
+        if is_in { "in" } else { "out" },
+    )
+}
+
+/// The JSON form of `osd dump` and `osd tree` (the hierarchy is in each entry).
+fn osds_json(map: &ClusterMap) -> anyhow::Result<()> {
+    print_json(&json!({
+        "epoch": map.epoch.0,
+        "flags": flag_names(map),
+        "osds": map.osds.values().map(|o| json!({
+            "id": o.id.0,
+            "addr": o.addr.map(|a| a.to_string()),
+            "zone": o.location.zone,
+            "host": o.location.host,
+            "weight": o.weight.as_f64(),
+            "up": o.up,
+            "in": o.is_in,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn list_osds(map: &ClusterMap, format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return print_json(&map.osds.keys().map(|id| id.0).collect::<Vec<_>>());
+    }
+    map.osds.keys().for_each(|id| println!("{}", id.0));
+    Ok(())
+}
+
+fn dump_osds(map: &ClusterMap, format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return osds_json(map);
+    }
+    println!("epoch {}", map.epoch);
+    println!("flags {}", flag_names(map).join(","));
+    for o in map.osds.values() {
+        let (u, i) = state(o.up, o.is_in);
+        let addr = o.addr.map_or("-".into(), |a| a.to_string());
+        println!(
+            "{} {u} {i} weight {} {addr} {}/{}",
+            o.id, o.weight, o.location.zone, o.location.host
+        );
+    }
+    Ok(())
+}
+
+fn tree_osds(map: &ClusterMap, format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return osds_json(map);
+    }
+    println!(
+        "{:<6} {:<10} {:<28} {:<8} {:<4}",
+        "ID", "WEIGHT", "NAME", "STATUS", "IN"
+    );
+    let mut zones: BTreeMap<&str, BTreeMap<&str, Vec<_>>> = BTreeMap::new();
+    for o in map.osds.values() {
+        zones
+            .entry(&o.location.zone)
+            .or_default()
+            .entry(&o.location.host)
+            .or_default()
+            .push(o);
+    }
+    println!("{:<6} {:<10} root default", "", "");
+    for (zone, hosts) in zones {
+        println!("{:<6} {:<10}   zone {zone}", "", "");
+        for (host, osds) in hosts {
+            println!("{:<6} {:<10}     host {host}", "", "");
+            for o in osds {
                 let (u, i) = state(o.up, o.is_in);
-                let addr = o.addr.map_or("-".into(), |a| a.to_string());
                 println!(
-                    "{} {u} {i} weight {} {addr} {}/{}",
-                    o.id, o.weight, o.location.zone, o.location.host
+                    "{:<6} {:<10} {:<28} {u:<8} {i:<4}",
+                    o.id.0,
+                    o.weight.to_string(),
+                    format!("       {}", o.id)
                 );
             }
-            Ok(())
         }
-        (OsdCommand::Tree, Format::Plain) => {
-            println!(
-                "{:<6} {:<10} {:<28} {:<8} {:<4}",
-                "ID", "WEIGHT", "NAME", "STATUS", "IN"
-            );
-            let mut zones: std::collections::BTreeMap<
-                &str,
-                std::collections::BTreeMap<&str, Vec<_>>,
-            > = Default::default();
-            for o in map.osds.values() {
-                zones
-                    .entry(&o.location.zone)
-                    .or_default()
-                    .entry(&o.location.host)
-                    .or_default()
-                    .push(o);
-            }
-            println!("{:<6} {:<10} root default", "", "");
-            for (zone, hosts) in zones {
-                println!("{:<6} {:<10}   zone {zone}", "", "");
-                for (host, osds) in hosts {
-                    println!("{:<6} {:<10}     host {host}", "", "");
-                    for o in osds {
-                        let (u, i) = state(o.up, o.is_in);
-                        println!(
-                            "{:<6} {:<10} {:<28} {u:<8} {i:<4}",
-                            o.id.0,
-                            o.weight.to_string(),
-                            format!("       {}", o.id)
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        _ => unreachable!("only listing commands reach here"),
     }
+    Ok(())
 }
 
 fn osd_map(map: &ClusterMap, pool: &str, object: &str, format: Format) -> anyhow::Result<()> {
