@@ -1,4 +1,5 @@
 //! Request and reply types of every Shoal service. Each is a wire contract: add fields with
-//! `#[serde(default)]`, never reorder or repurpose. Method numbers: monitor 1xx.
+//! `#[serde(default)]`, never reorder or repurpose. Method numbers: monitor 1xx, OSD 2xx.
 
 pub mod mon;
+pub mod osd;

@@ -1,0 +1,9 @@
+//! The OSD: a crash-safe local object store ([`store`]), placement groups whose log, peering
+//! and recovery logic is a pure state machine ([`pg`]), and the daemon shell that drives them
+//! over the messenger.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod pg;
+pub mod store;

@@ -1,0 +1,947 @@
+//! One PG on one OSD as a pure state machine: events in, effects out, no I/O. The same
+//! machine runs in the daemon (driven by the messenger and the store) and in the seeded
+//! simulation (driven by a fake network and an in-memory store).
+//!
+//! Roles follow the acting set of the current interval. The primary peers (gathers infos and
+//! logs from everyone who may hold writes, picks the authoritative member, copies objects to
+//! members that lack them), then activates every member and only then serves writes. Writes
+//! are ordered by the primary, applied locally and on every replica, and acknowledged once
+//! all of them committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use placement::{Epoch, OsdId, PgId};
+use rados::proto::osd::{ReqId, Version};
+use serde_bytes::ByteBuf;
+
+use super::intervals::PastIntervals;
+use super::log::{Divergence, LogEntry, LogOp, PgLog};
+use super::types::{
+    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
+    WriteError,
+};
+use crate::store::{ObjectKey, TxOp, Txn};
+
+/// Replica writes buffered while an earlier one is still on its way (bounded).
+const MAX_PENDING_SUBWRITES: usize = 1024;
+
+/// A PG on one OSD.
+#[derive(Debug)]
+pub struct PgMachine {
+    pg: PgId,
+    me: OsdId,
+    info: PgInfo,
+    intervals: PastIntervals,
+    log: PgLog,
+    map: Option<Mapping>,
+    /// First epoch of the current interval (0 before the first map).
+    interval: Epoch,
+    state: PgState,
+    clean: bool,
+    primary: Option<Primary>,
+    /// Replica: activated in the current interval, so it applies writes.
+    replica_active: bool,
+    /// Replica: writes that arrived before the one they follow, keyed by `prior`.
+    pending: BTreeMap<Version, (LogEntry, Vec<Mutation>)>,
+}
+
+#[derive(Debug)]
+struct Primary {
+    phase: Phase,
+    inflight: BTreeMap<Version, InFlight>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    reqid: ReqId,
+    waiting: BTreeSet<OsdId>,
+    msg: PgMsg,
+}
+
+#[derive(Debug)]
+enum Phase {
+    GetInfo {
+        waiting: BTreeSet<OsdId>,
+        infos: BTreeMap<OsdId, (PgInfo, PgLog)>,
+    },
+    GetVersions {
+        auth: OsdId,
+        auth_log: PgLog,
+        plans: BTreeMap<OsdId, Option<Vec<String>>>,
+        waiting: BTreeSet<OsdId>,
+        versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+    },
+    Recover {
+        auth: OsdId,
+        auth_log: PgLog,
+        outstanding: BTreeSet<(OsdId, String)>,
+    },
+    Activate {
+        waiting: BTreeSet<OsdId>,
+    },
+    Active,
+    Idle,
+}
+
+impl PgMachine {
+    /// A PG with the state it persisted (or the default, for a new one).
+    pub fn new(pg: PgId, me: OsdId, meta: PgMeta, log: PgLog) -> PgMachine {
+        let mut info = meta.info;
+        // Writes append to the log without rewriting the info: the log is the truth.
+        info.last_update = log.head();
+        info.log_tail = log.tail();
+        PgMachine {
+            pg,
+            me,
+            info,
+            intervals: meta.intervals,
+            log,
+            map: None,
+            interval: Epoch(0),
+            state: PgState::Stray,
+            clean: false,
+            primary: None,
+            replica_active: false,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The PG.
+    pub fn pg(&self) -> PgId {
+        self.pg
+    }
+
+    /// Where it is.
+    pub fn state(&self) -> PgState {
+        self.state
+    }
+
+    /// Whether it is active with every member up to date and in place.
+    pub fn is_clean(&self) -> bool {
+        self.state == PgState::Active && self.clean
+    }
+
+    /// Writes ordered by this primary that some replica has not acknowledged yet.
+    pub fn writes_in_flight(&self) -> usize {
+        self.primary.as_ref().map_or(0, |p| p.inflight.len())
+    }
+
+    /// Its info.
+    pub fn info(&self) -> &PgInfo {
+        &self.info
+    }
+
+    /// Its log.
+    pub fn log(&self) -> &PgLog {
+        &self.log
+    }
+
+    /// The current interval's first epoch.
+    pub fn interval(&self) -> Epoch {
+        self.interval
+    }
+
+    /// The map it last saw.
+    pub fn mapping(&self) -> Option<&Mapping> {
+        self.map.as_ref()
+    }
+
+    /// Whether this OSD is the primary of the current interval.
+    pub fn is_primary(&self) -> bool {
+        self.map.as_ref().and_then(Mapping::primary) == Some(self.me)
+    }
+
+    /// Records an epoch the OSD saw before this PG machine existed (at start-up, or when a PG
+    /// is newly mapped here), so its interval history is complete. No effects: the current
+    /// epoch then arrives as [`Event::Map`].
+    pub fn observe_history(&mut self, m: &Mapping) {
+        self.intervals
+            .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size);
+    }
+
+    /// Handles one event; the effects must be carried out in order.
+    pub fn handle(&mut self, event: Event, view: &dyn ObjectView) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match event {
+            Event::Map(m) => self.advance_map(m, view, &mut out),
+            Event::Msg { from, msg } => self.on_msg(from, msg, view, &mut out),
+            Event::Write {
+                reqid,
+                name,
+                mutations,
+            } => self.on_write(reqid, name, mutations, &mut out),
+            Event::Tick => self.resend(&mut out),
+        }
+        out
+    }
+
+    // ----- maps and intervals -----
+
+    fn advance_map(&mut self, m: Mapping, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        if self.map.as_ref().is_some_and(|old| m.epoch <= old.epoch) {
+            return;
+        }
+        let new_interval =
+            self.intervals
+                .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size)
+                || self.interval.0 == 0;
+        let up_changed = self
+            .map
+            .as_ref()
+            .is_some_and(|old| old.up_osds != m.up_osds);
+        self.map = Some(m);
+        if new_interval {
+            self.interval = self.intervals.current_start().unwrap_or_default();
+            self.start_interval(view, out);
+        } else if up_changed
+            && matches!(
+                self.state,
+                PgState::Peering | PgState::Recovering | PgState::Down
+            )
+        {
+            // A peer we wait for may be gone, or a blocking one back: peer again. Not once
+            // activation began: members may already serve this interval's log.
+            let m = self.map.as_ref().expect("map set");
+            if self.is_primary() && m.acting.len() >= m.min_size {
+                self.start_peering(view, out);
+            }
+        }
+    }
+
+    fn start_interval(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        if let Some(p) = self.primary.take() {
+            for (_, w) in p.inflight {
+                out.push(Effect::Reply {
+                    reqid: w.reqid,
+                    result: Err(WriteError::IntervalChanged),
+                });
+            }
+        }
+        self.replica_active = false;
+        self.pending.clear();
+        self.clean = false;
+        out.push(self.persist_meta());
+        let m = self.map.as_ref().expect("map set");
+        if self.is_primary() {
+            if m.acting.len() < m.min_size {
+                self.state = PgState::Undersized;
+                self.primary = Some(Primary {
+                    phase: Phase::Idle,
+                    inflight: BTreeMap::new(),
+                });
+            } else {
+                self.start_peering(view, out);
+            }
+        } else if m.acting.contains(&self.me) {
+            self.state = PgState::Replica;
+        } else {
+            self.state = PgState::Stray;
+        }
+    }
+
+    fn start_peering(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        let m = self.map.as_ref().expect("map set");
+        let prior = self
+            .intervals
+            .prior_set(&m.up_osds, self.info.last_epoch_clean);
+        let mut probe: BTreeSet<OsdId> = prior.probe;
+        probe.extend(m.acting.iter().chain(&m.up).copied());
+        probe.retain(|o| m.up_osds.contains(o) && *o != self.me);
+        let mut infos = BTreeMap::new();
+        infos.insert(self.me, (self.info.clone(), self.log.clone()));
+        for to in &probe {
+            out.push(self.send(
+                *to,
+                PgMsg::Query {
+                    interval: self.interval,
+                },
+            ));
+        }
+        self.state = PgState::Peering;
+        self.primary = Some(Primary {
+            phase: Phase::GetInfo {
+                waiting: probe,
+                infos,
+            },
+            inflight: BTreeMap::new(),
+        });
+        self.progress(view, out);
+    }
+
+    // ----- messages -----
+
+    fn on_msg(&mut self, from: OsdId, msg: PgMsg, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        let interval = msg.interval();
+        match msg {
+            // Read-only questions are answered whatever our interval; the asker checks.
+            PgMsg::Query { interval } => out.push(self.send(
+                from,
+                PgMsg::Notify {
+                    interval,
+                    info: self.info.clone(),
+                    log: self.log.entries().cloned().collect(),
+                    dups: self.log.dups().copied().collect(),
+                },
+            )),
+            PgMsg::GetVersions { interval, names } => {
+                let versions = match names {
+                    None => view.versions(),
+                    Some(names) => names
+                        .into_iter()
+                        .filter_map(|n| view.version(&n).map(|v| (n, v)))
+                        .collect(),
+                };
+                out.push(self.send(from, PgMsg::Versions { interval, versions }));
+            }
+            PgMsg::PushTo { interval, name, to } => out.push(Effect::Push { to, name, interval }),
+            _ if interval != self.interval => {}
+            PgMsg::Notify {
+                info, log, dups, ..
+            } => {
+                let log = PgLog::from_parts(info.log_tail, log, dups, self.log.limits());
+                if let Some(Phase::GetInfo { waiting, infos }) = self.phase_mut() {
+                    if waiting.remove(&from) {
+                        infos.insert(from, (info, log));
+                    }
+                }
+                self.progress(view, out);
+            }
+            PgMsg::Versions { versions, .. } => {
+                if let Some(Phase::GetVersions {
+                    waiting,
+                    versions: got,
+                    ..
+                }) = self.phase_mut()
+                {
+                    if waiting.remove(&from) {
+                        got.insert(from, versions.into_iter().collect());
+                    }
+                }
+                self.progress(view, out);
+            }
+            PgMsg::Push { name, copy, .. } => {
+                // Only recovery installs copies: a late duplicate must not undo newer writes.
+                let recovering = match &self.primary {
+                    Some(p) => matches!(p.phase, Phase::Recover { .. }),
+                    None => self.state == PgState::Replica && !self.replica_active,
+                };
+                if recovering {
+                    self.on_push(name, copy, view, out);
+                }
+            }
+            PgMsg::PushAck { name, .. } => {
+                self.push_done(from, &name);
+                self.progress(view, out);
+            }
+            PgMsg::Activate {
+                tail,
+                log,
+                dups,
+                clean,
+                ..
+            } => {
+                let Some(m) = self.map.as_ref() else { return };
+                if m.primary() != Some(from) || !m.acting.contains(&self.me) {
+                    return;
+                }
+                if !self.replica_active {
+                    self.adopt(
+                        PgLog::from_parts(tail, log, dups, self.log.limits()),
+                        clean,
+                        out,
+                    );
+                    self.replica_active = true;
+                    self.state = PgState::Replica;
+                }
+                out.push(self.send(
+                    from,
+                    PgMsg::ActivateAck {
+                        interval: self.interval,
+                    },
+                ));
+            }
+            PgMsg::ActivateAck { .. } => {
+                if let Some(Phase::Activate { waiting }) = self.phase_mut() {
+                    waiting.remove(&from);
+                }
+                self.progress(view, out);
+            }
+            PgMsg::SubWrite {
+                prior,
+                entry,
+                mutations,
+                ..
+            } => self.on_subwrite(from, prior, entry, mutations, out),
+            PgMsg::SubWriteAck { version, .. } => {
+                let Some(p) = self.primary.as_mut() else {
+                    return;
+                };
+                let done = p.inflight.get_mut(&version).is_some_and(|w| {
+                    w.waiting.remove(&from);
+                    w.waiting.is_empty()
+                });
+                if done {
+                    let w = p.inflight.remove(&version).expect("present");
+                    out.push(Effect::Reply {
+                        reqid: w.reqid,
+                        result: Ok(version),
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_push(
+        &mut self,
+        name: String,
+        copy: Option<ObjectCopy>,
+        view: &dyn ObjectView,
+        out: &mut Vec<Effect>,
+    ) {
+        let obj = self.key(&name);
+        let op = match copy {
+            Some(c) => TxOp::PutObject {
+                obj,
+                version: c.version,
+                data: c.data,
+                xattrs: c.xattrs,
+                omap: c
+                    .omap
+                    .into_iter()
+                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .collect(),
+            },
+            None => TxOp::Remove { obj },
+        };
+        // Objects may now be newer than the log: until activation, peering must compare
+        // listings with this member rather than trust its log.
+        self.info.incomplete = true;
+        out.push(Effect::Persist(Txn {
+            ops: vec![op, self.meta_op()],
+        }));
+        let primary = self.map.as_ref().and_then(Mapping::primary);
+        if primary == Some(self.me) {
+            self.push_done(self.me, &name);
+            self.progress(view, out);
+        } else if let Some(primary) = primary {
+            out.push(self.send(
+                primary,
+                PgMsg::PushAck {
+                    interval: self.interval,
+                    name,
+                },
+            ));
+        }
+    }
+
+    fn push_done(&mut self, member: OsdId, name: &str) {
+        if let Some(Phase::Recover { outstanding, .. }) = self.phase_mut() {
+            outstanding.remove(&(member, name.to_string()));
+        }
+    }
+
+    fn on_subwrite(
+        &mut self,
+        from: OsdId,
+        prior: Version,
+        entry: LogEntry,
+        mutations: Vec<Mutation>,
+        out: &mut Vec<Effect>,
+    ) {
+        if !self.replica_active || self.map.as_ref().and_then(Mapping::primary) != Some(from) {
+            return;
+        }
+        let version = entry.version;
+        if version <= self.log.head() {
+            // A resend of a write we already hold: acknowledge again.
+            out.push(self.send(
+                from,
+                PgMsg::SubWriteAck {
+                    interval: self.interval,
+                    version,
+                },
+            ));
+            return;
+        }
+        if prior != self.log.head() {
+            if self.pending.len() < MAX_PENDING_SUBWRITES {
+                self.pending.insert(prior, (entry, mutations));
+            }
+            return;
+        }
+        let mut next = Some((entry, mutations));
+        while let Some((entry, mutations)) = next {
+            let version = entry.version;
+            out.push(Effect::Persist(self.write_txn(entry, mutations)));
+            out.push(self.send(
+                from,
+                PgMsg::SubWriteAck {
+                    interval: self.interval,
+                    version,
+                },
+            ));
+            next = self.pending.remove(&version);
+        }
+        self.pending.retain(|prior, _| *prior > version);
+    }
+
+    // ----- client writes -----
+
+    fn on_write(
+        &mut self,
+        reqid: ReqId,
+        name: String,
+        mutations: Vec<Mutation>,
+        out: &mut Vec<Effect>,
+    ) {
+        let reply = |result| Effect::Reply { reqid, result };
+        if !self.is_primary() {
+            out.push(reply(Err(WriteError::NotPrimary)));
+            return;
+        }
+        if self.state != PgState::Active {
+            out.push(reply(Err(WriteError::NotActive(self.state))));
+            return;
+        }
+        if let Some(version) = self.log.find_reqid(reqid) {
+            let p = self.primary.as_ref().expect("primary");
+            if !p.inflight.contains_key(&version) {
+                out.push(reply(Ok(version)));
+            }
+            // Still in flight: the reply comes when every replica has it.
+            return;
+        }
+        let m = self.map.as_ref().expect("map set");
+        let prior = self.log.head();
+        let version = Version {
+            epoch: m.epoch,
+            seq: prior.seq + 1,
+        };
+        let entry = LogEntry {
+            version,
+            object: name,
+            op: if mutations.contains(&Mutation::Remove) {
+                LogOp::Delete
+            } else {
+                LogOp::Modify
+            },
+            crc: mutations.iter().rev().find_map(|m| match m {
+                Mutation::WriteFull(data) => Some(crc32c::crc32c(data)),
+                _ => None,
+            }),
+            reqid: Some(reqid),
+        };
+        let replicas: BTreeSet<OsdId> =
+            m.acting.iter().copied().filter(|o| *o != self.me).collect();
+        let msg = PgMsg::SubWrite {
+            interval: self.interval,
+            prior,
+            entry: entry.clone(),
+            mutations: mutations.clone(),
+        };
+        out.push(Effect::Persist(self.write_txn(entry, mutations)));
+        if replicas.is_empty() {
+            out.push(reply(Ok(version)));
+            return;
+        }
+        for to in &replicas {
+            out.push(self.send(*to, msg.clone()));
+        }
+        let p = self.primary.as_mut().expect("primary");
+        p.inflight.insert(
+            version,
+            InFlight {
+                reqid,
+                waiting: replicas,
+                msg,
+            },
+        );
+    }
+
+    /// The transaction applying one logged write: object changes and the log entry together.
+    fn write_txn(&mut self, entry: LogEntry, mutations: Vec<Mutation>) -> Txn {
+        let obj = self.key(&entry.object);
+        let version = entry.version;
+        let mut ops: Vec<TxOp> = mutations
+            .into_iter()
+            .map(|m| {
+                let obj = obj.clone();
+                match m {
+                    Mutation::WriteFull(data) => TxOp::WriteFull { obj, data, version },
+                    Mutation::Remove => TxOp::Remove { obj },
+                    Mutation::SetXattr(name, value) => TxOp::SetXattr {
+                        obj,
+                        name,
+                        value: value.into_vec(),
+                        version,
+                    },
+                    Mutation::RmXattr(name) => TxOp::RmXattr { obj, name, version },
+                    Mutation::OmapSet(entries) => TxOp::OmapSet {
+                        obj,
+                        entries: entries
+                            .into_iter()
+                            .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                            .collect(),
+                        version,
+                    },
+                    Mutation::OmapRm(keys) => TxOp::OmapRm {
+                        obj,
+                        keys: keys.into_iter().map(ByteBuf::into_vec).collect(),
+                        version,
+                    },
+                }
+            })
+            .collect();
+        ops.push(TxOp::AppendLog {
+            pg: self.pg,
+            version,
+            entry: encode(&entry),
+        });
+        if let Some(tail) = self.log.append(entry) {
+            self.info.log_tail = tail;
+            ops.push(TxOp::TrimLog {
+                pg: self.pg,
+                through: tail,
+            });
+            ops.push(self.meta_op());
+        }
+        self.info.last_update = version;
+        Txn { ops }
+    }
+
+    // ----- peering progress (primary) -----
+
+    /// Moves the primary's peering forward as far as the answers so far allow.
+    fn progress(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        loop {
+            let Some(p) = self.primary.as_mut() else {
+                return;
+            };
+            let next = match &mut p.phase {
+                Phase::GetInfo { waiting, infos } if waiting.is_empty() => {
+                    let infos = std::mem::take(infos);
+                    self.choose_authority(infos, view, out)
+                }
+                Phase::GetVersions {
+                    waiting,
+                    auth,
+                    auth_log,
+                    plans,
+                    versions,
+                } if waiting.is_empty() => {
+                    let (auth, auth_log) = (*auth, auth_log.clone());
+                    let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
+                    self.plan_copies(auth, auth_log, plans, versions, out)
+                }
+                Phase::Recover {
+                    outstanding,
+                    auth_log,
+                    ..
+                } if outstanding.is_empty() => {
+                    let auth_log = auth_log.clone();
+                    self.activate(auth_log, out)
+                }
+                Phase::Activate { waiting } if waiting.is_empty() => {
+                    self.state = PgState::Active;
+                    Phase::Active
+                }
+                _ => return,
+            };
+            self.primary.as_mut().expect("primary").phase = next;
+        }
+    }
+
+    fn choose_authority(
+        &mut self,
+        infos: BTreeMap<OsdId, (PgInfo, PgLog)>,
+        view: &dyn ObjectView,
+        out: &mut Vec<Effect>,
+    ) -> Phase {
+        let m = self.map.as_ref().expect("map set");
+        let clean_since = infos
+            .values()
+            .map(|(i, _)| i.last_epoch_clean)
+            .max()
+            .unwrap_or_default();
+        let prior = self.intervals.prior_set(&m.up_osds, clean_since);
+        if !prior.blocked_by.is_empty() {
+            self.state = PgState::Down;
+            return Phase::Idle;
+        }
+        // Newest activation first, then the longest history; ties prefer ourselves.
+        let me = self.me;
+        let (auth, (auth_info, auth_log)) = infos
+            .iter()
+            .max_by_key(|(id, (info, _))| {
+                (
+                    info.last_epoch_started,
+                    info.last_update,
+                    **id == me,
+                    std::cmp::Reverse(**id),
+                )
+            })
+            .map(|(id, v)| (*id, v.clone()))
+            .expect("own info present");
+        let mut plans = BTreeMap::new();
+        for member in &m.acting {
+            if *member == auth {
+                continue;
+            }
+            let Some((info, log)) = infos.get(member) else {
+                continue;
+            };
+            let plan = if info.incomplete || auth_info.incomplete {
+                None
+            } else {
+                match log.divergence(&auth_log) {
+                    Divergence::Overlap { objects, .. } if objects.is_empty() => continue,
+                    Divergence::Overlap { objects, .. } => Some(objects),
+                    Divergence::Disjoint => None,
+                }
+            };
+            plans.insert(*member, plan);
+        }
+        if plans.is_empty() {
+            return self.activate(auth_log, out);
+        }
+        let mut ask: BTreeSet<OsdId> = plans.keys().copied().collect();
+        ask.insert(auth);
+        let auth_names = union_names(plans.values());
+        for member in ask.iter().filter(|m| **m != self.me) {
+            let names = if *member == auth {
+                auth_names.clone()
+            } else {
+                plans[member].clone()
+            };
+            let msg = PgMsg::GetVersions {
+                interval: self.interval,
+                names,
+            };
+            out.push(self.send(*member, msg));
+        }
+        let mut versions = BTreeMap::new();
+        if ask.remove(&self.me) {
+            let names = if self.me == auth {
+                auth_names
+            } else {
+                plans[&self.me].clone()
+            };
+            versions.insert(self.me, local_versions(view, names));
+        }
+        self.state = PgState::Peering;
+        Phase::GetVersions {
+            auth,
+            auth_log,
+            plans,
+            waiting: ask,
+            versions,
+        }
+    }
+
+    fn plan_copies(
+        &mut self,
+        auth: OsdId,
+        auth_log: PgLog,
+        plans: BTreeMap<OsdId, Option<Vec<String>>>,
+        versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        out: &mut Vec<Effect>,
+    ) -> Phase {
+        let empty = BTreeMap::new();
+        let auth_versions = versions.get(&auth).unwrap_or(&empty);
+        let mut outstanding = BTreeSet::new();
+        for (member, plan) in &plans {
+            let theirs = versions.get(member).unwrap_or(&empty);
+            let names: BTreeSet<String> = match plan {
+                Some(names) => names.iter().cloned().collect(),
+                None => auth_versions.keys().chain(theirs.keys()).cloned().collect(),
+            };
+            for name in names {
+                if auth_versions.get(&name) != theirs.get(&name) {
+                    outstanding.insert((*member, name));
+                }
+            }
+        }
+        self.state = PgState::Recovering;
+        for (member, name) in &outstanding {
+            out.push(self.copy_effect(auth, *member, name.clone()));
+        }
+        Phase::Recover {
+            auth,
+            auth_log,
+            outstanding,
+        }
+    }
+
+    fn copy_effect(&self, auth: OsdId, to: OsdId, name: String) -> Effect {
+        if auth == self.me {
+            Effect::Push {
+                to,
+                name,
+                interval: self.interval,
+            }
+        } else {
+            self.send(
+                auth,
+                PgMsg::PushTo {
+                    interval: self.interval,
+                    name,
+                    to,
+                },
+            )
+        }
+    }
+
+    fn activate(&mut self, auth_log: PgLog, out: &mut Vec<Effect>) -> Phase {
+        let m = self.map.as_ref().expect("map set");
+        let clean = m.acting.len() == m.size && m.acting == m.up;
+        let members: BTreeSet<OsdId> = m.acting.iter().copied().filter(|o| *o != self.me).collect();
+        self.adopt(auth_log, clean, out);
+        for to in &members {
+            out.push(self.send(*to, self.activate_msg(clean)));
+        }
+        self.clean = clean;
+        self.state = PgState::Activating;
+        Phase::Activate { waiting: members }
+    }
+
+    fn activate_msg(&self, clean: bool) -> PgMsg {
+        PgMsg::Activate {
+            interval: self.interval,
+            tail: self.log.tail(),
+            log: self.log.entries().cloned().collect(),
+            dups: self.log.dups().copied().collect(),
+            clean,
+        }
+    }
+
+    /// Takes the authoritative log as ours and records activation in this interval.
+    fn adopt(&mut self, log: PgLog, clean: bool, out: &mut Vec<Effect>) {
+        let mut ops = vec![TxOp::ClearLog { pg: self.pg }];
+        ops.extend(log.entries().map(|e| TxOp::AppendLog {
+            pg: self.pg,
+            version: e.version,
+            entry: encode(e),
+        }));
+        self.log = log;
+        self.info.last_update = self.log.head();
+        self.info.log_tail = self.log.tail();
+        self.info.last_epoch_started = self.interval;
+        self.info.incomplete = false;
+        if clean {
+            self.info.last_epoch_clean = self.interval;
+            self.intervals.prune_before(self.interval);
+        }
+        ops.push(self.meta_op());
+        out.push(Effect::Persist(Txn { ops }));
+    }
+
+    // ----- resends -----
+
+    fn resend(&mut self, out: &mut Vec<Effect>) {
+        let interval = self.interval;
+        let Some(p) = self.primary.as_ref() else {
+            return;
+        };
+        match &p.phase {
+            Phase::GetInfo { waiting, .. } => {
+                for to in waiting {
+                    out.push(self.send(*to, PgMsg::Query { interval }));
+                }
+            }
+            Phase::GetVersions {
+                waiting,
+                plans,
+                auth,
+                ..
+            } => {
+                for to in waiting {
+                    let names = if to == auth {
+                        union_names(plans.values())
+                    } else {
+                        plans.get(to).cloned().flatten()
+                    };
+                    out.push(self.send(*to, PgMsg::GetVersions { interval, names }));
+                }
+            }
+            Phase::Recover {
+                outstanding, auth, ..
+            } => {
+                for (to, name) in outstanding {
+                    out.push(self.copy_effect(*auth, *to, name.clone()));
+                }
+            }
+            Phase::Activate { waiting } => {
+                for to in waiting {
+                    out.push(self.send(*to, self.activate_msg(self.clean)));
+                }
+            }
+            Phase::Active => {
+                for w in p.inflight.values() {
+                    for to in &w.waiting {
+                        out.push(self.send(*to, w.msg.clone()));
+                    }
+                }
+            }
+            Phase::Idle => {}
+        }
+    }
+
+    // ----- helpers -----
+
+    fn phase_mut(&mut self) -> Option<&mut Phase> {
+        self.primary.as_mut().map(|p| &mut p.phase)
+    }
+
+    fn send(&self, to: OsdId, msg: PgMsg) -> Effect {
+        Effect::Send { to, msg }
+    }
+
+    fn key(&self, name: &str) -> ObjectKey {
+        ObjectKey {
+            pg: self.pg,
+            name: name.to_string(),
+        }
+    }
+
+    fn meta_op(&self) -> TxOp {
+        let meta = PgMeta {
+            info: self.info.clone(),
+            intervals: self.intervals.clone(),
+            dups: self.log.dups().copied().collect(),
+        };
+        TxOp::SetPgMeta {
+            pg: self.pg,
+            value: encode(&meta),
+        }
+    }
+
+    fn persist_meta(&self) -> Effect {
+        Effect::Persist(Txn {
+            ops: vec![self.meta_op()],
+        })
+    }
+}
+
+/// The names every plan needs (`None`: a plan wants the whole listing).
+fn union_names<'a>(plans: impl Iterator<Item = &'a Option<Vec<String>>>) -> Option<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for plan in plans {
+        all.extend(plan.as_ref()?.iter().cloned());
+    }
+    Some(all.into_iter().collect())
+}
+
+fn local_versions(view: &dyn ObjectView, names: Option<Vec<String>>) -> BTreeMap<String, Version> {
+    match names {
+        None => view.versions().into_iter().collect(),
+        Some(names) => names
+            .into_iter()
+            .filter_map(|n| view.version(&n).map(|v| (n, v)))
+            .collect(),
+    }
+}
+
+/// Encodes a PG record for the store. These types always encode.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("PG records encode")
+}

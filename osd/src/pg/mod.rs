@@ -1,0 +1,16 @@
+//! Placement groups: the log ([`log`]), interval history ([`intervals`]) and the peering,
+//! recovery and replication state machine ([`machine`]) — all pure; the daemon shell and the
+//! simulation drive them.
+
+pub mod intervals;
+pub mod log;
+pub mod machine;
+pub mod types;
+
+pub use intervals::{Interval, PastIntervals, PriorSet};
+pub use log::{Divergence, LogEntry, LogLimits, LogOp, PgLog};
+pub use machine::PgMachine;
+pub use types::{
+    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
+    WriteError,
+};

@@ -1,0 +1,329 @@
+//! The vocabulary of the PG state machine: its inputs (events), outputs (effects), the
+//! messages PG members exchange, and what a PG persists about itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use placement::{Epoch, OsdId};
+use rados::proto::osd::{ReqId, Version};
+use serde::{Deserialize, Serialize};
+
+use super::intervals::PastIntervals;
+use super::log::LogEntry;
+use crate::store::Txn;
+
+/// One map epoch as one PG sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The map epoch.
+    pub epoch: Epoch,
+    /// The OSDs serving the PG (up OSDs only for replicated pools); first is the primary.
+    pub acting: Vec<OsdId>,
+    /// For each acting member, the epoch it last booted (a restart starts a new interval).
+    pub up_from: Vec<Epoch>,
+    /// Where CRUSH alone would put it (differs from `acting` under pg_temp).
+    pub up: Vec<OsdId>,
+    /// The pool's replica count.
+    pub size: usize,
+    /// Fewest members that may accept writes.
+    pub min_size: usize,
+    /// Every OSD up in this epoch.
+    pub up_osds: BTreeSet<OsdId>,
+}
+
+impl Mapping {
+    /// The primary, if any OSD serves the PG.
+    pub fn primary(&self) -> Option<OsdId> {
+        self.acting.first().copied()
+    }
+}
+
+/// A change to one object, as a client write asks for it (the version is the PG's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mutation {
+    /// Replace the data (travels as the message payload, never re-encoded).
+    WriteFull(#[serde(skip)] Bytes),
+    /// Delete the object.
+    Remove,
+    /// Set an extended attribute.
+    SetXattr(String, serde_bytes::ByteBuf),
+    /// Remove an extended attribute.
+    RmXattr(String),
+    /// Set omap entries.
+    OmapSet(Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>),
+    /// Remove omap keys.
+    OmapRm(Vec<serde_bytes::ByteBuf>),
+}
+
+/// A whole object as recovery copies it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectCopy {
+    /// Its version on the source.
+    pub version: Version,
+    /// Its data (travels as the payload).
+    #[serde(skip)]
+    pub data: Bytes,
+    /// Its xattrs.
+    pub xattrs: BTreeMap<String, serde_bytes::ByteBuf>,
+    /// Its omap.
+    pub omap: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
+}
+
+/// What one member persists about a PG besides its log and objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgInfo {
+    /// The newest write in its log.
+    pub last_update: Version,
+    /// Its log's trim point.
+    pub log_tail: Version,
+    /// First epoch of the newest interval in which this member activated (served).
+    pub last_epoch_started: Epoch,
+    /// First epoch of the newest interval in which the PG was active and clean.
+    pub last_epoch_clean: Epoch,
+    /// Recovery wrote objects newer than the log says (peering then compares listings).
+    pub incomplete: bool,
+}
+
+/// What a PG writes under its meta key (rewritten on interval changes and log trims).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgMeta {
+    /// Its info.
+    pub info: PgInfo,
+    /// Its interval history since it was last clean.
+    pub intervals: PastIntervals,
+    /// Request ids of trimmed log entries.
+    #[serde(default)]
+    pub dups: Vec<(ReqId, Version)>,
+}
+
+/// Messages between members of a PG. Each names the interval (its first epoch) it belongs
+/// to; a member in another interval ignores it, so a late message never acts on new state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PgMsg {
+    /// Primary -> any holder: send your info and log.
+    Query {
+        /// The primary's interval.
+        interval: Epoch,
+    },
+    /// Answer to `Query`.
+    Notify {
+        /// Echoed.
+        interval: Epoch,
+        /// The holder's info.
+        info: PgInfo,
+        /// Its log entries (oldest first).
+        log: Vec<LogEntry>,
+        /// Request ids of its trimmed entries.
+        dups: Vec<(ReqId, Version)>,
+    },
+    /// Primary -> holder: report your object versions (`None`: all of them).
+    GetVersions {
+        /// The primary's interval.
+        interval: Epoch,
+        /// Which objects.
+        names: Option<Vec<String>>,
+    },
+    /// Answer to `GetVersions`: versions of the asked objects that exist.
+    Versions {
+        /// Echoed.
+        interval: Epoch,
+        /// Name -> version, for objects present.
+        versions: Vec<(String, Version)>,
+    },
+    /// Primary -> the authoritative holder: push your copy of `name` to `to`.
+    PushTo {
+        /// The primary's interval.
+        interval: Epoch,
+        /// The object.
+        name: String,
+        /// The member that lacks it.
+        to: OsdId,
+    },
+    /// A copy of an object (`None`: the object must not exist).
+    Push {
+        /// The primary's interval.
+        interval: Epoch,
+        /// The object.
+        name: String,
+        /// Its state on the source.
+        copy: Option<ObjectCopy>,
+    },
+    /// Member -> primary: the pushed copy is durable.
+    PushAck {
+        /// Echoed.
+        interval: Epoch,
+        /// The object.
+        name: String,
+    },
+    /// Primary -> member: everyone is up to date; adopt this log and start serving.
+    Activate {
+        /// The primary's interval.
+        interval: Epoch,
+        /// The authoritative log's trim point.
+        tail: Version,
+        /// The authoritative log.
+        log: Vec<LogEntry>,
+        /// Request ids of its trimmed entries.
+        dups: Vec<(ReqId, Version)>,
+        /// Whether the PG is clean in this interval.
+        clean: bool,
+    },
+    /// Member -> primary: activation is durable.
+    ActivateAck {
+        /// Echoed.
+        interval: Epoch,
+    },
+    /// Primary -> replica: apply this write after `prior`.
+    SubWrite {
+        /// The primary's interval.
+        interval: Epoch,
+        /// The version this write follows.
+        prior: Version,
+        /// The log entry.
+        entry: LogEntry,
+        /// What it changes.
+        mutations: Vec<Mutation>,
+    },
+    /// Replica -> primary: the write is durable.
+    SubWriteAck {
+        /// Echoed.
+        interval: Epoch,
+        /// The write.
+        version: Version,
+    },
+}
+
+impl PgMsg {
+    /// The interval the message belongs to.
+    pub fn interval(&self) -> Epoch {
+        match self {
+            PgMsg::Query { interval }
+            | PgMsg::Notify { interval, .. }
+            | PgMsg::GetVersions { interval, .. }
+            | PgMsg::Versions { interval, .. }
+            | PgMsg::PushTo { interval, .. }
+            | PgMsg::Push { interval, .. }
+            | PgMsg::PushAck { interval, .. }
+            | PgMsg::Activate { interval, .. }
+            | PgMsg::ActivateAck { interval }
+            | PgMsg::SubWrite { interval, .. }
+            | PgMsg::SubWriteAck { interval, .. } => *interval,
+        }
+    }
+}
+
+/// Why a write was not acknowledged. Every variant is retryable with the same reqid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum WriteError {
+    /// This OSD is not the PG's primary in its map.
+    #[error("not the primary")]
+    NotPrimary,
+    /// The PG is peering or recovering; it serves once its members agree.
+    #[error("pg is {0}, not active")]
+    NotActive(PgState),
+    /// The acting set changed before every member committed; retry.
+    #[error("interval changed during the write")]
+    IntervalChanged,
+}
+
+/// Inputs of a PG.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A new map epoch.
+    Map(Mapping),
+    /// A message from another member.
+    Msg {
+        /// The sender.
+        from: OsdId,
+        /// The message.
+        msg: PgMsg,
+    },
+    /// A client write (guards already checked by the caller, who orders writes per object).
+    Write {
+        /// The request id.
+        reqid: ReqId,
+        /// The object.
+        name: String,
+        /// What to change.
+        mutations: Vec<Mutation>,
+    },
+    /// Time passed: resend what has not been answered.
+    Tick,
+}
+
+/// Outputs of a PG, to be carried out in order. A `Persist` must be durable before any
+/// later effect runs (that is what makes an acknowledgement mean "on disk").
+#[derive(Debug)]
+pub enum Effect {
+    /// Apply this transaction to the local store.
+    Persist(Txn),
+    /// Send a message to another member.
+    Send {
+        /// The member.
+        to: OsdId,
+        /// The message.
+        msg: PgMsg,
+    },
+    /// Read the local copy of `name` and send it to `to` as a [`PgMsg::Push`].
+    Push {
+        /// The member.
+        to: OsdId,
+        /// The object.
+        name: String,
+        /// The interval to stamp.
+        interval: Epoch,
+    },
+    /// Answer a client write.
+    Reply {
+        /// The request.
+        reqid: ReqId,
+        /// Its outcome.
+        result: Result<Version, WriteError>,
+    },
+}
+
+/// Where a PG is, as `shoal pg dump` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PgState {
+    /// Not mapped here, or no map yet.
+    Stray,
+    /// Gathering infos and logs from members.
+    Peering,
+    /// Copying objects to members that lack them.
+    Recovering,
+    /// Waiting for members to record activation.
+    Activating,
+    /// Serving I/O.
+    Active,
+    /// Too few members to accept writes (below min_size).
+    Undersized,
+    /// Cannot find authoritative data (every member of a write interval is down).
+    Down,
+    /// A replica in an active interval.
+    Replica,
+}
+
+impl std::fmt::Display for PgState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            PgState::Stray => "stray",
+            PgState::Peering => "peering",
+            PgState::Recovering => "recovering",
+            PgState::Activating => "activating",
+            PgState::Active => "active",
+            PgState::Undersized => "undersized",
+            PgState::Down => "down",
+            PgState::Replica => "replica",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Read access to the local store that the state machine needs (versions only; data is
+/// read by the shell when it carries out an [`Effect::Push`]).
+pub trait ObjectView {
+    /// The version of `name` in this PG, if it exists.
+    fn version(&self, name: &str) -> Option<Version>;
+    /// Every object of this PG with its version.
+    fn versions(&self) -> Vec<(String, Version)>;
+}

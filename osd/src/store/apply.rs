@@ -1,0 +1,473 @@
+//! The write side: table setup on open, the committer thread's group-commit loop, and how
+//! each [`TxOp`] changes the tables.
+
+use std::collections::BTreeSet;
+use std::ops::Bound::{Excluded, Included};
+
+use bytes::Bytes;
+use placement::PgId;
+use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
+use tokio::sync::mpsc;
+
+use super::keys::{
+    BLOCKS, FORMAT_VERSION, INFO, INFO_BLOCK_SIZE, INFO_FORMAT, INFO_USAGE_BYTES,
+    INFO_USAGE_OBJECTS, META, OBJECTS, OMAP, PG_LOG, PG_META, name_successor, next_pg, pg_bounds,
+    pg_cols, pg_of,
+};
+use super::{
+    ObjectKey, ObjectMeta, Request, Shared, StoreError, TxOp, Txn, Usage, decode_meta, encode_meta,
+    lock,
+};
+
+/// Creates the tables if needed, checks the format and returns the file's block size and
+/// persisted usage. A new file records `block_size`; an existing one keeps its own.
+pub(super) fn init(db: &Database, block_size: u32) -> Result<(u32, Usage), StoreError> {
+    let w = db.begin_write()?;
+    let out = {
+        let mut t = Tables::open(&w)?;
+        let format = t.info.get(INFO_FORMAT)?.map(|v| v.value());
+        match format {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(StoreError::Format {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+            None => {
+                t.info.insert(INFO_FORMAT, FORMAT_VERSION)?;
+            }
+        }
+        let stored = t.info.get(INFO_BLOCK_SIZE)?.map(|v| v.value());
+        let block_size = match stored {
+            Some(v) => match u32::try_from(v) {
+                Ok(bs) if bs > 0 => {
+                    if bs != block_size {
+                        tracing::info!(
+                            file = bs,
+                            config = block_size,
+                            "object store keeps the block size it was created with"
+                        );
+                    }
+                    bs
+                }
+                _ => {
+                    return Err(StoreError::BadInfo {
+                        key: INFO_BLOCK_SIZE,
+                        value: v,
+                    });
+                }
+            },
+            None => {
+                t.info.insert(INFO_BLOCK_SIZE, u64::from(block_size))?;
+                block_size
+            }
+        };
+        let bytes = t.info.get(INFO_USAGE_BYTES)?.map_or(0, |v| v.value());
+        let objects = t.info.get(INFO_USAGE_OBJECTS)?.map_or(0, |v| v.value());
+        (block_size, Usage { bytes, objects })
+    };
+    w.commit()?;
+    Ok(out)
+}
+
+/// The committer thread: takes the first queued txn, drains up to `max_batch - 1` more that
+/// are already waiting, applies them in one write transaction, fsyncs once and answers them
+/// all. Returns when every sender is gone and the queue is empty.
+pub(super) fn run_committer(shared: &Shared, mut rx: mpsc::Receiver<Request>, max_batch: usize) {
+    let mut batch: Vec<Request> = Vec::with_capacity(max_batch.min(1024));
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let txns: Vec<&Txn> = batch.iter().map(|r| &r.txn).collect();
+        let outcome = commit_txns(shared, &txns);
+        drop(txns);
+        match outcome {
+            Ok(()) => {
+                tracing::trace!(txns = batch.len(), "group commit");
+                // A caller that dropped its future is not waiting: ignore failed replies.
+                for r in batch.drain(..) {
+                    let _ = r.reply.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                tracing::error!(error = %e, "object store commit failed");
+                for r in batch.drain(..) {
+                    let _ = r.reply.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                // One bad txn must not fail its neighbours: nothing was committed, so retry
+                // each alone and give each its own outcome.
+                tracing::warn!(error = %e, txns = batch.len(), "group commit failed; retrying txns one by one");
+                for r in batch.drain(..) {
+                    let res = commit_txns(shared, &[&r.txn]);
+                    if let Err(e) = &res {
+                        tracing::error!(error = %e, "object store commit failed");
+                    }
+                    let _ = r.reply.send(res);
+                }
+            }
+        }
+    }
+    tracing::debug!("object store committer stopped");
+}
+
+/// Applies `txns` in order in one durable write transaction. On error nothing is committed
+/// and the in-memory usage is unchanged.
+fn commit_txns(shared: &Shared, txns: &[&Txn]) -> Result<(), StoreError> {
+    let mut w = shared.db.begin_write()?;
+    w.set_durability(Durability::Immediate)?;
+    let mut usage = *lock(&shared.usage);
+    {
+        let mut t = Tables::open(&w)?;
+        let mut buf = Vec::new();
+        for txn in txns {
+            for op in &txn.ops {
+                t.apply(op, &mut usage, shared.block_size, &mut buf)?;
+            }
+        }
+        t.info.insert(INFO_USAGE_BYTES, usage.bytes)?;
+        t.info.insert(INFO_USAGE_OBJECTS, usage.objects)?;
+    }
+    w.commit()?;
+    *lock(&shared.usage) = usage;
+    let mut stats = lock(&shared.stats);
+    stats.batches += 1;
+    stats.txns += txns.len() as u64;
+    Ok(())
+}
+
+/// Adds the PGs that have any key in `t` to `out`, seeking once per PG.
+pub(super) fn distinct_pgs<K: PgKeyed, V: redb::Value + 'static>(
+    t: &impl ReadableTable<K, V>,
+    out: &mut BTreeSet<PgId>,
+) -> Result<(), StoreError> {
+    let mut from = K::first_of(0, 0);
+    loop {
+        let Some(item) = t.range(from..)?.next() else {
+            return Ok(());
+        };
+        let (k, _) = item?;
+        let (pool, seed) = K::pg(&k.value());
+        out.insert(pg_of(pool, seed));
+        match next_pg(pool, seed) {
+            Some((p, s)) => from = K::first_of(p, s),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// A table key that starts with `(pool, seed)`.
+pub(super) trait PgKeyed: redb::Key + 'static {
+    /// The smallest key of the PG.
+    fn first_of(pool: u32, seed: u32) -> Self::SelfType<'static>;
+    /// The PG columns of a key.
+    fn pg(k: &Self::SelfType<'_>) -> (u32, u32);
+}
+
+impl PgKeyed for (u32, u32, &'static str) {
+    fn first_of(pool: u32, seed: u32) -> (u32, u32, &'static str) {
+        (pool, seed, "")
+    }
+    fn pg(k: &(u32, u32, &str)) -> (u32, u32) {
+        (k.0, k.1)
+    }
+}
+
+impl PgKeyed for (u32, u32, u64, u64) {
+    fn first_of(pool: u32, seed: u32) -> (u32, u32, u64, u64) {
+        (pool, seed, 0, 0)
+    }
+    fn pg(k: &(u32, u32, u64, u64)) -> (u32, u32) {
+        (k.0, k.1)
+    }
+}
+
+impl PgKeyed for (u32, u32) {
+    fn first_of(pool: u32, seed: u32) -> (u32, u32) {
+        (pool, seed)
+    }
+    fn pg(k: &(u32, u32)) -> (u32, u32) {
+        *k
+    }
+}
+
+/// Every table, open in one write transaction.
+struct Tables<'t> {
+    objects: Table<'t, (u32, u32, &'static str), &'static [u8]>,
+    blocks: Table<'t, (u32, u32, &'static str, u64), &'static [u8]>,
+    omap: Table<'t, (u32, u32, &'static str, &'static [u8]), &'static [u8]>,
+    log: Table<'t, (u32, u32, u64, u64), &'static [u8]>,
+    pg_meta: Table<'t, (u32, u32), &'static [u8]>,
+    meta: Table<'t, &'static str, &'static [u8]>,
+    info: Table<'t, &'static str, u64>,
+}
+
+/// Moves `usage` from an object's old state to its new one (`None` = absent).
+fn account(usage: &mut Usage, old: Option<u64>, new: Option<u64>) {
+    if let Some(size) = old {
+        usage.bytes = usage.bytes.saturating_sub(size);
+        usage.objects = usage.objects.saturating_sub(1);
+    }
+    if let Some(size) = new {
+        usage.bytes = usage.bytes.saturating_add(size);
+        usage.objects = usage.objects.saturating_add(1);
+    }
+}
+
+impl<'t> Tables<'t> {
+    fn open(w: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        Ok(Tables {
+            objects: w.open_table(OBJECTS)?,
+            blocks: w.open_table(BLOCKS)?,
+            omap: w.open_table(OMAP)?,
+            log: w.open_table(PG_LOG)?,
+            pg_meta: w.open_table(PG_META)?,
+            meta: w.open_table(META)?,
+            info: w.open_table(INFO)?,
+        })
+    }
+
+    fn get_meta(&self, obj: &ObjectKey) -> Result<Option<ObjectMeta>, StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        let v = self.objects.get((pool, seed, obj.name.as_str()))?;
+        v.map(|v| decode_meta(v.value())).transpose()
+    }
+
+    fn put_meta(&mut self, obj: &ObjectKey, meta: &ObjectMeta) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        let bytes = encode_meta(meta)?;
+        self.objects
+            .insert((pool, seed, obj.name.as_str()), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Writes `data` as blocks `0..ceil(len/bs)` and drops any blocks past them. `buf` is one
+    /// block's scratch space, reused.
+    fn write_blocks(
+        &mut self,
+        obj: &ObjectKey,
+        data: &Bytes,
+        bs: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        let name = obj.name.as_str();
+        let mut count = 0u64;
+        for chunk in data.chunks(bs as usize) {
+            buf.clear();
+            buf.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
+            buf.extend_from_slice(chunk);
+            self.blocks
+                .insert((pool, seed, name, count), buf.as_slice())?;
+            count += 1;
+        }
+        self.drop_blocks_from(obj, count)
+    }
+
+    /// Removes the object's blocks with index `>= from`.
+    fn drop_blocks_from(&mut self, obj: &ObjectKey, from: u64) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        let name = obj.name.as_str();
+        self.blocks.retain_in(
+            (pool, seed, name, from)..=(pool, seed, name, u64::MAX),
+            |_, _| false,
+        )?;
+        Ok(())
+    }
+
+    fn clear_omap(&mut self, obj: &ObjectKey) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        let name = obj.name.as_str();
+        let succ = name_successor(name);
+        let range = (
+            Included((pool, seed, name, &[][..])),
+            Excluded((pool, seed, succ.as_str(), &[][..])),
+        );
+        self.omap.retain_in(range, |_, _| false)?;
+        Ok(())
+    }
+
+    fn set_omap(
+        &mut self,
+        obj: &ObjectKey,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(obj.pg);
+        for (k, v) in entries {
+            self.omap
+                .insert((pool, seed, obj.name.as_str(), k.as_slice()), v.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Removes every trace of a PG and returns the data bytes and objects it held.
+    fn remove_pg(&mut self, pg: PgId) -> Result<(u64, u64), StoreError> {
+        let (pool, seed) = pg_cols(pg);
+        let (mut bytes, mut objects, mut bad) = (0u64, 0u64, None);
+        let range = pg_bounds(pool, seed, (pool, seed, ""), |p, s| (p, s, ""));
+        self.objects.retain_in(range, |_, v| {
+            match decode_meta(v) {
+                Ok(m) => bytes = bytes.saturating_add(m.size),
+                Err(e) => bad = Some(e),
+            }
+            objects += 1;
+            false
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        let range = pg_bounds(pool, seed, (pool, seed, "", 0), |p, s| (p, s, "", 0));
+        self.blocks.retain_in(range, |_, _| false)?;
+        let empty: &[u8] = &[];
+        let range = pg_bounds(pool, seed, (pool, seed, "", empty), |p, s| {
+            (p, s, "", empty)
+        });
+        self.omap.retain_in(range, |_, _| false)?;
+        self.clear_log(pg)?;
+        self.pg_meta.remove((pool, seed))?;
+        Ok((bytes, objects))
+    }
+
+    fn clear_log(&mut self, pg: PgId) -> Result<(), StoreError> {
+        let (pool, seed) = pg_cols(pg);
+        self.log.retain_in(
+            (pool, seed, 0, 0)..=(pool, seed, u64::MAX, u64::MAX),
+            |_, _| false,
+        )?;
+        Ok(())
+    }
+
+    /// Applies one op. On error the caller aborts the whole write transaction.
+    fn apply(
+        &mut self,
+        op: &TxOp,
+        usage: &mut Usage,
+        bs: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        match op {
+            TxOp::WriteFull { obj, data, version } => {
+                let old = self.get_meta(obj)?;
+                let old_size = old.as_ref().map(|m| m.size);
+                self.write_blocks(obj, data, bs, buf)?;
+                let meta = ObjectMeta {
+                    size: data.len() as u64,
+                    version: *version,
+                    crc: crc32c::crc32c(data),
+                    xattrs: old.map(|m| m.xattrs).unwrap_or_default(),
+                };
+                self.put_meta(obj, &meta)?;
+                account(usage, old_size, Some(meta.size));
+            }
+            TxOp::Remove { obj } => {
+                if let Some(old) = self.get_meta(obj)? {
+                    let (pool, seed) = pg_cols(obj.pg);
+                    self.objects.remove((pool, seed, obj.name.as_str()))?;
+                    self.drop_blocks_from(obj, 0)?;
+                    self.clear_omap(obj)?;
+                    account(usage, Some(old.size), None);
+                }
+            }
+            TxOp::SetXattr {
+                obj,
+                name,
+                value,
+                version,
+            } => {
+                let old = self.get_meta(obj)?;
+                if old.is_none() {
+                    account(usage, None, Some(0));
+                }
+                let mut meta = old.unwrap_or_else(|| ObjectMeta::empty(*version));
+                meta.xattrs
+                    .insert(name.clone(), serde_bytes::ByteBuf::from(value.clone()));
+                meta.version = *version;
+                self.put_meta(obj, &meta)?;
+            }
+            TxOp::RmXattr { obj, name, version } => {
+                if let Some(mut meta) = self.get_meta(obj)? {
+                    meta.xattrs.remove(name);
+                    meta.version = *version;
+                    self.put_meta(obj, &meta)?;
+                }
+            }
+            TxOp::OmapSet {
+                obj,
+                entries,
+                version,
+            } => {
+                let old = self.get_meta(obj)?;
+                if old.is_none() {
+                    account(usage, None, Some(0));
+                }
+                let mut meta = old.unwrap_or_else(|| ObjectMeta::empty(*version));
+                meta.version = *version;
+                self.put_meta(obj, &meta)?;
+                self.set_omap(obj, entries)?;
+            }
+            TxOp::OmapRm { obj, keys, version } => {
+                if let Some(mut meta) = self.get_meta(obj)? {
+                    let (pool, seed) = pg_cols(obj.pg);
+                    for k in keys {
+                        self.omap
+                            .remove((pool, seed, obj.name.as_str(), k.as_slice()))?;
+                    }
+                    meta.version = *version;
+                    self.put_meta(obj, &meta)?;
+                }
+            }
+            TxOp::PutObject {
+                obj,
+                version,
+                data,
+                xattrs,
+                omap,
+            } => {
+                let old_size = self.get_meta(obj)?.map(|m| m.size);
+                self.write_blocks(obj, data, bs, buf)?;
+                self.clear_omap(obj)?;
+                self.set_omap(obj, omap)?;
+                let meta = ObjectMeta {
+                    size: data.len() as u64,
+                    version: *version,
+                    crc: crc32c::crc32c(data),
+                    xattrs: xattrs.clone(),
+                };
+                self.put_meta(obj, &meta)?;
+                account(usage, old_size, Some(meta.size));
+            }
+            TxOp::AppendLog { pg, version, entry } => {
+                let (pool, seed) = pg_cols(*pg);
+                self.log
+                    .insert((pool, seed, version.epoch.0, version.seq), entry.as_slice())?;
+            }
+            TxOp::TrimLog { pg, through } => {
+                let (pool, seed) = pg_cols(*pg);
+                self.log.retain_in(
+                    (pool, seed, 0, 0)..=(pool, seed, through.epoch.0, through.seq),
+                    |_, _| false,
+                )?;
+            }
+            TxOp::ClearLog { pg } => self.clear_log(*pg)?,
+            TxOp::SetPgMeta { pg, value } => {
+                self.pg_meta.insert(pg_cols(*pg), value.as_slice())?;
+            }
+            TxOp::RemovePg { pg } => {
+                let (bytes, objects) = self.remove_pg(*pg)?;
+                usage.bytes = usage.bytes.saturating_sub(bytes);
+                usage.objects = usage.objects.saturating_sub(objects);
+            }
+            TxOp::SetMeta { key, value } => {
+                self.meta.insert(key.as_str(), value.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,512 @@
+//! Seeded simulation of one replicated PG (size 3, min_size 2) on five OSDs: random kills
+//! (also between a write hitting the disk and its acknowledgement going out), restarts,
+//! map changes, dropped, duplicated and reordered messages, and a client that retries with
+//! the same reqid. After the faults stop and every OSD is back, the PG must reach
+//! active+clean with every acknowledged write present and all replicas identical.
+//!
+//! Replay one schedule: `SHOAL_SIM_SEED=1234 cargo nextest run -p osd --test pg_sim`.
+//! Run more: `SHOAL_SIM_SEEDS=20000`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use osd::pg::{
+    Effect, Event, LogEntry, LogLimits, Mapping, Mutation, ObjectCopy, ObjectView, PgLog,
+    PgMachine, PgMeta, PgMsg,
+};
+use osd::store::TxOp;
+use placement::{Epoch, OsdId, PgId, PoolId};
+use rados::proto::osd::{ReqId, Version};
+
+const OSDS: u32 = 5;
+const SIZE: usize = 3;
+const MIN_SIZE: usize = 2;
+const LIMITS: LogLimits = LogLimits {
+    entries: 6,
+    dups: 500,
+};
+const NAMES: usize = 6;
+const PG: PgId = PgId {
+    pool: PoolId(1),
+    seed: 0,
+};
+
+/// splitmix64: small, seedable, good enough for schedules.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Obj {
+    version: Version,
+    data: Bytes,
+}
+
+/// What survives a kill: objects, log, PG meta.
+#[derive(Clone, Debug, Default)]
+struct Disk {
+    objects: BTreeMap<String, Obj>,
+    log: BTreeMap<Version, Vec<u8>>,
+    meta: Option<Vec<u8>>,
+}
+
+impl Disk {
+    fn apply(&mut self, ops: Vec<TxOp>) {
+        for op in ops {
+            match op {
+                TxOp::WriteFull { obj, data, version } => {
+                    self.objects.insert(obj.name, Obj { version, data });
+                }
+                TxOp::Remove { obj } => {
+                    self.objects.remove(&obj.name);
+                }
+                TxOp::PutObject {
+                    obj, version, data, ..
+                } => {
+                    self.objects.insert(obj.name, Obj { version, data });
+                }
+                TxOp::SetXattr { obj, version, .. }
+                | TxOp::RmXattr { obj, version, .. }
+                | TxOp::OmapSet { obj, version, .. }
+                | TxOp::OmapRm { obj, version, .. } => {
+                    self.objects.entry(obj.name).or_default().version = version;
+                }
+                TxOp::AppendLog { version, entry, .. } => {
+                    self.log.insert(version, entry);
+                }
+                TxOp::TrimLog { through, .. } => self.log.retain(|v, _| *v > through),
+                TxOp::ClearLog { .. } => self.log.clear(),
+                TxOp::SetPgMeta { value, .. } => self.meta = Some(value),
+                TxOp::RemovePg { .. } | TxOp::SetMeta { .. } => unreachable!("not used by PGs"),
+            }
+        }
+    }
+
+    fn load(&self, me: OsdId) -> PgMachine {
+        let meta: PgMeta = self
+            .meta
+            .as_ref()
+            .map(|m| rmp_serde::from_slice(m).expect("meta decodes"))
+            .unwrap_or_default();
+        let entries: Vec<LogEntry> = self
+            .log
+            .values()
+            .map(|e| rmp_serde::from_slice(e).expect("entry decodes"))
+            .collect();
+        let log = PgLog::from_parts(meta.info.log_tail, entries, meta.dups.clone(), LIMITS);
+        PgMachine::new(PG, me, meta, log)
+    }
+}
+
+impl ObjectView for Disk {
+    fn version(&self, name: &str) -> Option<Version> {
+        self.objects.get(name).map(|o| o.version)
+    }
+    fn versions(&self) -> Vec<(String, Version)> {
+        self.objects
+            .iter()
+            .map(|(n, o)| (n.clone(), o.version))
+            .collect()
+    }
+}
+
+struct Node {
+    disk: Disk,
+    /// `None` while the process is dead.
+    pg: Option<PgMachine>,
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    reqid: ReqId,
+    data: Option<Bytes>,
+}
+
+struct Sim {
+    rng: Rng,
+    nodes: Vec<Node>,
+    /// Preference order (what CRUSH would compute for this PG).
+    order: Vec<OsdId>,
+    up: BTreeSet<OsdId>,
+    /// Boots per OSD, and the epoch each last booted in as the monitor recorded it.
+    boots: Vec<u64>,
+    booted: Vec<(u64, Epoch)>,
+    maps: Vec<Mapping>,
+    net: Vec<(OsdId, OsdId, PgMsg)>,
+    drop_percent: u64,
+    /// Last acknowledged state per object (`None`: deleted).
+    acked: BTreeMap<String, Option<Bytes>>,
+    inflight: BTreeMap<String, Op>,
+    tid: u64,
+    acks: u64,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Sim {
+        let mut rng = Rng(seed);
+        let mut order: Vec<OsdId> = (0..OSDS).map(OsdId).collect();
+        for i in (1..order.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        let nodes = (0..OSDS)
+            .map(|i| Node {
+                disk: Disk::default(),
+                pg: Some(Disk::default().load(OsdId(i))),
+            })
+            .collect();
+        let mut sim = Sim {
+            rng,
+            nodes,
+            order,
+            up: (0..OSDS).map(OsdId).collect(),
+            boots: vec![0; OSDS as usize],
+            booted: vec![(0, Epoch(1)); OSDS as usize],
+            maps: Vec::new(),
+            net: Vec::new(),
+            drop_percent: 5,
+            acked: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            tid: 0,
+            acks: 0,
+        };
+        sim.new_epoch();
+        sim
+    }
+
+    fn mapping(&self) -> &Mapping {
+        self.maps.last().expect("a map")
+    }
+
+    /// The monitor publishes a new epoch from the current up set.
+    fn new_epoch(&mut self) {
+        let acting: Vec<OsdId> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|o| self.up.contains(o))
+            .take(SIZE)
+            .collect();
+        let epoch = Epoch(self.maps.len() as u64 + 1);
+        for osd in &self.up {
+            let i = osd.0 as usize;
+            if self.booted[i].0 != self.boots[i] {
+                self.booted[i] = (self.boots[i], epoch);
+            }
+        }
+        let m = Mapping {
+            epoch,
+            up_from: acting.iter().map(|o| self.booted[o.0 as usize].1).collect(),
+            up: acting.clone(),
+            acting,
+            size: SIZE,
+            min_size: MIN_SIZE,
+            up_osds: self.up.clone(),
+        };
+        self.maps.push(m.clone());
+        for i in 0..OSDS {
+            self.deliver(OsdId(i), Event::Map(m.clone()));
+        }
+    }
+
+    fn deliver(&mut self, to: OsdId, event: Event) {
+        let node = &mut self.nodes[to.0 as usize];
+        let Some(pg) = node.pg.as_mut() else {
+            return;
+        };
+        let effects = pg.handle(event, &node.disk);
+        self.carry_out(to, effects);
+    }
+
+    fn carry_out(&mut self, me: OsdId, effects: Vec<Effect>) {
+        for effect in effects {
+            // Crash between effects: what was persisted stays, the rest never happens.
+            if self.drop_percent > 0 && self.rng.chance(1) && self.rng.chance(20) {
+                self.kill(me);
+                return;
+            }
+            let node = &mut self.nodes[me.0 as usize];
+            match effect {
+                Effect::Persist(txn) => node.disk.apply(txn.ops),
+                Effect::Send { to, msg } => self.net.push((me, to, msg)),
+                Effect::Push { to, name, interval } => {
+                    let copy = node.disk.objects.get(&name).map(|o| ObjectCopy {
+                        version: o.version,
+                        data: o.data.clone(),
+                        xattrs: BTreeMap::new(),
+                        omap: Vec::new(),
+                    });
+                    self.net.push((
+                        me,
+                        to,
+                        PgMsg::Push {
+                            interval,
+                            name,
+                            copy,
+                        },
+                    ));
+                }
+                Effect::Reply { reqid, result } => {
+                    let Ok(_) = result else { continue };
+                    let done = self
+                        .inflight
+                        .iter()
+                        .find(|(_, op)| op.reqid == reqid)
+                        .map(|(n, _)| n.clone());
+                    if let Some(name) = done {
+                        let op = self.inflight.remove(&name).expect("present");
+                        self.acked.insert(name, op.data);
+                        self.acks += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn kill(&mut self, osd: OsdId) {
+        self.nodes[osd.0 as usize].pg = None;
+        self.net.retain(|(from, to, _)| *from != osd && *to != osd);
+    }
+
+    fn restart(&mut self, osd: OsdId) {
+        self.boots[osd.0 as usize] += 1;
+        let node = &mut self.nodes[osd.0 as usize];
+        let mut pg = node.disk.load(osd);
+        let (current, history) = self.maps.split_last().expect("a map");
+        for m in history {
+            pg.observe_history(m);
+        }
+        node.pg = Some(pg);
+        self.deliver(osd, Event::Map(current.clone()));
+    }
+
+    fn alive(&self, osd: OsdId) -> bool {
+        self.nodes[osd.0 as usize].pg.is_some()
+    }
+
+    fn send_op(&mut self, name: String) {
+        let Some(primary) = self.mapping().primary() else {
+            return;
+        };
+        if self.rng.chance(self.drop_percent) {
+            return;
+        }
+        let op = self.inflight[&name].clone();
+        let mutations = match &op.data {
+            Some(data) => vec![Mutation::WriteFull(data.clone())],
+            None => vec![Mutation::Remove],
+        };
+        self.deliver(
+            primary,
+            Event::Write {
+                reqid: op.reqid,
+                name,
+                mutations,
+            },
+        );
+    }
+
+    fn step(&mut self, faults: bool) {
+        let r = self.rng.below(100);
+        let dead: Vec<OsdId> = (0..OSDS).map(OsdId).filter(|o| !self.alive(*o)).collect();
+        match r {
+            0..=1 if faults => {
+                let victim = OsdId(self.rng.below(OSDS as u64) as u32);
+                self.kill(victim);
+            }
+            2..=4 if !dead.is_empty() => {
+                let osd = dead[self.rng.below(dead.len() as u64) as usize];
+                self.restart(osd);
+            }
+            5..=7 => {
+                // The monitor notices deaths and boots.
+                let alive: BTreeSet<OsdId> =
+                    (0..OSDS).map(OsdId).filter(|o| self.alive(*o)).collect();
+                let rebooted = alive
+                    .iter()
+                    .any(|o| self.booted[o.0 as usize].0 != self.boots[o.0 as usize]);
+                if alive != self.up || rebooted {
+                    self.up = alive;
+                    self.new_epoch();
+                } else if self.rng.chance(10) {
+                    self.new_epoch(); // an unrelated map change
+                }
+            }
+            8..=14 => {
+                let name = format!("obj{}", self.rng.below(NAMES as u64));
+                if !self.inflight.contains_key(&name) {
+                    self.tid += 1;
+                    let data = (!self.rng.chance(10))
+                        .then(|| Bytes::from(format!("{name}-{}-{}", self.tid, self.rng.next())));
+                    let reqid = ReqId {
+                        client: 7,
+                        tid: self.tid,
+                    };
+                    self.inflight.insert(name.clone(), Op { reqid, data });
+                }
+                self.send_op(name);
+            }
+            15..=17 => {
+                for osd in 0..OSDS {
+                    self.deliver(OsdId(osd), Event::Tick);
+                }
+            }
+            18..=19 => {
+                // Client resends whatever is unanswered (same reqid).
+                let names: Vec<String> = self.inflight.keys().cloned().collect();
+                for name in names {
+                    self.send_op(name);
+                }
+            }
+            _ if !self.net.is_empty() => {
+                let i = self.rng.below(self.net.len() as u64) as usize;
+                let (from, to, msg) = if self.rng.chance(3) {
+                    self.net[i].clone() // duplicate: deliver and keep
+                } else {
+                    self.net.swap_remove(i)
+                };
+                if !(faults && self.rng.chance(self.drop_percent)) {
+                    self.deliver(to, Event::Msg { from, msg });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn settled(&self) -> bool {
+        let m = self.mapping();
+        let Some(primary) = m.primary() else {
+            return false;
+        };
+        self.inflight.is_empty()
+            && m.acting.len() == SIZE
+            && m.acting.iter().all(|o| self.alive(*o))
+            && self.nodes[primary.0 as usize]
+                .pg
+                .as_ref()
+                .is_some_and(|pg| pg.is_clean() && pg.writes_in_flight() == 0)
+    }
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut sim = Sim::new(seed);
+    for _ in 0..steps {
+        sim.step(true);
+    }
+    // Heal: everyone back, no drops; keep driving until clean or give up.
+    sim.drop_percent = 0;
+    for osd in 0..OSDS {
+        if !sim.alive(OsdId(osd)) {
+            sim.restart(OsdId(osd));
+        }
+    }
+    let mut budget = 200_000;
+    while !sim.settled() {
+        budget -= 1;
+        assert!(
+            budget > 0,
+            "seed {seed}: not active+clean after healing: {:?}\n{:#?}\nmap {:?}",
+            sim.nodes
+                .iter()
+                .map(|n| n.pg.as_ref().map(|p| (p.state(), p.interval())))
+                .collect::<Vec<_>>(),
+            sim.nodes
+                .iter()
+                .find(|n| n.pg.as_ref().is_some_and(|p| p.is_primary()))
+                .map(|n| n.pg.as_ref()),
+            sim.mapping(),
+        );
+        sim.step(false);
+    }
+    let m = sim.mapping().clone();
+    let primary = &sim.nodes[m.acting[0].0 as usize];
+    for member in &m.acting[1..] {
+        let node = &sim.nodes[member.0 as usize];
+        assert_eq!(
+            node.disk.objects,
+            primary.disk.objects,
+            "seed {seed}: {member} differs from the primary: {:?} {:?} / {:?} {:?}",
+            node.pg
+                .as_ref()
+                .map(|p| (p.state(), p.interval(), p.info().clone())),
+            node.pg.as_ref().map(|p| p
+                .log()
+                .entries()
+                .map(|e| (e.version, e.object.clone()))
+                .collect::<Vec<_>>()),
+            primary
+                .pg
+                .as_ref()
+                .map(|p| (p.state(), p.interval(), p.info().clone())),
+            primary.pg.as_ref().map(|p| p
+                .log()
+                .entries()
+                .map(|e| (e.version, e.object.clone()))
+                .collect::<Vec<_>>()),
+        );
+        assert_eq!(
+            node.pg.as_ref().map(|p| p.log().head()),
+            primary.pg.as_ref().map(|p| p.log().head()),
+            "seed {seed}: logs differ: {member} {:?} {:?} / primary {:?} {:?}",
+            node.pg
+                .as_ref()
+                .map(|p| (p.state(), p.interval(), p.info().clone())),
+            node.pg
+                .as_ref()
+                .map(|p| p.log().entries().map(|e| e.version).collect::<Vec<_>>()),
+            primary
+                .pg
+                .as_ref()
+                .map(|p| (p.state(), p.interval(), p.info().clone())),
+            primary
+                .pg
+                .as_ref()
+                .map(|p| p.log().entries().map(|e| e.version).collect::<Vec<_>>()),
+        );
+    }
+    for (name, want) in &sim.acked {
+        let have = primary.disk.objects.get(name).map(|o| o.data.clone());
+        assert_eq!(
+            &have,
+            want,
+            "seed {seed}: acknowledged write to {name} lost or replaced: {:?}",
+            primary.pg.as_ref().map(|p| p
+                .log()
+                .entries()
+                .map(|e| (e.version, e.object.clone(), e.reqid))
+                .collect::<Vec<_>>()),
+        );
+    }
+    assert!(
+        sim.acks > 0 || steps < 100,
+        "seed {seed}: no write got through"
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_every_schedule() {
+    if let Ok(seed) = std::env::var("SHOAL_SIM_SEED") {
+        run(seed.parse().expect("SHOAL_SIM_SEED is a number"), 3000);
+        return;
+    }
+    let seeds: u64 = std::env::var("SHOAL_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    for seed in 0..seeds {
+        run(seed, 3000);
+    }
+}
