@@ -5,7 +5,7 @@
 //! active+clean with every acknowledged write present and all replicas identical.
 //!
 //! Replay one schedule: `SHOAL_SIM_SEED=1234 cargo nextest run -p osd --test pg_sim`.
-//! Run more: `SHOAL_SIM_SEEDS=20000`.
+//! Run more: `SHOAL_SIM_SEEDS=20000` (from `SHOAL_SIM_FIRST`, default 0).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -152,6 +152,31 @@ struct Sim {
     inflight: BTreeMap<String, Op>,
     tid: u64,
     acks: u64,
+    trace: bool,
+}
+
+fn brief(msg: &PgMsg) -> String {
+    match msg {
+        PgMsg::Notify { info, .. } => format!("Notify i{} {:?}", msg.interval().0, info),
+        PgMsg::Activate { log, .. } => format!(
+            "Activate i{} head {:?}",
+            msg.interval().0,
+            log.last().map(|e| e.version)
+        ),
+        PgMsg::SubWrite { entry, prior, .. } => format!(
+            "SubWrite i{} {} {} after {}",
+            msg.interval().0,
+            entry.object,
+            entry.version,
+            prior
+        ),
+        PgMsg::Push { name, copy, .. } => format!(
+            "Push i{} {name} {:?}",
+            msg.interval().0,
+            copy.as_ref().map(|c| c.version)
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 impl Sim {
@@ -182,6 +207,7 @@ impl Sim {
             inflight: BTreeMap::new(),
             tid: 0,
             acks: 0,
+            trace: std::env::var("SHOAL_SIM_TRACE").is_ok(),
         };
         sim.new_epoch();
         sim
@@ -223,6 +249,21 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: OsdId, event: Event) {
+        if self.trace && self.nodes[to.0 as usize].pg.is_some() {
+            let e = match &event {
+                Event::Msg { from, msg } => format!("{from} -> {to}: {}", brief(msg)),
+                Event::Write { reqid, name, .. } => {
+                    format!("client -> {to}: write {name} tid {}", reqid.tid)
+                }
+                Event::Map(m) => format!("{to}: map e{} acting {:?}", m.epoch.0, m.acting),
+                Event::Tick => return self.deliver_quiet(to, event),
+            };
+            eprintln!("{e}");
+        }
+        self.deliver_quiet(to, event);
+    }
+
+    fn deliver_quiet(&mut self, to: OsdId, event: Event) {
         let node = &mut self.nodes[to.0 as usize];
         let Some(pg) = node.pg.as_mut() else {
             return;
@@ -268,6 +309,9 @@ impl Sim {
                         .map(|(n, _)| n.clone());
                     if let Some(name) = done {
                         let op = self.inflight.remove(&name).expect("present");
+                        if self.trace {
+                            eprintln!("ACK {name} tid {}", reqid.tid);
+                        }
                         self.acked.insert(name, op.data);
                         self.acks += 1;
                     }
@@ -277,6 +321,9 @@ impl Sim {
     }
 
     fn kill(&mut self, osd: OsdId) {
+        if self.trace {
+            eprintln!("KILL {osd}");
+        }
         self.nodes[osd.0 as usize].pg = None;
         self.net.retain(|(from, to, _)| *from != osd && *to != osd);
     }
@@ -502,11 +549,14 @@ fn acknowledged_writes_survive_every_schedule() {
         run(seed.parse().expect("SHOAL_SIM_SEED is a number"), 3000);
         return;
     }
-    let seeds: u64 = std::env::var("SHOAL_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    for seed in 0..seeds {
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (first, seeds) = (var("SHOAL_SIM_FIRST", 0), var("SHOAL_SIM_SEEDS", 1000));
+    for seed in first..first + seeds {
         run(seed, 3000);
     }
 }

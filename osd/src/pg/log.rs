@@ -173,6 +173,25 @@ impl PgLog {
             .is_ok()
     }
 
+    /// Keeps only the entries of objects whose stored version matches what the log says
+    /// happened last to them. Used on a log whose member received recovery copies after it
+    /// was written: a request id must not be answered as done when its effect was undone.
+    pub fn retain_consistent(&mut self, on_disk: &std::collections::BTreeMap<String, Version>) {
+        let mut last: std::collections::HashMap<&str, &LogEntry> = Default::default();
+        for e in &self.entries {
+            last.insert(&e.object, e);
+        }
+        let consistent: std::collections::HashSet<String> = last
+            .into_iter()
+            .filter(|(name, e)| match e.op {
+                LogOp::Modify => on_disk.get(*name) == Some(&e.version),
+                LogOp::Delete => !on_disk.contains_key(*name),
+            })
+            .map(|(name, _)| name.to_string())
+            .collect();
+        self.entries.retain(|e| consistent.contains(&e.object));
+    }
+
     /// Compares this (a member's) log with the authoritative `auth` log.
     pub fn divergence(&self, auth: &PgLog) -> Divergence {
         // The newest point both logs vouch for: an entry (or our trim point) that the

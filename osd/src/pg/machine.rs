@@ -67,6 +67,8 @@ enum Phase {
     GetVersions {
         auth: OsdId,
         auth_log: PgLog,
+        auth_names: Option<Vec<String>>,
+        auth_incomplete: bool,
         plans: BTreeMap<OsdId, Option<Vec<String>>>,
         waiting: BTreeSet<OsdId>,
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
@@ -626,11 +628,17 @@ impl PgMachine {
                     waiting,
                     auth,
                     auth_log,
+                    auth_incomplete,
                     plans,
                     versions,
+                    ..
                 } if waiting.is_empty() => {
-                    let (auth, auth_log) = (*auth, auth_log.clone());
+                    let (auth, mut auth_log) = (*auth, auth_log.clone());
                     let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
+                    if *auth_incomplete {
+                        let on_disk = versions.get(&auth).cloned().unwrap_or_default();
+                        auth_log.retain_consistent(&on_disk);
+                    }
                     self.plan_copies(auth, auth_log, plans, versions, out)
                 }
                 Phase::Recover {
@@ -668,7 +676,8 @@ impl PgMachine {
             self.state = PgState::Down;
             return Phase::Idle;
         }
-        // Newest activation first, then the longest history; ties prefer ourselves.
+        // Newest activation first, then the longest history; ties prefer a member whose
+        // objects match its log, then ourselves.
         let me = self.me;
         let (auth, (auth_info, auth_log)) = infos
             .iter()
@@ -676,6 +685,7 @@ impl PgMachine {
                 (
                     info.last_epoch_started,
                     info.last_update,
+                    !info.incomplete,
                     **id == me,
                     std::cmp::Reverse(**id),
                 )
@@ -701,12 +711,18 @@ impl PgMachine {
             };
             plans.insert(*member, plan);
         }
-        if plans.is_empty() {
+        if plans.is_empty() && !auth_info.incomplete {
             return self.activate(auth_log, out);
         }
         let mut ask: BTreeSet<OsdId> = plans.keys().copied().collect();
         ask.insert(auth);
-        let auth_names = union_names(plans.values());
+        // An incomplete authority's log may name writes its objects no longer hold: read
+        // all its versions so the log can be checked against them.
+        let auth_names = if auth_info.incomplete {
+            None
+        } else {
+            union_names(plans.values())
+        };
         for member in ask.iter().filter(|m| **m != self.me) {
             let names = if *member == auth {
                 auth_names.clone()
@@ -722,7 +738,7 @@ impl PgMachine {
         let mut versions = BTreeMap::new();
         if ask.remove(&self.me) {
             let names = if self.me == auth {
-                auth_names
+                auth_names.clone()
             } else {
                 plans[&self.me].clone()
             };
@@ -732,6 +748,8 @@ impl PgMachine {
         Phase::GetVersions {
             auth,
             auth_log,
+            auth_names,
+            auth_incomplete: auth_info.incomplete,
             plans,
             waiting: ask,
             versions,
@@ -852,11 +870,12 @@ impl PgMachine {
                 waiting,
                 plans,
                 auth,
+                auth_names,
                 ..
             } => {
                 for to in waiting {
                     let names = if to == auth {
-                        union_names(plans.values())
+                        auth_names.clone()
                     } else {
                         plans.get(to).cloned().flatten()
                     };
