@@ -144,8 +144,8 @@ impl MonState {
                         location: boot.location.clone(),
                     });
                 }
-                if !self.map.flags.contains(&Flag::Noup) && (!osd.up || osd.addr != Some(boot.addr))
-                {
+                // Every boot is a new epoch: the OSD's PGs must peer again (see `up_from`).
+                if !self.map.flags.contains(&Flag::Noup) {
                     changes.push(Change::OsdUp {
                         id: osd.id,
                         addr: boot.addr,
@@ -162,6 +162,7 @@ impl MonState {
                     weight: boot.weight,
                     up: !self.map.flags.contains(&Flag::Noup),
                     is_in: !self.map.flags.contains(&Flag::Noin),
+                    up_from: Epoch::default(),
                 }));
                 id
             }

@@ -142,6 +142,7 @@ impl ClusterMap {
             });
         }
         let mut next = self.clone();
+        next.epoch = inc.epoch;
         for change in &inc.changes {
             next.apply_change(change)?;
         }
@@ -285,8 +286,10 @@ impl ClusterMap {
                 if self.osds.contains_key(&entry.id) {
                     return Err(MapError::OsdExists(entry.id));
                 }
-                self.osds.insert(entry.id, entry.clone());
                 self.osd_id_high = self.osd_id_high.max(entry.id.0 + 1);
+                let mut entry = entry.clone();
+                entry.up_from = self.epoch;
+                self.osds.insert(entry.id, entry);
             }
             Change::OsdRemove(id) => {
                 self.osds.remove(id).ok_or(MapError::NoSuchOsd(*id))?;
@@ -294,9 +297,11 @@ impl ClusterMap {
                 self.pg_temp.retain(|_, osds| !osds.contains(&Some(*id)));
             }
             Change::OsdUp { id, addr } => {
+                let epoch = self.epoch;
                 let osd = self.osd_mut(*id)?;
                 osd.up = true;
                 osd.addr = Some(*addr);
+                osd.up_from = epoch;
             }
             Change::OsdDown(id) => self.osd_mut(*id)?.up = false,
             Change::OsdIn(id) => self.osd_mut(*id)?.is_in = true,

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ParseIdError;
-use crate::ids::OsdId;
+use crate::ids::{Epoch, OsdId};
 
 /// CRUSH weight in 16.16 fixed point; by convention 1.0 = 1 TiB of capacity. Integer so that
 /// every machine computes the same placement. Zero means "never place data here".
@@ -75,6 +75,10 @@ pub struct OsdEntry {
     /// In: holds data. Out OSDs are replaced in their PGs (remap and backfill).
     #[serde(rename = "in")]
     pub is_in: bool,
+    /// The epoch it last booted in. A restart starts new PG intervals even when the acting
+    /// sets look the same, because the OSD lost its in-memory PG state.
+    #[serde(default)]
+    pub up_from: Epoch,
 }
 
 impl OsdEntry {

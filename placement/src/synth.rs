@@ -42,6 +42,7 @@ pub fn osd(id: u32, host: &str, zone: &str) -> OsdEntry {
         weight: Weight::ONE,
         up: true,
         is_in: true,
+        up_from: Default::default(),
     }
 }
 

@@ -126,6 +126,25 @@ pub struct OsdBeacon {
     pub bytes: u64,
     /// Objects stored.
     pub objects: u64,
+    /// The PGs it is primary of, as it sees them.
+    #[serde(default)]
+    pub pgs: Vec<PgStatus>,
+}
+
+/// One PG as its primary reports it (`shoal pg dump`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgStatus {
+    /// The PG.
+    pub pg: placement::PgId,
+    /// Ceph-style state string, e.g. `active+clean`, `active+undersized+degraded`,
+    /// `peering`, `recovering`, `down`.
+    pub state: String,
+    /// Its acting set.
+    pub acting: Vec<OsdId>,
+    /// First epoch of its current interval.
+    pub since: Epoch,
+    /// Its newest write.
+    pub last_update: crate::proto::osd::Version,
 }
 impl Rpc for OsdBeacon {
     const METHOD: u16 = 104;

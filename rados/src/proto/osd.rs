@@ -39,3 +39,206 @@ pub struct ReqId {
     /// The client's request counter.
     pub tid: u64,
 }
+
+/// One step of a client request on one object. A request is a list of steps run atomically
+/// on the primary: guards first (all must hold, else nothing happens), then either writes
+/// (applied as one logged transaction on every replica) or reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    // ----- guards -----
+    /// The xattr has this value (`None`: the xattr is absent).
+    CmpXattr {
+        /// The xattr.
+        name: String,
+        /// Its expected value.
+        value: Option<serde_bytes::ByteBuf>,
+    },
+    /// The object's version is exactly this ([`Version::ZERO`]: the object does not exist).
+    AssertVersion(Version),
+    /// The object exists.
+    AssertExists,
+    // ----- writes -----
+    /// Replace the data with the request payload.
+    WriteFull,
+    /// Delete the object.
+    Remove,
+    /// Set an xattr.
+    SetXattr {
+        /// The xattr.
+        name: String,
+        /// Its value.
+        value: serde_bytes::ByteBuf,
+    },
+    /// Remove an xattr.
+    RmXattr(String),
+    /// Set omap entries.
+    OmapSet(Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>),
+    /// Remove omap keys.
+    OmapRm(Vec<serde_bytes::ByteBuf>),
+    // ----- reads -----
+    /// Read `len` bytes (`None`: to the end) from `off`; the data is the reply payload.
+    Read {
+        /// Offset.
+        off: u64,
+        /// Length.
+        len: Option<u64>,
+    },
+    /// Size, version, checksum.
+    Stat,
+    /// One xattr.
+    GetXattr(String),
+    /// All xattrs.
+    GetXattrs,
+    /// These omap keys (those present).
+    OmapGet(Vec<serde_bytes::ByteBuf>),
+    /// Omap entries after `start_after`, at most `limit`.
+    OmapList {
+        /// Exclusive start.
+        start_after: Option<serde_bytes::ByteBuf>,
+        /// Page size.
+        limit: u32,
+    },
+}
+
+impl Op {
+    /// Whether the step changes the object.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Op::WriteFull | Op::Remove | Op::SetXattr { .. } | Op::RmXattr(_) | Op::OmapSet(_)
+                | Op::OmapRm(_)
+        )
+    }
+}
+
+/// What a read step returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// A guard or write step.
+    Done,
+    /// `Read`: this many bytes of the reply payload.
+    Read(u64),
+    /// `Stat`.
+    Stat(ObjectStat),
+    /// `GetXattr`.
+    Xattr(Option<serde_bytes::ByteBuf>),
+    /// `GetXattrs`.
+    Xattrs(Vec<(String, serde_bytes::ByteBuf)>),
+    /// `OmapGet` / `OmapList`.
+    Omap(Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>),
+}
+
+/// An object's size and identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectStat {
+    /// Bytes.
+    pub size: u64,
+    /// The write that last changed it.
+    pub version: Version,
+    /// crc32c of its data.
+    pub crc: u32,
+}
+
+/// Why an object request failed. `is_retryable` ones are retried by the client with the
+/// same reqid after refreshing its map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum OsdError {
+    /// The object does not exist.
+    #[error("no such object")]
+    NoSuchObject,
+    /// A guard step did not hold; nothing was changed.
+    #[error("guard failed: {0}")]
+    GuardFailed(String),
+    /// This OSD is not the PG's primary in its map (the client's map is stale, or this
+    /// OSD's is).
+    #[error("osd is not the primary of pg {pg} at epoch {epoch}")]
+    NotPrimary {
+        /// The PG.
+        pg: String,
+        /// The OSD's map epoch.
+        epoch: placement::Epoch,
+    },
+    /// The PG is peering, recovering, below min_size or down; retry later.
+    #[error("pg {pg} is {state}")]
+    Unavailable {
+        /// The PG.
+        pg: String,
+        /// Its state.
+        state: String,
+    },
+    /// No such pool in the OSD's map.
+    #[error("no such pool")]
+    NoSuchPool,
+    /// The request is malformed (e.g. reads and writes mixed, payload without a write).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A stored copy failed its checksum; it is not served.
+    #[error("stored data failed its checksum: {0}")]
+    Corrupt(String),
+    /// The OSD's store failed.
+    #[error("osd storage error: {0}")]
+    Io(String),
+}
+
+impl OsdError {
+    /// Whether the same request may succeed later (after a map refresh).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            OsdError::NotPrimary { .. } | OsdError::Unavailable { .. } | OsdError::NoSuchPool
+        )
+    }
+}
+
+/// A client request on one object, sent to the PG's primary. A write's data travels as the
+/// frame payload; a read's data comes back as the reply payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRequest {
+    /// The object's pool.
+    pub pool: placement::PoolId,
+    /// The object.
+    pub object: String,
+    /// The request's identity (kept across retries).
+    pub reqid: ReqId,
+    /// The steps.
+    pub ops: Vec<Op>,
+}
+
+/// What an object request returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectReply {
+    /// For writes, the version written; for reads, the object's version.
+    pub version: Version,
+    /// One result per step.
+    pub results: Vec<OpResult>,
+}
+
+impl crate::rpc::Rpc for ObjectRequest {
+    const METHOD: u16 = 200;
+    type Reply = Result<ObjectReply, OsdError>;
+}
+
+/// Lists a PG's objects in name order (the client walks every PG of a pool).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListObjects {
+    /// The PG.
+    pub pg: placement::PgId,
+    /// Exclusive start.
+    pub start_after: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+impl crate::rpc::Rpc for ListObjects {
+    const METHOD: u16 = 201;
+    type Reply = Result<Vec<(String, ObjectStat)>, OsdError>;
+}
+
+/// Liveness probe between OSDs that share PGs (failure reports go to the monitors).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping;
+
+impl crate::rpc::Rpc for Ping {
+    const METHOD: u16 = 202;
+    type Reply = ();
+}
