@@ -121,12 +121,21 @@ fn explain(e: MonClientError) -> anyhow::Error {
     }
 }
 
-fn status(conn: &Connection) -> anyhow::Result<StatusReport> {
-    runtime()?.block_on(async { client(conn)?.call(&Status).await.map_err(explain) })
+/// Sends one request to the monitors and waits for the answer.
+pub(crate) fn call<R, T>(conn: &Connection, req: &R) -> anyhow::Result<T>
+where
+    R: rados::Rpc<Reply = Result<T, MonError>>,
+{
+    runtime()?.block_on(async { client(conn)?.call(req).await.map_err(explain) })
+}
+
+/// The cluster status, with the current map.
+pub(crate) fn status(conn: &Connection) -> anyhow::Result<StatusReport> {
+    call(conn, &Status)
 }
 
 fn admin(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<placement::Epoch> {
-    runtime()?.block_on(async { client(conn)?.call(&Admin(cmd)).await.map_err(explain) })
+    call(conn, &Admin(cmd))
 }
 
 /// `shoal status`.
@@ -157,6 +166,7 @@ pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
             "osds": {"total": map.osds.len(), "up": up, "in": inn},
             "pools": map.pools.values().map(|p| &p.name).collect::<Vec<_>>(),
             "pgs": s.pgs,
+            "pg_states": s.pg_states,
             "usage": {"bytes": s.bytes, "objects": s.objects},
             "flags": flag_names(map),
         }));
@@ -187,6 +197,9 @@ pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
         "    pgs:   {} clean, {} degraded, {} inactive",
         s.pgs.clean, s.pgs.degraded, s.pgs.inactive
     );
+    for (state, count) in &s.pg_states {
+        println!("           {count} {state}");
+    }
     println!("    usage: {} objects, {} bytes", s.objects, s.bytes);
     Ok(())
 }

@@ -7,6 +7,11 @@
 //! id = 0
 //! addr = "127.0.0.1:6789"
 //! data = "mon.0"
+//!
+//! [mon]                        # optional; `shoal mon` flags override it
+//! beacon_grace = 20            # seconds without a beacon before an OSD is marked down
+//! down_out_interval = 600      # seconds down before an OSD is marked out
+//! min_reporters = 2            # failure reporters on other hosts that mark an OSD down
 //! ```
 
 use std::net::SocketAddr;
@@ -24,6 +29,27 @@ pub struct ClusterConfig {
     pub keyring: PathBuf,
     /// The monitors.
     pub mons: Vec<MonEntry>,
+    /// Monitor settings (`[mon]`).
+    #[serde(default, skip_serializing_if = "MonSettings::is_empty")]
+    pub mon: MonSettings,
+}
+
+/// The optional `[mon]` table: failure policy settings of every monitor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonSettings {
+    /// Seconds without a beacon before an OSD is marked down.
+    pub beacon_grace: Option<u64>,
+    /// Seconds down before an OSD is marked out.
+    pub down_out_interval: Option<u64>,
+    /// Failure reporters (on other hosts) needed to mark an OSD down.
+    pub min_reporters: Option<usize>,
+}
+
+impl MonSettings {
+    fn is_empty(&self) -> bool {
+        *self == MonSettings::default()
+    }
 }
 
 /// One monitor in the configuration.

@@ -6,7 +6,10 @@ mod args;
 mod config;
 mod crush_test;
 mod mon;
+mod osd_daemon;
 mod output;
+mod pg_cli;
+mod rados_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,6 +71,8 @@ enum Command {
         /// Data directory (default: the one in shoal.toml).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        policy: mon::PolicyArgs,
     },
     /// Cluster status: health, monitors, OSDs, pools, PGs, usage.
     Status,
@@ -77,16 +82,26 @@ enum Command {
         #[arg(value_parser = ["detail"])]
         detail: Option<String>,
     },
-    /// OSD management.
+    /// Run an OSD daemon (`shoal osd --data DIR`), or manage OSDs (`shoal osd tree`, ...).
+    #[command(args_conflicts_with_subcommands = true)]
     Osd {
         #[command(subcommand)]
-        command: admin::OsdCommand,
+        command: Option<admin::OsdCommand>,
+        #[command(flatten)]
+        daemon: osd_daemon::DaemonArgs,
     },
     /// Pool management.
     Pool {
         #[command(subcommand)]
         command: admin::PoolCommand,
     },
+    /// Placement groups: states (`pg dump`) and mapping (`pg map PGID`).
+    Pg {
+        #[command(subcommand)]
+        command: pg_cli::PgCommand,
+    },
+    /// Object I/O on a pool, like Ceph's `rados`: put, get, stat, rm, ls, omap, xattrs.
+    Rados(rados_cli::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,7 +119,10 @@ enum ClusterCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let daemon = matches!(cli.command, Command::Mon { command: None, .. });
+    let daemon = matches!(
+        cli.command,
+        Command::Mon { command: None, .. } | Command::Osd { command: None, .. }
+    );
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         if daemon {
             "info,openraft=error"
@@ -139,9 +157,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: None,
             id,
             data,
+            policy,
         } => {
             let id = id.context("shoal mon needs --id N (or a subcommand such as `stat`)")?;
-            mon::run(id, data.as_deref(), conf_path(&cli)?)
+            mon::run(id, data.as_deref(), conf_path(&cli)?, policy)
         }
         Command::Mon {
             command: Some(cmd), ..
@@ -150,8 +169,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health { detail } => {
             admin::show_health(&connection(&cli)?, detail.is_some(), format)
         }
-        Command::Osd { command } => admin::osd(&connection(&cli)?, command, format),
+        Command::Osd {
+            command: None,
+            daemon,
+        } => osd_daemon::run(daemon, conf_path(&cli)?),
+        Command::Osd {
+            command: Some(command),
+            ..
+        } => admin::osd(&connection(&cli)?, command, format),
         Command::Pool { command } => admin::pool(&connection(&cli)?, command, format),
+        Command::Pg { command } => pg_cli::run(&connection(&cli)?, command, format),
+        Command::Rados(args) => rados_cli::run(&connection(&cli)?, args, format),
     }
 }
 

@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
+use monitor::policy::PolicyConfig;
 use monitor::server::{Monitor, MonitorOptions, Timing};
 use rados::Keyring;
 
-use crate::config::{ClusterConfig, MonEntry};
+use crate::config::{ClusterConfig, MonEntry, MonSettings};
 
 /// Arguments of `shoal cluster create`.
 #[derive(clap::Args, Debug)]
@@ -26,6 +28,37 @@ pub struct CreateArgs {
     /// Port of the first monitor; the others take the next ones.
     #[arg(long, default_value_t = 6789)]
     port: u16,
+}
+
+/// Failure policy flags of `shoal mon --id N`; they override shoal.toml's `[mon]` table.
+#[derive(clap::Args, Debug, Default)]
+pub struct PolicyArgs {
+    /// Seconds without a beacon before an OSD is marked down [default: 20]
+    #[arg(long, env = "SHOAL_BEACON_GRACE", value_name = "SECS")]
+    beacon_grace: Option<u64>,
+    /// Seconds an OSD stays down before it is marked out [default: 600]
+    #[arg(long, env = "SHOAL_DOWN_OUT_INTERVAL", value_name = "SECS")]
+    down_out_interval: Option<u64>,
+    /// Failure reporters on other hosts needed to mark an OSD down [default: 2]
+    #[arg(long, env = "SHOAL_MIN_REPORTERS", value_name = "N")]
+    min_reporters: Option<usize>,
+}
+
+/// The failure policy: flags over the config's `[mon]` table over the defaults.
+fn policy(flags: &PolicyArgs, file: &MonSettings) -> anyhow::Result<PolicyConfig> {
+    let mut policy = PolicyConfig::default();
+    if let Some(secs) = flags.beacon_grace.or(file.beacon_grace) {
+        ensure!(secs >= 1, "beacon grace must be at least 1 second");
+        policy.beacon_grace = Duration::from_secs(secs);
+    }
+    if let Some(secs) = flags.down_out_interval.or(file.down_out_interval) {
+        policy.down_out_interval = Duration::from_secs(secs);
+    }
+    if let Some(n) = flags.min_reporters.or(file.min_reporters) {
+        ensure!(n >= 1, "min reporters must be at least 1");
+        policy.min_reporters = n;
+    }
+    Ok(policy)
 }
 
 /// Writes DIR/shoal.toml and DIR/keyring for a new cluster.
@@ -54,6 +87,7 @@ pub fn create(args: &CreateArgs) -> anyhow::Result<()> {
                 data: format!("mon.{i}").into(),
             })
             .collect(),
+        mon: MonSettings::default(),
     };
     config.save(&conf)?;
     println!("{}", conf.display());
@@ -70,8 +104,9 @@ fn new_fsid() -> anyhow::Result<placement::Fsid> {
 }
 
 /// Runs a monitor until interrupted.
-pub fn run(id: u64, data: Option<&Path>, conf: &Path) -> anyhow::Result<()> {
+pub fn run(id: u64, data: Option<&Path>, conf: &Path, flags: &PolicyArgs) -> anyhow::Result<()> {
     let config = ClusterConfig::load(conf)?;
+    let policy = policy(flags, &config.mon).with_context(|| format!("mon.{id}"))?;
     let entry = config
         .mons
         .iter()
@@ -88,6 +123,7 @@ pub fn run(id: u64, data: Option<&Path>, conf: &Path) -> anyhow::Result<()> {
         keyring: Keyring::load(&config.keyring)?,
         fsid: config.fsid()?,
         timing: Timing::default(),
+        policy,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -100,3 +136,6 @@ pub fn run(id: u64, data: Option<&Path>, conf: &Path) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,10 @@
-//! Cluster health from the map and the quorum: HEALTH_OK / HEALTH_WARN / HEALTH_ERR with
-//! named checks, as Ceph reports them. Pure: later issues add checks from OSD reports.
+//! Cluster health from the map, the quorum and the PG states the primaries report:
+//! HEALTH_OK / HEALTH_WARN / HEALTH_ERR with named checks, as Ceph reports them. Pure.
+
+use std::collections::BTreeMap;
 
 use placement::{ClusterMap, PgId, Placement};
-use rados::proto::mon::{HealthCheck, PgSummary, QuorumStatus};
+use rados::proto::mon::{HealthCheck, PgStatus, PgSummary, QuorumStatus};
 
 const WARN: &str = "HEALTH_WARN";
 /// Detail lines kept per check; the rest are summarized, as `ceph health detail` does.
@@ -10,7 +12,14 @@ const MAX_DETAIL: usize = 20;
 const ERR: &str = "HEALTH_ERR";
 
 /// The overall status string, the checks that raised it, and PG counts.
-pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthCheck>, PgSummary) {
+///
+/// `reported` is every PG with its state (`pg dump`: reported, or `unknown`); pass `None`
+/// while no OSD has reported any, and PG health is derived from the map alone.
+pub fn evaluate(
+    map: &ClusterMap,
+    quorum: &QuorumStatus,
+    reported: Option<&[PgStatus]>,
+) -> (String, Vec<HealthCheck>, PgSummary) {
     let mut checks = Vec::new();
     let mut check = |code: &str, severity: &str, summary: String, mut detail: Vec<String>| {
         if detail.len() > MAX_DETAIL {
@@ -61,38 +70,16 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
         );
     }
 
-    // PG availability from the map alone: acting sets below size (degraded) or below
-    // min_size (inactive). OSD-reported PG states refine this once OSDs exist.
-    let placement = Placement::new(map);
-    let (mut degraded, mut inactive) = (Vec::new(), Vec::new());
-    let mut pgs = PgSummary::default();
-    for pool in map.pools.values() {
-        for seed in 0..pool.pg_num {
-            let pg = PgId {
-                pool: pool.id,
-                seed,
-            };
-            let Ok(p) = placement.map_pg(pg) else {
-                continue;
-            };
-            let acting = p.acting.iter().flatten().count();
-            pgs.total += 1;
-            if acting < pool.min_size() {
-                inactive.push(format!(
-                    "pg {pg} is inactive ({acting} of {} OSDs)",
-                    pool.size()
-                ));
-            } else if acting < pool.size() {
-                degraded.push(format!(
-                    "pg {pg} is degraded ({acting} of {} OSDs)",
-                    pool.size()
-                ));
-            }
-        }
-    }
-    pgs.inactive = inactive.len() as u64;
-    pgs.degraded = degraded.len() as u64;
-    pgs.clean = pgs.total - pgs.inactive - pgs.degraded;
+    let (total, inactive, degraded) = match reported {
+        Some(pgs) => pg_problems_reported(pgs),
+        None => pg_problems_from_map(map),
+    };
+    let pgs = PgSummary {
+        total,
+        clean: total - inactive.len() as u64 - degraded.len() as u64,
+        degraded: degraded.len() as u64,
+        inactive: inactive.len() as u64,
+    };
     if !inactive.is_empty() {
         check(
             "PG_AVAILABILITY",
@@ -118,6 +105,85 @@ pub fn evaluate(map: &ClusterMap, quorum: &QuorumStatus) -> (String, Vec<HealthC
         WARN
     };
     (status.to_owned(), checks, pgs)
+}
+
+/// What a PG's state string means for health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PgClass {
+    /// Serving I/O with every copy.
+    Clean,
+    /// Serving I/O with fewer copies than it should have (`degraded`, `undersized`).
+    Degraded,
+    /// Not serving I/O: not `active`, or `down`, `peering`, `incomplete`, `unknown`, `stale`.
+    Inactive,
+}
+
+fn classify(state: &str) -> PgClass {
+    let has = |part: &str| state.split('+').any(|p| p == part);
+    let blocked = ["down", "peering", "incomplete", "unknown", "stale"];
+    if !has("active") || blocked.iter().any(|p| has(p)) {
+        PgClass::Inactive
+    } else if has("degraded") || has("undersized") {
+        PgClass::Degraded
+    } else {
+        PgClass::Clean
+    }
+}
+
+/// PG counts by state string, e.g. `{"active+clean": 60, "unknown": 4}`.
+pub fn count_states(pgs: &[PgStatus]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for pg in pgs {
+        *counts.entry(pg.state.clone()).or_default() += 1;
+    }
+    counts
+}
+
+/// PGs in all, and inactive and degraded PGs (detail lines) by their reported states.
+fn pg_problems_reported(pgs: &[PgStatus]) -> (u64, Vec<String>, Vec<String>) {
+    let (mut inactive, mut degraded) = (Vec::new(), Vec::new());
+    for s in pgs {
+        let acting: Vec<String> = s.acting.iter().map(|o| o.0.to_string()).collect();
+        let line = format!("pg {} is {}, acting [{}]", s.pg, s.state, acting.join(","));
+        match classify(&s.state) {
+            PgClass::Inactive => inactive.push(line),
+            PgClass::Degraded => degraded.push(line),
+            PgClass::Clean => {}
+        }
+    }
+    (pgs.len() as u64, inactive, degraded)
+}
+
+/// PGs in all, and inactive and degraded PGs (detail lines) from the map alone: acting
+/// sets below `min_size` (inactive) or below `size` (degraded).
+fn pg_problems_from_map(map: &ClusterMap) -> (u64, Vec<String>, Vec<String>) {
+    let placement = Placement::new(map);
+    let (mut total, mut degraded, mut inactive) = (0, Vec::new(), Vec::new());
+    for pool in map.pools.values() {
+        for seed in 0..pool.pg_num {
+            let pg = PgId {
+                pool: pool.id,
+                seed,
+            };
+            let Ok(p) = placement.map_pg(pg) else {
+                continue;
+            };
+            let acting = p.acting.iter().flatten().count();
+            total += 1;
+            if acting < pool.min_size() {
+                inactive.push(format!(
+                    "pg {pg} is inactive ({acting} of {} OSDs)",
+                    pool.size()
+                ));
+            } else if acting < pool.size() {
+                degraded.push(format!(
+                    "pg {pg} is degraded ({acting} of {} OSDs)",
+                    pool.size()
+                ));
+            }
+        }
+    }
+    (total, inactive, degraded)
 }
 
 #[cfg(test)]
@@ -156,21 +222,21 @@ mod tests {
             min_size: 2,
         };
         synth::add_pool(&mut map, rep, 8, DomainType::Host).unwrap();
-        let (status, _, pgs) = evaluate(&map, &quorum([true; 3]));
+        let (status, _, pgs) = evaluate(&map, &quorum([true; 3]), None);
         assert_eq!(status, "HEALTH_OK");
         assert_eq!((pgs.total, pgs.clean), (8, 8));
         assert_eq!(
-            evaluate(&ClusterMap::new(Fsid([0; 16])), &quorum([true; 3])).0,
+            evaluate(&ClusterMap::new(Fsid([0; 16])), &quorum([true; 3]), None).0,
             "HEALTH_OK"
         );
 
-        let (status, checks, _) = evaluate(&map, &quorum([true, true, false]));
+        let (status, checks, _) = evaluate(&map, &quorum([true, true, false]), None);
         assert_eq!(status, "HEALTH_WARN");
         assert_eq!(checks[0].code, "MON_DOWN");
 
         let inc = map.next_incremental(vec![Change::OsdDown(OsdId(1))]);
         map.apply(&inc).unwrap();
-        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]));
+        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]), None);
         assert_eq!(status, "HEALTH_WARN");
         assert_eq!(pgs.degraded, 8);
         let codes: Vec<&str> = checks.iter().map(|c| c.code.as_str()).collect();
@@ -179,9 +245,74 @@ mod tests {
 
         let inc = map.next_incremental(vec![Change::OsdDown(OsdId(2))]);
         map.apply(&inc).unwrap();
-        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]));
+        let (status, checks, pgs) = evaluate(&map, &quorum([true; 3]), None);
         assert_eq!(status, "HEALTH_ERR");
         assert_eq!(pgs.inactive, 8);
         assert!(checks.iter().any(|c| c.code == "PG_AVAILABILITY"));
+    }
+
+    fn reported(states: &[&str]) -> Vec<PgStatus> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(seed, state)| PgStatus {
+                pg: PgId {
+                    pool: placement::PoolId(1),
+                    seed: seed as u32,
+                },
+                state: (*state).into(),
+                acting: vec![OsdId(0), OsdId(1)],
+                since: placement::Epoch(2),
+                last_update: rados::proto::osd::Version::ZERO,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reported_states_decide_pg_health() {
+        let map = ClusterMap::new(Fsid([0; 16]));
+        let q = quorum([true; 3]);
+        let clean = reported(&["active+clean", "active+clean+remapped"]);
+        let (status, checks, pgs) = evaluate(&map, &q, Some(&clean));
+        assert_eq!((status.as_str(), checks.len()), ("HEALTH_OK", 0));
+        assert_eq!((pgs.total, pgs.clean), (2, 2));
+
+        let some = reported(&[
+            "active+undersized+degraded",
+            "active+clean",
+            "active+recovering",
+        ]);
+        let (status, checks, pgs) = evaluate(&map, &q, Some(&some));
+        assert_eq!(status, "HEALTH_WARN");
+        assert_eq!(checks[0].code, "PG_DEGRADED");
+        assert_eq!(
+            checks[0].detail,
+            ["pg 1.0 is active+undersized+degraded, acting [0,1]"]
+        );
+        assert_eq!((pgs.degraded, pgs.clean), (1, 2));
+
+        for blocked in [
+            "unknown",
+            "peering",
+            "down",
+            "incomplete",
+            "stale+active+clean",
+        ] {
+            let (status, checks, pgs) =
+                evaluate(&map, &q, Some(&reported(&[blocked, "active+clean"])));
+            assert_eq!(status, "HEALTH_ERR", "{blocked}");
+            assert_eq!(checks[0].code, "PG_AVAILABILITY", "{blocked}");
+            assert_eq!((pgs.inactive, pgs.clean), (1, 1), "{blocked}");
+        }
+        let peered = reported(&["undersized+degraded+peered"]);
+        assert_eq!(
+            evaluate(&map, &q, Some(&peered)).2.inactive,
+            1,
+            "not active"
+        );
+        assert_eq!(
+            count_states(&reported(&["unknown", "active+clean", "unknown"])),
+            BTreeMap::from([("active+clean".into(), 1), ("unknown".into(), 2)])
+        );
     }
 }

@@ -7,6 +7,8 @@
 //! - **Down by silence**: no beacon for `beacon_grace`.
 //! - **Out**: down (and in) for `down_out_interval`, unless `noout` is set (the state machine
 //!   enforces the flag too).
+//! - With `nodown` set nothing is marked down (the state machine would refuse it anyway, so
+//!   the leader would only commit no-ops).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -94,18 +96,21 @@ impl FailurePolicy {
         let reports = self.reports.entry(target).or_default();
         reports.insert(reporter, now);
         reports.retain(|_, at| now.saturating_sub(*at) <= ttl);
-        (reports.len() >= self.config.min_reporters).then(|| MonCommand::MarkDown(vec![target]))
+        let decided = reports.len() >= self.config.min_reporters;
+        (decided && !map.flags.contains(&Flag::Nodown)).then(|| MonCommand::MarkDown(vec![target]))
     }
 
-    /// Call periodically (e.g. every second); returns mark-downs and mark-outs to propose.
+    /// Call periodically (the monitor's leader does every 500 ms); returns mark-downs and
+    /// mark-outs to propose.
     pub fn tick(&mut self, now: Duration, map: &ClusterMap) -> Vec<MonCommand> {
         let mut down = Vec::new();
         let mut out = Vec::new();
+        let nodown = map.flags.contains(&Flag::Nodown);
         for osd in map.osds.values() {
             if osd.up {
                 self.down_since.remove(&osd.id);
                 let last = *self.last_beacon.entry(osd.id).or_insert(now);
-                if now.saturating_sub(last) > self.config.beacon_grace {
+                if now.saturating_sub(last) > self.config.beacon_grace && !nodown {
                     down.push(osd.id);
                 }
             } else {

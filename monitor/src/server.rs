@@ -1,27 +1,33 @@
 //! The monitor daemon (`shoal mon`): Raft node + the monitor service over the messenger.
-//! A shell: decisions live in [`crate::state`] and [`crate::health`].
+//! A shell: decisions live in [`crate::state`], [`crate::policy`], [`crate::pg_states`] and
+//! [`crate::health`]; this module owns the clock, the tick task and the channels.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Raft};
-use placement::{Epoch, Fsid};
+use placement::{ClusterMap, Epoch, Fsid, Placement};
 use rados::proto::mon::{
-    Admin, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot, OsdFailure, QuorumStatus,
-    Status, StatusReport, Subscribe,
+    Admin, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot, OsdFailure, PgDump, PgStatus,
+    QuorumStatus, Status, StatusReport, Subscribe,
 };
 use rados::{Keyring, Messenger, MessengerConfig, Router, Rpc};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
-use tracing::{info, warn};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
 
 use crate::network::{Contacts, Network, RaftAppend, RaftSnapshot, RaftVote};
+use crate::pg_states::{PgDumpView, PgStates};
+use crate::policy::{FailurePolicy, PolicyConfig};
 use crate::state::{MonCommand, MonResponse};
 use crate::store::{LogStore, NodeId, StateMachine, TypeConfig, open_db};
+
+/// How often the leader runs the failure policy.
+const TICK: Duration = Duration::from_millis(500);
 
 /// Timing of the quorum. Defaults suit a LAN or one machine.
 #[derive(Debug, Clone)]
@@ -62,6 +68,8 @@ pub struct MonitorOptions {
     pub fsid: Fsid,
     /// Quorum timing.
     pub timing: Timing,
+    /// When to mark OSDs down and out.
+    pub policy: PolicyConfig,
 }
 
 /// Why a monitor could not start.
@@ -94,6 +102,40 @@ impl Rpc for Forward {
     type Reply = Result<MonResponse, MonError>;
 }
 
+/// An OSD's beacon or failure report, relayed by a follower to the leader. Never relayed
+/// again: a monitor that is not the leader drops it (the OSD sends another soon).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relay(pub Report);
+impl Rpc for Relay {
+    const METHOD: u16 = 161;
+    type Reply = Result<(), MonError>;
+}
+
+/// What OSDs tell the monitors about liveness and PGs.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Report {
+    /// A beacon.
+    Beacon(OsdBeacon),
+    /// A failure report.
+    Failure(OsdFailure),
+}
+
+/// The leader's soft state about OSDs: not replicated, rebuilt by each new leader.
+struct Lifecycle {
+    policy: FailurePolicy,
+    pgs: PgStates,
+    /// The term in which this monitor became leader and reset `policy`.
+    led_term: Option<u64>,
+}
+
+/// The lifecycle state, held by a monitor that is the leader, with the current map.
+struct Leading<'a> {
+    life: MutexGuard<'a, Lifecycle>,
+    map: Arc<ClusterMap>,
+    placement: Arc<Placement>,
+    now: Duration,
+}
+
 /// A running monitor.
 pub struct Monitor {
     id: NodeId,
@@ -104,6 +146,11 @@ pub struct Monitor {
     contacts: Contacts,
     timing: Timing,
     usage: Mutex<HashMap<placement::OsdId, (u64, u64)>>,
+    lifecycle: Mutex<Lifecycle>,
+    /// The applied map and its compiled placement, rebuilt once per epoch.
+    compiled: Mutex<Option<(Arc<ClusterMap>, Arc<Placement>)>>,
+    /// The origin of the policy's clock (monotonic).
+    clock: Instant,
 }
 
 impl Monitor {
@@ -166,8 +213,16 @@ impl Monitor {
             contacts,
             timing: opts.timing,
             usage: Mutex::new(HashMap::new()),
+            lifecycle: Mutex::new(Lifecycle {
+                pgs: PgStates::new(opts.policy.beacon_grace),
+                policy: FailurePolicy::new(opts.policy.clone()),
+                led_term: None,
+            }),
+            compiled: Mutex::new(None),
+            clock: Instant::now(),
         });
         monitor.messenger.serve(Arc::new(monitor.router()));
+        tokio::spawn(drive(Arc::downgrade(&monitor)));
 
         let members: BTreeMap<NodeId, BasicNode> = opts
             .mons
@@ -179,23 +234,15 @@ impl Monitor {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(StartError::Raft(e.to_string())),
         }
-        info!(id = opts.id, %addr, "monitor started");
+        info!(id = opts.id, %addr, policy = ?opts.policy, "monitor started");
         Ok(monitor)
     }
 
     fn router(self: &Arc<Self>) -> Router {
-        let me = self.clone();
         let raft = self.raft.clone();
         let (r1, r2, r3) = (raft.clone(), raft.clone(), raft);
-        let (m1, m2, m3, m4, m5, m6, m7) = (
-            me.clone(),
-            me.clone(),
-            me.clone(),
-            me.clone(),
-            me.clone(),
-            me.clone(),
-            me,
-        );
+        let [m1, m2, m3, m4, m5, m6, m7, m8, m9, m10]: [Arc<Monitor>; 10] =
+            std::array::from_fn(|_| self.clone());
         Router::new()
             .route(move |r: RaftAppend, _| {
                 let raft = r1.clone();
@@ -249,14 +296,161 @@ impl Monitor {
             .route(move |r: OsdBeacon, _| {
                 let m = m7.clone();
                 async move {
-                    m.usage
-                        .lock()
-                        .expect("usage lock")
-                        .insert(r.id, (r.bytes, r.objects));
+                    m.take_report(Report::Beacon(r), false);
                     Ok(())
                 }
             })
-            .route(|_: OsdFailure, _| async { Ok(()) })
+            .route(move |r: OsdFailure, _| {
+                let m = m8.clone();
+                async move {
+                    m.take_report(Report::Failure(r), false);
+                    Ok(())
+                }
+            })
+            .route(move |r: Relay, _| {
+                let m = m9.clone();
+                async move {
+                    m.take_report(r.0, true);
+                    Ok(())
+                }
+            })
+            .route(move |_: PgDump, _| {
+                let m = m10.clone();
+                async move { m.pg_dump().await }
+            })
+    }
+
+    /// Time since this monitor started, on a monotonic clock: the policy's `now`.
+    fn now(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// The applied map and its placement (compiled once per epoch).
+    fn current(&self) -> (Arc<ClusterMap>, Arc<Placement>) {
+        let mut compiled = self.compiled.lock().expect("compiled map lock");
+        let epoch = self.sm.read(|s| s.map.epoch);
+        if let Some((map, placement)) = &*compiled {
+            if map.epoch == epoch {
+                return (map.clone(), placement.clone());
+            }
+        }
+        let map = Arc::new(self.sm.read(|s| s.map.clone()));
+        let placement = Arc::new(Placement::new(&map));
+        *compiled = Some((map.clone(), placement.clone()));
+        (map, placement)
+    }
+
+    /// The lifecycle state if this monitor leads. The first call in a term resets the policy:
+    /// a new leader gives every OSD a fresh grace period and forgets old PG reports.
+    fn leading(&self) -> Option<Leading<'_>> {
+        let (leader, term) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            (m.current_leader, m.current_term)
+        };
+        if leader != Some(self.id) {
+            self.lifecycle.lock().expect("lifecycle lock").led_term = None;
+            return None;
+        }
+        let (map, placement) = self.current();
+        let now = self.now();
+        let mut life = self.lifecycle.lock().expect("lifecycle lock");
+        if life.led_term != Some(term) {
+            info!(term, "leading: every OSD gets a fresh beacon grace period");
+            life.policy.reset(now, &map);
+            life.pgs.clear();
+            life.led_term = Some(term);
+        }
+        Some(Leading {
+            life,
+            map,
+            placement,
+            now,
+        })
+    }
+
+    /// An OSD's beacon or failure report: decided here if this monitor leads, else relayed
+    /// to the leader (once: a `relayed` report is dropped by a non-leader).
+    fn take_report(self: &Arc<Self>, report: Report, relayed: bool) {
+        if let Report::Beacon(b) = &report {
+            self.usage
+                .lock()
+                .expect("usage lock")
+                .insert(b.id, (b.bytes, b.objects));
+        }
+        let Some(mut lead) = self.leading() else {
+            match self.leader().and_then(|l| self.mons.get(&l)) {
+                Some(addr) if !relayed => self.relay(*addr, report),
+                _ => debug!(?report, "not the leader: report dropped"),
+            }
+            return;
+        };
+        let Leading {
+            life,
+            map,
+            placement,
+            now,
+        } = &mut lead;
+        match report {
+            Report::Beacon(b) => {
+                life.policy.handle_beacon(*now, b.id);
+                life.pgs.handle_beacon(*now, placement, b.id, &b.pgs);
+            }
+            Report::Failure(f) => {
+                let decided = life.policy.handle_report(*now, map, f.target, f.reporter);
+                drop(lead);
+                if let Some(cmd) = decided {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.enact(cmd).await });
+                }
+            }
+        }
+    }
+
+    /// Sends `report` to the leader at `addr` without waiting for it.
+    fn relay(&self, addr: SocketAddr, report: Report) {
+        let messenger = self.messenger.clone();
+        let wait = self.timing.heartbeat * 4;
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(wait, messenger.call(addr, &Relay(report))).await;
+            if !matches!(sent, Ok(Ok(Ok(())))) {
+                debug!(%addr, "relaying a report to the leader failed");
+            }
+        });
+    }
+
+    /// One run of the failure policy on the leader; proposes what it decides.
+    async fn tick(&self) {
+        let commands = {
+            let Some(mut lead) = self.leading() else {
+                return;
+            };
+            let now = lead.now;
+            lead.life.pgs.prune(now, &lead.placement);
+            let map = lead.map.clone();
+            lead.life.policy.tick(now, &map)
+        };
+        for cmd in commands {
+            self.enact(cmd).await;
+        }
+    }
+
+    /// Commits a decision of the failure policy (retried by the next tick if it fails).
+    async fn enact(&self, cmd: MonCommand) {
+        let names = |ids: &[placement::OsdId]| {
+            let names: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            names.join(",")
+        };
+        match &cmd {
+            MonCommand::MarkDown(ids) => info!("failure policy: marking down {}", names(ids)),
+            MonCommand::MarkOut(ids) => info!("failure policy: marking out {}", names(ids)),
+            other => info!(?other, "failure policy"),
+        }
+        match self.propose_local(cmd).await {
+            Ok(MonResponse::Rejected(e)) => warn!(error = %e, "failure policy: rejected"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "failure policy: not committed, will retry"),
+        }
     }
 
     /// Waits for an epoch newer than `have` (or the subscribe wait), then returns the update.
@@ -312,8 +506,18 @@ impl Monitor {
             }
             Ok(Err(_)) | Err(_) => return Err(MonError::NoQuorum),
         }
+        let boot = matches!(cmd, MonCommand::Boot(_));
         match tokio::time::timeout(wait, self.raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Ok(resp)) => {
+                if let (true, MonResponse::Booted(id, _)) = (boot, &resp.data) {
+                    // A boot is a sign of life: the grace period starts now.
+                    if let Some(mut lead) = self.leading() {
+                        let now = lead.now;
+                        lead.life.policy.handle_beacon(now, *id);
+                    }
+                }
+                Ok(resp.data)
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(MonError::NotLeader {
                     leader: f.leader_id.and_then(|id| self.mons.get(&id).copied()),
@@ -354,22 +558,47 @@ impl Monitor {
         }
     }
 
+    /// Asks the leader when this monitor is not it; `None` if it is, or if the leader does
+    /// not answer promptly (a dead leader must not hold up the answer).
+    async fn ask_leader<R, T>(&self, req: &R) -> Option<T>
+    where
+        R: Rpc<Reply = Result<T, MonError>>,
+    {
+        let leader = self.leader().filter(|l| *l != self.id)?;
+        let addr = self.mons.get(&leader)?;
+        let ask = self.messenger.call(*addr, req);
+        match tokio::time::timeout(self.timing.heartbeat * 4, ask).await {
+            Ok(Ok(Ok(answer))) => Some(answer),
+            _ => None,
+        }
+    }
+
+    /// Every PG with its state as this monitor knows it, and the map it is for.
+    fn local_pg_dump(&self) -> (Arc<ClusterMap>, PgDumpView) {
+        let (map, placement) = self.current();
+        let now = self.now();
+        let life = self.lifecycle.lock().expect("lifecycle lock");
+        let view = life.pgs.dump(now, &map, &placement);
+        (map, view)
+    }
+
+    /// `PgDump`: the leader keeps the PG reports, so a follower asks it.
+    async fn pg_dump(&self) -> Result<Vec<PgStatus>, MonError> {
+        if let Some(pgs) = self.ask_leader(&PgDump).await {
+            return Ok(pgs);
+        }
+        Ok(self.local_pg_dump().1.pgs)
+    }
+
     async fn status(&self) -> Result<StatusReport, MonError> {
-        // The leader knows the whole quorum: ask it when we are not it.
-        if let Some(leader) = self.leader().filter(|l| *l != self.id) {
-            if let Some(addr) = self.mons.get(&leader) {
-                // Briefly: a dead leader must not hold up the answer.
-                let ask = self.messenger.call(*addr, &Status);
-                if let Ok(Ok(Ok(report))) =
-                    tokio::time::timeout(self.timing.heartbeat * 4, ask).await
-                {
-                    return Ok(report);
-                }
-            }
+        // The leader knows the whole quorum and the PG states: ask it when we are not it.
+        if let Some(report) = self.ask_leader(&Status).await {
+            return Ok(report);
         }
         let quorum = self.quorum();
-        let map = self.sm.read(|s| s.map.clone());
-        let (health, checks, pgs) = crate::health::evaluate(&map, &quorum);
+        let (map, view) = self.local_pg_dump();
+        let reported = (view.reported > 0).then_some(view.pgs.as_slice());
+        let (health, checks, pgs) = crate::health::evaluate(&map, &quorum, reported);
         let (bytes, objects) = self
             .usage
             .lock()
@@ -380,15 +609,45 @@ impl Monitor {
             health,
             checks,
             quorum,
-            map,
+            map: ClusterMap::clone(&map),
             pgs,
             bytes,
             objects,
+            pg_states: crate::health::count_states(&view.pgs),
         })
     }
 
     /// This monitor's address.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.messenger.listen_addr()
+    }
+}
+
+/// The leader's clock: runs the failure policy every [`TICK`] and notices leadership changes
+/// as they happen (so a new leader resets the policy at once). Ends with the monitor.
+async fn drive(monitor: Weak<Monitor>) {
+    let Some(mut metrics) = monitor.upgrade().map(|m| m.raft.metrics()) else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let tick = tokio::select! {
+            _ = ticker.tick() => true,
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return; // Raft stopped
+                }
+                false
+            }
+        };
+        let Some(m) = monitor.upgrade() else {
+            return;
+        };
+        if tick {
+            m.tick().await;
+        } else {
+            drop(m.leading());
+        }
     }
 }

@@ -5,5 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod daemon;
 pub mod pg;
 pub mod store;
+pub use store::StoreError;

@@ -42,11 +42,18 @@ pub struct Monitors {
     pub conf: PathBuf,
     pub addrs: Vec<SocketAddr>,
     procs: Vec<Option<Child>>,
+    /// Extra `shoal mon` flags, e.g. `--beacon-grace 2`.
+    args: Vec<String>,
 }
 
 impl Monitors {
     /// Configures `n` monitors on free ports and starts them all.
     pub fn start(n: usize) -> Monitors {
+        Monitors::start_with(n, &[])
+    }
+
+    /// Like [`start`](Self::start), each monitor with the extra flags `args`.
+    pub fn start_with(n: usize, args: &[&str]) -> Monitors {
         let dir = TempDir::new("mons");
         let addrs: Vec<SocketAddr> = (0..n).map(|_| free_addr()).collect();
         rados::Keyring::generate()
@@ -68,6 +75,7 @@ impl Monitors {
             conf: path,
             addrs,
             procs: (0..n).map(|_| None).collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         for i in 0..n {
             mons.restart(i);
@@ -87,6 +95,7 @@ impl Monitors {
                 "--id",
                 &i.to_string(),
             ])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -169,3 +178,4 @@ pub fn json(out: Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+pub mod osds;

@@ -136,3 +136,15 @@ fn a_new_leader_grants_a_fresh_grace_period() {
         [MonCommand::MarkDown((0..6).map(OsdId).collect())]
     );
 }
+
+#[test]
+fn nodown_holds_back_every_mark_down() {
+    let mut map = map();
+    let inc = map.next_incremental(vec![Change::FlagSet(Flag::Nodown)]);
+    map.apply(&inc).unwrap();
+    let mut p = FailurePolicy::new(PolicyConfig::default());
+    p.reset(secs(0), &map);
+    assert!(p.tick(secs(100), &map).is_empty(), "silence under nodown");
+    p.handle_report(secs(100), &map, OsdId(0), OsdId(2));
+    assert_eq!(p.handle_report(secs(100), &map, OsdId(0), OsdId(4)), None);
+}

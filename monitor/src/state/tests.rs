@@ -52,16 +52,16 @@ fn boot_assigns_ids_once_and_reboot_marks_up() {
         s.apply(&boot(8, "b")),
         MonResponse::Booted(OsdId(1), Epoch(2))
     );
-    // Same OSD again while up at the same address: nothing to change.
+    // Same OSD again while up: a new epoch all the same (its PGs must peer again).
     assert_eq!(
         s.apply(&boot(7, "a")),
-        MonResponse::Booted(OsdId(0), Epoch(2))
+        MonResponse::Booted(OsdId(0), Epoch(3))
     );
     s.apply(&MonCommand::MarkDown(vec![OsdId(0)]));
     assert!(!s.map.osds[&OsdId(0)].up);
     assert_eq!(
         s.apply(&boot(7, "a")),
-        MonResponse::Booted(OsdId(0), Epoch(4))
+        MonResponse::Booted(OsdId(0), Epoch(5))
     );
     assert!(s.map.osds[&OsdId(0)].up);
 }

@@ -36,6 +36,10 @@ pub struct PgMachine {
     map: Option<Mapping>,
     /// First epoch of the current interval (0 before the first map).
     interval: Epoch,
+    /// The peering attempt messages are stamped with: the epoch at which the primary
+    /// (re)started peering in this interval. A replica keeps the newest it has seen and
+    /// ignores older ones, so a late message of an abandoned attempt changes nothing.
+    attempt: Epoch,
     state: PgState,
     clean: bool,
     primary: Option<Primary>,
@@ -100,6 +104,7 @@ impl PgMachine {
             log,
             map: None,
             interval: Epoch(0),
+            attempt: Epoch(0),
             state: PgState::Stray,
             clean: false,
             primary: None,
@@ -194,6 +199,7 @@ impl PgMachine {
         self.map = Some(m);
         if new_interval {
             self.interval = self.intervals.current_start().unwrap_or_default();
+            self.attempt = self.interval;
             self.start_interval(view, out);
         } else if up_changed
             && matches!(
@@ -243,6 +249,7 @@ impl PgMachine {
 
     fn start_peering(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
         let m = self.map.as_ref().expect("map set");
+        self.attempt = m.epoch;
         let prior = self
             .intervals
             .prior_set(&m.up_osds, self.info.last_epoch_clean);
@@ -255,7 +262,7 @@ impl PgMachine {
             out.push(self.send(
                 *to,
                 PgMsg::Query {
-                    interval: self.interval,
+                    interval: self.attempt,
                 },
             ));
         }
@@ -273,19 +280,22 @@ impl PgMachine {
     // ----- messages -----
 
     fn on_msg(&mut self, from: OsdId, msg: PgMsg, view: &dyn ObjectView, out: &mut Vec<Effect>) {
-        let interval = msg.interval();
         match msg {
             // Read-only questions are answered whatever our interval; the asker checks.
-            PgMsg::Query { interval } => out.push(self.send(
-                from,
-                PgMsg::Notify {
-                    interval,
-                    info: self.info.clone(),
-                    log: self.log.entries().cloned().collect(),
-                    dups: self.log.dups().copied().collect(),
-                },
-            )),
+            PgMsg::Query { interval } => {
+                self.note_attempt(from, interval);
+                out.push(self.send(
+                    from,
+                    PgMsg::Notify {
+                        interval,
+                        info: self.info.clone(),
+                        log: self.log.entries().cloned().collect(),
+                        dups: self.log.dups().copied().collect(),
+                    },
+                ))
+            }
             PgMsg::GetVersions { interval, names } => {
+                self.note_attempt(from, interval);
                 let versions = match names {
                     None => view.versions(),
                     Some(names) => names
@@ -296,7 +306,7 @@ impl PgMachine {
                 out.push(self.send(from, PgMsg::Versions { interval, versions }));
             }
             PgMsg::PushTo { interval, name, to } => out.push(Effect::Push { to, name, interval }),
-            _ if interval != self.interval => {}
+            _ if !self.accepts(from, &msg) => {}
             PgMsg::Notify {
                 info, log, dups, ..
             } => {
@@ -358,7 +368,7 @@ impl PgMachine {
                 out.push(self.send(
                     from,
                     PgMsg::ActivateAck {
-                        interval: self.interval,
+                        interval: self.attempt,
                     },
                 ));
             }
@@ -429,7 +439,7 @@ impl PgMachine {
             out.push(self.send(
                 primary,
                 PgMsg::PushAck {
-                    interval: self.interval,
+                    interval: self.attempt,
                     name,
                 },
             ));
@@ -459,7 +469,7 @@ impl PgMachine {
             out.push(self.send(
                 from,
                 PgMsg::SubWriteAck {
-                    interval: self.interval,
+                    interval: self.attempt,
                     version,
                 },
             ));
@@ -478,7 +488,7 @@ impl PgMachine {
             out.push(self.send(
                 from,
                 PgMsg::SubWriteAck {
-                    interval: self.interval,
+                    interval: self.attempt,
                     version,
                 },
             ));
@@ -536,7 +546,7 @@ impl PgMachine {
         let replicas: BTreeSet<OsdId> =
             m.acting.iter().copied().filter(|o| *o != self.me).collect();
         let msg = PgMsg::SubWrite {
-            interval: self.interval,
+            interval: self.attempt,
             prior,
             entry: entry.clone(),
             mutations: mutations.clone(),
@@ -730,7 +740,7 @@ impl PgMachine {
                 plans[member].clone()
             };
             let msg = PgMsg::GetVersions {
-                interval: self.interval,
+                interval: self.attempt,
                 names,
             };
             out.push(self.send(*member, msg));
@@ -795,13 +805,13 @@ impl PgMachine {
             Effect::Push {
                 to,
                 name,
-                interval: self.interval,
+                interval: self.attempt,
             }
         } else {
             self.send(
                 auth,
                 PgMsg::PushTo {
-                    interval: self.interval,
+                    interval: self.attempt,
                     name,
                     to,
                 },
@@ -824,7 +834,7 @@ impl PgMachine {
 
     fn activate_msg(&self, clean: bool) -> PgMsg {
         PgMsg::Activate {
-            interval: self.interval,
+            interval: self.attempt,
             tail: self.log.tail(),
             log: self.log.entries().cloned().collect(),
             dups: self.log.dups().copied().collect(),
@@ -856,7 +866,7 @@ impl PgMachine {
     // ----- resends -----
 
     fn resend(&mut self, out: &mut Vec<Effect>) {
-        let interval = self.interval;
+        let interval = self.attempt;
         let Some(p) = self.primary.as_ref() else {
             return;
         };
@@ -906,6 +916,43 @@ impl PgMachine {
     }
 
     // ----- helpers -----
+
+    /// Whether a message belongs to the peering attempt we are in: answers to the primary
+    /// must echo its current attempt; orders to a replica must come from its primary and be
+    /// no older than the newest attempt it has seen (which then becomes current).
+    fn accepts(&mut self, from: OsdId, msg: &PgMsg) -> bool {
+        let stamp = msg.interval();
+        match msg {
+            PgMsg::Notify { .. }
+            | PgMsg::Versions { .. }
+            | PgMsg::PushAck { .. }
+            | PgMsg::ActivateAck { .. }
+            | PgMsg::SubWriteAck { .. } => self.is_primary() && stamp == self.attempt,
+            // A copy reaches the primary only as the answer to its own PushTo.
+            PgMsg::Push { .. } if self.is_primary() => stamp == self.attempt,
+            // Copies come from the authoritative member, on the primary's order.
+            PgMsg::Push { .. } => self.note_stamp(stamp),
+            _ => {
+                self.map.as_ref().and_then(Mapping::primary) == Some(from) && self.note_stamp(stamp)
+            }
+        }
+    }
+
+    /// Records a newer attempt of our primary; false if `stamp` is stale or foreign.
+    fn note_attempt(&mut self, from: OsdId, stamp: Epoch) {
+        if self.map.as_ref().and_then(Mapping::primary) == Some(from) {
+            self.note_stamp(stamp);
+        }
+    }
+
+    /// A replica's check of a stamp: within the interval and no older than seen.
+    fn note_stamp(&mut self, stamp: Epoch) -> bool {
+        if self.is_primary() || stamp < self.interval || stamp < self.attempt {
+            return false;
+        }
+        self.attempt = stamp;
+        true
+    }
 
     fn phase_mut(&mut self) -> Option<&mut Phase> {
         self.primary.as_mut().map(|p| &mut p.phase)

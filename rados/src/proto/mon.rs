@@ -102,7 +102,8 @@ impl Rpc for OsdBoot {
     type Reply = Result<(OsdId, Epoch), MonError>;
 }
 
-/// One OSD reports another as failed (unreachable).
+/// One OSD reports another as failed (unreachable), to any monitor (followers relay it to
+/// the leader). Reports from enough OSDs on other hosts mark the target down.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OsdFailure {
     /// The suspected OSD.
@@ -115,7 +116,9 @@ impl Rpc for OsdFailure {
     type Reply = Result<(), MonError>;
 }
 
-/// An OSD's periodic sign of life.
+/// An OSD's periodic sign of life, to any monitor (followers relay it to the leader). An OSD
+/// silent for the monitors' beacon grace (20 s by default) is marked down; `pgs` feed
+/// [`PgDump`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OsdBeacon {
     /// The OSD.
@@ -228,16 +231,17 @@ pub struct HealthCheck {
     pub detail: Vec<String>,
 }
 
-/// PG counts by state, derived from the map until OSDs report states.
+/// PG counts by health: from the states primaries report, or derived from the map while no
+/// PG has been reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgSummary {
     /// PGs in all pools.
     pub total: u64,
-    /// PGs with every position served.
+    /// PGs serving I/O with every copy.
     pub clean: u64,
-    /// PGs with fewer OSDs than `size` but at least `min_size`.
+    /// PGs serving I/O with fewer copies than `size` (`degraded`, `undersized`).
     pub degraded: u64,
-    /// PGs below `min_size`: they refuse I/O.
+    /// PGs not serving I/O (below `min_size`; or `down`, `peering`, `unknown`, ...).
     pub inactive: u64,
 }
 
@@ -258,6 +262,9 @@ pub struct StatusReport {
     pub bytes: u64,
     /// Objects stored.
     pub objects: u64,
+    /// PG counts by state string as `pg dump` shows them (`unknown` where unreported).
+    #[serde(default)]
+    pub pg_states: std::collections::BTreeMap<String, u64>,
 }
 
 /// Asks for the cluster status.
@@ -266,4 +273,14 @@ pub struct Status;
 impl Rpc for Status {
     const METHOD: u16 = 106;
     type Reply = Result<StatusReport, MonError>;
+}
+
+/// Every PG of every pool in the current map (`shoal pg dump`), in PG order: the state its
+/// primary reported in a recent beacon, else `unknown` with the map's acting set (since
+/// epoch 0, last update 0'0). Answered by the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PgDump;
+impl Rpc for PgDump {
+    const METHOD: u16 = 107;
+    type Reply = Result<Vec<PgStatus>, MonError>;
 }

@@ -105,7 +105,11 @@ impl Op {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::WriteFull | Op::Remove | Op::SetXattr { .. } | Op::RmXattr(_) | Op::OmapSet(_)
+            Op::WriteFull
+                | Op::Remove
+                | Op::SetXattr { .. }
+                | Op::RmXattr(_)
+                | Op::OmapSet(_)
                 | Op::OmapRm(_)
         )
     }

@@ -1,0 +1,124 @@
+//! `/metrics` (Prometheus text format) and `/health` over axum.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::routing::get;
+
+use super::OsdError;
+use super::liveness::primary_pg_statuses;
+use super::shared::Shared;
+
+/// Serves the endpoints on `addr`; returns the bound address.
+pub async fn serve(shared: Arc<Shared>, addr: SocketAddr) -> Result<SocketAddr, OsdError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| OsdError::Http { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| OsdError::Http { addr, source })?;
+    let (m, h) = (shared.clone(), shared);
+    let app = Router::new()
+        .route("/metrics", get(move || async move { metrics(&m) }))
+        .route("/health", get(move || async move { health(&h) }));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "http endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
+fn health(shared: &Shared) -> String {
+    let failed = shared.fatal.borrow().clone();
+    match failed {
+        Some(reason) => format!("{{\"status\":\"failed\",\"reason\":{reason:?}}}\n"),
+        None => format!(
+            "{{\"status\":\"ok\",\"id\":{},\"epoch\":{}}}\n",
+            shared.id.0,
+            shared.map().epoch.0
+        ),
+    }
+}
+
+fn metrics(shared: &Shared) -> String {
+    let mut out = String::new();
+    let id = shared.id.0;
+    let usage = shared.store.usage();
+    let stats = shared.store.stats();
+    let c = &shared.counters;
+    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name}{{osd=\"{id}\"}} {value}");
+    };
+    gauge(
+        "shoal_osd_map_epoch",
+        "Newest map epoch seen.",
+        "gauge",
+        shared.map().epoch.0,
+    );
+    gauge(
+        "shoal_osd_bytes",
+        "Object bytes stored.",
+        "gauge",
+        usage.bytes,
+    );
+    gauge(
+        "shoal_osd_objects",
+        "Objects stored.",
+        "gauge",
+        usage.objects,
+    );
+    gauge(
+        "shoal_osd_reads_total",
+        "Client reads served.",
+        "counter",
+        c.reads.load(Ordering::Relaxed),
+    );
+    gauge(
+        "shoal_osd_writes_total",
+        "Client writes acknowledged.",
+        "counter",
+        c.writes.load(Ordering::Relaxed),
+    );
+    gauge(
+        "shoal_osd_op_errors_total",
+        "Client requests that failed.",
+        "counter",
+        c.errors.load(Ordering::Relaxed),
+    );
+    gauge(
+        "shoal_osd_corrupt_reads_total",
+        "Reads that hit a bad checksum.",
+        "counter",
+        shared.store.corrupt_reads(),
+    );
+    gauge(
+        "shoal_osd_commit_batches_total",
+        "Group commits (fsyncs).",
+        "counter",
+        stats.batches,
+    );
+    gauge(
+        "shoal_osd_commit_txns_total",
+        "Transactions committed.",
+        "counter",
+        stats.txns,
+    );
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
+    for s in primary_pg_statuses(shared) {
+        *states.entry(s.state).or_default() += 1;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP shoal_osd_pgs PGs this OSD is primary of, by state.\n# TYPE shoal_osd_pgs gauge"
+    );
+    for (state, n) in states {
+        let _ = writeln!(out, "shoal_osd_pgs{{osd=\"{id}\",state=\"{state}\"}} {n}");
+    }
+    out
+}

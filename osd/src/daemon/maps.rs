@@ -1,0 +1,218 @@
+//! Following the cluster map: every new epoch goes to every PG this OSD serves or holds, in
+//! order; PGs newly mapped here get a task (seeded with the interval history the OSD saw).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use placement::{ClusterMap, Epoch, OsdId, PgId, Placement};
+use rados::proto::mon::{MapUpdate, Subscribe};
+use tracing::{info, warn};
+
+use super::pg_task::{self, PgInput};
+use super::shared::{MAP_HISTORY, Shared};
+use crate::StoreError;
+use crate::pg::{Event, LogEntry, Mapping, PgLog, PgMachine, PgMeta};
+use crate::store::{TxOp, Txn};
+
+/// Store meta key of the newest map the OSD processed.
+pub const MAP_KEY: &str = "osdmap";
+
+/// One PG's view of `map` (replicated pools; erasure-coded pools are not served yet).
+pub fn mapping(map: &ClusterMap, placement: &Placement, pg: PgId) -> Option<Mapping> {
+    let pool = map.pools.get(&pg.pool)?;
+    if pool.is_erasure() {
+        return None;
+    }
+    let p = placement.map_pg(pg).ok()?;
+    let acting: Vec<OsdId> = p.acting.iter().flatten().copied().collect();
+    Some(Mapping {
+        epoch: map.epoch,
+        up_from: acting
+            .iter()
+            .map(|o| map.osds.get(o).map_or(Epoch(0), |e| e.up_from))
+            .collect(),
+        up: p.up.iter().flatten().copied().collect(),
+        acting,
+        size: pool.size(),
+        min_size: pool.min_size(),
+        up_osds: map.osds.values().filter(|o| o.up).map(|o| o.id).collect(),
+    })
+}
+
+/// Loads a PG's persisted state into a machine.
+pub fn load_machine(shared: &Shared, pg: PgId) -> Result<PgMachine, StoreError> {
+    let decode_err = |what: &'static str| {
+        move |e: rmp_serde::decode::Error| StoreError::Decode {
+            what,
+            source: Arc::new(e),
+        }
+    };
+    let meta: PgMeta = match shared.store.pg_meta(pg)? {
+        Some(bytes) => rmp_serde::from_slice(&bytes).map_err(decode_err("pg meta"))?,
+        None => PgMeta::default(),
+    };
+    let entries = shared
+        .store
+        .log(pg)?
+        .into_iter()
+        .map(|(_, e)| rmp_serde::from_slice::<LogEntry>(&e).map_err(decode_err("pg log entry")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let log = PgLog::from_parts(
+        meta.info.log_tail,
+        entries,
+        meta.dups.clone(),
+        shared.log_limits,
+    );
+    Ok(PgMachine::new(pg, shared.id, meta, log))
+}
+
+/// Starts a task for `pg`, seeding its interval history with the maps seen before `now`.
+fn start_pg(shared: &Arc<Shared>, pg: PgId, tick: Duration) -> Option<pg_task::PgHandle> {
+    let mut machine = match load_machine(shared, pg) {
+        Ok(m) => m,
+        Err(e) => {
+            shared.fail(format!("cannot load pg {pg}: {e}"));
+            return None;
+        }
+    };
+    // Every epoch the OSD knows, the current one included: observing an epoch before it
+    // arrives as an event is harmless, missing one could hide a write interval.
+    let history: Vec<Arc<ClusterMap>> = shared
+        .maps
+        .read()
+        .expect("maps lock")
+        .iter()
+        .cloned()
+        .collect();
+    for map in &history {
+        let placement = Placement::new(map);
+        if let Some(m) = mapping(map, &placement, pg) {
+            machine.observe_history(&m);
+        }
+    }
+    let handle = pg_task::spawn(machine, shared.clone(), tick);
+    shared
+        .pgs
+        .lock()
+        .expect("pgs lock")
+        .insert(pg, handle.clone());
+    Some(handle)
+}
+
+/// Makes `map` current: records it, and feeds it to every PG served or held here.
+pub async fn advance(shared: &Arc<Shared>, map: Arc<ClusterMap>, tick: Duration) {
+    {
+        let mut maps = shared.maps.write().expect("maps lock");
+        if maps.back().is_some_and(|m| m.epoch >= map.epoch) {
+            return;
+        }
+        maps.push_back(map.clone());
+        while maps.len() > MAP_HISTORY {
+            maps.pop_front();
+        }
+    }
+    shared.messenger.set_epoch(map.epoch.0);
+    let placement = Placement::new(&map);
+    for pool in map.pools.values() {
+        for seed in 0..pool.pg_num {
+            let pg = PgId {
+                pool: pool.id,
+                seed,
+            };
+            let Some(m) = mapping(&map, &placement, pg) else {
+                continue;
+            };
+            let handle = match shared.pg(pg) {
+                Some(h) => Some(h),
+                None if m.acting.contains(&shared.id) || m.up.contains(&shared.id) => {
+                    start_pg(shared, pg, tick)
+                }
+                None => None,
+            };
+            if let Some(h) = handle {
+                let _ = h.tx.send(PgInput::Event(Event::Map(m))).await;
+            }
+        }
+    }
+    let bytes = rmp_serde::to_vec_named(map.as_ref()).expect("maps encode");
+    let txn = Txn {
+        ops: vec![TxOp::SetMeta {
+            key: MAP_KEY.into(),
+            value: bytes,
+        }],
+    };
+    if let Err(e) = shared.store.commit(txn).await {
+        shared.fail(format!("cannot record the map: {e}"));
+    }
+}
+
+/// Starts tasks for the PGs found in the store (before the first map is fed).
+pub fn start_stored_pgs(shared: &Arc<Shared>, tick: Duration) -> Result<usize, StoreError> {
+    let pgs = shared.store.pgs()?;
+    for pg in &pgs {
+        start_pg(shared, *pg, tick);
+    }
+    Ok(pgs.len())
+}
+
+/// Applies a monitor's answer to `current`; returns the maps in epoch order.
+pub fn apply_update(current: &ClusterMap, update: MapUpdate) -> Vec<Arc<ClusterMap>> {
+    match update {
+        MapUpdate::UpToDate(_) => Vec::new(),
+        MapUpdate::Full(map) => vec![Arc::new(*map)],
+        MapUpdate::Incrementals(incs) => {
+            let mut out = Vec::new();
+            let mut map = current.clone();
+            for inc in incs {
+                if let Err(e) = map.apply(&inc) {
+                    warn!(error = %e, "incremental does not apply; waiting for a full map");
+                    break;
+                }
+                out.push(Arc::new(map.clone()));
+            }
+            out
+        }
+    }
+}
+
+/// Follows new epochs for as long as the OSD runs.
+pub async fn follow(shared: Arc<Shared>, tick: Duration, on_map: impl Fn(&ClusterMap)) {
+    loop {
+        let current = shared.map();
+        match shared
+            .mon
+            .call(&Subscribe {
+                have: current.epoch,
+            })
+            .await
+        {
+            Ok(update) => {
+                for map in apply_update(&current, update) {
+                    info!(epoch = map.epoch.0, "new map");
+                    on_map(&map);
+                    advance(&shared, map, tick).await;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot reach the monitors; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Starts `pg`'s task if it is not running (a peer probes a PG this OSD may hold) and
+/// feeds it the current map.
+pub async fn ensure_pg(
+    shared: &Arc<Shared>,
+    pg: PgId,
+    map: &ClusterMap,
+) -> Option<pg_task::PgHandle> {
+    if let Some(h) = shared.pg(pg) {
+        return Some(h);
+    }
+    let m = mapping(map, &Placement::new(map), pg)?;
+    let handle = start_pg(shared, pg, shared.pg_tick)?;
+    let _ = handle.tx.send(PgInput::Event(Event::Map(m))).await;
+    Some(handle)
+}

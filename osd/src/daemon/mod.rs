@@ -1,0 +1,377 @@
+//! The OSD daemon (`shoal osd`): boots to the monitors, follows the map, runs a task per PG,
+//! serves client requests on the PGs it is primary of, pings its peers and reports failures,
+//! sends beacons, and exposes `/metrics` and `/health`. A shell: the PG logic is in
+//! [`crate::pg`], the disk in [`crate::store`].
+
+mod http;
+mod liveness;
+mod maps;
+mod ops;
+mod peer;
+mod pg_task;
+mod shared;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use placement::{ClusterMap, Location, OsdId, Weight};
+use rados::proto::mon::{GetMap, OsdBoot};
+use rados::proto::osd::{ListObjects, ObjectRequest, Ping};
+use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError, Router};
+use tokio::sync::watch;
+use tracing::info;
+
+pub use ops::MAX_OBJECT;
+pub use peer::PgPeer;
+pub use pg_task::PgSnapshot;
+
+use crate::StoreError;
+use crate::pg::{Event, LogLimits};
+use crate::store::{Store, StoreConfig, TxOp, Txn};
+
+/// Timing of the daemon. Defaults suit a LAN or one machine.
+#[derive(Debug, Clone)]
+pub struct OsdTiming {
+    /// How often PGs resend unanswered peering and replication messages.
+    pub pg_tick: Duration,
+    /// How often beacons go to the monitors.
+    pub beacon: Duration,
+    /// How often peers are pinged.
+    pub ping: Duration,
+    /// Missed pings before a peer is reported failed.
+    pub ping_misses: u32,
+}
+
+impl Default for OsdTiming {
+    fn default() -> Self {
+        OsdTiming {
+            pg_tick: Duration::from_millis(500),
+            beacon: Duration::from_secs(2),
+            ping: Duration::from_millis(500),
+            ping_misses: 4,
+        }
+    }
+}
+
+/// What an OSD needs to start.
+#[derive(Debug, Clone)]
+pub struct OsdOptions {
+    /// Its data directory (store, identity).
+    pub data: PathBuf,
+    /// The monitors.
+    pub mons: Vec<SocketAddr>,
+    /// The cluster key.
+    pub keyring: Keyring,
+    /// Where the messenger listens (port 0: any free port).
+    pub addr: SocketAddr,
+    /// Where `/metrics` and `/health` are served, if anywhere.
+    pub http: Option<SocketAddr>,
+    /// Its place in the CRUSH hierarchy.
+    pub location: Location,
+    /// Its CRUSH weight.
+    pub weight: Weight,
+    /// The id the operator expects (checked against the data directory's).
+    pub expect_id: Option<OsdId>,
+    /// Timing.
+    pub timing: OsdTiming,
+    /// Store tuning.
+    pub store: StoreConfig,
+    /// PG log limits.
+    pub log_limits: LogLimits,
+}
+
+/// Why an OSD could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum OsdError {
+    /// The data directory could not be used.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The messenger could not start.
+    #[error(transparent)]
+    Messenger(#[from] rados::MessengerError),
+    /// The monitors refused or could not be reached.
+    #[error("monitors: {0}")]
+    Mon(#[from] MonClientError),
+    /// The data directory belongs to another OSD or cluster.
+    #[error("{0}")]
+    Identity(String),
+    /// A fatal error while running (e.g. the disk failed).
+    #[error("stopped: {0}")]
+    Fatal(String),
+    /// The HTTP endpoint could not listen.
+    #[error("cannot serve http on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running OSD.
+pub struct Osd {
+    shared: Arc<shared::Shared>,
+    http: Option<SocketAddr>,
+}
+
+const UUID_KEY: &str = "uuid";
+const ID_KEY: &str = "id";
+const FSID_KEY: &str = "fsid";
+
+impl Osd {
+    /// Starts the OSD: opens its store, boots to the monitors, loads its PGs and follows
+    /// the map. Returns once it serves.
+    pub async fn start(opts: OsdOptions) -> Result<Osd, OsdError> {
+        let data_err = |reason: String| OsdError::DataDir {
+            path: opts.data.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(&opts.data).map_err(|e| data_err(e.to_string()))?;
+        let store = Store::open(&opts.data.join("store.redb"), opts.store.clone())?;
+        let uuid = identity(&store).await?;
+        let messenger = Messenger::bind(opts.addr, &opts.keyring, MessengerConfig::default())?;
+        let addr = messenger.listen_addr().expect("a bound messenger listens");
+        let mon = MonClient::new(messenger.clone(), opts.mons.clone());
+
+        let boot = OsdBoot {
+            uuid,
+            addr,
+            location: opts.location.clone(),
+            weight: opts.weight,
+        };
+        let map = current_map(&store, &mon).await?;
+        check_cluster(&store, &map).await?;
+        let (id, epoch) = mon.call(&boot).await?;
+        if let Some(expected) = opts.expect_id.filter(|e| *e != id) {
+            return Err(OsdError::Identity(format!(
+                "this data directory belongs to {id}, not {expected}"
+            )));
+        }
+        store
+            .commit(Txn {
+                ops: vec![TxOp::SetMeta {
+                    key: ID_KEY.into(),
+                    value: id.0.to_le_bytes().to_vec(),
+                }],
+            })
+            .await?;
+        info!(%id, %addr, epoch = epoch.0, "booted");
+
+        let (fatal, _) = watch::channel(None);
+        let shared = Arc::new(shared::Shared {
+            id,
+            store,
+            messenger: messenger.clone(),
+            mon,
+            maps: RwLock::new(VecDeque::from(map.clone())),
+            pgs: Mutex::new(BTreeMap::new()),
+            locks: Mutex::new(HashMap::new()),
+            log_limits: opts.log_limits,
+            pg_tick: opts.timing.pg_tick,
+            counters: shared::Counters::default(),
+            fatal,
+        });
+        messenger.serve(Arc::new(router(shared.clone())));
+
+        // PGs held on disk get tasks first, seeded with the history replayed from the
+        // monitors; then the newest map goes to everyone.
+        let tick = opts.timing.pg_tick;
+        let latest = shared.map();
+        {
+            let mut maps = shared.maps.write().expect("maps lock");
+            maps.pop_back();
+        }
+        let stored = maps::start_stored_pgs(&shared, tick)?;
+        info!(pgs = stored, "loaded PGs from the store");
+        maps::advance(&shared, latest, tick).await;
+        let boot = Arc::new(boot);
+        tokio::spawn(maps::follow(shared.clone(), tick, {
+            let shared = shared.clone();
+            let boot = boot.clone();
+            move |map: &ClusterMap| liveness::reboot_if_marked_down(&shared, &boot, map)
+        }));
+        tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
+        tokio::spawn(liveness::pings(shared.clone(), opts.timing.clone()));
+        let http = match opts.http {
+            Some(addr) => Some(http::serve(shared.clone(), addr).await?),
+            None => None,
+        };
+        Ok(Osd { shared, http })
+    }
+
+    /// This OSD's id.
+    pub fn id(&self) -> OsdId {
+        self.shared.id
+    }
+
+    /// Where its messenger listens.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.shared.messenger.listen_addr()
+    }
+
+    /// Where `/metrics` and `/health` are served.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// Waits until the OSD must stop (a fatal error); returns why.
+    pub async fn stopped(&self) -> OsdError {
+        let mut rx = self.shared.fatal.subscribe();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return OsdError::Fatal(reason);
+            }
+            if rx.changed().await.is_err() {
+                return OsdError::Fatal("shut down".into());
+            }
+        }
+    }
+
+    /// Snapshots of its PGs.
+    pub fn pgs(&self) -> Vec<(placement::PgId, PgSnapshot)> {
+        self.shared
+            .pgs
+            .lock()
+            .expect("pgs lock")
+            .iter()
+            .map(|(pg, h)| (*pg, h.snapshot.lock().expect("snapshot lock").clone()))
+            .collect()
+    }
+}
+
+fn router(shared: Arc<shared::Shared>) -> Router {
+    let (s1, s2, s3) = (shared.clone(), shared.clone(), shared);
+    Router::new()
+        .route_with_payload(move |req: ObjectRequest, ctx| {
+            let shared = s1.clone();
+            async move { ops::serve(shared, req, ctx.payload).await }
+        })
+        .route(move |req: ListObjects, _| {
+            let shared = s2.clone();
+            async move { ops::list(shared, req).await }
+        })
+        .route(|_: Ping, _| async {})
+        .route(move |req: PgPeer, ctx| {
+            let shared = s3.clone();
+            async move { deliver_peer(&shared, req, ctx).await }
+        })
+}
+
+/// Hands a peer's PG message to the PG's task, starting one for a PG this OSD does not
+/// run yet (a primary may probe any OSD that could hold the PG).
+async fn deliver_peer(shared: &Arc<shared::Shared>, req: PgPeer, ctx: rados::Context) {
+    let Some(from) = ctx.from.and_then(|addr| {
+        shared
+            .map()
+            .osds
+            .values()
+            .find(|o| o.addr == Some(addr))
+            .map(|o| o.id)
+    }) else {
+        return;
+    };
+    let handle = match shared.pg(req.pg) {
+        Some(h) => h,
+        None => {
+            let map = shared.map();
+            if !map.pools.contains_key(&req.pg.pool) {
+                return;
+            }
+            let Some(h) = maps::ensure_pg(shared, req.pg, &map).await else {
+                return;
+            };
+            h
+        }
+    };
+    let msg = pg_task::join_payload(req.msg, ctx.payload);
+    let _ = handle
+        .tx
+        .send(pg_task::PgInput::Event(Event::Msg { from, msg }))
+        .await;
+}
+
+/// The data directory's identity: created on first start, kept forever.
+async fn identity(store: &Store) -> Result<[u8; 16], OsdError> {
+    if let Some(bytes) = store.meta(UUID_KEY)? {
+        return bytes
+            .try_into()
+            .map_err(|_| OsdError::Identity("corrupt uuid in the data directory".into()));
+    }
+    // Two independent OS-seeded hashers: random enough for an identity, no extra crate.
+    let mut uuid = [0u8; 16];
+    for half in uuid.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(std::process::id() as u64);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    store
+        .commit(Txn {
+            ops: vec![TxOp::SetMeta {
+                key: UUID_KEY.into(),
+                value: uuid.to_vec(),
+            }],
+        })
+        .await?;
+    Ok(uuid)
+}
+
+/// The map to start from: the stored one brought up to date with the monitors' history
+/// (so PGs see every epoch they missed), or a fresh full map.
+async fn current_map(store: &Store, mon: &MonClient) -> Result<Vec<Arc<ClusterMap>>, OsdError> {
+    let stored: Option<ClusterMap> = store
+        .meta(maps::MAP_KEY)?
+        .and_then(|b| rmp_serde::from_slice(&b).ok());
+    let update = mon
+        .call(&GetMap {
+            have: stored.as_ref().map(|m| m.epoch),
+        })
+        .await?;
+    Ok(match stored {
+        Some(old) => {
+            let mut maps = maps::apply_update(&old, update);
+            if maps.is_empty() {
+                maps.push(Arc::new(old));
+            }
+            maps
+        }
+        None => maps::apply_update(&ClusterMap::new(placement::Fsid([0; 16])), update),
+    })
+    .and_then(|maps: Vec<Arc<ClusterMap>>| {
+        if maps.is_empty() {
+            Err(OsdError::Identity("the monitors sent no map".into()))
+        } else {
+            Ok(maps)
+        }
+    })
+}
+
+/// Refuses a data directory of another cluster; records the cluster on first start.
+async fn check_cluster(store: &Store, maps: &[Arc<ClusterMap>]) -> Result<(), OsdError> {
+    let fsid = maps.last().expect("non-empty").fsid;
+    match store.meta(FSID_KEY)? {
+        Some(stored) if stored != fsid.0 => Err(OsdError::Identity(
+            "this data directory belongs to another cluster".into(),
+        )),
+        Some(_) => Ok(()),
+        None => Ok(store
+            .commit(Txn {
+                ops: vec![TxOp::SetMeta {
+                    key: FSID_KEY.into(),
+                    value: fsid.0.to_vec(),
+                }],
+            })
+            .await?),
+    }
+}

@@ -1,0 +1,303 @@
+//! One tokio task per PG: feeds events to its [`PgMachine`] and carries out the effects in
+//! order — a `Persist` is durable before any later effect runs, which is what makes a reply
+//! mean "on disk on every member".
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use placement::{Epoch, OsdId, PgId};
+use rados::proto::osd::{ReqId, Version};
+use serde_bytes::ByteBuf;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, warn};
+
+use super::peer::PgPeer;
+use super::shared::Shared;
+use crate::pg::{
+    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, WriteError,
+};
+use crate::store::{ObjectKey, Store};
+
+/// Events queued per PG before senders wait (bounded memory under load).
+const QUEUE: usize = 256;
+
+/// What a PG task is asked to do.
+pub enum PgInput {
+    /// Feed an event.
+    Event(Event),
+    /// A client write; answered when every acting member committed it.
+    Write {
+        /// The request.
+        reqid: ReqId,
+        /// The object.
+        name: String,
+        /// The changes.
+        mutations: Vec<Mutation>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Version, WriteError>>,
+    },
+}
+
+/// What the rest of the OSD sees of a PG without asking its task.
+#[derive(Clone, Debug)]
+pub struct PgSnapshot {
+    /// Its state.
+    pub state: PgState,
+    /// Active and clean.
+    pub clean: bool,
+    /// Whether this OSD is its primary.
+    pub primary: bool,
+    /// The map it last saw.
+    pub mapping: Option<Mapping>,
+    /// First epoch of its interval.
+    pub since: Epoch,
+    /// Its newest write.
+    pub last_update: Version,
+}
+
+impl PgSnapshot {
+    /// The Ceph-style state string (`active+clean`, `active+undersized+degraded`, ...).
+    pub fn state_string(&self) -> String {
+        let Some(m) = &self.mapping else {
+            return "unknown".into();
+        };
+        match self.state {
+            PgState::Active => {
+                let mut s = String::from("active");
+                if m.acting.len() < m.size {
+                    s.push_str("+undersized+degraded");
+                }
+                if m.acting != m.up {
+                    s.push_str("+remapped");
+                }
+                if self.clean {
+                    s.push_str("+clean");
+                }
+                s
+            }
+            PgState::Undersized => "undersized+degraded+peered".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A handle on a running PG task.
+#[derive(Clone)]
+pub struct PgHandle {
+    /// Its input queue.
+    pub tx: mpsc::Sender<PgInput>,
+    /// Its latest snapshot.
+    pub snapshot: Arc<Mutex<PgSnapshot>>,
+}
+
+/// The store as the PG machine reads it.
+struct StoreView<'a> {
+    store: &'a Store,
+    pg: PgId,
+}
+
+impl ObjectView for StoreView<'_> {
+    fn version(&self, name: &str) -> Option<Version> {
+        let key = ObjectKey {
+            pg: self.pg,
+            name: name.to_string(),
+        };
+        self.store.stat(&key).ok().flatten().map(|m| m.version)
+    }
+
+    fn versions(&self) -> Vec<(String, Version)> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let Ok(page) = self.store.list(self.pg, after.as_deref(), 1024) else {
+                return out;
+            };
+            let done = page.len() < 1024;
+            after = page.last().map(|(n, _)| n.clone());
+            out.extend(page.into_iter().map(|(n, m)| (n, m.version)));
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+/// Starts the task for `machine`.
+pub fn spawn(machine: PgMachine, shared: Arc<Shared>, tick: Duration) -> PgHandle {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let snapshot = Arc::new(Mutex::new(snapshot_of(&machine, shared.id)));
+    let handle = PgHandle {
+        tx,
+        snapshot: snapshot.clone(),
+    };
+    tokio::spawn(run(machine, shared, rx, snapshot, tick));
+    handle
+}
+
+fn snapshot_of(machine: &PgMachine, me: OsdId) -> PgSnapshot {
+    PgSnapshot {
+        state: machine.state(),
+        clean: machine.is_clean(),
+        primary: machine.mapping().and_then(Mapping::primary) == Some(me),
+        mapping: machine.mapping().cloned(),
+        since: machine.interval(),
+        last_update: machine.log().head(),
+    }
+}
+
+async fn run(
+    mut machine: PgMachine,
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<PgInput>,
+    snapshot: Arc<Mutex<PgSnapshot>>,
+    tick: Duration,
+) {
+    let pg = machine.pg();
+    let mut waiters: HashMap<ReqId, Vec<oneshot::Sender<Result<Version, WriteError>>>> =
+        HashMap::new();
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            input = rx.recv() => match input {
+                None => return,
+                Some(PgInput::Event(e)) => e,
+                Some(PgInput::Write { reqid, name, mutations, reply }) => {
+                    waiters.entry(reqid).or_default().push(reply);
+                    Event::Write { reqid, name, mutations }
+                }
+            },
+            _ = ticker.tick() => Event::Tick,
+        };
+        let effects = {
+            let view = StoreView {
+                store: &shared.store,
+                pg,
+            };
+            machine.handle(event, &view)
+        };
+        for effect in effects {
+            match effect {
+                Effect::Persist(txn) => {
+                    if let Err(e) = shared.store.commit(txn).await {
+                        // The disk failed under us: nothing later may claim durability.
+                        error!(%pg, error = %e, "store commit failed; stopping the OSD");
+                        shared.fail(format!("store commit failed: {e}"));
+                        return;
+                    }
+                }
+                Effect::Send { to, msg } => send(&shared, pg, to, msg, Bytes::new()),
+                Effect::Push { to, name, interval } => push(&shared, pg, to, name, interval),
+                Effect::Reply { reqid, result } => {
+                    for w in waiters.remove(&reqid).unwrap_or_default() {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            }
+        }
+        // Writers whose caller gave up must not pile up.
+        waiters.retain(|_, ws| {
+            ws.retain(|w| !w.is_closed());
+            !ws.is_empty()
+        });
+        *snapshot.lock().expect("snapshot lock") = snapshot_of(&machine, shared.id);
+    }
+}
+
+/// Sends a PG message to another OSD (fire and forget; the machine resends on its tick).
+fn send(shared: &Arc<Shared>, pg: PgId, to: OsdId, msg: PgMsg, payload: Bytes) {
+    let (msg, payload) = split_payload(msg, payload);
+    let Some(addr) = shared.addr_of(to) else {
+        debug!(%pg, %to, "no address for peer; message dropped");
+        return;
+    };
+    let messenger = shared.messenger.clone();
+    tokio::spawn(async move {
+        let req = PgPeer { pg, msg };
+        if let Err(e) = messenger.call_with_payload(addr, &req, payload).await {
+            debug!(%pg, %to, error = %e, "pg message not delivered");
+        }
+    });
+}
+
+/// Moves object data out of a message into the frame payload (never re-encoded).
+fn split_payload(mut msg: PgMsg, payload: Bytes) -> (PgMsg, Bytes) {
+    let data = match &mut msg {
+        PgMsg::SubWrite { mutations, .. } => mutations.iter_mut().find_map(|m| match m {
+            Mutation::WriteFull(d) => Some(std::mem::take(d)),
+            _ => None,
+        }),
+        PgMsg::Push {
+            copy: Some(copy), ..
+        } => Some(std::mem::take(&mut copy.data)),
+        _ => None,
+    };
+    (msg, data.unwrap_or(payload))
+}
+
+/// Puts the frame payload back where [`split_payload`] took it from.
+pub fn join_payload(mut msg: PgMsg, payload: Bytes) -> PgMsg {
+    match &mut msg {
+        PgMsg::SubWrite { mutations, .. } => {
+            if let Some(Mutation::WriteFull(d)) = mutations
+                .iter_mut()
+                .find(|m| matches!(m, Mutation::WriteFull(_)))
+            {
+                *d = payload;
+            }
+        }
+        PgMsg::Push {
+            copy: Some(copy), ..
+        } => copy.data = payload,
+        _ => {}
+    }
+    msg
+}
+
+/// Reads the local copy of `name` and pushes it to `to`.
+fn push(shared: &Arc<Shared>, pg: PgId, to: OsdId, name: String, interval: Epoch) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let store = shared.store.clone();
+        let key = ObjectKey {
+            pg,
+            name: name.clone(),
+        };
+        let copy = tokio::task::spawn_blocking(move || read_copy(&store, &key)).await;
+        match copy {
+            Ok(Ok(copy)) => send(
+                &shared,
+                pg,
+                to,
+                PgMsg::Push {
+                    interval,
+                    name,
+                    copy,
+                },
+                Bytes::new(),
+            ),
+            Ok(Err(e)) => warn!(%pg, %name, error = %e, "cannot read object to push"),
+            Err(e) => warn!(%pg, %name, error = %e, "push reader failed"),
+        }
+    });
+}
+
+fn read_copy(store: &Store, key: &ObjectKey) -> Result<Option<ObjectCopy>, crate::StoreError> {
+    let Some((meta, data)) = store.read(key, 0, None)? else {
+        return Ok(None);
+    };
+    let omap = store
+        .omap_list(key, None, usize::MAX)?
+        .into_iter()
+        .map(|(k, v)| (ByteBuf::from(k), ByteBuf::from(v)))
+        .collect();
+    Ok(Some(ObjectCopy {
+        version: meta.version,
+        data,
+        xattrs: meta.xattrs,
+        omap,
+    }))
+}

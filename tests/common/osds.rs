@@ -1,0 +1,116 @@
+//! OSD processes for end-to-end tests: `shoal osd --data DIR` per OSD, each on its own CRUSH
+//! host so replicas spread, killed by PID when the harness drops (also on panic).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Monitors, json};
+
+/// A set of OSD daemons of one cluster.
+pub struct Osds {
+    conf: PathBuf,
+    root: PathBuf,
+    procs: Vec<Option<Child>>,
+}
+
+impl Osds {
+    /// Starts `n` OSDs against `mons`' config, data under the monitors' temp dir.
+    pub fn start(mons: &Monitors, n: usize) -> Osds {
+        let mut osds = Osds {
+            conf: mons.conf.clone(),
+            root: mons.dir.0.clone(),
+            procs: (0..n).map(|_| None).collect(),
+        };
+        for i in 0..n {
+            osds.restart(i);
+        }
+        osds
+    }
+
+    /// Starts OSD `i` (again), with the same data directory.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.procs[i].is_none(), "osd {i} is running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join(format!("osd.{i}.log")))
+            .unwrap();
+        let data = self.root.join(format!("osd.{i}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("osd")
+            .arg("--data")
+            .arg(&data)
+            .args(["--host", &format!("host{i}")])
+            .env("RUST_LOG", "info,osd=debug,openraft=error")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.procs[i] = Some(child);
+    }
+
+    /// kill -9 of OSD `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.procs[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The log of OSD `i`, for failure messages.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.root.join(format!("osd.{i}.log"))).unwrap_or_default()
+    }
+
+    /// All logs, for failure messages.
+    pub fn logs(&self) -> String {
+        (0..self.procs.len())
+            .map(|i| format!("--- osd {i} ---\n{}", self.log(i)))
+            .collect()
+    }
+}
+
+impl Drop for Osds {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Waits until `pred` holds for `shoal osd dump --format json`.
+pub fn wait_osds(
+    mons: &Monitors,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = mons.shoal("--timeout 5 osd dump --format json");
+        if out.status.success() && pred(&json(out)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The harness index of OSD `id` (OSD `i` runs on host `host{i}`; ids are assigned by the
+/// monitors in boot order, which need not match).
+pub fn index_of(mons: &Monitors, id: u64) -> usize {
+    let dump = json(mons.shoal("osd dump --format json"));
+    let host = dump["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap_or_else(|| panic!("osd.{id} not in the map"))["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    host.trim_start_matches("host").parse().unwrap()
+}

@@ -1,0 +1,238 @@
+//! End to end on real processes: a monitor, four OSDs, a replicated pool and a verifying
+//! writer (every acknowledged object recorded with its checksum) while OSDs are killed -9
+//! and restarted. Timings are printed for the README, never asserted.
+#![allow(clippy::disallowed_methods)] // tests measure wall time with std Instant
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::osds::{Osds, index_of, wait_osds};
+use common::{Monitors, json};
+use rados::client::{ClientConfig, IoCtx, RadosClient};
+
+/// Monitors that mark a silent OSD down quickly (failure reports usually come first).
+fn monitors() -> Monitors {
+    Monitors::start_with(1, &["--beacon-grace", "6"])
+}
+
+fn up_count(v: &serde_json::Value) -> usize {
+    v["osds"]
+        .as_array()
+        .map(|a| a.iter().filter(|o| o["up"] == true).count())
+        .unwrap_or(0)
+}
+
+/// Waits until every PG of every pool reports `active+clean`.
+fn wait_clean(mons: &Monitors, osds: &Osds, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let out = mons.shoal("--timeout 5 pg dump --format json");
+        if out.status.success() {
+            let pgs = json(out);
+            let pgs = pgs.as_array().unwrap();
+            if !pgs.is_empty() && pgs.iter().all(|p| p["state"] == "active+clean") {
+                return start.elapsed();
+            }
+            if start.elapsed() > within {
+                panic!(
+                    "PGs not active+clean within {within:?}: {pgs:?}\n{}",
+                    osds.logs()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The acting set of `object`'s PG, primary first, as harness indexes.
+fn acting(mons: &Monitors, pool: &str, object: &str) -> Vec<usize> {
+    let v = json(mons.shoal(&format!("osd map {pool} {object} --format json")));
+    v["acting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| index_of(mons, o.as_u64().unwrap()))
+        .collect()
+}
+
+async fn connect(mons: &Monitors) -> Arc<RadosClient> {
+    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let config = ClientConfig {
+        op_timeout: Duration::from_secs(60),
+        ..ClientConfig::default()
+    };
+    RadosClient::connect(mons.addrs.clone(), &keyring, config)
+        .await
+        .unwrap()
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    let len = 1 + (i * 7919) % 200_000;
+    (0..len).map(|b| (b as u8) ^ (i as u8)).collect()
+}
+
+/// Writes `range` and records each acknowledged object's checksum.
+async fn write_all(io: &IoCtx, range: std::ops::Range<usize>, acked: &mut BTreeMap<String, u32>) {
+    for i in range {
+        let name = format!("obj-{i}");
+        let data = payload(i);
+        io.write_full(&name, data.clone())
+            .await
+            .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        acked.insert(name, crc32c::crc32c(&data));
+    }
+}
+
+async fn verify(io: &IoCtx, acked: &BTreeMap<String, u32>) {
+    for (name, crc) in acked {
+        let data = io
+            .read(name, 0, None)
+            .await
+            .unwrap_or_else(|e| panic!("read {name}: {e}"));
+        assert_eq!(crc32c::crc32c(&data), *crc, "{name} changed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_killing_a_replica_then_a_primary() {
+    let mons = monitors();
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let mut osds = Osds::start(&mons, 4);
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
+        up_count(v) == 4
+    });
+    json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 16 --format json"));
+    wait_clean(&mons, &osds, Duration::from_secs(60));
+
+    let client = connect(&mons).await;
+    let io = client.pool("data").await.unwrap();
+    let mut acked = BTreeMap::new();
+    write_all(&io, 0..30, &mut acked).await;
+
+    // A replica of obj-0 dies: writes continue once the map drops it.
+    let replica = acting(&mons, "data", "obj-0")[1];
+    osds.kill(replica);
+    write_all(&io, 30..60, &mut acked).await;
+    verify(&io, &acked).await;
+    // It returns and catches up by log recovery.
+    osds.restart(replica);
+    let restarted = Instant::now();
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up again", |v| {
+        up_count(v) == 4
+    });
+    wait_clean(&mons, &osds, Duration::from_secs(90));
+    eprintln!(
+        "MEASURED restart of a replica -> all PGs active+clean: {:.1?}",
+        restarted.elapsed()
+    );
+    verify(&io, &acked).await;
+
+    // The primary of obj-1 dies; a write to an object of the same PG waits for the map to
+    // drop it, then succeeds.
+    let victim = "obj-1";
+    let primary = acting(&mons, "data", victim)[0];
+    let pgid =
+        |o: &str| json(mons.shoal(&format!("osd map data {o} --format json")))["pgid"].clone();
+    let same_pg = (0..)
+        .map(|k| format!("after-{k}"))
+        .find(|o| pgid(o) == pgid(victim))
+        .unwrap();
+    osds.kill(primary);
+    let killed = Instant::now();
+    let data = payload(999);
+    io.write_full(&same_pg, data.clone())
+        .await
+        .unwrap_or_else(|e| panic!("write after primary kill: {e}\n{}", osds.logs()));
+    eprintln!(
+        "MEASURED kill -9 of a primary -> write to its PG acknowledged: {:.1?}",
+        killed.elapsed()
+    );
+    acked.insert(same_pg, crc32c::crc32c(&data));
+    write_all(&io, 60..90, &mut acked).await;
+    verify(&io, &acked).await;
+
+    osds.restart(primary);
+    let restarted = Instant::now();
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up again", |v| {
+        up_count(v) == 4
+    });
+    wait_clean(&mons, &osds, Duration::from_secs(90));
+    eprintln!(
+        "MEASURED restart of a primary -> all PGs active+clean: {:.1?}",
+        restarted.elapsed()
+    );
+    verify(&io, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_whose_only_up_to_date_holder_is_down_stays_down() {
+    let mons = monitors();
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let mut osds = Osds::start(&mons, 4);
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
+        up_count(v) == 4
+    });
+    // size 2, min_size 1: one member alone may take writes.
+    json(mons.shoal("pool create thin --size 2 --min-size 1 --pg-num 4 --format json"));
+    wait_clean(&mons, &osds, Duration::from_secs(60));
+    let client = connect(&mons).await;
+    let io = client.pool("thin").await.unwrap();
+    io.write_full("z", b"old".to_vec()).await.unwrap();
+
+    let set = acting(&mons, "thin", "z");
+    let (a, b) = (set[0], set[1]);
+    osds.kill(b);
+    wait_osds(&mons, Duration::from_secs(30), "b down", |v| {
+        up_count(v) == 3
+    });
+    // Only `a` takes this write.
+    io.write_full("z", b"new".to_vec()).await.unwrap();
+    osds.kill(a);
+    wait_osds(&mons, Duration::from_secs(30), "a down", |v| {
+        up_count(v) == 2
+    });
+    osds.restart(b);
+    wait_osds(&mons, Duration::from_secs(30), "b up", |v| up_count(v) == 3);
+
+    // b alone has only the old data: the PG must be down, never serve "old".
+    let quick = {
+        let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+        let config = ClientConfig {
+            op_timeout: Duration::from_secs(8),
+            ..ClientConfig::default()
+        };
+        RadosClient::connect(mons.addrs.clone(), &keyring, config)
+            .await
+            .unwrap()
+    };
+    let qio = quick.pool("thin").await.unwrap();
+    match qio.read("z", 0, None).await {
+        Ok(data) => panic!(
+            "served {:?} while the only up-to-date copy is down\n{}",
+            String::from_utf8_lossy(&data),
+            osds.logs()
+        ),
+        Err(e) => eprintln!("read refused as expected: {e}"),
+    }
+    let pg = json(mons.shoal("osd map thin z --format json"))["pgid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dump = json(mons.shoal("pg dump --format json"));
+    let state = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pg"] == pg.as_str())
+        .map(|p| p["state"].to_string())
+        .unwrap();
+    assert!(state.contains("down"), "pg {pg} is {state}, expected down");
+
+    // The holder returns: the PG recovers and serves the acknowledged data.
+    osds.restart(a);
+    wait_clean(&mons, &osds, Duration::from_secs(90));
+    assert_eq!(io.read("z", 0, None).await.unwrap(), b"new".as_slice());
+}
