@@ -10,6 +10,7 @@ mod osd_daemon;
 mod output;
 mod pg_cli;
 mod rados_cli;
+mod up;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start (or restart) a local cluster as child processes; Ctrl-C stops it.
+    Up(up::UpArgs),
+    /// Stop the cluster `shoal up --detach` started from a directory.
+    Down(up::DownArgs),
     /// Placement (CRUSH) tools.
     Crush {
         #[command(subcommand)]
@@ -147,6 +152,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.format;
     match &cli.command {
+        Command::Up(args) => up::up(args),
+        Command::Down(args) => up::down(args),
         Command::Crush {
             command: CrushCommand::Test(args),
         } => crush_test::run(args, format),

@@ -63,6 +63,20 @@ fn policy(flags: &PolicyArgs, file: &MonSettings) -> anyhow::Result<PolicyConfig
 
 /// Writes DIR/shoal.toml and DIR/keyring for a new cluster.
 pub fn create(args: &CreateArgs) -> anyhow::Result<()> {
+    let conf = create_config(&args.dir, args.mons, args.host, args.port)?;
+    println!("{}", conf.display());
+    Ok(())
+}
+
+/// Writes DIR/shoal.toml and DIR/keyring for a new cluster of `mons` monitors on
+/// consecutive ports from `port`; returns the config's path.
+pub fn create_config(dir: &Path, mons: u16, host: IpAddr, port: u16) -> anyhow::Result<PathBuf> {
+    let args = CreateArgs {
+        dir: dir.to_path_buf(),
+        mons,
+        host,
+        port,
+    };
     ensure!(
         matches!(args.mons, 1 | 3 | 5),
         "--mons must be 1, 3 or 5 (a quorum needs an odd count)"
@@ -90,8 +104,7 @@ pub fn create(args: &CreateArgs) -> anyhow::Result<()> {
         mon: MonSettings::default(),
     };
     config.save(&conf)?;
-    println!("{}", conf.display());
-    Ok(())
+    Ok(conf)
 }
 
 /// A random fsid from the OS.

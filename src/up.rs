@@ -1,0 +1,297 @@
+//! `shoal up` / `shoal down`: a whole local cluster as child processes of one command.
+//! The first run creates DIR/shoal.toml and the key; later runs restart the same cluster
+//! with its data. DIR/pids records the processes so `shoal down` stops exactly those.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::time::Instant;
+
+use crate::admin::{Connection, status};
+use crate::config::ClusterConfig;
+
+/// Flags of `shoal up`.
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Monitors to run (1, 3 or 5; first run only).
+    #[arg(long, default_value_t = 3)]
+    mons: u16,
+    /// OSDs to run.
+    #[arg(long, default_value_t = 4)]
+    osds: u16,
+    /// Cluster directory: config, key, logs and every daemon's data.
+    #[arg(long, default_value = "./shoal-data")]
+    data: PathBuf,
+    /// Port of the first monitor (first run only).
+    #[arg(long, default_value_t = 6789)]
+    port: u16,
+    /// Return once the cluster is healthy, leaving it running (`shoal down` stops it).
+    #[arg(long)]
+    detach: bool,
+    /// Seconds to wait for HEALTH_OK.
+    #[arg(long, default_value_t = 120)]
+    wait: u64,
+}
+
+/// Flags of `shoal down`.
+#[derive(clap::Args, Debug)]
+pub struct DownArgs {
+    /// The cluster directory given to `shoal up`.
+    #[arg(long, default_value = "./shoal-data")]
+    data: PathBuf,
+}
+
+const PIDS: &str = "pids";
+
+/// Starts (or restarts) the cluster and waits for HEALTH_OK.
+pub fn up(args: &UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    let dir = args
+        .data
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", args.data.display()))?;
+    if let Some(live) = running(&dir)? {
+        bail!(
+            "a cluster from {} is already running (pids {live:?}); stop it with `shoal down --data {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let conf = dir.join("shoal.toml");
+    if !conf.exists() {
+        let host: IpAddr = [127, 0, 0, 1].into();
+        crate::mon::create_config(&dir, args.mons, host, args.port)?;
+        eprintln!("created a new cluster in {}", dir.display());
+    }
+    let config = ClusterConfig::load(&conf)?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut children = Vec::new();
+    let start = |name: &str, args: &[String]| -> anyhow::Result<Child> {
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        Command::new(std::env::current_exe()?)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))
+    };
+    for mon in &config.mons {
+        children.push(start(
+            &format!("mon.{}", mon.id),
+            &["mon".into(), "--id".into(), mon.id.to_string()],
+        )?);
+    }
+    for i in 0..args.osds {
+        let data = dir.join(format!("osd.{i}"));
+        children.push(start(
+            &format!("osd.{i}"),
+            &[
+                "osd".into(),
+                "--data".into(),
+                data.display().to_string(),
+                // One CRUSH host per OSD, so replicas spread on one machine.
+                "--host".into(),
+                format!("node{i}"),
+            ],
+        )?);
+    }
+    let mut stopper = Stopper {
+        children,
+        pids: dir.join(PIDS),
+    };
+    stopper.record()?;
+
+    let conn = Connection {
+        mons: config.mons.iter().map(|m| m.addr).collect(),
+        keyring: rados::Keyring::load(&config.keyring)?,
+        timeout: Duration::from_secs(5),
+    };
+    wait_healthy(
+        &conn,
+        args.osds as usize,
+        Duration::from_secs(args.wait),
+        &mut stopper,
+    )?;
+    println!("cluster is up: HEALTH_OK");
+    println!("  config:   {}", conf.display());
+    println!("  keyring:  {}", config.keyring.display());
+    for mon in &config.mons {
+        println!("  mon.{}:    {}", mon.id, mon.addr);
+    }
+    println!("  logs:     {}", logs.display());
+    println!("try:  shoal -c {} status", conf.display());
+    if args.detach {
+        stopper.children.clear(); // keep them running
+        println!("stop: shoal down --data {}", dir.display());
+        return Ok(());
+    }
+    println!("press Ctrl-C to stop the cluster");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tokio::signal::ctrl_c())?;
+    eprintln!("stopping");
+    Ok(())
+}
+
+/// Polls the cluster until HEALTH_OK with every OSD up, printing progress.
+fn wait_healthy(
+    conn: &Connection,
+    osds: usize,
+    within: Duration,
+    stopper: &mut Stopper,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    loop {
+        stopper.check_alive()?;
+        let line = match status(conn) {
+            Ok(report) => {
+                let up = report.map.osds.values().filter(|o| o.up).count();
+                if report.health == "HEALTH_OK" && up >= osds {
+                    return Ok(());
+                }
+                format!("{} — osds up {up}/{osds}", report.health)
+            }
+            Err(e) => format!("waiting for the monitors ({e})"),
+        };
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "cluster not healthy within {within:?} (last: {last}); see the logs under the data directory"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The started processes: stopped on drop unless detached.
+struct Stopper {
+    children: Vec<Child>,
+    pids: PathBuf,
+}
+
+impl Stopper {
+    fn record(&self) -> anyhow::Result<()> {
+        let mut f = std::fs::File::create(&self.pids)?;
+        for c in &self.children {
+            writeln!(f, "{}", c.id())?;
+        }
+        Ok(())
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for c in &mut self.children {
+            if let Some(status) = c.try_wait()? {
+                bail!(
+                    "a daemon (pid {}) exited with {status}; see its log",
+                    c.id()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if self.children.is_empty() {
+            return;
+        }
+        let pids: Vec<u32> = self.children.iter().map(Child::id).collect();
+        stop(&pids);
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.pids);
+    }
+}
+
+/// SIGTERM, then SIGKILL for whatever is still running after a few seconds.
+fn stop(pids: &[u32]) {
+    let signal = |sig: &str, pid: u32| {
+        let _ = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    };
+    for pid in pids {
+        signal("-TERM", *pid);
+    }
+    for _ in 0..50 {
+        if pids.iter().all(|p| !alive(*p)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in pids.iter().filter(|p| alive(**p)) {
+        signal("-KILL", *pid);
+    }
+}
+
+/// Whether `pid` runs a shoal daemon of this cluster (not a reused pid).
+fn ours(pid: u32, conf: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains(&*conf.to_string_lossy())
+        })
+        .unwrap_or(false)
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie child still has a /proc entry; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The recorded processes of the cluster in `dir` that still run, if any.
+fn running(dir: &Path) -> anyhow::Result<Option<Vec<u32>>> {
+    let Ok(text) = std::fs::read_to_string(dir.join(PIDS)) else {
+        return Ok(None);
+    };
+    let conf = dir.join("shoal.toml");
+    let live: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|p| alive(*p) && ours(*p, &conf))
+        .collect();
+    Ok((!live.is_empty()).then_some(live))
+}
+
+/// Stops exactly the processes `shoal up` recorded for this directory.
+pub fn down(args: &DownArgs) -> anyhow::Result<()> {
+    let dir = args
+        .data
+        .canonicalize()
+        .with_context(|| format!("no cluster at {}", args.data.display()))?;
+    match running(&dir)? {
+        None => {
+            let _ = std::fs::remove_file(dir.join(PIDS));
+            println!("nothing running from {}", dir.display());
+        }
+        Some(pids) => {
+            stop(&pids);
+            let _ = std::fs::remove_file(dir.join(PIDS));
+            println!("stopped {} processes", pids.len());
+        }
+    }
+    Ok(())
+}
