@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, index_of, wait_osds};
+use common::osds::{Osds, http_get, index_of, wait_osds};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -111,6 +111,20 @@ async fn acknowledged_writes_survive_killing_a_replica_then_a_primary() {
     let io = client.pool("data").await.unwrap();
     let mut acked = BTreeMap::new();
     write_all(&io, 0..30, &mut acked).await;
+
+    // Every OSD reports itself on /health and /metrics; the primaries counted the writes.
+    let mut writes = 0;
+    for addr in &osds.http {
+        assert!(http_get(*addr, "/health").contains("\"status\":\"ok\""));
+        let metrics = http_get(*addr, "/metrics");
+        writes += metrics
+            .lines()
+            .find(|l| l.starts_with("shoal_osd_writes_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no write counter in {metrics}"));
+    }
+    assert_eq!(writes, 30, "acknowledged writes counted by the primaries");
 
     // A replica of obj-0 dies: writes continue once the map drops it.
     let replica = acting(&mons, "data", "obj-0")[1];

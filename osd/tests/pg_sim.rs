@@ -555,7 +555,7 @@ fn acknowledged_writes_survive_every_schedule() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let (first, seeds) = (var("SHOAL_SIM_FIRST", 0), var("SHOAL_SIM_SEEDS", 1000));
+    let (first, seeds) = (var("SHOAL_SIM_FIRST", 0), var("SHOAL_SIM_SEEDS", 2000));
     for seed in first..first + seeds {
         run(seed, 3000);
     }

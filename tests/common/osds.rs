@@ -7,11 +7,37 @@ use std::time::{Duration, Instant};
 
 use super::{Monitors, json};
 
+/// A free TCP port on loopback.
+fn free_tcp_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `GET path` over plain HTTP/1.1; returns the body.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "GET {path}: {out}");
+    out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
+}
+
 /// A set of OSD daemons of one cluster.
 pub struct Osds {
     conf: PathBuf,
     root: PathBuf,
     procs: Vec<Option<Child>>,
+    /// Where each OSD serves `/metrics` and `/health`.
+    pub http: Vec<std::net::SocketAddr>,
 }
 
 impl Osds {
@@ -21,6 +47,7 @@ impl Osds {
             conf: mons.conf.clone(),
             root: mons.dir.0.clone(),
             procs: (0..n).map(|_| None).collect(),
+            http: (0..n).map(|_| free_tcp_addr()).collect(),
         };
         for i in 0..n {
             osds.restart(i);
@@ -44,6 +71,7 @@ impl Osds {
             .arg("--data")
             .arg(&data)
             .args(["--host", &format!("host{i}")])
+            .args(["--http", &self.http[i].to_string()])
             .env("RUST_LOG", "info,osd=debug,openraft=error")
             .stdout(Stdio::null())
             .stderr(log)
