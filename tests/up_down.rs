@@ -1,3 +1,5 @@
+#![allow(clippy::disallowed_methods)] // the shared harness measures wall time with std Instant
+
 //! `shoal up --detach` / `shoal down`: the README's first command, end to end — a cluster
 //! comes up healthy, stores an object through `shoal rados`, stops completely, and comes back
 //! with its data.

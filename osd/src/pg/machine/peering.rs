@@ -1,0 +1,328 @@
+//! The primary's side of peering: choosing the authority, planning and tracking copies,
+//! activation, and resending what was not answered. Split from the machine for size; the
+//! same state, the same rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use placement::OsdId;
+use rados::proto::osd::Version;
+
+use super::{PgMachine, Phase, encode};
+use crate::pg::log::{Divergence, PgLog};
+use crate::pg::types::{Effect, ObjectView, PgInfo, PgMsg, PgState};
+use crate::store::{TxOp, Txn};
+
+impl PgMachine {
+    // ----- peering progress (primary) -----
+
+    /// Moves the primary's peering forward as far as the answers so far allow.
+    pub(super) fn progress(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
+        loop {
+            let Some(p) = self.primary.as_mut() else {
+                return;
+            };
+            let next = match &mut p.phase {
+                Phase::GetInfo { waiting, infos } if waiting.is_empty() => {
+                    let infos = std::mem::take(infos);
+                    self.choose_authority(infos, view, out)
+                }
+                Phase::GetVersions {
+                    waiting,
+                    auth,
+                    auth_log,
+                    auth_incomplete,
+                    plans,
+                    versions,
+                    ..
+                } if waiting.is_empty() => {
+                    let (auth, mut auth_log) = (*auth, auth_log.clone());
+                    let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
+                    if *auth_incomplete {
+                        let on_disk = versions.get(&auth).cloned().unwrap_or_default();
+                        auth_log.retain_consistent(&on_disk);
+                    }
+                    self.plan_copies(auth, auth_log, plans, versions, out)
+                }
+                Phase::Recover {
+                    outstanding,
+                    auth_log,
+                    ..
+                } if outstanding.is_empty() => {
+                    let auth_log = auth_log.clone();
+                    self.activate(auth_log, out)
+                }
+                Phase::Activate { waiting } if waiting.is_empty() => {
+                    self.state = PgState::Active;
+                    Phase::Active
+                }
+                _ => return,
+            };
+            self.primary.as_mut().expect("primary").phase = next;
+        }
+    }
+
+    fn choose_authority(
+        &mut self,
+        infos: BTreeMap<OsdId, (PgInfo, PgLog)>,
+        view: &dyn ObjectView,
+        out: &mut Vec<Effect>,
+    ) -> Phase {
+        let m = self.map.as_ref().expect("map set");
+        let clean_since = infos
+            .values()
+            .map(|(i, _)| i.last_epoch_clean)
+            .max()
+            .unwrap_or_default();
+        let prior = self.intervals.prior_set(&m.up_osds, clean_since);
+        if !prior.blocked_by.is_empty() {
+            self.state = PgState::Down;
+            return Phase::Idle;
+        }
+        // Newest activation first, then the longest history; ties prefer a member whose
+        // objects match its log, then ourselves.
+        let me = self.me;
+        let (auth, (auth_info, auth_log)) = infos
+            .iter()
+            .max_by_key(|(id, (info, _))| {
+                (
+                    info.last_epoch_started,
+                    info.last_update,
+                    !info.incomplete,
+                    **id == me,
+                    std::cmp::Reverse(**id),
+                )
+            })
+            .map(|(id, v)| (*id, v.clone()))
+            .expect("own info present");
+        let mut plans = BTreeMap::new();
+        for member in &m.acting {
+            if *member == auth {
+                continue;
+            }
+            let Some((info, log)) = infos.get(member) else {
+                continue;
+            };
+            let plan = if info.incomplete || auth_info.incomplete {
+                None
+            } else {
+                match log.divergence(&auth_log) {
+                    Divergence::Overlap { objects, .. } if objects.is_empty() => continue,
+                    Divergence::Overlap { objects, .. } => Some(objects),
+                    Divergence::Disjoint => None,
+                }
+            };
+            plans.insert(*member, plan);
+        }
+        if plans.is_empty() && !auth_info.incomplete {
+            return self.activate(auth_log, out);
+        }
+        let mut ask: BTreeSet<OsdId> = plans.keys().copied().collect();
+        ask.insert(auth);
+        // An incomplete authority's log may name writes its objects no longer hold: read
+        // all its versions so the log can be checked against them.
+        let auth_names = if auth_info.incomplete {
+            None
+        } else {
+            union_names(plans.values())
+        };
+        for member in ask.iter().filter(|m| **m != self.me) {
+            let names = if *member == auth {
+                auth_names.clone()
+            } else {
+                plans[member].clone()
+            };
+            let msg = PgMsg::GetVersions {
+                interval: self.attempt,
+                names,
+            };
+            out.push(self.send(*member, msg));
+        }
+        let mut versions = BTreeMap::new();
+        if ask.remove(&self.me) {
+            let names = if self.me == auth {
+                auth_names.clone()
+            } else {
+                plans[&self.me].clone()
+            };
+            versions.insert(self.me, local_versions(view, names));
+        }
+        self.state = PgState::Peering;
+        Phase::GetVersions {
+            auth,
+            auth_log,
+            auth_names,
+            auth_incomplete: auth_info.incomplete,
+            plans,
+            waiting: ask,
+            versions,
+        }
+    }
+
+    fn plan_copies(
+        &mut self,
+        auth: OsdId,
+        auth_log: PgLog,
+        plans: BTreeMap<OsdId, Option<Vec<String>>>,
+        versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        out: &mut Vec<Effect>,
+    ) -> Phase {
+        let empty = BTreeMap::new();
+        let auth_versions = versions.get(&auth).unwrap_or(&empty);
+        let mut outstanding = BTreeSet::new();
+        for (member, plan) in &plans {
+            let theirs = versions.get(member).unwrap_or(&empty);
+            let names: BTreeSet<String> = match plan {
+                Some(names) => names.iter().cloned().collect(),
+                None => auth_versions.keys().chain(theirs.keys()).cloned().collect(),
+            };
+            for name in names {
+                if auth_versions.get(&name) != theirs.get(&name) {
+                    outstanding.insert((*member, name));
+                }
+            }
+        }
+        self.state = PgState::Recovering;
+        for (member, name) in &outstanding {
+            out.push(self.copy_effect(auth, *member, name.clone()));
+        }
+        Phase::Recover {
+            auth,
+            auth_log,
+            outstanding,
+        }
+    }
+
+    fn copy_effect(&self, auth: OsdId, to: OsdId, name: String) -> Effect {
+        if auth == self.me {
+            Effect::Push {
+                to,
+                name,
+                interval: self.attempt,
+            }
+        } else {
+            self.send(
+                auth,
+                PgMsg::PushTo {
+                    interval: self.attempt,
+                    name,
+                    to,
+                },
+            )
+        }
+    }
+
+    pub(super) fn activate(&mut self, auth_log: PgLog, out: &mut Vec<Effect>) -> Phase {
+        let m = self.map.as_ref().expect("map set");
+        let clean = m.acting.len() == m.size && m.acting == m.up;
+        let members: BTreeSet<OsdId> = m.acting.iter().copied().filter(|o| *o != self.me).collect();
+        self.adopt(auth_log, clean, out);
+        for to in &members {
+            out.push(self.send(*to, self.activate_msg(clean)));
+        }
+        self.clean = clean;
+        self.state = PgState::Activating;
+        Phase::Activate { waiting: members }
+    }
+
+    fn activate_msg(&self, clean: bool) -> PgMsg {
+        PgMsg::Activate {
+            interval: self.attempt,
+            tail: self.log.tail(),
+            log: self.log.entries().cloned().collect(),
+            dups: self.log.dups().copied().collect(),
+            clean,
+        }
+    }
+
+    /// Takes the authoritative log as ours and records activation in this interval.
+    pub(super) fn adopt(&mut self, log: PgLog, clean: bool, out: &mut Vec<Effect>) {
+        let mut ops = vec![TxOp::ClearLog { pg: self.pg }];
+        ops.extend(log.entries().map(|e| TxOp::AppendLog {
+            pg: self.pg,
+            version: e.version,
+            entry: encode(e),
+        }));
+        self.log = log;
+        self.info.last_update = self.log.head();
+        self.info.log_tail = self.log.tail();
+        self.info.last_epoch_started = self.interval;
+        self.info.incomplete = false;
+        if clean {
+            self.info.last_epoch_clean = self.interval;
+            self.intervals.prune_before(self.interval);
+        }
+        ops.push(self.meta_op());
+        out.push(Effect::Persist(Txn { ops }));
+    }
+
+    // ----- resends -----
+
+    pub(super) fn resend(&mut self, out: &mut Vec<Effect>) {
+        let interval = self.attempt;
+        let Some(p) = self.primary.as_ref() else {
+            return;
+        };
+        match &p.phase {
+            Phase::GetInfo { waiting, .. } => {
+                for to in waiting {
+                    out.push(self.send(*to, PgMsg::Query { interval }));
+                }
+            }
+            Phase::GetVersions {
+                waiting,
+                plans,
+                auth,
+                auth_names,
+                ..
+            } => {
+                for to in waiting {
+                    let names = if to == auth {
+                        auth_names.clone()
+                    } else {
+                        plans.get(to).cloned().flatten()
+                    };
+                    out.push(self.send(*to, PgMsg::GetVersions { interval, names }));
+                }
+            }
+            Phase::Recover {
+                outstanding, auth, ..
+            } => {
+                for (to, name) in outstanding {
+                    out.push(self.copy_effect(*auth, *to, name.clone()));
+                }
+            }
+            Phase::Activate { waiting } => {
+                for to in waiting {
+                    out.push(self.send(*to, self.activate_msg(self.clean)));
+                }
+            }
+            Phase::Active => {
+                for w in p.inflight.values() {
+                    for to in &w.waiting {
+                        out.push(self.send(*to, w.msg.clone()));
+                    }
+                }
+            }
+            Phase::Idle => {}
+        }
+    }
+}
+
+/// The names every plan needs (`None`: a plan wants the whole listing).
+fn union_names<'a>(plans: impl Iterator<Item = &'a Option<Vec<String>>>) -> Option<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for plan in plans {
+        all.extend(plan.as_ref()?.iter().cloned());
+    }
+    Some(all.into_iter().collect())
+}
+
+fn local_versions(view: &dyn ObjectView, names: Option<Vec<String>>) -> BTreeMap<String, Version> {
+    match names {
+        None => view.versions().into_iter().collect(),
+        Some(names) => names
+            .into_iter()
+            .filter_map(|n| view.version(&n).map(|v| (n, v)))
+            .collect(),
+    }
+}
