@@ -105,10 +105,7 @@ impl Monitors {
 
     /// kill -9 of monitor `i`.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.procs[i].take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.procs[i]);
     }
 
     /// Runs the CLI against this cluster's config.
@@ -156,6 +153,14 @@ impl Drop for Monitors {
         for i in 0..self.procs.len() {
             self.kill(i);
         }
+    }
+}
+
+/// kill -9 of a started child, if it runs, and reaps it.
+pub fn kill_child(slot: &mut Option<Child>) {
+    if let Some(mut child) = slot.take() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Monitors, json};
+use super::{Monitors, json, kill_child};
 
 /// A free TCP port on loopback.
 fn free_tcp_addr() -> std::net::SocketAddr {
@@ -82,10 +82,7 @@ impl Osds {
 
     /// kill -9 of OSD `i`.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.procs[i].take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.procs[i]);
     }
 
     /// The log of OSD `i`, for failure messages.

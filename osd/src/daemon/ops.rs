@@ -267,14 +267,7 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
                 data = bytes;
                 OpResult::Read(n)
             }
-            Op::Stat => {
-                let m = meta.as_ref().ok_or_else(missing)?;
-                OpResult::Stat(ObjectStat {
-                    size: m.size,
-                    version: m.version,
-                    crc: m.crc,
-                })
-            }
+            Op::Stat => OpResult::Stat(stat_of(meta.as_ref().ok_or_else(missing)?)),
             Op::GetXattr(name) => {
                 let m = meta.as_ref().ok_or_else(missing)?;
                 OpResult::Xattr(m.xattrs.get(name).cloned())
@@ -303,6 +296,15 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
         results.push(result);
     }
     Ok((meta, data, results))
+}
+
+/// What a client sees of stored object metadata.
+fn stat_of(m: &ObjectMeta) -> ObjectStat {
+    ObjectStat {
+        size: m.size,
+        version: m.version,
+        crc: m.crc,
+    }
 }
 
 fn bufs(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(ByteBuf, ByteBuf)> {
@@ -356,16 +358,7 @@ pub async fn list(
             .map_err(store_err)
             .map(|page| {
                 page.into_iter()
-                    .map(|(name, m)| {
-                        (
-                            name,
-                            ObjectStat {
-                                size: m.size,
-                                version: m.version,
-                                crc: m.crc,
-                            },
-                        )
-                    })
+                    .map(|(name, m)| (name, stat_of(&m)))
                     .collect()
             })
     })

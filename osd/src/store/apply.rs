@@ -6,6 +6,7 @@ use std::ops::Bound::{Excluded, Included};
 
 use bytes::Bytes;
 use placement::PgId;
+use rados::proto::osd::Version;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::mpsc;
 
@@ -240,6 +241,25 @@ impl<'t> Tables<'t> {
         v.map(|v| decode_meta(v.value())).transpose()
     }
 
+    /// The object's metadata at `version`; an absent object is created empty (xattr and
+    /// omap writes create objects, as in Ceph) and counted.
+    fn meta_or_create(
+        &self,
+        obj: &ObjectKey,
+        version: Version,
+        usage: &mut Usage,
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut meta = match self.get_meta(obj)? {
+            Some(meta) => meta,
+            None => {
+                account(usage, None, Some(0));
+                ObjectMeta::empty(version)
+            }
+        };
+        meta.version = version;
+        Ok(meta)
+    }
+
     fn put_meta(&mut self, obj: &ObjectKey, meta: &ObjectMeta) -> Result<(), StoreError> {
         let (pool, seed) = pg_cols(obj.pg);
         let bytes = encode_meta(meta)?;
@@ -381,14 +401,9 @@ impl<'t> Tables<'t> {
                 value,
                 version,
             } => {
-                let old = self.get_meta(obj)?;
-                if old.is_none() {
-                    account(usage, None, Some(0));
-                }
-                let mut meta = old.unwrap_or_else(|| ObjectMeta::empty(*version));
+                let mut meta = self.meta_or_create(obj, *version, usage)?;
                 meta.xattrs
                     .insert(name.clone(), serde_bytes::ByteBuf::from(value.clone()));
-                meta.version = *version;
                 self.put_meta(obj, &meta)?;
             }
             TxOp::RmXattr { obj, name, version } => {
@@ -403,12 +418,7 @@ impl<'t> Tables<'t> {
                 entries,
                 version,
             } => {
-                let old = self.get_meta(obj)?;
-                if old.is_none() {
-                    account(usage, None, Some(0));
-                }
-                let mut meta = old.unwrap_or_else(|| ObjectMeta::empty(*version));
-                meta.version = *version;
+                let meta = self.meta_or_create(obj, *version, usage)?;
                 self.put_meta(obj, &meta)?;
                 self.set_omap(obj, entries)?;
             }
