@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod config;
 mod crush_test;
+mod gateway;
 mod mon;
 mod osd_daemon;
 mod output;
@@ -107,6 +108,13 @@ enum Command {
     },
     /// Object I/O on a pool, like Ceph's `rados`: put, get, stat, rm, ls, omap, xattrs.
     Rados(rados_cli::Args),
+    /// Run the S3 gateway (`shoal gateway --listen 127.0.0.1:7480`).
+    Gateway(gateway::GatewayArgs),
+    /// S3 users and access keys.
+    User {
+        #[command(subcommand)]
+        command: gateway::UserCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,7 +134,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let daemon = matches!(
         cli.command,
-        Command::Mon { command: None, .. } | Command::Osd { command: None, .. }
+        Command::Mon { command: None, .. }
+            | Command::Osd { command: None, .. }
+            | Command::Gateway(_)
     );
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         if daemon {
@@ -187,6 +197,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pool { command } => admin::pool(&connection(&cli)?, command, format),
         Command::Pg { command } => pg_cli::run(&connection(&cli)?, command, format),
         Command::Rados(args) => rados_cli::run(&connection(&cli)?, args, format),
+        Command::Gateway(args) => gateway::run(&connection(&cli)?, args),
+        Command::User { command } => gateway::user(&connection(&cli)?, command, format),
     }
 }
 

@@ -77,7 +77,7 @@ pub fn run(conn: &Connection, args: &Args, format: Format) -> anyhow::Result<()>
     })
 }
 
-async fn connect(conn: &Connection) -> anyhow::Result<Arc<RadosClient>> {
+pub(crate) async fn connect(conn: &Connection) -> anyhow::Result<Arc<RadosClient>> {
     let config = ClientConfig {
         op_timeout: conn.timeout,
         messenger: MessengerConfig {

@@ -35,6 +35,9 @@ pub struct UpArgs {
     /// Seconds to wait for HEALTH_OK.
     #[arg(long, default_value_t = 120)]
     wait: u64,
+    /// Where the S3 gateway listens.
+    #[arg(long, default_value = "127.0.0.1:7480")]
+    s3: std::net::SocketAddr,
 }
 
 /// Flags of `shoal down`.
@@ -121,7 +124,31 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.wait),
         &mut stopper,
     )?;
+    let gateway = start(
+        "gateway",
+        &[
+            "gateway".into(),
+            "--listen".into(),
+            args.s3.to_string(),
+            // Every OSD is its own host here: fewer than 3 OSDs means fewer copies.
+            "--pool-size".into(),
+            args.osds.clamp(1, 3).to_string(),
+            "--pool-pg-num".into(),
+            "32".into(),
+        ],
+    )?;
+    stopper.children.push(gateway);
+    stopper.record()?;
+    wait_listening(args.s3, Duration::from_secs(args.wait), &mut stopper)?;
+    let env = dir.join("s3.env");
+    let user = crate::gateway::default_user(&conn, &env, args.s3)?;
     println!("cluster is up: HEALTH_OK");
+    println!("  s3:       http://{} (user {:?})", args.s3, user.uid);
+    println!(
+        "  keys:     {} (`. {}` then `aws s3 ls`)",
+        env.display(),
+        env.display()
+    );
     println!("  config:   {}", conf.display());
     println!("  keyring:  {}", config.keyring.display());
     for mon in &config.mons {
@@ -174,6 +201,27 @@ fn wait_healthy(
             );
         }
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Waits until the gateway accepts connections (it first creates its pools).
+fn wait_listening(
+    addr: std::net::SocketAddr,
+    within: Duration,
+    stopper: &mut Stopper,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        stopper.check_alive()?;
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the S3 gateway did not start listening on {addr} within {within:?}; see logs/gateway.log"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -329,10 +329,10 @@ impl Monitor {
     fn current(&self) -> (Arc<ClusterMap>, Arc<Placement>) {
         let mut compiled = self.compiled.lock().expect("compiled map lock");
         let epoch = self.sm.read(|s| s.map.epoch);
-        if let Some((map, placement)) = &*compiled {
-            if map.epoch == epoch {
-                return (map.clone(), placement.clone());
-            }
+        if let Some((map, placement)) = &*compiled
+            && map.epoch == epoch
+        {
+            return (map.clone(), placement.clone());
         }
         let map = Arc::new(self.sm.read(|s| s.map.clone()));
         let placement = Arc::new(Placement::new(&map));

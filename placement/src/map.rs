@@ -205,14 +205,14 @@ impl ClusterMap {
             if loc.host.is_empty() || loc.zone.is_empty() {
                 return Err(MapError::EmptyLocation(*id));
             }
-            if let Some(first) = zone_of_host.insert(&loc.host, &loc.zone) {
-                if first != loc.zone {
-                    return Err(MapError::HostInTwoZones {
-                        host: loc.host.clone(),
-                        first: first.to_owned(),
-                        second: loc.zone.clone(),
-                    });
-                }
+            if let Some(first) = zone_of_host.insert(&loc.host, &loc.zone)
+                && first != loc.zone
+            {
+                return Err(MapError::HostInTwoZones {
+                    host: loc.host.clone(),
+                    first: first.to_owned(),
+                    second: loc.zone.clone(),
+                });
             }
         }
         let mut names = BTreeSet::new();

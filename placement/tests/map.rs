@@ -18,7 +18,7 @@ use proptest::prelude::*;
 fn change_for(map: &ClusterMap, op: u8, a: u32, b: u32) -> Change {
     let osds: Vec<OsdId> = map.osds.keys().copied().collect();
     let pick_osd = |n: u32| {
-        if osds.is_empty() || n % 17 == 0 {
+        if osds.is_empty() || n.is_multiple_of(17) {
             OsdId(1000 + n % 5) // usually missing
         } else {
             osds[n as usize % osds.len()]
@@ -50,12 +50,16 @@ fn change_for(map: &ClusterMap, op: u8, a: u32, b: u32) -> Change {
             weight: Weight(b % 0x3_0000),
         },
         8 => {
-            // Valid unless a % 11 == 0 (size 0) or the name is taken.
-            let size = if a % 11 == 0 { 0 } else { 1 + (a % 3) as u8 };
+            // Valid unless a.is_multiple_of(11) (size 0) or the name is taken.
+            let size = if a.is_multiple_of(11) {
+                0
+            } else {
+                1 + (a % 3) as u8
+            };
             Change::PoolCreate(Pool {
                 id: map.next_pool_id(),
                 name: format!("p{}", a % 5),
-                kind: if b % 2 == 0 {
+                kind: if b.is_multiple_of(2) {
                     PoolKind::Replicated {
                         size,
                         min_size: 1 + (b / 2 % 3) as u8 % size.max(1),
@@ -81,7 +85,7 @@ fn change_for(map: &ClusterMap, op: u8, a: u32, b: u32) -> Change {
                 .find(|o| *o != first)
                 .unwrap_or(OsdId(1001));
             let mut set = vec![Some(first), Some(second)];
-            if map.pools.get(&pool).is_some_and(Pool::is_erasure) && b % 3 == 0 {
+            if map.pools.get(&pool).is_some_and(Pool::is_erasure) && b.is_multiple_of(3) {
                 set.push(None);
             }
             Change::PgTempSet {
@@ -98,7 +102,7 @@ fn change_for(map: &ClusterMap, op: u8, a: u32, b: u32) -> Change {
         }),
         _ => {
             let flag = Flag::ALL[a as usize % Flag::ALL.len()];
-            if b % 2 == 0 {
+            if b.is_multiple_of(2) {
                 Change::FlagSet(flag)
             } else {
                 Change::FlagClear(flag)

@@ -262,6 +262,12 @@ impl RadosClient {
         self.id
     }
 
+    /// The monitors this client follows, for admin requests (e.g. creating the pools a
+    /// service needs on first start).
+    pub fn mon_client(&self) -> &MonClient {
+        &self.shared.mons
+    }
+
     /// The id of the pool named `name` in the current map.
     pub fn pool_id(&self, name: &str) -> Option<PoolId> {
         self.current().map.pool_by_name(name).map(|p| p.id)

@@ -230,13 +230,13 @@ impl Messenger {
                 }
                 state.conn = None;
             }
-            if let Some(at) = state.retry_at {
-                if Instant::now() < at {
-                    return Err(CallError::Unreachable {
-                        peer,
-                        reason: format!("backing off after {} failed attempts", state.failures),
-                    });
-                }
+            if let Some(at) = state.retry_at
+                && Instant::now() < at
+            {
+                return Err(CallError::Unreachable {
+                    peer,
+                    reason: format!("backing off after {} failed attempts", state.failures),
+                });
             }
         }
         let result = match self.endpoint.connect(peer, tls::SERVER_NAME) {

@@ -127,10 +127,10 @@ impl Monitors {
                 let out = self.shoal_at(i, "--timeout 3 mon stat --format json");
                 if out.status.success() {
                     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                    if let Some(l) = v["leader"].as_u64() {
-                        if via.contains(&(l as usize)) {
-                            return l;
-                        }
+                    if let Some(l) = v["leader"].as_u64()
+                        && via.contains(&(l as usize))
+                    {
+                        return l;
                     }
                 }
             }
@@ -183,4 +183,7 @@ pub fn json(out: Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+pub mod gateway;
+pub mod http;
 pub mod osds;
+pub mod s3;

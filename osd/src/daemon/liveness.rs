@@ -91,7 +91,9 @@ pub async fn pings(shared: Arc<Shared>, timing: OsdTiming) {
         for (osd, ok) in results {
             let n = misses.entry(osd).or_default();
             *n = if ok { 0 } else { *n + 1 };
-            if *n >= timing.ping_misses && (*n - timing.ping_misses) % timing.ping_misses == 0 {
+            if *n >= timing.ping_misses
+                && (*n - timing.ping_misses).is_multiple_of(timing.ping_misses)
+            {
                 warn!(%osd, misses = *n, "peer not answering; reporting it");
                 let report = OsdFailure {
                     target: osd,

@@ -313,10 +313,10 @@ impl PgMachine {
                 info, log, dups, ..
             } => {
                 let log = PgLog::from_parts(info.log_tail, log, dups, self.log.limits());
-                if let Some(Phase::GetInfo { waiting, infos }) = self.phase_mut() {
-                    if waiting.remove(&from) {
-                        infos.insert(from, (info, log));
-                    }
+                if let Some(Phase::GetInfo { waiting, infos }) = self.phase_mut()
+                    && waiting.remove(&from)
+                {
+                    infos.insert(from, (info, log));
                 }
                 self.progress(view, out);
             }
@@ -326,10 +326,9 @@ impl PgMachine {
                     versions: got,
                     ..
                 }) = self.phase_mut()
+                    && waiting.remove(&from)
                 {
-                    if waiting.remove(&from) {
-                        got.insert(from, versions.into_iter().collect());
-                    }
+                    got.insert(from, versions.into_iter().collect());
                 }
                 self.progress(view, out);
             }

@@ -1,0 +1,318 @@
+//! Bucket records (`bucket.<name>` in the metadata pool), each owner's bucket list, and the
+//! bucket index shards' life: created live before the record exists, flipped to "deleting"
+//! before a delete checks emptiness, so a racing PUT either lands before the check (and the
+//! bucket is not empty) or is refused.
+
+use futures::future::try_join_all;
+use rados::proto::osd::Version;
+use rados::{IoCtx, WriteOp};
+use s3s::S3ErrorCode;
+
+use crate::cluster::Cluster;
+use crate::error::{GwError, GwResult};
+use crate::ids;
+use crate::layout::{
+    BUCKETS_OID, STATE_LIVE, STATE_XATTR, bucket_oid, index_oid, uploads_oid, user_buckets_oid,
+};
+use crate::records::{BucketRecord, CannedAcl, decode, encode, now_ms};
+
+/// The value of an index shard's state xattr while a delete is checking emptiness.
+const STATE_DELETING: &[u8] = b"deleting";
+
+/// Whether `name` follows S3's bucket naming rules.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && !name.starts_with("xn--")
+        && !name.ends_with("-s3alias")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+/// Bucket operations.
+#[derive(Clone, Debug)]
+pub struct Buckets {
+    meta: IoCtx,
+    index: IoCtx,
+    shards: u32,
+}
+
+impl Buckets {
+    /// Buckets of `cluster`, new ones with `shards` index shards.
+    pub fn new(cluster: &Cluster, shards: u32) -> Buckets {
+        Buckets {
+            meta: cluster.meta.clone(),
+            index: cluster.index.clone(),
+            shards: shards.max(1),
+        }
+    }
+
+    /// Creates bucket `name` for `owner`.
+    pub async fn create(
+        &self,
+        name: &str,
+        owner: &str,
+        acl: CannedAcl,
+        region: &str,
+    ) -> GwResult<BucketRecord> {
+        if !valid_bucket_name(name) {
+            return Err(GwError::s3(
+                S3ErrorCode::InvalidBucketName,
+                format!("{name:?} is not a valid bucket name"),
+            ));
+        }
+        if let Some(existing) = self.get(name).await? {
+            return Err(self.already_exists(&existing, owner).await);
+        }
+        let record = BucketRecord {
+            name: name.to_owned(),
+            id: ids::random_hex::<8>(),
+            owner: owner.to_owned(),
+            created_ms: now_ms(),
+            acl,
+            shards: self.shards,
+            region: region.to_owned(),
+        };
+        // Shards first: a record only ever names shards that exist and are live.
+        self.set_state(&record, STATE_LIVE).await?;
+        let op = WriteOp::new()
+            .assert_version(Version::ZERO)
+            .write_full(encode(&record));
+        match self
+            .meta
+            .write(&bucket_oid(name), op)
+            .await
+            .map_err(GwError::from)
+        {
+            Err(e) if e.is_guard_failed() => {
+                self.drop_shards(&record).await;
+                let existing = self.must_get(name).await?;
+                return Err(self.already_exists(&existing, owner).await);
+            }
+            other => other?,
+        };
+        self.link(&record).await?;
+        Ok(record)
+    }
+
+    /// The error for creating a bucket that exists; heals the owner's bucket list if a
+    /// crash left the bucket out of it.
+    async fn already_exists(&self, existing: &BucketRecord, owner: &str) -> GwError {
+        if existing.owner != owner {
+            return GwError::s3(
+                S3ErrorCode::BucketAlreadyExists,
+                "the bucket name is taken by another account",
+            );
+        }
+        if let Err(e) = self.link(existing).await {
+            return e;
+        }
+        GwError::s3(
+            S3ErrorCode::BucketAlreadyOwnedByYou,
+            "you already own this bucket",
+        )
+    }
+
+    async fn link(&self, record: &BucketRecord) -> GwResult<()> {
+        let entry = vec![(record.name.as_bytes().to_vec(), Vec::new())];
+        self.meta
+            .omap_set(&user_buckets_oid(&record.owner), entry.clone())
+            .await?;
+        self.meta.omap_set(BUCKETS_OID, entry).await?;
+        Ok(())
+    }
+
+    async fn drop_shards(&self, record: &BucketRecord) {
+        for s in 0..record.shards {
+            if let Err(e) = self.index.remove(&index_oid(&record.id, s)).await
+                && !e.is_not_found()
+            {
+                tracing::warn!(bucket = record.name, %e, "could not remove an index shard");
+            }
+        }
+    }
+
+    /// Bucket `name`, if it exists.
+    pub async fn get(&self, name: &str) -> GwResult<Option<BucketRecord>> {
+        Ok(self.get_versioned(name).await?.map(|(r, _)| r))
+    }
+
+    async fn get_versioned(&self, name: &str) -> GwResult<Option<(BucketRecord, Version)>> {
+        let oid = bucket_oid(name);
+        let ops = vec![
+            rados::proto::osd::Op::Stat,
+            rados::proto::osd::Op::Read { off: 0, len: None },
+        ];
+        match self.meta.operate(&oid, ops, bytes::Bytes::new()).await {
+            Ok((reply, data)) => Ok(Some((decode(&oid, &data)?, reply.version))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Bucket `name`, or NoSuchBucket.
+    pub async fn must_get(&self, name: &str) -> GwResult<BucketRecord> {
+        self.get(name).await?.ok_or_else(|| no_such_bucket(name))
+    }
+
+    /// The buckets `owner` owns, by name.
+    pub async fn list_for(&self, owner: &str) -> GwResult<Vec<BucketRecord>> {
+        let names = omap_keys(&self.meta, &user_buckets_oid(owner)).await?;
+        let records = try_join_all(names.iter().map(|n| self.get(n))).await?;
+        Ok(records
+            .into_iter()
+            .flatten()
+            .filter(|r| r.owner == owner)
+            .collect())
+    }
+
+    /// Every bucket name in the cluster (for the janitor and `user rm`).
+    pub async fn all_names(&self) -> GwResult<Vec<String>> {
+        omap_keys(&self.meta, BUCKETS_OID).await
+    }
+
+    /// Replaces the bucket's ACL.
+    pub async fn set_acl(&self, name: &str, acl: CannedAcl) -> GwResult<()> {
+        loop {
+            let (mut record, version) = self
+                .get_versioned(name)
+                .await?
+                .ok_or_else(|| no_such_bucket(name))?;
+            record.acl = acl;
+            let op = WriteOp::new()
+                .assert_version(version)
+                .write_full(encode(&record));
+            match self
+                .meta
+                .write(&bucket_oid(name), op)
+                .await
+                .map_err(GwError::from)
+            {
+                Err(e) if e.is_guard_failed() => continue,
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Deletes an empty bucket (BucketNotEmpty otherwise).
+    pub async fn delete(&self, record: &BucketRecord) -> GwResult<()> {
+        self.set_state(record, STATE_DELETING).await?;
+        let empty = self.is_empty(record).await;
+        if !matches!(empty, Ok(true)) {
+            self.set_state(record, STATE_LIVE).await?;
+            empty?;
+            return Err(GwError::s3(
+                S3ErrorCode::BucketNotEmpty,
+                "the bucket you tried to delete is not empty",
+            ));
+        }
+        match self.meta.remove(&bucket_oid(&record.name)).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let key = vec![record.name.as_bytes().to_vec()];
+        self.meta
+            .omap_rm(&user_buckets_oid(&record.owner), key.clone())
+            .await?;
+        self.meta.omap_rm(BUCKETS_OID, key).await?;
+        self.drop_shards(record).await;
+        if let Err(e) = self.index.remove(&uploads_oid(&record.id)).await
+            && !e.is_not_found()
+        {
+            tracing::warn!(bucket = record.name, %e, "could not remove the uploads record");
+        }
+        Ok(())
+    }
+
+    async fn set_state(&self, record: &BucketRecord, state: &'static [u8]) -> GwResult<()> {
+        // The shards guard index entries, the uploads object guards new multipart uploads.
+        let oids = (0..record.shards)
+            .map(|s| index_oid(&record.id, s))
+            .chain([uploads_oid(&record.id)]);
+        try_join_all(
+            oids.map(|oid| async move { self.index.set_xattr(&oid, STATE_XATTR, state).await }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// No listed object, no write in flight, no multipart upload in progress.
+    async fn is_empty(&self, record: &BucketRecord) -> GwResult<bool> {
+        for s in 0..record.shards {
+            if !omap_is_empty(&self.index, &index_oid(&record.id, s)).await? {
+                return Ok(false);
+            }
+        }
+        omap_is_empty(&self.index, &uploads_oid(&record.id)).await
+    }
+}
+
+/// NoSuchBucket for `name`.
+pub fn no_such_bucket(name: &str) -> GwError {
+    GwError::s3(
+        S3ErrorCode::NoSuchBucket,
+        format!("the bucket {name:?} does not exist"),
+    )
+}
+
+async fn omap_is_empty(io: &IoCtx, oid: &str) -> GwResult<bool> {
+    match io.omap_list(oid, None, 1).await {
+        Ok(page) => Ok(page.is_empty()),
+        Err(e) if e.is_not_found() => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every omap key of `oid` as a string (the object missing: none).
+pub async fn omap_keys(io: &IoCtx, oid: &str) -> GwResult<Vec<String>> {
+    const PAGE: u32 = 1000;
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = match io.omap_list(oid, after.as_deref(), PAGE).await {
+            Ok(page) => page,
+            Err(e) if e.is_not_found() => break,
+            Err(e) => return Err(e.into()),
+        };
+        let done = page.len() < PAGE as usize;
+        after = page.last().map(|(k, _)| k.clone());
+        out.extend(
+            page.into_iter()
+                .map(|(k, _)| String::from_utf8_lossy(&k).into_owned()),
+        );
+        if done {
+            return Ok(out);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.2024", "a1b", &"a".repeat(63)] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The gateway's handles on its three pools, created on first start.
+
+use std::sync::Arc;
+
+use placement::{DomainType, PoolKind};
+use rados::proto::mon::{Admin, AdminCommand, MonError};
+use rados::{ClientError, IoCtx, MonClientError, RadosClient};
+
+use crate::error::{GwError, GwResult};
+use crate::layout::{DATA_POOL, INDEX_POOL, META_POOL};
+
+/// How to create the gateway's pools when they do not exist yet.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Copies of every object (all three pools are replicated).
+    pub size: u8,
+    /// Fewest copies that accept writes.
+    pub min_size: u8,
+    /// PGs of the data pool (metadata and index pools get a quarter, at least 8).
+    pub data_pg_num: u32,
+    /// Failure domain of all three pools.
+    pub failure_domain: DomainType,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            size: 3,
+            min_size: 2,
+            data_pg_num: 64,
+            failure_domain: DomainType::Host,
+        }
+    }
+}
+
+/// Pool handles.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The client all pools share.
+    pub client: Arc<RadosClient>,
+    /// Users, keys, bucket records, GC queue.
+    pub meta: IoCtx,
+    /// Bucket index shards and upload records.
+    pub index: IoCtx,
+    /// Heads and tails.
+    pub data: IoCtx,
+}
+
+impl Cluster {
+    /// Opens the pools, creating those missing with `settings` (another gateway creating
+    /// them at the same time is fine).
+    pub async fn open(client: Arc<RadosClient>, settings: &PoolSettings) -> GwResult<Cluster> {
+        let small_pg = (settings.data_pg_num / 4).max(8);
+        let wanted = [
+            (META_POOL, small_pg),
+            (INDEX_POOL, small_pg),
+            (DATA_POOL, settings.data_pg_num),
+        ];
+        let mut created = false;
+        for (name, pg_num) in wanted {
+            if client.pool_id(name).is_some() {
+                continue;
+            }
+            let cmd = AdminCommand::PoolCreate {
+                name: name.to_owned(),
+                kind: PoolKind::Replicated {
+                    size: settings.size,
+                    min_size: settings.min_size,
+                },
+                pg_num,
+                failure_domain: settings.failure_domain,
+            };
+            match client.mon_client().call(&Admin(cmd)).await {
+                Ok(epoch) => {
+                    tracing::info!(pool = name, pg_num, %epoch, "created pool");
+                    created = true;
+                }
+                Err(MonClientError::Mon(MonError::PoolExists(_))) => created = true,
+                Err(e) => return Err(GwError::Rados(ClientError::Mon(e))),
+            }
+        }
+        if created {
+            client.refresh_map().await?;
+        }
+        Ok(Cluster {
+            meta: client.pool(META_POOL).await?,
+            index: client.pool(INDEX_POOL).await?,
+            data: client.pool(DATA_POOL).await?,
+            client,
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Where the gateway keeps things in the cluster: pool names and object names. One place,
+//! so that the janitor, GC and tests agree with the write path.
+
+/// Users, access keys and bucket records.
+pub const META_POOL: &str = "default.rgw.meta";
+/// Bucket index shards and multipart upload records (omap only).
+pub const INDEX_POOL: &str = "default.rgw.buckets.index";
+/// Object heads and tails (the STANDARD storage class).
+pub const DATA_POOL: &str = "default.rgw.buckets.data";
+
+/// Size of one stripe: the head holds the first, each tail object one more.
+pub const STRIPE: u64 = 4 << 20;
+
+/// The xattr on a head holding its [`ObjectMeta`](crate::records::ObjectMeta).
+pub const META_XATTR: &str = "rgw.meta";
+/// The xattr on a head holding its write tag alone, for compare-and-swap guards.
+pub const TAG_XATTR: &str = "rgw.tag";
+/// The xattr on an index shard saying whether the bucket accepts new entries.
+pub const STATE_XATTR: &str = "rgw.state";
+/// [`STATE_XATTR`]'s value while the bucket is live.
+pub const STATE_LIVE: &[u8] = b"live";
+
+/// A user's record.
+pub fn user_oid(uid: &str) -> String {
+    format!("user.{uid}")
+}
+
+/// The omap object listing a user's buckets.
+pub fn user_buckets_oid(uid: &str) -> String {
+    format!("user.{uid}.buckets")
+}
+
+/// The object naming an access key's owner.
+pub fn key_oid(access_key: &str) -> String {
+    format!("key.{access_key}")
+}
+
+/// The omap object listing every bucket (for the janitor).
+pub const BUCKETS_OID: &str = "buckets";
+
+/// The omap object listing every user (for `user ls`).
+pub const USERS_OID: &str = "users";
+
+/// A bucket's record.
+pub fn bucket_oid(name: &str) -> String {
+    format!("bucket.{name}")
+}
+
+/// Index shard `shard` of the bucket with id `bucket_id`.
+pub fn index_oid(bucket_id: &str, shard: u32) -> String {
+    format!("{bucket_id}.index.{shard}")
+}
+
+/// Which index shard holds `key` (stable: xxh64 of the key).
+pub fn shard_of(key: &str, shards: u32) -> u32 {
+    (xxhash_rust::xxh64::xxh64(key.as_bytes(), 0) % u64::from(shards.max(1))) as u32
+}
+
+/// The omap object listing a bucket's multipart uploads in progress.
+pub fn uploads_oid(bucket_id: &str) -> String {
+    format!("{bucket_id}.uploads")
+}
+
+/// The omap object listing one upload's parts.
+pub fn parts_oid(bucket_id: &str, upload_id: &str) -> String {
+    format!("{bucket_id}.upload.{upload_id}")
+}
+
+/// An object's head (metadata, manifest, first stripe).
+pub fn head_oid(bucket_id: &str, key: &str) -> String {
+    format!("{bucket_id}/{key}")
+}
+
+/// The prefix of the tail objects written under `tag` (a PUT, or one upload of a part).
+/// A tag is random, so tails never collide with another write's.
+pub fn tail_prefix(bucket_id: &str, tag: &str) -> String {
+    format!("{bucket_id}.tail.{tag}")
+}
+
+/// Tail object `n` under `prefix`.
+pub fn tail_oid(prefix: &str, n: u64) -> String {
+    format!("{prefix}.{n}")
+}
+
+/// The omap objects queueing deferred deletions.
+pub fn gc_oid(shard: u32) -> String {
+    format!("gc.{shard}")
+}
+
+/// Number of GC queue shards.
+pub const GC_SHARDS: u32 = 4;
+
+/// Index omap key of a listed object.
+pub fn entry_key(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 2);
+    k.extend_from_slice(ENTRY_PREFIX);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Index omap key of a write in flight on `key` (tag distinguishes concurrent writers).
+pub fn pending_key(key: &str, tag: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + tag.len() + 3);
+    k.extend_from_slice(PENDING_PREFIX);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k.extend_from_slice(tag.as_bytes());
+    k
+}
+
+/// Prefix of listed entries in an index shard's omap.
+pub const ENTRY_PREFIX: &[u8] = b"o/";
+/// Prefix of pending entries in an index shard's omap.
+pub const PENDING_PREFIX: &[u8] = b"p/";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        for key in ["a", "photos/2024/x.jpg", ""] {
+            let s = shard_of(key, 11);
+            assert!(s < 11);
+            assert_eq!(s, shard_of(key, 11));
+        }
+        assert_eq!(shard_of("anything", 0), 0);
+    }
+
+    #[test]
+    fn entry_keys_sort_like_object_keys() {
+        assert!(entry_key("a") < entry_key("a/b"));
+        assert!(entry_key("a/b") < entry_key("b"));
+        assert!(entry_key("zz") < pending_key("a", "t"));
+    }
+}

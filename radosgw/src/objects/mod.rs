@@ -1,0 +1,457 @@
+//! Objects: heads and tails in the data pool, kept in step with the bucket index.
+//!
+//! A PUT is a [`PutTxn`]: record a pending index entry, stream the body into tails (and the
+//! head's stripe), let the caller verify digests, then swap the head in with a
+//! compare-and-swap on its tag (so preconditions and concurrent writers are decided
+//! atomically at the head), list the entry, and queue the old tails for deferred GC.
+
+pub mod read;
+pub mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use rados::proto::osd::{Op, OpResult};
+use rados::{IoCtx, WriteOp};
+use s3s::S3ErrorCode;
+use s3s::checksum::ChecksumHasher;
+use s3s::dto::{ETag, ETagCondition};
+use serde_bytes::ByteBuf;
+use tokio::sync::Semaphore;
+
+use crate::cluster::Cluster;
+use crate::error::{GwError, GwResult};
+use crate::gc;
+use crate::ids;
+use crate::index;
+use crate::layout::{META_XATTR, STRIPE, TAG_XATTR, head_oid, tail_prefix};
+use crate::records::{
+    BucketRecord, GcEntry, IndexEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, decode,
+    encode, now_ms,
+};
+use write::{Every, Keepalive, Written};
+
+/// Timing and limits of object writes.
+#[derive(Clone, Debug)]
+pub struct ObjectSettings {
+    /// How long replaced data stays readable before GC deletes it.
+    pub gc_delay: Duration,
+    /// Age after which the janitor resolves a pending entry (writers refresh theirs at a
+    /// quarter of this).
+    pub janitor_after: Duration,
+    /// Uploads (PUT, part, copy) streaming at once; more wait. Bounds gateway memory.
+    pub max_uploads: usize,
+}
+
+impl Default for ObjectSettings {
+    fn default() -> ObjectSettings {
+        ObjectSettings {
+            gc_delay: Duration::from_secs(300),
+            janitor_after: Duration::from_secs(120),
+            max_uploads: 16,
+        }
+    }
+}
+
+/// Object operations.
+#[derive(Clone, Debug)]
+pub struct Objects {
+    /// Pool handles.
+    pub cluster: Cluster,
+    /// Settings.
+    pub settings: ObjectSettings,
+    uploads: Arc<Semaphore>,
+}
+
+/// Conditions a write must meet against the object it replaces.
+#[derive(Clone, Debug, Default)]
+pub struct Preconditions {
+    /// If-Match.
+    pub if_match: Option<ETagCondition>,
+    /// If-None-Match.
+    pub if_none_match: Option<ETagCondition>,
+}
+
+impl Preconditions {
+    fn check(&self, old: Option<&ObjectMeta>) -> GwResult<()> {
+        let failed = |why: &str| Err(GwError::s3(S3ErrorCode::PreconditionFailed, why));
+        if let Some(cond) = &self.if_none_match {
+            match (cond, old) {
+                (ETagCondition::Any, Some(_)) => return failed("the object exists"),
+                (ETagCondition::ETag(e), Some(old)) if etag_matches(e, &old.etag) => {
+                    return failed("the object's ETag matches If-None-Match");
+                }
+                _ => {}
+            }
+        }
+        if let Some(cond) = &self.if_match {
+            match (cond, old) {
+                (_, None) => return failed("the object does not exist"),
+                (ETagCondition::ETag(e), Some(old)) if !etag_matches(e, &old.etag) => {
+                    return failed("the object's ETag does not match If-Match");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a client's ETag names `stored` (quotes and weakness ignored, as S3 does).
+pub fn etag_matches(given: &ETag, stored: &str) -> bool {
+    given.value() == stored
+}
+
+impl Objects {
+    /// Objects of `cluster`.
+    pub fn new(cluster: Cluster, settings: ObjectSettings) -> Objects {
+        let uploads = Arc::new(Semaphore::new(settings.max_uploads.max(1)));
+        Objects {
+            cluster,
+            settings,
+            uploads,
+        }
+    }
+
+    fn data(&self) -> &IoCtx {
+        &self.cluster.data
+    }
+
+    /// The metadata of `key`, if it exists.
+    pub async fn meta(&self, bucket: &BucketRecord, key: &str) -> GwResult<Option<ObjectMeta>> {
+        let oid = head_oid(&bucket.id, key);
+        match self.data().get_xattr(&oid, META_XATTR).await {
+            Ok(Some(bytes)) => Ok(Some(decode(&oid, &bytes)?)),
+            Ok(None) => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The metadata of `key` and the head bytes `[0, head_want)` in one read (`None`: no
+    /// such object).
+    pub async fn meta_and_head(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        head_want: u64,
+    ) -> GwResult<Option<(ObjectMeta, Bytes)>> {
+        let oid = head_oid(&bucket.id, key);
+        let ops = vec![
+            Op::GetXattr(META_XATTR.to_owned()),
+            Op::Read {
+                off: 0,
+                len: Some(head_want.min(STRIPE)),
+            },
+        ];
+        match self.data().operate(&oid, ops, Bytes::new()).await {
+            Ok((reply, bytes)) => match reply.results.first() {
+                Some(OpResult::Xattr(Some(meta))) => Ok(Some((decode(&oid, meta)?, bytes))),
+                _ => Ok(None),
+            },
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for one of the `max_uploads` slots that bound the memory of uploads in flight.
+    pub async fn upload_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed")
+    }
+
+    /// Starts a PUT of `key`: waits for an upload slot, records the pending entry.
+    pub async fn start_put<'a>(
+        &'a self,
+        bucket: &'a BucketRecord,
+        key: &'a str,
+    ) -> GwResult<PutTxn<'a>> {
+        let permit = self.upload_slot().await;
+        let tag = ids::random_hex::<8>();
+        let pending = PendingEntry {
+            op: PendingOp::Put,
+            since_ms: now_ms(),
+            tail_prefix: tail_prefix(&bucket.id, &tag),
+        };
+        index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
+        Ok(PutTxn {
+            objects: self,
+            bucket,
+            key,
+            tag,
+            pending,
+            _permit: permit,
+        })
+    }
+
+    /// Deletes `key` (no error if it does not exist, as S3).
+    pub async fn delete(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
+        let tag = ids::random_hex::<8>();
+        let pending = PendingEntry {
+            op: PendingOp::Delete,
+            since_ms: now_ms(),
+            tail_prefix: String::new(),
+        };
+        index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
+        let oid = head_oid(&bucket.id, key);
+        let old = loop {
+            let Some(old) = self.meta(bucket, key).await? else {
+                break None;
+            };
+            let op = WriteOp::new()
+                .cmp_xattr(TAG_XATTR, Some(old.tag.as_bytes()))
+                .remove();
+            match self.data().write(&oid, op).await.map_err(GwError::from) {
+                Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
+                other => {
+                    other?;
+                    break Some(old);
+                }
+            }
+        };
+        index::complete(&self.cluster.index, bucket, key, &tag, None).await?;
+        self.converge_index(bucket, key).await?;
+        if let Some(old) = old {
+            self.collect(&old.manifest).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the stored metadata of `key` (tags, ACL) without touching its data.
+    pub async fn update_meta(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        change: impl Fn(&mut ObjectMeta),
+    ) -> GwResult<ObjectMeta> {
+        let oid = head_oid(&bucket.id, key);
+        loop {
+            let Some(mut meta) = self.meta(bucket, key).await? else {
+                return Err(no_such_key(key));
+            };
+            let tag = meta.tag.clone();
+            change(&mut meta);
+            let op = WriteOp::new()
+                .cmp_xattr(TAG_XATTR, Some(tag.as_bytes()))
+                .set_xattr(META_XATTR, &encode(&meta));
+            match self.data().write(&oid, op).await.map_err(GwError::from) {
+                Err(e) if e.is_guard_failed() => continue,
+                other => {
+                    other?;
+                    return Ok(meta);
+                }
+            }
+        }
+    }
+
+    /// Makes the listed entry of `key` match its head, whatever order racing writers
+    /// completed in: the head is the truth, the index follows it.
+    pub async fn converge_index(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
+        let meta = self.meta(bucket, key).await?;
+        let shard =
+            crate::layout::index_oid(&bucket.id, crate::layout::shard_of(key, bucket.shards));
+        let entry_key = crate::layout::entry_key(key);
+        let listed = self
+            .cluster
+            .index
+            .omap_get(&shard, vec![entry_key.clone()])
+            .await;
+        let listed: Option<IndexEntry> = match listed {
+            Ok(found) => match found.into_iter().next() {
+                Some((_, v)) => Some(decode(&shard, &v)?),
+                None => None,
+            },
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let want = meta.as_ref().map(IndexEntry::of);
+        if listed == want {
+            return Ok(());
+        }
+        let op = match want {
+            Some(entry) => Op::OmapSet(vec![(
+                ByteBuf::from(entry_key),
+                ByteBuf::from(encode(&entry)),
+            )]),
+            None => Op::OmapRm(vec![ByteBuf::from(entry_key)]),
+        };
+        self.cluster
+            .index
+            .operate(&shard, vec![op], Bytes::new())
+            .await?;
+        Ok(())
+    }
+
+    /// Queues the tails of `manifest` for deferred deletion.
+    pub async fn collect(&self, manifest: &Manifest) -> GwResult<()> {
+        let entry = GcEntry {
+            objects: manifest.tails(),
+            ..GcEntry::default()
+        };
+        gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
+    }
+
+    /// Queues whatever tails a failed write under `prefix` left (the writer itself calls
+    /// this, after its last tail write finished).
+    pub async fn collect_prefix(&self, prefix: &str) -> GwResult<()> {
+        let entry = GcEntry {
+            prefixes: vec![prefix.to_owned()],
+            ..GcEntry::default()
+        };
+        gc::defer(&self.cluster.meta, entry, Duration::ZERO).await
+    }
+
+    /// Queues the tails of a write that seems dead (the janitor's call) for deletion after
+    /// the GC delay, unless by then the head of `key` carries its `tag` after all.
+    pub async fn collect_orphan(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        tag: &str,
+        prefix: &str,
+    ) -> GwResult<()> {
+        let entry = GcEntry {
+            prefixes: vec![prefix.to_owned()],
+            unless_head: Some((head_oid(&bucket.id, key), tag.to_owned())),
+            ..GcEntry::default()
+        };
+        gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
+    }
+}
+
+/// NoSuchKey for `key`.
+pub fn no_such_key(key: &str) -> GwError {
+    GwError::s3(
+        S3ErrorCode::NoSuchKey,
+        format!("the key {key:?} does not exist"),
+    )
+}
+
+/// A PUT in progress (see the module doc). Dropping it without [`commit`](Self::commit) or
+/// [`abort`](Self::abort) leaves the pending entry to the janitor.
+pub struct PutTxn<'a> {
+    objects: &'a Objects,
+    bucket: &'a BucketRecord,
+    key: &'a str,
+    tag: String,
+    pending: PendingEntry,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl PutTxn<'_> {
+    /// Streams the body into the head stripe and tails.
+    pub async fn write<S, E>(&self, body: S, hasher: ChecksumHasher) -> GwResult<Written>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: write::BodyError,
+    {
+        let index = &self.objects.cluster.index;
+        let every = self.objects.settings.janitor_after / 4;
+        let mut keepalive = Every::new(every, || {
+            let mut pending = self.pending.clone();
+            pending.since_ms = now_ms();
+            async move { index::begin(index, self.bucket, self.key, &self.tag, &pending).await }
+        });
+        let data = self.objects.data();
+        let written = write::write_stream(
+            data,
+            &self.pending.tail_prefix,
+            true,
+            body,
+            hasher,
+            &mut keepalive,
+        )
+        .await?;
+        keepalive.tick().await?;
+        Ok(written)
+    }
+
+    /// Gives up: the tails go to GC, the pending entry goes away.
+    pub async fn abort(self) -> GwResult<()> {
+        self.objects
+            .collect_prefix(&self.pending.tail_prefix)
+            .await?;
+        index::abandon(
+            &self.objects.cluster.index,
+            self.bucket,
+            self.key,
+            &self.tag,
+        )
+        .await
+    }
+
+    /// Installs the object: `meta` (its size, etag, manifest are taken from `written`)
+    /// replaces the head if `pre` holds against the current one. On a failed
+    /// precondition the write is aborted.
+    pub async fn commit(
+        self,
+        written: Written,
+        mut meta: ObjectMeta,
+        pre: &Preconditions,
+    ) -> GwResult<ObjectMeta> {
+        meta.size = written.size;
+        meta.etag = written.md5_hex.clone();
+        meta.mtime_ms = now_ms();
+        meta.tag = self.tag.clone();
+        meta.manifest = Manifest {
+            head_len: written.head.len() as u64,
+            segments: written.segment.into_iter().collect(),
+        };
+        self.install(meta, written.head, pre).await
+    }
+
+    /// Installs `meta` (with its manifest already set) and the head bytes `head`.
+    pub async fn install(
+        self,
+        mut meta: ObjectMeta,
+        head: Bytes,
+        pre: &Preconditions,
+    ) -> GwResult<ObjectMeta> {
+        meta.tag = self.tag.clone();
+        let objects = self.objects;
+        let oid = head_oid(&self.bucket.id, self.key);
+        let old = loop {
+            let old = objects.meta(self.bucket, self.key).await?;
+            if let Err(e) = pre.check(old.as_ref()) {
+                self.abort().await?;
+                return Err(e);
+            }
+            let op = WriteOp::new()
+                .cmp_xattr(TAG_XATTR, old.as_ref().map(|o| o.tag.as_bytes()))
+                .write_full(head.clone())
+                .set_xattr(META_XATTR, &encode(&meta))
+                .set_xattr(TAG_XATTR, self.tag.as_bytes());
+            match objects.data().write(&oid, op).await.map_err(GwError::from) {
+                Err(e) if e.is_guard_failed() => continue,
+                other => {
+                    other?;
+                    break old;
+                }
+            }
+        };
+        let entry = IndexEntry::of(&meta);
+        index::complete(
+            &objects.cluster.index,
+            self.bucket,
+            self.key,
+            &self.tag,
+            Some(&entry),
+        )
+        .await?;
+        objects.converge_index(self.bucket, self.key).await?;
+        if let Some(old) = old {
+            objects.collect(&old.manifest).await?;
+        }
+        Ok(meta)
+    }
+
+    /// The tail prefix this write uses.
+    pub fn tail_prefix(&self) -> &str {
+        &self.pending.tail_prefix
+    }
+}

@@ -1,0 +1,252 @@
+//! Streams a request body into stripes: the first stripe is kept for the head (when the
+//! caller wants one), every further [`STRIPE`] bytes become one tail object, written while
+//! the body keeps arriving (at most [`TAILS_IN_FLIGHT`] at once). Memory per upload is
+//! bounded by the stripe being filled, the head stripe and the tails in flight.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use rados::IoCtx;
+use s3s::S3ErrorCode;
+use s3s::checksum::ChecksumHasher;
+use tokio::time::Instant;
+
+use crate::error::{GwError, GwResult};
+use crate::layout::{STRIPE, tail_oid};
+use crate::records::Segment;
+
+/// Tail writes of one upload in flight at once.
+pub const TAILS_IN_FLIGHT: usize = 2;
+
+/// What a body turned into.
+#[derive(Debug)]
+pub struct Written {
+    /// The first stripe (empty unless the head keeps it).
+    pub head: Bytes,
+    /// The tail objects, if any.
+    pub segment: Option<Segment>,
+    /// Bytes in all.
+    pub size: u64,
+    /// MD5 of the body, hex.
+    pub md5_hex: String,
+    /// The checksums the hasher was asked for (base64).
+    pub checksums: s3s::dto::Checksum,
+}
+
+/// Something to do every so often while a long body streams (keeping a pending index
+/// entry young so the janitor leaves it alone).
+pub trait Keepalive: Send {
+    /// Called between stripes; does the work when it is due.
+    fn tick(&mut self) -> impl Future<Output = GwResult<()>> + Send;
+}
+
+/// No keepalive.
+pub struct NoKeepalive;
+
+impl Keepalive for NoKeepalive {
+    async fn tick(&mut self) -> GwResult<()> {
+        Ok(())
+    }
+}
+
+/// A keepalive running `action` at most every `every`.
+pub struct Every<F> {
+    every: Duration,
+    last: Instant,
+    action: F,
+}
+
+impl<F, Fut> Every<F>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: Future<Output = GwResult<()>> + Send,
+{
+    /// Runs `action` at most every `every`.
+    pub fn new(every: Duration, action: F) -> Every<F> {
+        Every {
+            every,
+            last: Instant::now(),
+            action,
+        }
+    }
+}
+
+impl<F, Fut> Keepalive for Every<F>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: Future<Output = GwResult<()>> + Send,
+{
+    async fn tick(&mut self) -> GwResult<()> {
+        if self.last.elapsed() >= self.every {
+            (self.action)().await?;
+            self.last = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// An error a body stream can end with, as the gateway reports it.
+pub trait BodyError {
+    /// The gateway error.
+    fn into_gw(self) -> GwError;
+}
+
+/// A client's request body (s3s's stream): the client's fault.
+impl BodyError for s3s::StdError {
+    fn into_gw(self) -> GwError {
+        body_error(&self)
+    }
+}
+
+/// Another object read from the cluster (copies): our fault, reported as such.
+impl BodyError for GwError {
+    fn into_gw(self) -> GwError {
+        self
+    }
+}
+
+/// Maps a body stream error to the S3 error a client should see. s3s's body verifiers
+/// (aws-chunked signatures, x-amz-content-sha256) are private types, so their Display text
+/// is all there is to tell them apart.
+pub fn body_error(e: &dyn std::fmt::Display) -> GwError {
+    let text = e.to_string();
+    let code = if text.contains("SignatureMismatch") {
+        S3ErrorCode::SignatureDoesNotMatch
+    } else if text.contains("Sha256Mismatch") {
+        S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into())
+    } else {
+        S3ErrorCode::IncompleteBody
+    };
+    GwError::s3(code, format!("request body: {text}"))
+}
+
+/// Tail writes in flight.
+type InFlight<'d> = FuturesUnordered<BoxFuture<'d, Result<(), rados::ClientError>>>;
+
+/// How often an upload waiting for the client checks whether its keepalive is due.
+const KEEPALIVE_POLL: Duration = Duration::from_secs(1);
+
+/// Writes `body` as tails `prefix.first_tail`, ... (the first stripe kept in memory for
+/// the head when `keep_head`), hashing MD5 and what `hasher` was set up for. Returns only
+/// once no tail write is in flight, also on error, so cleanup after it sees every tail.
+pub async fn write_stream<S, E>(
+    data: &IoCtx,
+    prefix: &str,
+    keep_head: bool,
+    body: S,
+    hasher: ChecksumHasher,
+    keepalive: &mut impl Keepalive,
+) -> GwResult<Written>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: BodyError,
+{
+    let mut in_flight = InFlight::new();
+    let result = fill(
+        data,
+        prefix,
+        keep_head,
+        body,
+        hasher,
+        keepalive,
+        &mut in_flight,
+    )
+    .await;
+    let mut failed = None;
+    while let Some(tail) = in_flight.next().await {
+        if let Err(e) = tail {
+            failed.get_or_insert(e);
+        }
+    }
+    match (result, failed) {
+        (Ok(_), Some(e)) => Err(e.into()),
+        (result, _) => result,
+    }
+}
+
+async fn fill<'d, S, E>(
+    data: &'d IoCtx,
+    prefix: &str,
+    keep_head: bool,
+    body: S,
+    mut hasher: ChecksumHasher,
+    keepalive: &mut impl Keepalive,
+    in_flight: &mut InFlight<'d>,
+) -> GwResult<Written>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: BodyError,
+{
+    let mut body = std::pin::pin!(body);
+    let mut md5 = Md5::new();
+    let mut head = Bytes::new();
+    let mut buf = BytesMut::new();
+    let mut size = 0u64;
+    let first_tail = u64::from(keep_head);
+    let mut next_tail = first_tail;
+    let mut filling_head = keep_head;
+
+    loop {
+        // A client that stalls still keeps its pending entry young.
+        let next = loop {
+            tokio::select! {
+                next = body.next() => break next,
+                () = tokio::time::sleep(KEEPALIVE_POLL) => keepalive.tick().await?,
+            }
+        };
+        let chunk = match next {
+            Some(Ok(chunk)) => Some(chunk),
+            Some(Err(e)) => return Err(e.into_gw()),
+            None => None,
+        };
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            md5.update(&chunk);
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            buf.extend_from_slice(&chunk);
+        }
+        while buf.len() as u64 >= STRIPE || (done && !buf.is_empty()) {
+            let take = (buf.len() as u64).min(STRIPE) as usize;
+            let stripe = buf.split_to(take).freeze();
+            if filling_head {
+                head = stripe;
+                filling_head = false;
+                continue;
+            }
+            while in_flight.len() >= TAILS_IN_FLIGHT {
+                in_flight.next().await.expect("non-empty")?;
+            }
+            let oid = tail_oid(prefix, next_tail);
+            next_tail += 1;
+            in_flight.push(Box::pin(async move {
+                data.write_full(&oid, stripe).await.map(drop)
+            }));
+            keepalive.tick().await?;
+        }
+        if done {
+            break;
+        }
+    }
+    while let Some(result) = in_flight.next().await {
+        result?;
+    }
+    let tails = next_tail - first_tail;
+    let segment = (tails > 0).then(|| Segment {
+        prefix: prefix.to_owned(),
+        first: first_tail,
+        len: size - head.len() as u64,
+        part: None,
+    });
+    Ok(Written {
+        head,
+        segment,
+        size,
+        md5_hex: hex::encode(md5.finalize()),
+        checksums: hasher.finalize(),
+    })
+}

@@ -1,0 +1,323 @@
+//! The records the gateway stores in the cluster, encoded with rmp-serde (field names kept,
+//! so a field added later with `#[serde(default)]` still reads old records).
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GwError, GwResult};
+use crate::layout::STRIPE;
+
+/// Encodes a record.
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(record).expect("records always encode")
+}
+
+/// Decodes the record stored in `object`.
+pub fn decode<T: DeserializeOwned>(object: &str, bytes: &[u8]) -> GwResult<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| GwError::BadRecord {
+        object: object.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Milliseconds since the Unix epoch, now: the gateway's one wall-clock read (S3
+/// timestamps, GC due times and janitor ages are wall-clock by nature).
+#[allow(clippy::disallowed_methods)] // the single clock shell of the gateway
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A user and their keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The user id (S3's canonical owner id).
+    pub uid: String,
+    /// Shown as the owner's DisplayName.
+    pub display_name: String,
+    /// Access keys.
+    pub keys: Vec<AccessKey>,
+    /// Creation time (ms since the epoch).
+    pub created_ms: i64,
+}
+
+/// One access key pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The access key id.
+    pub access: String,
+    /// The secret.
+    pub secret: String,
+}
+
+/// A canned ACL: who besides the owner may read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CannedAcl {
+    /// Only the owner.
+    #[default]
+    Private,
+    /// Anyone may read (list a bucket, get an object).
+    PublicRead,
+}
+
+/// A bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// Its name.
+    pub name: String,
+    /// Random id naming its index shards and objects (a re-created bucket gets a new one,
+    /// so leftovers of the old bucket never show through).
+    pub id: String,
+    /// The owner's uid.
+    pub owner: String,
+    /// Creation time (ms since the epoch).
+    pub created_ms: i64,
+    /// Its ACL.
+    pub acl: CannedAcl,
+    /// Number of index shards.
+    pub shards: u32,
+    /// The LocationConstraint it was created with.
+    pub region: String,
+}
+
+/// Where an object's bytes live: the first `head_len` bytes in the head, the rest in
+/// segments of tail objects, each segment a run of [`STRIPE`]-sized objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Bytes stored in the head object.
+    pub head_len: u64,
+    /// Tail segments in object order.
+    pub segments: Vec<Segment>,
+}
+
+/// A run of tail objects `prefix.first`, `prefix.first+1`, ... holding `len` bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Tail object name prefix ([`tail_prefix`](crate::layout::tail_prefix)).
+    pub prefix: String,
+    /// Number of the first tail object.
+    pub first: u64,
+    /// Bytes in the segment.
+    pub len: u64,
+    /// The multipart part this segment is (for `GET ?partNumber=`), if any.
+    #[serde(default)]
+    pub part: Option<u32>,
+}
+
+impl Segment {
+    /// Number of tail objects in the segment.
+    pub fn objects(&self) -> u64 {
+        self.len.div_ceil(STRIPE)
+    }
+}
+
+impl Manifest {
+    /// Total size of the object.
+    pub fn size(&self) -> u64 {
+        self.head_len + self.segments.iter().map(|s| s.len).sum::<u64>()
+    }
+
+    /// Every tail object, for deletion.
+    pub fn tails(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            for n in s.first..s.first + s.objects() {
+                out.push(crate::layout::tail_oid(&s.prefix, n));
+            }
+        }
+        out
+    }
+}
+
+/// S3 checksums as the client sent them (base64), verified on upload.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    /// x-amz-checksum-crc32
+    pub crc32: Option<String>,
+    /// x-amz-checksum-crc32c
+    pub crc32c: Option<String>,
+    /// x-amz-checksum-sha1
+    pub sha1: Option<String>,
+    /// x-amz-checksum-sha256
+    pub sha256: Option<String>,
+    /// x-amz-checksum-crc64nvme
+    pub crc64nvme: Option<String>,
+}
+
+/// Everything S3 returns about an object besides its bytes; kept in the head's xattr.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// The ETag without quotes: MD5 hex, or `md5-N` for multipart.
+    pub etag: String,
+    /// Last-Modified (ms since the epoch).
+    pub mtime_ms: i64,
+    /// This write's random tag (what guards compare).
+    pub tag: String,
+    /// The owner's uid.
+    pub owner: String,
+    /// Content-Type and the other standard headers.
+    pub headers: StandardHeaders,
+    /// x-amz-meta-*.
+    pub user_meta: BTreeMap<String, String>,
+    /// Stored checksums.
+    pub checksums: Checksums,
+    /// Object tags.
+    pub tags: Vec<(String, String)>,
+    /// The object's ACL.
+    pub acl: CannedAcl,
+    /// Where the bytes are.
+    pub manifest: Manifest,
+    /// Number of parts, for multipart objects.
+    pub parts: Option<u32>,
+}
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Expires (ms since the epoch).
+    pub expires_ms: Option<i64>,
+}
+
+/// A listed object in a bucket index shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Last-Modified (ms).
+    pub mtime_ms: i64,
+    /// Owner uid.
+    pub owner: String,
+    /// The tag of the head this entry describes.
+    pub tag: String,
+}
+
+impl IndexEntry {
+    /// The entry describing `meta`.
+    pub fn of(meta: &ObjectMeta) -> IndexEntry {
+        IndexEntry {
+            size: meta.size,
+            etag: meta.etag.clone(),
+            mtime_ms: meta.mtime_ms,
+            owner: meta.owner.clone(),
+            tag: meta.tag.clone(),
+        }
+    }
+}
+
+/// What a pending index entry announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingOp {
+    /// A head is being written with this tag (its tails may exist).
+    Put,
+    /// The head is being removed.
+    Delete,
+}
+
+/// A write in flight, recorded before it touches data so a crash leaves a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEntry {
+    /// Put or delete.
+    pub op: PendingOp,
+    /// When it started (ms).
+    pub since_ms: i64,
+    /// Tail prefix of the data written under this tag (Put).
+    pub tail_prefix: String,
+}
+
+/// A multipart upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The object key.
+    pub key: String,
+    /// The upload id.
+    pub upload_id: String,
+    /// Initiated (ms).
+    pub initiated_ms: i64,
+    /// The metadata the completed object will carry (size, etag, manifest filled in at
+    /// completion).
+    pub meta: ObjectMeta,
+    /// The checksum algorithm the client asked for, if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// One uploaded part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// Part number (1..=10000).
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5 hex.
+    pub etag: String,
+    /// Uploaded (ms).
+    pub mtime_ms: i64,
+    /// Tail prefix of its data.
+    pub prefix: String,
+    /// Checksums sent with the part.
+    pub checksums: Checksums,
+}
+
+/// Objects queued for deferred deletion.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcEntry {
+    /// Object names in the data pool.
+    pub objects: Vec<String>,
+    /// Tail prefixes of writes that died with an unknown number of tails.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Keep everything if this head (object name) carries this write tag by then: the
+    /// janitor's guess that a writer died was wrong.
+    #[serde(default)]
+    pub unless_head: Option<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_counts_tails() {
+        let m = Manifest {
+            head_len: STRIPE,
+            segments: vec![Segment {
+                prefix: "b.tail.t".into(),
+                first: 1,
+                len: 2 * STRIPE + 1,
+                part: None,
+            }],
+        };
+        assert_eq!(m.size(), 3 * STRIPE + 1);
+        assert_eq!(m.tails(), vec!["b.tail.t.1", "b.tail.t.2", "b.tail.t.3"]);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let meta = ObjectMeta {
+            size: 3,
+            etag: "abc".into(),
+            user_meta: [("k".to_owned(), "v".to_owned())].into(),
+            ..ObjectMeta::default()
+        };
+        let back: ObjectMeta = decode("x", &encode(&meta)).unwrap();
+        assert_eq!(back, meta);
+        assert!(decode::<ObjectMeta>("x", b"\xc1").is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! Service and bucket operations: list, create, head, delete, location, ACL, versioning.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::convert::{self, timestamp};
+use super::object_extra::requested_acl;
+use super::{ShoalS3, Want};
+
+pub(super) async fn list_buckets(
+    s3: &ShoalS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let user = s3.user(&req).await?;
+    let prefix = req.input.prefix.unwrap_or_default();
+    let buckets = s3
+        .buckets
+        .list_for(&user.uid)
+        .await?
+        .into_iter()
+        .filter(|b| b.name.starts_with(&prefix))
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(timestamp(b.created_ms)),
+            bucket_region: Some(b.region),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(convert::owner(&user.uid, Some(&user))),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn create_bucket(
+    s3: &ShoalS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let region = input
+        .create_bucket_configuration
+        .and_then(|c| c.location_constraint)
+        .map(|l| l.as_str().to_owned())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| s3.region.clone());
+    if region != s3.region {
+        return Err(s3s::s3_error!(
+            InvalidLocationConstraint,
+            "this gateway serves region {:?}",
+            s3.region
+        ));
+    }
+    let acl = convert::canned_acl(input.acl.as_ref().map(BucketCannedACL::as_str))?;
+    s3.buckets
+        .create(&input.bucket, &user.uid, acl, &region)
+        .await?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", input.bucket)),
+    }))
+}
+
+pub(super) async fn head_bucket(
+    s3: &ShoalS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let caller = s3.caller(&req).await?;
+    let bucket = s3
+        .bucket(caller.as_ref(), &req.input.bucket, Want::List)
+        .await?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(bucket.region),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn delete_bucket(
+    s3: &ShoalS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let user = s3.user(&req).await?;
+    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    s3.buckets.delete(&bucket).await?;
+    Ok(S3Response::new(DeleteBucketOutput::default()))
+}
+
+pub(super) async fn get_bucket_location(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let user = s3.user(&req).await?;
+    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    // us-east-1 is reported as an empty LocationConstraint, as S3 does.
+    let location =
+        (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: location,
+    }))
+}
+
+pub(super) async fn get_bucket_acl(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    let user = s3.user(&req).await?;
+    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    let owner = convert::owner(&bucket.owner, Some(&user));
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(convert::acl_grants(bucket.acl, &owner)),
+        owner: Some(owner),
+    }))
+}
+
+pub(super) async fn put_bucket_acl(
+    s3: &ShoalS3,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let acl = requested_acl(
+        input.acl.as_ref().map(BucketCannedACL::as_str),
+        input.access_control_policy.as_ref(),
+    )?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    s3.buckets.set_acl(&bucket.name, acl).await?;
+    Ok(S3Response::new(PutBucketAclOutput::default()))
+}
+
+pub(super) async fn get_bucket_versioning(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let user = s3.user(&req).await?;
+    s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    // Never enabled: S3 answers an empty configuration.
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}

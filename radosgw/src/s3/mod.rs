@@ -1,0 +1,302 @@
+//! The [`s3s::S3`] implementation: each S3 operation maps its request onto buckets,
+//! objects, listings and uploads. The trait impl only dispatches; the work is in one
+//! module per area.
+
+mod bucket_ops;
+mod convert;
+mod list_ops;
+mod multipart_ops;
+mod object_extra;
+mod object_ops;
+
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::buckets::Buckets;
+use crate::objects::Objects;
+use crate::records::{BucketRecord, CannedAcl, UserRecord};
+use crate::users::Users;
+
+/// The gateway's S3 service.
+#[derive(Debug, Clone)]
+pub struct ShoalS3 {
+    /// Users and keys.
+    pub users: Arc<Users>,
+    /// Buckets.
+    pub buckets: Buckets,
+    /// Objects.
+    pub objects: Objects,
+    /// The region the gateway answers for.
+    pub region: String,
+}
+
+/// What a caller wants to do with a bucket, for the permission check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// List it (owner, or anyone if the bucket is public-read).
+    List,
+    /// Read an object in it (the object's own ACL decides for non-owners).
+    ReadObject,
+    /// Anything else: only the owner.
+    Own,
+}
+
+impl ShoalS3 {
+    /// The authenticated caller (`None`: anonymous).
+    pub(crate) async fn caller<T>(&self, req: &S3Request<T>) -> S3Result<Option<UserRecord>> {
+        let Some(creds) = &req.credentials else {
+            return Ok(None);
+        };
+        match self.users.by_access_key(&creds.access_key).await? {
+            Some(user) => Ok(Some(user)),
+            None => Err(s3_error!(InvalidAccessKeyId)),
+        }
+    }
+
+    /// The authenticated caller, required.
+    pub(crate) async fn user<T>(&self, req: &S3Request<T>) -> S3Result<UserRecord> {
+        self.caller(req)
+            .await?
+            .ok_or_else(|| s3_error!(AccessDenied, "authentication required"))
+    }
+
+    /// Bucket `name` if `caller` may do `want` with it. For [`Want::ReadObject`] the
+    /// object's ACL is checked later with [`may_read_object`].
+    pub(crate) async fn bucket(
+        &self,
+        caller: Option<&UserRecord>,
+        name: &str,
+        want: Want,
+    ) -> S3Result<BucketRecord> {
+        let bucket = self.buckets.must_get(name).await?;
+        let owner = caller.is_some_and(|u| u.uid == bucket.owner);
+        let allowed = owner
+            || match want {
+                Want::List => bucket.acl == CannedAcl::PublicRead,
+                Want::ReadObject => true,
+                Want::Own => false,
+            };
+        if allowed {
+            Ok(bucket)
+        } else {
+            Err(s3_error!(AccessDenied))
+        }
+    }
+}
+
+/// Whether `caller` may read an object with `acl` in `bucket`.
+pub(crate) fn may_read_object(
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    acl: CannedAcl,
+) -> bool {
+    caller.is_some_and(|u| u.uid == bucket.owner) || acl == CannedAcl::PublicRead
+}
+
+#[async_trait::async_trait]
+impl S3 for ShoalS3 {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        bucket_ops::list_buckets(self, req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        bucket_ops::create_bucket(self, req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        bucket_ops::head_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        bucket_ops::delete_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        bucket_ops::get_bucket_location(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        bucket_ops::get_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        bucket_ops::put_bucket_acl(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        bucket_ops::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        object_ops::put_object(self, req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        object_ops::get_object(self, req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        object_ops::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        object_ops::delete_object(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        object_ops::delete_objects(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        object_ops::copy_object(self, req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        object_ops::get_object_tagging(self, req).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        object_ops::put_object_tagging(self, req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        object_ops::delete_object_tagging(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        object_ops::get_object_acl(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        object_ops::put_object_acl(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        list_ops::list_objects(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list_ops::list_objects_v2(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        list_ops::list_object_versions(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart_ops::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart_ops::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart_ops::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart_ops::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart_ops::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart_ops::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart_ops::list_multipart_uploads(self, req).await
+    }
+}

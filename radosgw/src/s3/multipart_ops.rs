@@ -1,0 +1,475 @@
+//! Multipart uploads, the S3 side: requests are checked and translated here; how parts,
+//! completion and abort stay consistent in the cluster is [`crate::multipart`]'s business.
+//! Only the bucket owner may run any of these operations.
+
+use std::ops::Range;
+
+use s3s::dto::*;
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, timestamp};
+use super::object_extra::{check_copy_conditions, copy_source, source_stream};
+use super::object_ops::{ReadConditions, check_key, check_storage_class};
+use super::{ShoalS3, Want};
+use crate::buckets::no_such_bucket;
+use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
+use crate::objects::Preconditions;
+use crate::records::{Checksums, ObjectMeta, PartRecord, UserRecord};
+
+/// Most parts or uploads one listing returns, whatever the request asks.
+const MAX_LISTED: i32 = 1000;
+
+fn listed_max(asked: Option<i32>, what: &str) -> S3Result<usize> {
+    match asked {
+        None => Ok(MAX_LISTED as usize),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "{what} must not be negative")),
+        Some(n) => Ok(n.min(MAX_LISTED) as usize),
+    }
+}
+
+fn too_large() -> S3Error {
+    s3_error!(EntityTooLarge, "a part is at most 5 GiB")
+}
+
+fn checksums_of(c: &Checksums) -> Checksum {
+    Checksum {
+        checksum_crc32: c.crc32.clone(),
+        checksum_crc32c: c.crc32c.clone(),
+        checksum_sha1: c.sha1.clone(),
+        checksum_sha256: c.sha256.clone(),
+        checksum_crc64nvme: c.crc64nvme.clone(),
+        checksum_type: None,
+    }
+}
+
+/// The byte range `x-amz-copy-source-range` (`bytes=first-last`, both required) names in a
+/// source of `size` bytes; the whole source without one.
+pub(super) fn copy_range(header: Option<&str>, size: u64) -> S3Result<Range<u64>> {
+    let Some(header) = header else {
+        return Ok(0..size);
+    };
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "x-amz-copy-source-range must be bytes=first-last"
+        )
+    };
+    let (first, last) = header
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.parse().map_err(|_| bad())?;
+    let last: u64 = last.parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "the copy range is outside the source object"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+pub(super) async fn create_multipart_upload(
+    s3: &ShoalS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    check_key(&input.key)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    // Unknown algorithms are refused now rather than on every part.
+    convert::hasher_for(input.checksum_algorithm.as_ref(), &Checksums::default())?;
+    // Full-object checksums of multipart objects need CRC combination, which we lack: the
+    // parts are still checked, the object gets no checksum.
+    let full_object = input
+        .checksum_type
+        .as_ref()
+        .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT);
+    let algorithm = input.checksum_algorithm.filter(|_| !full_object);
+    let meta = ObjectMeta {
+        owner: user.uid.clone(),
+        headers: convert::standard_headers(
+            input.content_type.as_deref(),
+            input.content_encoding.as_deref(),
+            input.content_disposition.as_deref(),
+            input.content_language.as_deref(),
+            input.cache_control.as_deref(),
+            input.expires.as_ref(),
+        ),
+        user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
+        tags: convert::parse_tagging(input.tagging.as_deref())?,
+        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        ..ObjectMeta::default()
+    };
+    let name = algorithm.as_ref().map(|a| a.as_str().to_owned());
+    let record = Upload::create(&s3.objects, &bucket, &input.key, meta, name).await?;
+    // A delete of the bucket may have checked for uploads before ours was listed: then
+    // the bucket is gone by now, and so must the upload be.
+    let now = s3.buckets.get(&bucket.name).await?;
+    if now.is_none_or(|b| b.id != bucket.id) {
+        let upload = Upload::new(&s3.objects, &bucket, &input.key, &record.upload_id);
+        if let Err(e) = upload.abort().await {
+            tracing::warn!(%e, "could not drop an upload of a deleted bucket");
+        }
+        return Err(no_such_bucket(&bucket.name).into());
+    }
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(record.upload_id),
+        checksum_type: algorithm
+            .as_ref()
+            .map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+        checksum_algorithm: algorithm,
+        ..Default::default()
+    }))
+}
+
+/// Drops a failed part upload, keeping the error that caused it.
+async fn abandon(txn: PartTxn<'_>, e: S3Error) -> S3Error {
+    if let Err(gc) = txn.abort().await {
+        tracing::warn!(%gc, "could not drop a failed part upload");
+    }
+    e
+}
+
+pub(super) async fn upload_part(
+    s3: &ShoalS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let number = multipart::check_part_number(input.part_number)?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    if input
+        .content_length
+        .is_some_and(|n| n as u64 > MAX_PART_SIZE)
+    {
+        return Err(too_large());
+    }
+    let Some(body) = input.body else {
+        return Err(s3_error!(IncompleteBody));
+    };
+    let given = Checksums {
+        crc32: input.checksum_crc32,
+        crc32c: input.checksum_crc32c,
+        sha1: input.checksum_sha1,
+        sha256: input.checksum_sha256,
+        crc64nvme: input.checksum_crc64nvme,
+    };
+    let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
+    // Parts do not take one of the object layer's upload slots (they are private to it),
+    // so many parallel parts are not bounded the way PUTs are.
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    let txn = upload.start_part(number).await?;
+    let written = match txn.write(body, hasher).await {
+        Ok(w) => w,
+        Err(e) => return Err(abandon(txn, e.into()).await),
+    };
+    let checked = convert::with_trailers(given, req.trailing_headers.as_ref())
+        .and_then(|given| convert::verify(&written, input.content_md5.as_deref(), &given));
+    let checksums = match checked {
+        Ok(c) => c,
+        Err(e) => return Err(abandon(txn, e).await),
+    };
+    let part = txn.finish(written, checksums).await?;
+    let c = checksums_of(&part.checksums);
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(ETag::Strong(part.etag)),
+        checksum_crc32: c.checksum_crc32,
+        checksum_crc32c: c.checksum_crc32c,
+        checksum_sha1: c.checksum_sha1,
+        checksum_sha256: c.checksum_sha256,
+        checksum_crc64nvme: c.checksum_crc64nvme,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn upload_part_copy(
+    s3: &ShoalS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let number = multipart::check_part_number(input.part_number)?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    // Read first: it refuses a missing upload before the source is touched, and names the
+    // checksum the part should carry.
+    let Some(record) = upload.record().await? else {
+        return Err(multipart::no_such_upload(&input.upload_id).into());
+    };
+    let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
+    check_copy_conditions(
+        &src,
+        ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        },
+    )?;
+    let range = copy_range(input.copy_source_range.as_deref(), src.size)?;
+    if range.end - range.start > MAX_PART_SIZE {
+        return Err(too_large());
+    }
+    let algorithm = record.checksum_algorithm.map(ChecksumAlgorithm::from);
+    let hasher = convert::hasher_for(algorithm.as_ref(), &Checksums::default())?;
+    let txn = upload.start_part(number).await?;
+    let body = source_stream(s3, &src_bucket, &src_key, &src, range);
+    let written = match txn.write(body, hasher).await {
+        Ok(w) => w,
+        Err(e) => return Err(abandon(txn, e.into()).await),
+    };
+    let checksums = convert::verify(&written, None, &Checksums::default())?;
+    let part = txn.finish(written, checksums).await?;
+    let c = checksums_of(&part.checksums);
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(part.etag)),
+            last_modified: Some(timestamp(part.mtime_ms)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+        }),
+        ..Default::default()
+    }))
+}
+
+/// A part of a CompleteMultipartUpload body.
+fn requested(part: CompletedPart) -> S3Result<RequestedPart> {
+    let number = part
+        .part_number
+        .ok_or_else(|| s3_error!(InvalidPart, "a listed part has no PartNumber"))?;
+    let etag = part
+        .e_tag
+        .ok_or_else(|| s3_error!(InvalidPart, "part {number} has no ETag"))?;
+    Ok(RequestedPart {
+        number: multipart::check_part_number(number)?,
+        etag: etag.into_value(),
+        checksums: Checksums {
+            crc32: part.checksum_crc32,
+            crc32c: part.checksum_crc32c,
+            sha1: part.checksum_sha1,
+            sha256: part.checksum_sha256,
+            crc64nvme: part.checksum_crc64nvme,
+        },
+    })
+}
+
+/// The object's URL as the client addressed the gateway (path style).
+fn location<T>(req: &S3Request<T>, bucket: &str, key: &str) -> String {
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let scheme = req.uri.scheme_str().unwrap_or("http");
+    let path = format!(
+        "/{}/{}",
+        crate::text::url_encode(bucket),
+        crate::text::url_encode(key)
+    );
+    match host {
+        Some(host) => format!("{scheme}://{host}{path}"),
+        None => path,
+    }
+}
+
+pub(super) async fn complete_multipart_upload(
+    s3: &ShoalS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let user = s3.user(&req).await?;
+    let location = location(&req, &req.input.bucket, &req.input.key);
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let listed = input.multipart_upload.and_then(|m| m.parts);
+    let parts = listed
+        .unwrap_or_default()
+        .into_iter()
+        .map(requested)
+        .collect::<S3Result<Vec<_>>>()?;
+    let pre = Preconditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+    };
+    let expect_size = input.mpu_object_size.map(|s| s.max(0) as u64);
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    let meta = upload.complete(&parts, &pre, expect_size).await?;
+    let c = checksums_of(&meta.checksums);
+    let composite = c.checksum_crc32.is_some()
+        || c.checksum_crc32c.is_some()
+        || c.checksum_sha1.is_some()
+        || c.checksum_sha256.is_some();
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        location: Some(location),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(convert::etag(&meta)),
+        checksum_type: composite.then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+        checksum_crc32: c.checksum_crc32,
+        checksum_crc32c: c.checksum_crc32c,
+        checksum_sha1: c.checksum_sha1,
+        checksum_sha256: c.checksum_sha256,
+        checksum_crc64nvme: c.checksum_crc64nvme,
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn abort_multipart_upload(
+    s3: &ShoalS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    upload.abort().await?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+fn to_part(p: PartRecord) -> Part {
+    let c = checksums_of(&p.checksums);
+    Part {
+        part_number: Some(p.number as i32),
+        size: Some(p.size as i64),
+        e_tag: Some(ETag::Strong(p.etag)),
+        last_modified: Some(timestamp(p.mtime_ms)),
+        checksum_crc32: c.checksum_crc32,
+        checksum_crc32c: c.checksum_crc32c,
+        checksum_sha1: c.checksum_sha1,
+        checksum_sha256: c.checksum_sha256,
+        checksum_crc64nvme: c.checksum_crc64nvme,
+    }
+}
+
+fn initiator(user: &UserRecord) -> Initiator {
+    let o = convert::owner(&user.uid, Some(user));
+    Initiator {
+        id: o.id,
+        display_name: o.display_name,
+    }
+}
+
+fn standard() -> StorageClass {
+    StorageClass::from_static(StorageClass::STANDARD)
+}
+
+pub(super) async fn list_parts(
+    s3: &ShoalS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let max = listed_max(input.max_parts, "max-parts")?;
+    let after = match input.part_number_marker {
+        Some(n) if n < 0 => return Err(s3_error!(InvalidArgument, "bad part-number-marker")),
+        n => n.unwrap_or(0) as u32,
+    };
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    let Some(record) = upload.record().await? else {
+        return Err(multipart::no_such_upload(&input.upload_id).into());
+    };
+    let (parts, truncated) = upload.list_parts(after, max).await?;
+    let next = parts.last().map(|p| p.number as i32);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next,
+        max_parts: Some(max as i32),
+        is_truncated: Some(truncated),
+        parts: Some(parts.into_iter().map(to_part).collect()),
+        owner: Some(convert::owner(&record.meta.owner, Some(&user))),
+        initiator: Some(initiator(&user)),
+        storage_class: Some(standard()),
+        checksum_algorithm: record.checksum_algorithm.map(ChecksumAlgorithm::from),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn list_multipart_uploads(
+    s3: &ShoalS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let url = match input.encoding_type.as_ref().map(EncodingType::as_str) {
+        None => false,
+        Some("url") => true,
+        Some(other) => return Err(s3_error!(InvalidArgument, "bad encoding type {other:?}")),
+    };
+    let enc = |s: String| if url { crate::text::url_encode(&s) } else { s };
+    let query = UploadQuery {
+        prefix: input.prefix.as_deref().unwrap_or(""),
+        delimiter: input.delimiter.as_deref(),
+        key_marker: input.key_marker.as_deref(),
+        upload_id_marker: input.upload_id_marker.as_deref(),
+        max: listed_max(input.max_uploads, "max-uploads")?,
+    };
+    let page = multipart::list_uploads(&s3.objects, &bucket, &query).await?;
+    // Only the owner may list, and only the owner may start uploads: one owner for all.
+    let owner = convert::owner(&bucket.owner, Some(&user));
+    let uploads = page.uploads.into_iter().map(|u| MultipartUpload {
+        key: Some(enc(u.key)),
+        upload_id: Some(u.upload_id),
+        initiated: Some(timestamp(u.initiated_ms)),
+        owner: Some(owner.clone()),
+        initiator: Some(initiator(&user)),
+        storage_class: Some(standard()),
+        checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+        ..Default::default()
+    });
+    let prefixes = page.prefixes.into_iter().map(|p| CommonPrefix {
+        prefix: Some(enc(p)),
+    });
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        max_uploads: Some(query.max as i32),
+        is_truncated: Some(page.truncated),
+        next_key_marker: page.next_key_marker.map(enc),
+        next_upload_id_marker: page.next_upload_id_marker,
+        uploads: Some(uploads.collect()),
+        common_prefixes: Some(prefixes.collect()),
+        prefix: input.prefix.map(enc),
+        delimiter: input.delimiter.map(enc),
+        key_marker: input.key_marker.map(enc),
+        upload_id_marker: input.upload_id_marker,
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges_must_lie_within_the_source() {
+        assert_eq!(copy_range(None, 10).unwrap(), 0..10);
+        assert_eq!(copy_range(Some("bytes=0-9"), 10).unwrap(), 0..10);
+        assert_eq!(copy_range(Some("bytes=3-3"), 10).unwrap(), 3..4);
+        let code = |h, size| copy_range(Some(h), size).unwrap_err().code().clone();
+        assert_eq!(code("bytes=0-10", 10), s3s::S3ErrorCode::InvalidRange);
+        assert_eq!(code("bytes=5-4", 10), s3s::S3ErrorCode::InvalidRange);
+        assert_eq!(code("bytes=0-0", 0), s3s::S3ErrorCode::InvalidRange);
+        for bad in ["0-9", "bytes=-5", "bytes=1-", "bytes=a-b", "bytes=1-2,4-5"] {
+            assert_eq!(code(bad, 10), s3s::S3ErrorCode::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listing_limits_cap_at_a_thousand() {
+        assert_eq!(listed_max(None, "x").unwrap(), 1000);
+        assert_eq!(listed_max(Some(5000), "x").unwrap(), 1000);
+        assert_eq!(listed_max(Some(0), "x").unwrap(), 0);
+        assert!(listed_max(Some(-1), "x").is_err());
+        assert_eq!(crate::text::url_encode("a b/ü"), "a%20b/%C3%BC");
+    }
+}

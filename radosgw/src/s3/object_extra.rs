@@ -1,0 +1,272 @@
+//! CopyObject, object tagging and object ACLs.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, etag, timestamp};
+use super::object_ops::{ReadConditions, check_key, check_storage_class};
+use super::{ShoalS3, Want, may_read_object};
+use crate::layout::head_oid;
+use crate::objects::read;
+use crate::objects::{Preconditions, no_such_key};
+use crate::records::{BucketRecord, CannedAcl, ObjectMeta, UserRecord};
+
+/// The source of a copy, readable by the caller, with its metadata.
+pub(super) async fn copy_source(
+    s3: &ShoalS3,
+    caller: &UserRecord,
+    source: &CopySource,
+) -> S3Result<(BucketRecord, String, ObjectMeta)> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = source
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "only bucket/key copy sources are supported"
+        ));
+    };
+    if version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(s3_error!(NoSuchVersion, "versioning is not enabled"));
+    }
+    let src_bucket = s3.bucket(Some(caller), bucket, Want::ReadObject).await?;
+    let Some(meta) = s3.objects.meta(&src_bucket, key).await? else {
+        return Err(no_such_key(key).into());
+    };
+    if !may_read_object(Some(caller), &src_bucket, meta.acl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    Ok((src_bucket, key.to_string(), meta))
+}
+
+/// Copy-source conditions fail with 412 (never 304, as S3 documents for copies).
+pub(super) fn check_copy_conditions(
+    meta: &ObjectMeta,
+    conditions: ReadConditions<'_>,
+) -> S3Result<()> {
+    match conditions.check(meta) {
+        Err(e) if *e.code() == s3s::S3ErrorCode::NotModified => Err(s3_error!(PreconditionFailed)),
+        other => other,
+    }
+}
+
+/// A stream of the bytes `range` of a source object.
+pub(super) fn source_stream(
+    s3: &ShoalS3,
+    bucket: &BucketRecord,
+    key: &str,
+    meta: &ObjectMeta,
+    range: std::ops::Range<u64>,
+) -> read::ChannelBody {
+    read::stream(
+        s3.objects.cluster.data.clone(),
+        head_oid(&bucket.id, key),
+        meta.tag.clone(),
+        None,
+        read::plan(&meta.manifest, range),
+    )
+}
+
+pub(super) async fn copy_object(
+    s3: &ShoalS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    check_key(&input.key)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
+    check_copy_conditions(
+        &src,
+        ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        },
+    )?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let replace_tags = input
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+    if src_bucket.id == bucket.id && src_key == input.key && !replace && !replace_tags {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let mut meta = ObjectMeta {
+        owner: user.uid.clone(),
+        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        ..ObjectMeta::default()
+    };
+    if replace {
+        meta.headers = convert::standard_headers(
+            input.content_type.as_deref(),
+            input.content_encoding.as_deref(),
+            input.content_disposition.as_deref(),
+            input.content_language.as_deref(),
+            input.cache_control.as_deref(),
+            input.expires.as_ref(),
+        );
+        meta.user_meta = input.metadata.unwrap_or_default().into_iter().collect();
+    } else {
+        meta.headers = src.headers.clone();
+        meta.user_meta = src.user_meta.clone();
+    }
+    meta.tags = if replace_tags {
+        convert::parse_tagging(input.tagging.as_deref())?
+    } else {
+        src.tags.clone()
+    };
+    let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &Default::default())?;
+    let body = source_stream(s3, &src_bucket, &src_key, &src, 0..src.size);
+    let txn = s3.objects.start_put(&bucket, &input.key).await?;
+    let written = match txn.write(body, hasher).await {
+        Ok(w) => w,
+        Err(e) => {
+            txn.abort().await?;
+            return Err(e.into());
+        }
+    };
+    meta.checksums = convert::verify(&written, None, &Default::default())?;
+    let meta = txn.commit(written, meta, &Preconditions::default()).await?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&meta)),
+            last_modified: Some(timestamp(meta.mtime_ms)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+async fn owned_object(
+    s3: &ShoalS3,
+    user: &UserRecord,
+    bucket: &str,
+    key: &str,
+) -> S3Result<(BucketRecord, ObjectMeta)> {
+    let bucket = s3.bucket(Some(user), bucket, Want::Own).await?;
+    match s3.objects.meta(&bucket, key).await? {
+        Some(meta) => Ok((bucket, meta)),
+        None => Err(no_such_key(key).into()),
+    }
+}
+
+pub(super) async fn get_object_tagging(
+    s3: &ShoalS3,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let user = s3.user(&req).await?;
+    let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
+    let tag_set = meta
+        .tags
+        .into_iter()
+        .map(|(key, value)| Tag {
+            key: Some(key),
+            value: Some(value),
+        })
+        .collect();
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set,
+        version_id: None,
+    }))
+}
+
+pub(super) async fn put_object_tagging(
+    s3: &ShoalS3,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let tags: Vec<(String, String)> = input
+        .tagging
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect();
+    convert::check_tags(&tags)?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    s3.objects
+        .update_meta(&bucket, &input.key, |m| m.tags = tags.clone())
+        .await?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+pub(super) async fn delete_object_tagging(
+    s3: &ShoalS3,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let user = s3.user(&req).await?;
+    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    s3.objects
+        .update_meta(&bucket, &req.input.key, |m| m.tags.clear())
+        .await?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+}
+
+pub(super) async fn get_object_acl(
+    s3: &ShoalS3,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let user = s3.user(&req).await?;
+    let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
+    let owner = convert::owner(&meta.owner, Some(&user).filter(|u| u.uid == meta.owner));
+    Ok(S3Response::new(GetObjectAclOutput {
+        grants: Some(convert::acl_grants(meta.acl, &owner)),
+        owner: Some(owner),
+        ..Default::default()
+    }))
+}
+
+/// The canned ACL a PutBucketAcl / PutObjectAcl request sets: the x-amz-acl header, or an
+/// AccessControlPolicy body that grants the owner full control and optionally everyone
+/// read (anything finer is not supported).
+pub(super) fn requested_acl(
+    canned: Option<&str>,
+    policy: Option<&AccessControlPolicy>,
+) -> S3Result<CannedAcl> {
+    if canned.is_some() || policy.is_none() {
+        return convert::canned_acl(canned);
+    }
+    let grants = policy.and_then(|p| p.grants.as_ref());
+    let public = grants.into_iter().flatten().any(|g| {
+        g.grantee
+            .as_ref()
+            .and_then(|g| g.uri.as_deref())
+            .is_some_and(|uri| uri.ends_with("/global/AllUsers"))
+            && g.permission
+                .as_ref()
+                .is_some_and(|p| p.as_str() == Permission::READ)
+    });
+    Ok(if public {
+        CannedAcl::PublicRead
+    } else {
+        CannedAcl::Private
+    })
+}
+
+pub(super) async fn put_object_acl(
+    s3: &ShoalS3,
+    req: S3Request<PutObjectAclInput>,
+) -> S3Result<S3Response<PutObjectAclOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let acl = requested_acl(
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+        input.access_control_policy.as_ref(),
+    )?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    s3.objects
+        .update_meta(&bucket, &input.key, |m| m.acl = acl)
+        .await?;
+    Ok(S3Response::new(PutObjectAclOutput::default()))
+}

@@ -1,0 +1,407 @@
+//! PUT, GET, HEAD and DELETE of objects.
+
+use std::ops::Range as ByteRange;
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, etag, timestamp};
+use super::{ShoalS3, Want, may_read_object};
+use crate::layout::head_oid;
+use crate::objects::read::{self, READ_CHUNK};
+use crate::objects::{Preconditions, etag_matches, no_such_key};
+use crate::records::{Checksums, ObjectMeta};
+
+pub(super) use super::object_extra::*;
+
+/// S3's longest key, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+pub(super) fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "the object key is empty"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3_error!(KeyTooLongError));
+    }
+    Ok(())
+}
+
+pub(super) fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
+    match class.map(StorageClass::as_str) {
+        None | Some("STANDARD") => Ok(()),
+        Some(other) => Err(s3_error!(
+            InvalidStorageClass,
+            "storage class {other:?} is not available (STANDARD is)"
+        )),
+    }
+}
+
+pub(super) async fn put_object(
+    s3: &ShoalS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    check_key(&input.key)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let Some(body) = input.body else {
+        return Err(s3_error!(IncompleteBody));
+    };
+    let given = Checksums {
+        crc32: input.checksum_crc32,
+        crc32c: input.checksum_crc32c,
+        sha1: input.checksum_sha1,
+        sha256: input.checksum_sha256,
+        crc64nvme: input.checksum_crc64nvme,
+    };
+    let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
+    let meta = ObjectMeta {
+        owner: user.uid.clone(),
+        headers: convert::standard_headers(
+            input.content_type.as_deref(),
+            input.content_encoding.as_deref(),
+            input.content_disposition.as_deref(),
+            input.content_language.as_deref(),
+            input.cache_control.as_deref(),
+            input.expires.as_ref(),
+        ),
+        user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
+        tags: convert::parse_tagging(input.tagging.as_deref())?,
+        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        ..ObjectMeta::default()
+    };
+    let pre = Preconditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+    };
+    let txn = s3.objects.start_put(&bucket, &input.key).await?;
+    let written = match txn.write(body, hasher).await {
+        Ok(w) => w,
+        Err(e) => {
+            txn.abort().await?;
+            return Err(e.into());
+        }
+    };
+    let checked = convert::with_trailers(given, req.trailing_headers.as_ref())
+        .and_then(|given| convert::verify(&written, input.content_md5.as_deref(), &given));
+    let checksums = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            txn.abort().await?;
+            return Err(e);
+        }
+    };
+    let meta = txn
+        .commit(written, ObjectMeta { checksums, ..meta }, &pre)
+        .await?;
+    let c = &meta.checksums;
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&meta)),
+        checksum_crc32: c.crc32.clone(),
+        checksum_crc32c: c.crc32c.clone(),
+        checksum_sha1: c.sha1.clone(),
+        checksum_sha256: c.sha256.clone(),
+        checksum_crc64nvme: c.crc64nvme.clone(),
+        ..Default::default()
+    }))
+}
+
+/// The conditional-request headers of a GET or HEAD, checked in RFC 7232's order.
+pub(super) struct ReadConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl ReadConditions<'_> {
+    /// PreconditionFailed (412) or NotModified (304) when a condition says so.
+    pub(super) fn check(&self, meta: &ObjectMeta) -> S3Result<()> {
+        let mtime_s = meta.mtime_ms / 1000;
+        let secs = |t: &Timestamp| convert::to_ms(t) / 1000;
+        match self.if_match {
+            Some(ETagCondition::ETag(e)) if !etag_matches(e, &meta.etag) => {
+                return Err(s3_error!(PreconditionFailed));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(t) = self.if_unmodified_since
+                    && mtime_s > secs(t)
+                {
+                    return Err(s3_error!(PreconditionFailed));
+                }
+            }
+        }
+        match self.if_none_match {
+            Some(ETagCondition::Any) => return Err(s3_error!(NotModified)),
+            Some(ETagCondition::ETag(e)) if etag_matches(e, &meta.etag) => {
+                return Err(s3_error!(NotModified));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(t) = self.if_modified_since
+                    && mtime_s <= secs(t)
+                {
+                    return Err(s3_error!(NotModified));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The byte range a GET asks for: from Range, or the part for `partNumber`.
+fn requested_range(
+    meta: &ObjectMeta,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<Option<ByteRange<u64>>> {
+    if let Some(n) = part_number {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Range and partNumber cannot both be given"
+            ));
+        }
+        let mut at = meta.manifest.head_len;
+        for seg in &meta.manifest.segments {
+            if seg.part == Some(n as u32) {
+                return Ok(Some(at..at + seg.len));
+            }
+            at += seg.len;
+        }
+        // A single-part object has part 1 only: the whole object.
+        if n == 1 && meta.parts.is_none() {
+            return Ok(None);
+        }
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "the requested part number is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(e);
+    }
+    match range {
+        None => Ok(None),
+        Some(r) => match r.check(meta.size) {
+            Ok(r) => Ok(Some(r)),
+            Err(_) => Err(s3_error!(
+                InvalidRange,
+                "the requested range is not satisfiable"
+            )),
+        },
+    }
+}
+
+pub(super) async fn get_object(
+    s3: &ShoalS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let caller = s3.caller(&req).await?;
+    let input = req.input;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
+        .await?;
+    let found = s3
+        .objects
+        .meta_and_head(&bucket, &input.key, READ_CHUNK)
+        .await?;
+    let Some((meta, head_bytes)) = found else {
+        return Err(no_such_key(&input.key).into());
+    };
+    if !may_read_object(caller.as_ref(), &bucket, meta.acl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    ReadConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    }
+    .check(&meta)?;
+    let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
+    let whole = range.is_none();
+    let span = range.clone().unwrap_or(0..meta.size);
+    let pieces = read::plan(&meta.manifest, span.clone());
+    let body = read::stream(
+        s3.objects.cluster.data.clone(),
+        head_oid(&bucket.id, &input.key),
+        meta.tag.clone(),
+        Some((0, head_bytes)),
+        pieces,
+    );
+    let content_range = range.as_ref().map(|r| {
+        format!(
+            "bytes {}-{}/{}",
+            r.start,
+            r.end.saturating_sub(1),
+            meta.size
+        )
+    });
+    let c = if whole {
+        meta.checksums.clone()
+    } else {
+        Checksums::default()
+    };
+    let h = &meta.headers;
+    let output = GetObjectOutput {
+        body: Some(StreamingBlob::wrap(body)),
+        content_length: Some((span.end - span.start) as i64),
+        content_range,
+        accept_ranges: Some("bytes".to_owned()),
+        e_tag: Some(etag(&meta)),
+        last_modified: Some(timestamp(meta.mtime_ms)),
+        metadata: user_metadata(&meta),
+        content_type: input
+            .response_content_type
+            .or_else(|| h.content_type.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .or_else(|| h.content_encoding.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .or_else(|| h.content_disposition.clone()),
+        content_language: input
+            .response_content_language
+            .or_else(|| h.content_language.clone()),
+        cache_control: input
+            .response_cache_control
+            .or_else(|| h.cache_control.clone()),
+        expires: input
+            .response_expires
+            .or_else(|| h.expires_ms.map(timestamp)),
+        parts_count: meta.parts.map(|p| p as i32),
+        tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_crc64nvme: c.crc64nvme,
+        ..Default::default()
+    };
+    let mut response = S3Response::new(output);
+    if range.is_some() {
+        response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(response)
+}
+
+/// The x-amz-meta-* of an object, as GET and HEAD return them.
+pub(super) fn user_metadata(meta: &ObjectMeta) -> Option<Metadata> {
+    (!meta.user_meta.is_empty()).then(|| meta.user_meta.clone().into_iter().collect())
+}
+
+pub(super) async fn head_object(
+    s3: &ShoalS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let caller = s3.caller(&req).await?;
+    let input = req.input;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
+        .await?;
+    let Some(meta) = s3.objects.meta(&bucket, &input.key).await? else {
+        return Err(no_such_key(&input.key).into());
+    };
+    if !may_read_object(caller.as_ref(), &bucket, meta.acl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    ReadConditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    }
+    .check(&meta)?;
+    let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
+    let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
+    let h = &meta.headers;
+    let c = meta.checksums.clone();
+    let output = HeadObjectOutput {
+        content_length: Some(len as i64),
+        content_range: range.as_ref().map(|r| {
+            format!(
+                "bytes {}-{}/{}",
+                r.start,
+                r.end.saturating_sub(1),
+                meta.size
+            )
+        }),
+        accept_ranges: Some("bytes".to_owned()),
+        e_tag: Some(etag(&meta)),
+        last_modified: Some(timestamp(meta.mtime_ms)),
+        metadata: user_metadata(&meta),
+        content_type: h.content_type.clone(),
+        content_encoding: h.content_encoding.clone(),
+        content_disposition: h.content_disposition.clone(),
+        content_language: h.content_language.clone(),
+        cache_control: h.cache_control.clone(),
+        expires: h.expires_ms.map(timestamp),
+        parts_count: meta.parts.map(|p| p as i32),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_crc64nvme: c.crc64nvme,
+        ..Default::default()
+    };
+    let mut response = S3Response::new(output);
+    if range.is_some() {
+        response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(response)
+}
+
+pub(super) async fn delete_object(
+    s3: &ShoalS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    s3.objects.delete(&bucket, &input.key).await?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+pub(super) async fn delete_objects(
+    s3: &ShoalS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    if input.delete.objects.len() > 1000 {
+        return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
+    }
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for object in input.delete.objects {
+        match s3.objects.delete(&bucket, &object.key).await {
+            Ok(()) => {
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(object.key),
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(e) => {
+                let e: s3s::S3Error = e.into();
+                errors.push(Error {
+                    key: Some(object.key),
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                    version_id: None,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}

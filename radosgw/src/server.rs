@@ -1,0 +1,163 @@
+//! The gateway process: opens the pools, serves S3 over HTTP (s3s inside axum), and runs
+//! the GC and janitor loops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use rados::RadosClient;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::MultiDomain;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tower::Service;
+
+use crate::access::Access;
+use crate::buckets::Buckets;
+use crate::cluster::{Cluster, PoolSettings};
+use crate::error::{GwError, GwResult};
+use crate::objects::{ObjectSettings, Objects};
+use crate::s3::ShoalS3;
+use crate::users::Users;
+use crate::{gc, janitor};
+
+/// Everything a gateway is configured with.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Where to serve S3.
+    pub listen: SocketAddr,
+    /// The region it answers for (SigV4 scope, LocationConstraint).
+    pub region: String,
+    /// Base domains for virtual-hosted-style requests (`bucket.domain`); path style always
+    /// works.
+    pub domains: Vec<String>,
+    /// Index shards of new buckets.
+    pub index_shards: u32,
+    /// Object write settings.
+    pub objects: ObjectSettings,
+    /// How to create missing pools.
+    pub pools: PoolSettings,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> GatewayConfig {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7480)),
+            region: "us-east-1".to_owned(),
+            domains: Vec::new(),
+            index_shards: 8,
+            objects: ObjectSettings::default(),
+            pools: PoolSettings::default(),
+        }
+    }
+}
+
+/// The signature layer's key lookup.
+struct KeyLookup(Arc<Users>);
+
+#[async_trait::async_trait]
+impl S3Auth for KeyLookup {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<SecretKey> {
+        self.0.get_secret_key(access_key).await
+    }
+}
+
+/// Builds the S3 service over `cluster`.
+pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service> {
+    let users = Arc::new(Users::new(cluster.meta.clone()));
+    let s3 = ShoalS3 {
+        users: users.clone(),
+        buckets: Buckets::new(cluster, config.index_shards),
+        objects: Objects::new(cluster.clone(), config.objects.clone()),
+        region: config.region.clone(),
+    };
+    let mut builder = S3ServiceBuilder::new(s3);
+    builder.set_auth(KeyLookup(users));
+    builder.set_access(Access);
+    if !config.domains.is_empty() {
+        let domains = MultiDomain::new(config.domains.iter().map(String::as_str))
+            .map_err(|e| GwError::s3(s3s::S3ErrorCode::InvalidArgument, e.to_string()))?;
+        builder.set_host(domains);
+    }
+    Ok(builder.build())
+}
+
+/// The axum router serving `svc` for every path.
+pub fn router(svc: S3Service) -> Router {
+    Router::new().fallback(move |mut req: Request| {
+        let mut svc = svc.clone();
+        merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
+        async move {
+            match Service::call(&mut svc, req).await {
+                Ok(resp) => resp.map(axum::body::Body::new).into_response(),
+                Err(e) => {
+                    tracing::error!(error = ?e, "s3 service failed a request");
+                    Response::builder()
+                        .status(500)
+                        .body(axum::body::Body::from("internal error"))
+                        .expect("static response")
+                }
+            }
+        }
+    })
+}
+
+/// Joins a header sent on several lines into one comma-separated value, as HTTP allows and
+/// SigV4 canonicalizes it (the AWS SDKs send `Content-Encoding: gzip` and
+/// `Content-Encoding: aws-chunked` separately; s3s refuses repeated headers).
+fn merge_repeated(headers: &mut http::HeaderMap, name: http::header::HeaderName) {
+    if headers.get_all(&name).iter().nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> = headers
+        .get_all(&name)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let joined = joined.join(&b","[..]);
+    if let Ok(value) = http::HeaderValue::from_bytes(&joined) {
+        headers.insert(name, value);
+    }
+}
+
+/// Runs a gateway until `shutdown` resolves.
+pub async fn run(
+    client: Arc<RadosClient>,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> GwResult<()> {
+    let cluster = Cluster::open(client, &config.pools).await?;
+    let svc = service(&cluster, &config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| io_error(config.listen, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| io_error(config.listen, e))?;
+    tracing::info!(addr = %local, region = config.region, "S3 gateway listening");
+
+    let every =
+        (config.objects.gc_delay / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let gc_task = tokio::spawn(gc::run(cluster.meta.clone(), cluster.data.clone(), every));
+    let buckets = Buckets::new(&cluster, config.index_shards);
+    let objects = Objects::new(cluster.clone(), config.objects.clone());
+    let every =
+        (config.objects.janitor_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let janitor_task = tokio::spawn(janitor::run(buckets, objects, every));
+
+    let served = axum::serve(listener, router(svc))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    gc_task.abort();
+    janitor_task.abort();
+    served.map_err(|e| io_error(local, e))
+}
+
+fn io_error(addr: SocketAddr, e: std::io::Error) -> GwError {
+    GwError::s3(
+        s3s::S3ErrorCode::InternalError,
+        format!("cannot serve on {addr}: {e}"),
+    )
+}
