@@ -15,6 +15,7 @@ use crate::records::{GcEntry, decode, encode, now_ms};
 /// Queues `objects` of the data pool for deletion after `delay`.
 pub async fn defer(meta: &IoCtx, entry: GcEntry, delay: Duration) -> GwResult<()> {
     if entry.objects.is_empty() && entry.prefixes.is_empty() {
+        // Nothing to delete (a head-only object): no queue entry needed.
         return Ok(());
     }
     let due = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
@@ -81,17 +82,29 @@ async fn remove_if_present(data: &IoCtx, object: &str) -> GwResult<usize> {
     }
 }
 
-/// Removes `prefix.0`, `prefix.1`, ... up to the first gap after `prefix.1` (tails of a
-/// PUT start at 1, those of a part at 0): a write that died left an unknown count.
+/// Removes `prefix.0`, `prefix.1`, ... until [`GAP`] numbers in a row are missing: a write
+/// that died left an unknown count, and with tails written concurrently the last ones may
+/// have landed while an earlier one had not.
 async fn remove_run(data: &IoCtx, prefix: &str) -> GwResult<usize> {
-    let mut removed = remove_if_present(data, &tail_oid(prefix, 0)).await?;
-    let mut n = 1;
-    while remove_if_present(data, &tail_oid(prefix, n)).await? == 1 {
-        removed += 1;
+    let mut removed = 0;
+    let mut missing = 0;
+    let mut n = 0;
+    while missing < GAP {
+        match remove_if_present(data, &tail_oid(prefix, n)).await? {
+            0 => missing += 1,
+            _ => {
+                removed += 1;
+                missing = 0;
+            }
+        }
         n += 1;
     }
     Ok(removed)
 }
+
+/// Consecutive missing tails that end a run: more than a writer keeps in flight (PUT tails
+/// start at 1, so `.0` is always missing for them).
+const GAP: u64 = crate::objects::write::TAILS_IN_FLIGHT as u64 + 2;
 
 /// Runs [`run_once`] every `every` until the task is dropped.
 pub async fn run(meta: IoCtx, data: IoCtx, every: Duration) {

@@ -199,10 +199,8 @@ impl Objects {
         };
         index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
         let oid = head_oid(&bucket.id, key);
-        let old = loop {
-            let Some(old) = self.meta(bucket, key).await? else {
-                break None;
-            };
+        while let Some(old) = self.meta(bucket, key).await? {
+            self.collect_replaced(&oid, &old).await?;
             let op = WriteOp::new()
                 .cmp_xattr(TAG_XATTR, Some(old.tag.as_bytes()))
                 .remove();
@@ -210,16 +208,12 @@ impl Objects {
                 Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
                 other => {
                     other?;
-                    break Some(old);
+                    break;
                 }
             }
-        };
-        index::complete(&self.cluster.index, bucket, key, &tag, None).await?;
-        self.converge_index(bucket, key).await?;
-        if let Some(old) = old {
-            self.collect(&old.manifest).await?;
         }
-        Ok(())
+        index::complete(&self.cluster.index, bucket, key, &tag, None).await?;
+        self.converge_index(bucket, key).await
     }
 
     /// Replaces the stored metadata of `key` (tags, ACL) without touching its data.
@@ -291,6 +285,19 @@ impl Objects {
     pub async fn collect(&self, manifest: &Manifest) -> GwResult<()> {
         let entry = GcEntry {
             objects: manifest.tails(),
+            ..GcEntry::default()
+        };
+        gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
+    }
+
+    /// Queues the tails of `old`, the version a write or delete of head `oid` is about to
+    /// replace, before it does: a gateway that dies right after replacing it cannot forget
+    /// them. Should the replacement not happen after all, the head still carries `old`'s tag
+    /// and the GC keeps them.
+    async fn collect_replaced(&self, oid: &str, old: &ObjectMeta) -> GwResult<()> {
+        let entry = GcEntry {
+            objects: old.manifest.tails(),
+            unless_head: Some((oid.to_owned(), old.tag.clone())),
             ..GcEntry::default()
         };
         gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
@@ -415,11 +422,14 @@ impl PutTxn<'_> {
         meta.tag = self.tag.clone();
         let objects = self.objects;
         let oid = head_oid(&self.bucket.id, self.key);
-        let old = loop {
+        loop {
             let old = objects.meta(self.bucket, self.key).await?;
             if let Err(e) = pre.check(old.as_ref()) {
                 self.abort().await?;
                 return Err(e);
+            }
+            if let Some(old) = &old {
+                objects.collect_replaced(&oid, old).await?;
             }
             let op = WriteOp::new()
                 .cmp_xattr(TAG_XATTR, old.as_ref().map(|o| o.tag.as_bytes()))
@@ -430,10 +440,10 @@ impl PutTxn<'_> {
                 Err(e) if e.is_guard_failed() => continue,
                 other => {
                     other?;
-                    break old;
+                    break;
                 }
             }
-        };
+        }
         let entry = IndexEntry::of(&meta);
         index::complete(
             &objects.cluster.index,
@@ -444,9 +454,6 @@ impl PutTxn<'_> {
         )
         .await?;
         objects.converge_index(self.bucket, self.key).await?;
-        if let Some(old) = old {
-            objects.collect(&old.manifest).await?;
-        }
         Ok(meta)
     }
 

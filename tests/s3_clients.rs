@@ -1,0 +1,151 @@
+//! A second and third client family: the aws CLI (botocore) and rclone copy a directory tree
+//! (small files, a name with a space, and a 12 MiB file that both send as a multipart upload)
+//! up to the gateway and back, and the copies must match byte for byte.
+//!
+//! CI installs both tools (`.ci/run`) and sets `SHOAL_REQUIRE_CLIENTS=1`, which turns a
+//! missing tool into a failure; on a machine without them the test says so and passes.
+#![allow(clippy::disallowed_methods)] // the harness waits on processes with std Instant
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TempDir;
+use common::gateway::Cluster;
+use common::s3::random_bytes;
+
+fn available(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("SHOAL_REQUIRE_CLIENTS").is_none(),
+            "{tool} is required (SHOAL_REQUIRE_CLIENTS is set) but not installed"
+        );
+        eprintln!("skipping {tool}: not installed");
+    }
+    found
+}
+
+/// A command with the cluster's credentials and none of the machine's CA bundle settings
+/// (rclone refuses a custom bundle on plain http).
+fn client(cluster: &Cluster, tool: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    for var in [
+        "AWS_CA_BUNDLE",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ENDPOINT_URL", cluster.endpoint())
+        .env("AWS_ACCESS_KEY_ID", &cluster.user.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &cluster.user.secret_key)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env("RCLONE_CONFIG_S_TYPE", "s3")
+        .env("RCLONE_CONFIG_S_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_S_ENDPOINT", cluster.endpoint())
+        .env("RCLONE_CONFIG_S_ACCESS_KEY_ID", &cluster.user.access_key)
+        .env(
+            "RCLONE_CONFIG_S_SECRET_ACCESS_KEY",
+            &cluster.user.secret_key,
+        )
+        .env("RCLONE_CONFIG_S_REGION", "us-east-1")
+        .env("RCLONE_CONFIG", "/dev/null");
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes the tree the clients copy.
+fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files = vec![
+        ("a/b/one.txt".to_owned(), b"one\n".to_vec()),
+        ("a/b/empty".to_owned(), Vec::new()),
+        ("a/two.bin".to_owned(), random_bytes(70_000, 2)),
+        ("c/space name.txt".to_owned(), b"hello there\n".to_vec()),
+        ("c/big.bin".to_owned(), random_bytes(12 << 20, 3)),
+    ];
+    for (name, data) in &files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    files
+}
+
+fn check_tree(root: &Path, files: &[(String, Vec<u8>)], what: &str) {
+    for (name, data) in files {
+        let got = std::fs::read(root.join(name))
+            .unwrap_or_else(|e| panic!("{what}: {name} missing after the round trip: {e}"));
+        assert!(got == *data, "{what}: {name} differs after the round trip");
+    }
+}
+
+#[test]
+fn aws_cli_and_rclone_copy_a_tree_up_and_back() {
+    let aws = available("aws");
+    let rclone = available("rclone");
+    if !aws && !rclone {
+        return;
+    }
+    let cluster = Cluster::start();
+    let work = TempDir::new("s3-clients");
+    let src = work.0.join("src");
+    let files = make_tree(&src);
+
+    if aws {
+        let mut mb = client(&cluster, "aws");
+        mb.args(["s3", "mb", "s3://cli-bucket"]);
+        run(mb, "aws s3 mb");
+        let mut up = client(&cluster, "aws");
+        up.args(["s3", "sync"])
+            .arg(&src)
+            .arg("s3://cli-bucket/tree");
+        run(up, "aws s3 sync up");
+        let back = work.0.join("aws-back");
+        let mut down = client(&cluster, "aws");
+        down.args(["s3", "sync", "s3://cli-bucket/tree"]).arg(&back);
+        run(down, "aws s3 sync down");
+        check_tree(&back, &files, "aws CLI");
+        let mut ls = client(&cluster, "aws");
+        ls.args(["s3", "rm", "--recursive", "s3://cli-bucket/tree"]);
+        run(ls, "aws s3 rm --recursive");
+        let mut rb = client(&cluster, "aws");
+        rb.args(["s3", "rb", "s3://cli-bucket"]);
+        run(rb, "aws s3 rb (bucket empty after rm)");
+    }
+
+    if rclone {
+        let mut mk = client(&cluster, "rclone");
+        mk.args(["mkdir", "s:rclone-bucket"]);
+        run(mk, "rclone mkdir");
+        let mut up = client(&cluster, "rclone");
+        up.arg("copy").arg(&src).arg("s:rclone-bucket/tree");
+        run(up, "rclone copy up");
+        let mut check = client(&cluster, "rclone");
+        check.arg("check").arg(&src).arg("s:rclone-bucket/tree");
+        run(check, "rclone check (sizes and MD5s)");
+        let back = work.0.join("rclone-back");
+        let mut down = client(&cluster, "rclone");
+        down.args(["copy", "s:rclone-bucket/tree"]).arg(&back);
+        run(down, "rclone copy down");
+        check_tree(&back, &files, "rclone");
+    }
+}
