@@ -224,7 +224,17 @@ pub fn default_user(
         "export AWS_ENDPOINT_URL=http://{endpoint}\nexport AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\n",
         key.access, key.secret
     );
-    std::fs::write(env, text).with_context(|| format!("cannot write {}", env.display()))?;
+    // Owner-only: the file holds a secret key.
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(env)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", env.display()))?;
     Ok(user)
 }
 

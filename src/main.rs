@@ -140,7 +140,7 @@ fn main() -> ExitCode {
     );
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         if daemon {
-            "info,openraft=error"
+            "info,openraft=error,s3s::ops=off"
         } else {
             "warn,openraft=error"
         }

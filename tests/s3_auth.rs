@@ -663,6 +663,15 @@ async fn malformed_and_cut_short_requests_never_wedge_the_gateway() {
             assert!(status >= 400, "junk {junk:?} answered {status}");
         }
     }
+    // An oversized header block (1 MiB): refused (431), never buffered without bound.
+    let big = format!(
+        "GET /wedge/keep HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let reply = send_raw(addr, big.as_bytes());
+    if let Some(status) = raw_status(&reply) {
+        assert!(status >= 400, "an oversized header answered {status}");
+    }
     // Many idle connections opened and dropped.
     let idle: Vec<_> = (0..50)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
@@ -694,5 +703,66 @@ async fn malformed_and_cut_short_requests_never_wedge_the_gateway() {
         get(&s3, "wedge", "keep").await,
         b"keep me",
         "data after a gateway restart"
+    );
+}
+
+/// A GET with its own Host header, read until the server closes (`Connection: close`).
+fn get_with_host(addr: std::net::SocketAddr, host: &str, target: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_hosted_style_names_the_bucket_in_the_host() {
+    let cluster = Cluster::start_with(&["--domain", "s3.shoal.test"]);
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("vhost")
+        .send()
+        .await
+        .must("create bucket");
+    s3.put_object()
+        .bucket("vhost")
+        .key("dir/hello.txt")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"hello vhost"))
+        .send()
+        .await
+        .must("put a public-read object");
+
+    let port = cluster.addr.port();
+    let raw = get_with_host(
+        cluster.addr,
+        &format!("vhost.s3.shoal.test:{port}"),
+        "/dir/hello.txt",
+    );
+    assert_eq!(
+        raw_status(&raw),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(
+        raw.ends_with(b"hello vhost"),
+        "virtual-hosted GET body: {}",
+        String::from_utf8_lossy(&raw)
+    );
+    // The same gateway still serves path style on its IP address.
+    let resp = http_request(cluster.addr, "GET", "/vhost/dir/hello.txt", &[], b"");
+    assert_eq!(resp.status, 200, "path-style GET: {}", resp.text());
+    // A bucket that does not exist, by host.
+    let raw = get_with_host(cluster.addr, &format!("nope.s3.shoal.test:{port}"), "/x");
+    assert_eq!(
+        raw_status(&raw),
+        Some(404),
+        "{}",
+        String::from_utf8_lossy(&raw)
     );
 }

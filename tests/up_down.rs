@@ -1,14 +1,33 @@
 #![allow(clippy::disallowed_methods)] // the shared harness measures wall time with std Instant
 
 //! `shoal up --detach` / `shoal down`: the README's first command, end to end — a cluster
-//! comes up healthy, stores an object through `shoal rados`, stops completely, and comes back
-//! with its data.
+//! comes up healthy with an S3 endpoint whose keys are in DIR/s3.env, stores objects through
+//! `shoal rados` and S3, stops completely, and comes back with its data and keys.
 
 mod common;
 
 use std::process::Command;
 
+use common::gateway::s3_client;
+use common::http::free_tcp_addr;
+use common::s3::{Must, get, put};
 use common::{TempDir, free_addr};
+
+/// The value of `export NAME=value` in an s3.env file.
+fn env_value(env: &str, name: &str) -> String {
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+        .unwrap_or_else(|| panic!("{name} missing from s3.env:\n{env}"))
+        .to_string()
+}
+
+fn s3_from_env(env: &str) -> aws_sdk_s3::Client {
+    s3_client(
+        &env_value(env, "AWS_ENDPOINT_URL"),
+        &env_value(env, "AWS_ACCESS_KEY_ID"),
+        &env_value(env, "AWS_SECRET_ACCESS_KEY"),
+    )
+}
 
 fn shoal(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_shoal"))
@@ -46,15 +65,18 @@ impl Drop for Down {
     }
 }
 
-#[test]
-fn up_serves_objects_down_stops_everything_and_data_persists() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_objects_down_stops_everything_and_data_persists() {
     let dir = TempDir::new("up");
     let data = dir.0.join("cluster");
     let data = data.to_str().unwrap().to_string();
     let port = free_addr().port().to_string();
+    let s3_addr = free_tcp_addr().to_string();
     let _down = Down(data.clone());
     let up = |extra: &[&str]| {
-        let mut args = vec!["up", "--data", &data, "--mons", "1", "--osds", "3"];
+        let mut args = vec![
+            "up", "--data", &data, "--mons", "1", "--osds", "3", "--s3", &s3_addr,
+        ];
         args.extend_from_slice(extra);
         args.push("--detach");
         ok(shoal(&args))
@@ -78,6 +100,21 @@ fn up_serves_objects_down_stops_everything_and_data_persists() {
         file.to_str().unwrap(),
     ]));
 
+    // The S3 endpoint works with the keys `up` wrote.
+    assert!(printed.contains(&s3_addr), "{printed}");
+    let env = std::fs::read_to_string(format!("{data}/s3.env")).unwrap();
+    assert_eq!(
+        env_value(&env, "AWS_ENDPOINT_URL"),
+        format!("http://{s3_addr}")
+    );
+    let s3 = s3_from_env(&env);
+    s3.create_bucket()
+        .bucket("up-bucket")
+        .send()
+        .await
+        .must("create bucket");
+    put(&s3, "up-bucket", "hello", b"hello over s3").await;
+
     // A second `up` on a running cluster is refused.
     let again = shoal(&["up", "--data", &data, "--detach"]);
     assert!(!again.status.success());
@@ -87,7 +124,7 @@ fn up_serves_objects_down_stops_everything_and_data_persists() {
         .lines()
         .map(|l| l.parse().unwrap())
         .collect();
-    assert_eq!(pids.len(), 4);
+    assert_eq!(pids.len(), 5, "1 monitor, 3 OSDs, 1 gateway");
     ok(shoal(&["down", "--data", &data]));
     assert!(
         running(&pids).is_empty(),
@@ -109,4 +146,11 @@ fn up_serves_objects_down_stops_everything_and_data_persists() {
         out.to_str().unwrap(),
     ]));
     assert_eq!(std::fs::read(&out).unwrap(), b"hello shoal");
+    // Same keys, same S3 data.
+    let env_again = std::fs::read_to_string(format!("{data}/s3.env")).unwrap();
+    assert_eq!(env_again, env, "the restart keeps the default user's keys");
+    assert_eq!(
+        get(&s3_from_env(&env_again), "up-bucket", "hello").await,
+        b"hello over s3"
+    );
 }

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use rados::RadosClient;
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::host::MultiDomain;
+use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tower::Service;
 
@@ -64,6 +64,33 @@ impl S3Auth for KeyLookup {
     }
 }
 
+/// Virtual-hosted-style addressing: `bucket.DOMAIN[:port]` names the bucket; any other
+/// host (an IP address, `localhost`, the bare domain) is path style. (s3s's own parsers
+/// take an unknown host for a CNAME'd bucket, which breaks path style on `127.0.0.1`.)
+struct Domains(Vec<String>);
+
+impl S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        for domain in &self.0 {
+            if let Some(bucket) = name
+                .strip_suffix(domain.as_str())
+                .and_then(|b| b.strip_suffix('.'))
+                .filter(|b| !b.is_empty())
+            {
+                return Ok(VirtualHost::new(domain.as_str()).with_bucket(bucket));
+            }
+        }
+        Ok(VirtualHost::new(name))
+    }
+}
+
 /// Builds the S3 service over `cluster`.
 pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service> {
     let users = Arc::new(Users::new(cluster.meta.clone()));
@@ -77,9 +104,7 @@ pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service>
     builder.set_auth(KeyLookup(users));
     builder.set_access(Access);
     if !config.domains.is_empty() {
-        let domains = MultiDomain::new(config.domains.iter().map(String::as_str))
-            .map_err(|e| GwError::s3(s3s::S3ErrorCode::InvalidArgument, e.to_string()))?;
-        builder.set_host(domains);
+        builder.set_host(Domains(config.domains.clone()));
     }
     Ok(builder.build())
 }
@@ -160,4 +185,29 @@ fn io_error(addr: SocketAddr, e: std::io::Error) -> GwError {
         s3s::S3ErrorCode::InternalError,
         format!("cannot serve on {addr}: {e}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_under_a_domain_name_their_bucket_others_are_path_style() {
+        let d = Domains(vec!["s3.example.test".into()]);
+        let bucket = |host: &'static str| {
+            d.parse_host_header(host)
+                .unwrap()
+                .bucket()
+                .map(str::to_owned)
+        };
+        assert_eq!(bucket("photos.s3.example.test").as_deref(), Some("photos"));
+        assert_eq!(
+            bucket("photos.s3.example.test:7480").as_deref(),
+            Some("photos")
+        );
+        assert_eq!(bucket("s3.example.test:7480"), None);
+        assert_eq!(bucket("127.0.0.1:7480"), None);
+        assert_eq!(bucket("localhost"), None);
+        assert_eq!(bucket("[::1]:7480"), None);
+    }
 }
