@@ -219,6 +219,14 @@ async fn signatures_keys_and_users() {
         .await
         .must("the remaining key still works");
 
+    // A user who still owns a bucket cannot be removed.
+    let out = cluster.shoal(&["user", "rm", "--uid", "other"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("theirs"),
+        "user rm with a bucket left: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A removed user is refused.
     s3_other
         .delete_bucket()
@@ -254,6 +262,22 @@ async fn anonymous_access_acls_and_presigned_urls() {
         (resp.status, resp.error_code().as_deref()),
         (403, Some("AccessDenied")),
         "anonymous GET of a private object: {}",
+        resp.text()
+    );
+    // Every response names its request, errors in their document too.
+    let id = resp.header("x-amz-request-id").expect("x-amz-request-id");
+    assert!(
+        resp.text()
+            .contains(&format!("<RequestId>{id}</RequestId>")),
+        "error document without the request id {id}: {}",
+        resp.text()
+    );
+    // A missing key in a private bucket is not told apart from a private one.
+    let resp = http_request(addr, "GET", "/pub/no-such-key", &[], b"");
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (403, Some("AccessDenied")),
+        "anonymous GET of a missing key: {}",
         resp.text()
     );
     let resp = http_request(addr, "GET", "/pub", &[], b"");

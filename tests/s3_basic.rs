@@ -447,6 +447,19 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         b"first",
         "a failed conditional PUT changed nothing"
     );
+    // If-Match on a key that does not exist: 404 NoSuchKey, as S3 answers.
+    expect_err(
+        s3.put_object()
+            .bucket("data")
+            .key("never-written")
+            .if_match("\"0123456789abcdef\"")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await,
+        404,
+        Some("NoSuchKey"),
+        "If-Match on a missing key",
+    );
 
     // Overwrite replaces data and metadata.
     s3.put_object()

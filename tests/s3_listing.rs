@@ -521,3 +521,48 @@ async fn listing_encodes_keys_fetches_owner_and_sees_writes() {
         .await
         .must("delete emptied bucket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_chooses_its_index_shards() {
+    let cluster = Cluster::start();
+    let s3 = cluster.s3();
+    let with_shards = |name: &'static str, shards: &'static str| {
+        s3.create_bucket()
+            .bucket(name)
+            .customize()
+            .mutate_request(move |req| {
+                req.headers_mut()
+                    .insert("x-shoal-bucket-index-shards", shards);
+            })
+            .send()
+    };
+    with_shards("wide", "16")
+        .await
+        .must("create a 16-shard bucket");
+    expect_err(
+        with_shards("bad-shards", "0").await,
+        400,
+        Some("InvalidArgument"),
+        "zero index shards",
+    );
+    // Every shard object exists from the start (it carries the bucket's live state), so the
+    // index pool holds exactly 16 shards of one bucket id.
+    let out = cluster.shoal(&["rados", "-p", "default.rgw.buckets.index", "ls"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = String::from_utf8_lossy(&out.stdout).into_owned();
+    let shards: Vec<&str> = names.lines().filter(|n| n.contains(".index.")).collect();
+    assert_eq!(shards.len(), 16, "index shard objects: {shards:?}");
+
+    // The merge over 16 shards lists in order, exactly once each.
+    let keys: Vec<String> = (0..300).map(|i| format!("k/{i:04}")).collect();
+    put_many(&s3, "wide", &keys, 8).await;
+    assert_eq!(
+        list_keys(&s3, "wide", "", 37).await,
+        keys,
+        "paged listing over 16 shards"
+    );
+}

@@ -51,13 +51,15 @@ impl Buckets {
         }
     }
 
-    /// Creates bucket `name` for `owner`.
+    /// Creates bucket `name` for `owner`, with `shards` index shards (`None`: the
+    /// gateway's default).
     pub async fn create(
         &self,
         name: &str,
         owner: &str,
         acl: CannedAcl,
         region: &str,
+        shards: Option<u32>,
     ) -> GwResult<BucketRecord> {
         if !valid_bucket_name(name) {
             return Err(GwError::s3(
@@ -74,7 +76,7 @@ impl Buckets {
             owner: owner.to_owned(),
             created_ms: now_ms(),
             acl,
-            shards: self.shards,
+            shards: shards.unwrap_or(self.shards).max(1),
             region: region.to_owned(),
         };
         // Shards first: a record only ever names shards that exist and are live.

@@ -32,38 +32,54 @@ pub async fn run_once(meta: &IoCtx, data: &IoCtx) -> GwResult<usize> {
     let now = now_ms();
     let mut removed = 0;
     for shard in 0..GC_SHARDS {
-        let oid = gc_oid(shard);
-        let page = match meta.omap_list(&oid, None, 100).await {
-            Ok(page) => page,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for (key, value) in page {
-            let due: i64 = String::from_utf8_lossy(&key)
-                .split('/')
-                .next()
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(0);
-            if due > now {
+        // Pages of due entries until the first one not yet due (keys sort by due time).
+        loop {
+            let (n, more) = drain_page(meta, data, &gc_oid(shard), now).await?;
+            removed += n;
+            if !more {
                 break;
             }
-            let entry: GcEntry = decode(&oid, &value)?;
-            if let Some((head, tag)) = &entry.unless_head
-                && head_has_tag(data, head, tag).await?
-            {
-                meta.omap_rm(&oid, vec![key]).await?;
-                continue;
-            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Processes one page of due entries of queue `oid`: objects removed, and whether more due
+/// entries may follow.
+async fn drain_page(meta: &IoCtx, data: &IoCtx, oid: &str, now: i64) -> GwResult<(usize, bool)> {
+    const PAGE: u32 = 100;
+    let page = match meta.omap_list(oid, None, PAGE).await {
+        Ok(page) => page,
+        Err(e) if e.is_not_found() => return Ok((0, false)),
+        Err(e) => return Err(e.into()),
+    };
+    let full = page.len() == PAGE as usize;
+    let mut removed = 0;
+    for (key, value) in page {
+        let due: i64 = String::from_utf8_lossy(&key)
+            .split('/')
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        if due > now {
+            return Ok((removed, false));
+        }
+        let entry: GcEntry = decode(oid, &value)?;
+        let keep = match &entry.unless_head {
+            Some((head, tag)) => head_has_tag(data, head, tag).await?,
+            None => false,
+        };
+        if !keep {
             for object in &entry.objects {
                 removed += remove_if_present(data, object).await?;
             }
             for prefix in &entry.prefixes {
                 removed += remove_run(data, prefix).await?;
             }
-            meta.omap_rm(&oid, vec![key]).await?;
         }
+        meta.omap_rm(oid, vec![key]).await?;
     }
-    Ok(removed)
+    Ok((removed, full))
 }
 
 async fn head_has_tag(data: &IoCtx, head: &str, tag: &str) -> GwResult<bool> {

@@ -77,7 +77,6 @@ async fn resolve(
 ) -> GwResult<()> {
     let head = objects.meta(bucket, key).await?;
     tracing::info!(bucket = bucket.name, key, tag, op = ?pending.op, head_exists = head.is_some(), "janitor resolving a pending entry");
-    objects.converge_index(bucket, key).await?;
     let landed = head.as_ref().is_some_and(|m| m.tag == tag);
     if pending.op == PendingOp::Put && !landed {
         // Writers refresh their entry while alive, so this one is dead; still, the GC keeps
@@ -86,7 +85,7 @@ async fn resolve(
             .collect_orphan(bucket, key, tag, &pending.tail_prefix)
             .await?;
     }
-    crate::index::abandon(&objects.cluster.index, bucket, key, tag).await
+    objects.settle_index(bucket, key, Some(tag)).await
 }
 
 /// Runs [`run_once`] every `every`.

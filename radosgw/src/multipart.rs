@@ -390,7 +390,7 @@ impl<'a> Upload<'a> {
         pre: &Preconditions,
     ) -> GwResult<ObjectMeta> {
         let result = async {
-            let txn = self.objects.start_put(self.bucket, self.key).await?;
+            let txn = self.objects.start_install(self.bucket, self.key).await?;
             txn.install(meta.clone(), Bytes::new(), pre).await
         };
         let installed = match result.await {

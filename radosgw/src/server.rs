@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rados::RadosClient;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
@@ -116,7 +116,7 @@ pub fn router(svc: S3Service) -> Router {
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
         async move {
             match Service::call(&mut svc, req).await {
-                Ok(resp) => resp.map(axum::body::Body::new).into_response(),
+                Ok(resp) => with_request_id(resp.map(axum::body::Body::new)).await,
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 service failed a request");
                     Response::builder()
@@ -127,6 +127,40 @@ pub fn router(svc: S3Service) -> Router {
             }
         }
     })
+}
+
+/// Largest error body we rewrite (S3 error documents are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Gives every response an `x-amz-request-id`, and puts the same id in error documents
+/// (`<RequestId>`), as S3 does, so a client's error report can be found in our logs.
+async fn with_request_id(resp: Response) -> Response {
+    let id = crate::ids::random_hex::<8>().to_uppercase();
+    let (mut parts, body) = resp.into_parts();
+    if let Ok(value) = http::HeaderValue::from_str(&id) {
+        parts.headers.insert("x-amz-request-id", value);
+    }
+    let is_xml_error = parts.status.as_u16() >= 400
+        && parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().ends_with(b"xml"));
+    if !is_xml_error {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let body = match text.rfind("</Error>") {
+        Some(at) if !text.contains("<RequestId>") => {
+            format!("{}<RequestId>{id}</RequestId>{}", &text[..at], &text[at..])
+        }
+        _ => text.into_owned(),
+    };
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    tracing::debug!(request_id = id, status = %parts.status, "error response");
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Joins a header sent on several lines into one comma-separated value, as HTTP allows and

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::error::{GwError, GwResult};
 use crate::ids;
-use crate::layout::{USERS_OID, key_oid, user_oid};
+use crate::layout::{USERS_OID, key_oid, user_buckets_oid, user_oid};
 use crate::records::{AccessKey, UserRecord, decode, encode, now_ms};
 
 /// How long a looked-up key is trusted before it is read again (a removed key stops
@@ -162,9 +162,16 @@ impl Users {
         Ok(())
     }
 
-    /// Deletes `uid` and its keys (its buckets must be gone: the caller checks).
+    /// Deletes `uid` and its keys; refused while the user owns buckets (they would be left
+    /// without an owner, or handed to a later user of the same uid).
     pub async fn remove(&self, uid: &str) -> GwResult<()> {
         let record = self.must_get(uid).await?;
+        let owned = crate::buckets::omap_keys(&self.meta, &user_buckets_oid(uid)).await?;
+        if !owned.is_empty() {
+            return Err(invalid(format!(
+                "user {uid:?} still owns buckets {owned:?}: delete them first"
+            )));
+        }
         for key in &record.keys {
             self.forget_key(&key.access).await?;
         }

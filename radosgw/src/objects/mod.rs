@@ -18,7 +18,6 @@ use rados::{IoCtx, WriteOp};
 use s3s::S3ErrorCode;
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::{ETag, ETagCondition};
-use serde_bytes::ByteBuf;
 use tokio::sync::Semaphore;
 
 use crate::cluster::Cluster;
@@ -88,7 +87,13 @@ impl Preconditions {
         }
         if let Some(cond) = &self.if_match {
             match (cond, old) {
-                (_, None) => return failed("the object does not exist"),
+                // S3 answers a conditional write on a missing key with 404, not 412.
+                (_, None) => {
+                    return Err(GwError::s3(
+                        S3ErrorCode::NoSuchKey,
+                        "If-Match: the object does not exist",
+                    ));
+                }
                 (ETagCondition::ETag(e), Some(old)) if !etag_matches(e, &old.etag) => {
                     return failed("the object's ETag does not match If-Match");
                 }
@@ -171,7 +176,27 @@ impl Objects {
         bucket: &'a BucketRecord,
         key: &'a str,
     ) -> GwResult<PutTxn<'a>> {
-        let permit = self.upload_slot().await;
+        let slot = self.upload_slot().await;
+        self.begin_put(bucket, key, Some(slot)).await
+    }
+
+    /// Starts installing a head whose data already exists (a multipart completion): no
+    /// body streams, so no upload slot is taken (waiting for one could outlast the
+    /// completion's own freeze).
+    pub async fn start_install<'a>(
+        &'a self,
+        bucket: &'a BucketRecord,
+        key: &'a str,
+    ) -> GwResult<PutTxn<'a>> {
+        self.begin_put(bucket, key, None).await
+    }
+
+    async fn begin_put<'a>(
+        &'a self,
+        bucket: &'a BucketRecord,
+        key: &'a str,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> GwResult<PutTxn<'a>> {
         let tag = ids::random_hex::<8>();
         let pending = PendingEntry {
             op: PendingOp::Put,
@@ -185,7 +210,7 @@ impl Objects {
             key,
             tag,
             pending,
-            _permit: permit,
+            _slot: slot,
         })
     }
 
@@ -212,8 +237,7 @@ impl Objects {
                 }
             }
         }
-        index::complete(&self.cluster.index, bucket, key, &tag, None).await?;
-        self.converge_index(bucket, key).await
+        self.settle_index(bucket, key, Some(&tag)).await
     }
 
     /// Replaces the stored metadata of `key` (tags, ACL) without touching its data.
@@ -243,42 +267,18 @@ impl Objects {
         }
     }
 
-    /// Makes the listed entry of `key` match its head, whatever order racing writers
-    /// completed in: the head is the truth, the index follows it.
-    pub async fn converge_index(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
-        let meta = self.meta(bucket, key).await?;
-        let shard =
-            crate::layout::index_oid(&bucket.id, crate::layout::shard_of(key, bucket.shards));
-        let entry_key = crate::layout::entry_key(key);
-        let listed = self
-            .cluster
-            .index
-            .omap_get(&shard, vec![entry_key.clone()])
-            .await;
-        let listed: Option<IndexEntry> = match listed {
-            Ok(found) => match found.into_iter().next() {
-                Some((_, v)) => Some(decode(&shard, &v)?),
-                None => None,
-            },
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
-        let want = meta.as_ref().map(IndexEntry::of);
-        if listed == want {
-            return Ok(());
-        }
-        let op = match want {
-            Some(entry) => Op::OmapSet(vec![(
-                ByteBuf::from(entry_key),
-                ByteBuf::from(encode(&entry)),
-            )]),
-            None => Op::OmapRm(vec![ByteBuf::from(entry_key)]),
-        };
-        self.cluster
-            .index
-            .operate(&shard, vec![op], Bytes::new())
-            .await?;
-        Ok(())
+    /// Makes the listed entry of `key` match its head and drops the pending entry of
+    /// `tag` ([`index::settle`]).
+    pub async fn settle_index(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        tag: Option<&str>,
+    ) -> GwResult<()> {
+        index::settle(&self.cluster.index, bucket, key, tag, || async {
+            Ok(self.meta(bucket, key).await?.as_ref().map(IndexEntry::of))
+        })
+        .await
     }
 
     /// Queues the tails of `manifest` for deferred deletion.
@@ -347,7 +347,7 @@ pub struct PutTxn<'a> {
     key: &'a str,
     tag: String,
     pending: PendingEntry,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl PutTxn<'_> {
@@ -444,16 +444,9 @@ impl PutTxn<'_> {
                 }
             }
         }
-        let entry = IndexEntry::of(&meta);
-        index::complete(
-            &objects.cluster.index,
-            self.bucket,
-            self.key,
-            &self.tag,
-            Some(&entry),
-        )
-        .await?;
-        objects.converge_index(self.bucket, self.key).await?;
+        objects
+            .settle_index(self.bucket, self.key, Some(&self.tag))
+            .await?;
         Ok(meta)
     }
 

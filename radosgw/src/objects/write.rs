@@ -127,6 +127,10 @@ pub fn body_error(e: &dyn std::fmt::Display) -> GwError {
 /// Tail writes in flight.
 type InFlight<'d> = FuturesUnordered<BoxFuture<'d, Result<(), rados::ClientError>>>;
 
+/// How long an upload may receive nothing before it is dropped (S3's RequestTimeout), so
+/// stalled clients cannot hold the upload slots for ever.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How often an upload waiting for the client checks whether its keepalive is due.
 const KEEPALIVE_POLL: Duration = Duration::from_secs(1);
 
@@ -191,11 +195,23 @@ where
     let mut filling_head = keep_head;
 
     loop {
-        // A client that stalls still keeps its pending entry young.
+        // Tail writes progress while the body arrives; a client that pauses still keeps
+        // its pending entry young; one silent for BODY_IDLE_TIMEOUT loses its slot.
+        let mut idle = Duration::ZERO;
         let next = loop {
             tokio::select! {
                 next = body.next() => break next,
-                () = tokio::time::sleep(KEEPALIVE_POLL) => keepalive.tick().await?,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => done?,
+                () = tokio::time::sleep(KEEPALIVE_POLL) => {
+                    keepalive.tick().await?;
+                    idle += KEEPALIVE_POLL;
+                    if idle >= BODY_IDLE_TIMEOUT {
+                        return Err(GwError::s3(
+                            S3ErrorCode::RequestTimeout,
+                            "no request body data arrived for too long",
+                        ));
+                    }
+                }
             }
         };
         let chunk = match next {

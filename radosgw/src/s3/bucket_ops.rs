@@ -37,6 +37,7 @@ pub(super) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let user = s3.user(&req).await?;
+    let shards = index_shards(&req.headers)?;
     let input = req.input;
     let region = input
         .create_bucket_configuration
@@ -53,11 +54,36 @@ pub(super) async fn create_bucket(
     }
     let acl = convert::canned_acl(input.acl.as_ref().map(BucketCannedACL::as_str))?;
     s3.buckets
-        .create(&input.bucket, &user.uid, acl, &region)
+        .create(&input.bucket, &user.uid, acl, &region, shards)
         .await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
+}
+
+/// The header choosing a new bucket's number of index shards (more shards spread a big
+/// bucket's index writes over more PGs; listings read them all).
+pub const INDEX_SHARDS_HEADER: &str = "x-shoal-bucket-index-shards";
+
+/// Most index shards a bucket may have.
+pub const MAX_INDEX_SHARDS: u32 = 1024;
+
+fn index_shards(headers: &http::HeaderMap) -> S3Result<Option<u32>> {
+    let Some(value) = headers.get(INDEX_SHARDS_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=MAX_INDEX_SHARDS).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            s3s::s3_error!(
+                InvalidArgument,
+                "{INDEX_SHARDS_HEADER} must be a number from 1 to {MAX_INDEX_SHARDS}"
+            )
+        })
 }
 
 pub(super) async fn head_bucket(

@@ -6,7 +6,7 @@ use s3s::dto::{self, ETag, Owner, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders, s3_error};
 
 use crate::objects::write::Written;
-use crate::records::{CannedAcl, Checksums, ObjectMeta, StandardHeaders, UserRecord};
+use crate::records::{CannedAcl, Checksums, ObjectMeta, UserRecord};
 
 /// A stored time as an S3 timestamp.
 pub fn timestamp(ms: i64) -> Timestamp {
@@ -185,28 +185,41 @@ pub fn verify(
     })
 }
 
-/// The standard headers of a request.
-pub fn standard_headers(
-    content_type: Option<&str>,
-    content_encoding: Option<&str>,
-    content_disposition: Option<&str>,
-    content_language: Option<&str>,
-    cache_control: Option<&str>,
-    expires: Option<&Timestamp>,
-) -> StandardHeaders {
-    StandardHeaders {
-        content_type: content_type.map(str::to_owned),
-        content_encoding: content_encoding.and_then(stored_encoding),
-        content_disposition: content_disposition.map(str::to_owned),
-        content_language: content_language.map(str::to_owned),
-        cache_control: cache_control.map(str::to_owned),
-        expires_ms: expires.map(to_ms),
-    }
+/// The standard headers a request sets on a new object. s3s's input types (PutObject,
+/// CreateMultipartUpload, CopyObject) share these field names but no trait, hence a macro.
+macro_rules! standard_headers {
+    ($input:expr) => {
+        $crate::records::StandardHeaders {
+            content_type: $input.content_type.clone(),
+            content_encoding: $input
+                .content_encoding
+                .as_deref()
+                .and_then($crate::s3::convert::stored_encoding),
+            content_disposition: $input.content_disposition.clone(),
+            content_language: $input.content_language.clone(),
+            cache_control: $input.cache_control.clone(),
+            expires_ms: $input.expires.as_ref().map($crate::s3::convert::to_ms),
+        }
+    };
 }
+pub(crate) use standard_headers;
+
+/// The `x-amz-copy-source-if-*` conditions of a copy request (CopyObject, UploadPartCopy).
+macro_rules! copy_conditions {
+    ($input:expr) => {
+        $crate::s3::object_ops::ReadConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_conditions;
 
 /// The Content-Encoding to store: `aws-chunked` only describes the request's transfer
 /// framing (S3 drops it), the rest is the object's.
-fn stored_encoding(value: &str) -> Option<String> {
+pub fn stored_encoding(value: &str) -> Option<String> {
     let kept: Vec<&str> = value
         .split(',')
         .map(str::trim)

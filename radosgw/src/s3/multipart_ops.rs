@@ -9,7 +9,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, timestamp};
 use super::object_extra::{check_copy_conditions, copy_source, source_stream};
-use super::object_ops::{ReadConditions, check_key, check_storage_class};
+use super::object_ops::{check_key, check_storage_class};
 use super::{ShoalS3, Want};
 use crate::buckets::no_such_bucket;
 use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
@@ -90,14 +90,7 @@ pub(super) async fn create_multipart_upload(
     let algorithm = input.checksum_algorithm.filter(|_| !full_object);
     let meta = ObjectMeta {
         owner: user.uid.clone(),
-        headers: convert::standard_headers(
-            input.content_type.as_deref(),
-            input.content_encoding.as_deref(),
-            input.content_disposition.as_deref(),
-            input.content_language.as_deref(),
-            input.cache_control.as_deref(),
-            input.expires.as_ref(),
-        ),
+        headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
         acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
@@ -160,8 +153,6 @@ pub(super) async fn upload_part(
         crc64nvme: input.checksum_crc64nvme,
     };
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
-    // Parts do not take one of the object layer's upload slots (they are private to it),
-    // so many parallel parts are not bounded the way PUTs are.
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     let txn = upload.start_part(number).await?;
     let written = match txn.write(body, hasher).await {
@@ -202,15 +193,7 @@ pub(super) async fn upload_part_copy(
         return Err(multipart::no_such_upload(&input.upload_id).into());
     };
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
-    check_copy_conditions(
-        &src,
-        ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        },
-    )?;
+    check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let range = copy_range(input.copy_source_range.as_deref(), src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
         return Err(too_large());

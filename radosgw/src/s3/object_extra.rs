@@ -79,15 +79,7 @@ pub(super) async fn copy_object(
     check_storage_class(input.storage_class.as_ref())?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
-    check_copy_conditions(
-        &src,
-        ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        },
-    )?;
+    check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let replace = input
         .metadata_directive
         .as_ref()
@@ -108,14 +100,7 @@ pub(super) async fn copy_object(
         ..ObjectMeta::default()
     };
     if replace {
-        meta.headers = convert::standard_headers(
-            input.content_type.as_deref(),
-            input.content_encoding.as_deref(),
-            input.content_disposition.as_deref(),
-            input.content_language.as_deref(),
-            input.cache_control.as_deref(),
-            input.expires.as_ref(),
-        );
+        meta.headers = convert::standard_headers!(input);
         meta.user_meta = input.metadata.unwrap_or_default().into_iter().collect();
     } else {
         meta.headers = src.headers.clone();

@@ -10,7 +10,7 @@ use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
 use crate::objects::read::{self, READ_CHUNK};
 use crate::objects::{Preconditions, etag_matches, no_such_key};
-use crate::records::{Checksums, ObjectMeta};
+use crate::records::{BucketRecord, Checksums, ObjectMeta, UserRecord};
 
 pub(super) use super::object_extra::*;
 
@@ -59,14 +59,7 @@ pub(super) async fn put_object(
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
     let meta = ObjectMeta {
         owner: user.uid.clone(),
-        headers: convert::standard_headers(
-            input.content_type.as_deref(),
-            input.content_encoding.as_deref(),
-            input.content_disposition.as_deref(),
-            input.content_language.as_deref(),
-            input.cache_control.as_deref(),
-            input.expires.as_ref(),
-        ),
+        headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
         acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
@@ -152,6 +145,43 @@ impl ReadConditions<'_> {
     }
 }
 
+/// The conditional headers of a GET or HEAD (same field names, different s3s types).
+macro_rules! read_conditions {
+    ($input:expr) => {
+        ReadConditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
+/// What GET and HEAD check before answering: the object's ACL, then the conditions.
+fn check_read(
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    meta: &ObjectMeta,
+    conditions: ReadConditions<'_>,
+) -> S3Result<()> {
+    if !may_read_object(caller, bucket, meta.acl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    conditions.check(meta)
+}
+
+/// A missing key, as a reader may learn it: someone who may not list the bucket gets
+/// AccessDenied, as from S3, so that existence does not leak.
+fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> s3s::S3Error {
+    let may_list = caller.is_some_and(|u| u.uid == bucket.owner)
+        || bucket.acl == crate::records::CannedAcl::PublicRead;
+    if may_list {
+        no_such_key(key).into()
+    } else {
+        s3_error!(AccessDenied)
+    }
+}
+
 /// The byte range a GET asks for: from Range, or the part for `partNumber`.
 fn requested_range(
     meta: &ObjectMeta,
@@ -209,18 +239,9 @@ pub(super) async fn get_object(
         .meta_and_head(&bucket, &input.key, READ_CHUNK)
         .await?;
     let Some((meta, head_bytes)) = found else {
-        return Err(no_such_key(&input.key).into());
+        return Err(missing(caller.as_ref(), &bucket, &input.key));
     };
-    if !may_read_object(caller.as_ref(), &bucket, meta.acl) {
-        return Err(s3_error!(AccessDenied));
-    }
-    ReadConditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    }
-    .check(&meta)?;
+    check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let whole = range.is_none();
     let span = range.clone().unwrap_or(0..meta.size);
@@ -303,18 +324,9 @@ pub(super) async fn head_object(
         .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
         .await?;
     let Some(meta) = s3.objects.meta(&bucket, &input.key).await? else {
-        return Err(no_such_key(&input.key).into());
+        return Err(missing(caller.as_ref(), &bucket, &input.key));
     };
-    if !may_read_object(caller.as_ref(), &bucket, meta.acl) {
-        return Err(s3_error!(AccessDenied));
-    }
-    ReadConditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    }
-    .check(&meta)?;
+    check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
     let h = &meta.headers;
