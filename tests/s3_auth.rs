@@ -219,6 +219,23 @@ async fn signatures_keys_and_users() {
         .await
         .must("the remaining key still works");
 
+    // A request signed 20 minutes ago (beyond S3's 15 minutes of clock skew) is refused.
+    let skewed_at = std::time::SystemTime::now() - Duration::from_secs(20 * 60);
+    let skewed = aws_sdk_s3::Client::from_conf(
+        cluster
+            .s3()
+            .config()
+            .to_builder()
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(skewed_at))
+            .build(),
+    );
+    expect_err(
+        skewed.list_buckets().send().await,
+        403,
+        Some("RequestTimeTooSkewed"),
+        "a request signed 20 minutes ago",
+    );
+
     // A user who still owns a bucket cannot be removed.
     let out = cluster.shoal(&["user", "rm", "--uid", "other"]);
     assert!(
