@@ -12,6 +12,16 @@
 //! beacon_grace = 20            # seconds without a beacon before an OSD is marked down
 //! down_out_interval = 600      # seconds down before an OSD is marked out
 //! min_reporters = 2            # failure reporters on other hosts that mark an OSD down
+//!
+//! [gateway]                    # optional; `shoal gateway` flags override it
+//! listen = "127.0.0.1:7480"
+//! region = "us-east-1"
+//! domains = ["s3.example.test"]
+//! pool_size = 3                # and pool_min_size, pool_pg_num, failure_domain
+//! index_shards = 8
+//! gc_delay = 300               # seconds
+//! janitor_after = 120          # seconds
+//! max_uploads = 16
 //! ```
 
 use std::net::SocketAddr;
@@ -32,6 +42,44 @@ pub struct ClusterConfig {
     /// Monitor settings (`[mon]`).
     #[serde(default, skip_serializing_if = "MonSettings::is_empty")]
     pub mon: MonSettings,
+    /// S3 gateway settings (`[gateway]`).
+    #[serde(default, skip_serializing_if = "GatewaySettings::is_empty")]
+    pub gateway: GatewaySettings,
+}
+
+/// The optional `[gateway]` table: settings of every `shoal gateway` using this file (each
+/// field is the flag of the same name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--domain`, repeated.
+    pub domains: Option<Vec<String>>,
+    /// `--pool-size`.
+    pub pool_size: Option<u8>,
+    /// `--pool-min-size`.
+    pub pool_min_size: Option<u8>,
+    /// `--pool-pg-num`.
+    pub pool_pg_num: Option<u32>,
+    /// `--failure-domain`.
+    pub failure_domain: Option<String>,
+    /// `--index-shards`.
+    pub index_shards: Option<u32>,
+    /// `--gc-delay` (seconds).
+    pub gc_delay: Option<u64>,
+    /// `--janitor-after` (seconds).
+    pub janitor_after: Option<u64>,
+    /// `--max-uploads`.
+    pub max_uploads: Option<usize>,
+}
+
+impl GatewaySettings {
+    fn is_empty(&self) -> bool {
+        *self == GatewaySettings::default()
+    }
 }
 
 /// The optional `[mon]` table: failure policy settings of every monitor.

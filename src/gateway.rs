@@ -13,71 +13,115 @@ use radosgw::{GatewayConfig, GwError};
 use serde_json::json;
 
 use crate::admin::Connection;
+use crate::config::GatewaySettings;
 use crate::output::{Format, print_json};
 
-/// `shoal gateway` flags.
+/// `shoal gateway` flags; each overrides shoal.toml's `[gateway]` table, which overrides
+/// the default shown.
 #[derive(clap::Args, Debug)]
 pub struct GatewayArgs {
-    /// Address to serve S3 on.
-    #[arg(long, default_value = "127.0.0.1:7480")]
-    listen: SocketAddr,
-    /// Region the gateway answers for.
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
+    /// Address to serve S3 on [default: 127.0.0.1:7480].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Region the gateway answers for [default: us-east-1].
+    #[arg(long)]
+    region: Option<String>,
     /// Base domain for virtual-hosted-style requests (repeatable); path style always works.
     #[arg(long = "domain")]
     domains: Vec<String>,
-    /// Copies per object in the pools the gateway creates on first start.
-    #[arg(long, default_value_t = 3)]
-    pool_size: u8,
-    /// Fewest copies that accept writes in those pools (default: a majority of the size).
+    /// Copies per object in the pools the gateway creates on first start [default: 3].
+    #[arg(long)]
+    pool_size: Option<u8>,
+    /// Fewest copies that accept writes in those pools [default: a majority of the size].
     #[arg(long)]
     pool_min_size: Option<u8>,
-    /// PGs of the data pool (metadata and index pools get a quarter, at least 8).
-    #[arg(long, default_value_t = 64)]
-    pool_pg_num: u32,
-    /// Failure domain of those pools: osd, host or zone.
-    #[arg(long, default_value = "host")]
-    failure_domain: String,
-    /// Index shards of new buckets.
-    #[arg(long, default_value_t = 8)]
-    index_shards: u32,
-    /// Seconds replaced or deleted data stays readable before GC removes it.
-    #[arg(long, default_value_t = 300)]
-    gc_delay: u64,
-    /// Seconds after which a write left pending by a crashed gateway is resolved.
-    #[arg(long, default_value_t = 120)]
-    janitor_after: u64,
-    /// Uploads streaming at once (more wait); bounds memory at about 12 MiB each.
-    #[arg(long, default_value_t = 16)]
-    max_uploads: usize,
+    /// PGs of the data pool; metadata and index pools get a quarter, at least 8 [default: 64].
+    #[arg(long)]
+    pool_pg_num: Option<u32>,
+    /// Failure domain of those pools: osd, host or zone [default: host].
+    #[arg(long)]
+    failure_domain: Option<String>,
+    /// Index shards of new buckets [default: 8].
+    #[arg(long)]
+    index_shards: Option<u32>,
+    /// Seconds replaced or deleted data stays readable before GC removes it [default: 300].
+    #[arg(long)]
+    gc_delay: Option<u64>,
+    /// Seconds after which a write left pending by a crashed gateway is resolved; keep it
+    /// well above the cluster op timeout (30 s) [default: 120].
+    #[arg(long)]
+    janitor_after: Option<u64>,
+    /// Uploads streaming at once (more wait); about 16 MiB of memory each [default: 16].
+    #[arg(long)]
+    max_uploads: Option<usize>,
 }
 
-fn level(name: &str) -> anyhow::Result<placement::DomainType> {
-    crate::admin::parse_level(name)
+/// The gateway's settings: flags over the `[gateway]` table over the defaults.
+fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<GatewayConfig> {
+    let defaults = GatewayConfig::default();
+    let objects = ObjectSettings::default();
+    let pools = PoolSettings::default();
+    let size = args.pool_size.or(file.pool_size).unwrap_or(pools.size);
+    let failure_domain = match args
+        .failure_domain
+        .as_ref()
+        .or(file.failure_domain.as_ref())
+    {
+        Some(name) => crate::admin::parse_level(name)?,
+        None => pools.failure_domain,
+    };
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file).map_or(default, Duration::from_secs)
+    };
+    Ok(GatewayConfig {
+        listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+        region: args
+            .region
+            .clone()
+            .or_else(|| file.region.clone())
+            .unwrap_or(defaults.region),
+        domains: if args.domains.is_empty() {
+            file.domains.clone().unwrap_or_default()
+        } else {
+            args.domains.clone()
+        },
+        index_shards: args
+            .index_shards
+            .or(file.index_shards)
+            .unwrap_or(defaults.index_shards)
+            .max(1),
+        objects: ObjectSettings {
+            gc_delay: secs(args.gc_delay, file.gc_delay, objects.gc_delay),
+            janitor_after: secs(
+                args.janitor_after,
+                file.janitor_after,
+                objects.janitor_after,
+            )
+            .max(Duration::from_secs(1)),
+            max_uploads: args
+                .max_uploads
+                .or(file.max_uploads)
+                .unwrap_or(objects.max_uploads)
+                .max(1),
+        },
+        pools: PoolSettings {
+            size,
+            min_size: args
+                .pool_min_size
+                .or(file.pool_min_size)
+                .unwrap_or(size - size / 2),
+            data_pg_num: args
+                .pool_pg_num
+                .or(file.pool_pg_num)
+                .unwrap_or(pools.data_pg_num),
+            failure_domain,
+        },
+    })
 }
 
 /// Runs the gateway until Ctrl-C.
-pub fn run(conn: &Connection, args: &GatewayArgs) -> anyhow::Result<()> {
-    let config = GatewayConfig {
-        listen: args.listen,
-        region: args.region.clone(),
-        domains: args.domains.clone(),
-        index_shards: args.index_shards.max(1),
-        objects: ObjectSettings {
-            gc_delay: Duration::from_secs(args.gc_delay),
-            janitor_after: Duration::from_secs(args.janitor_after.max(1)),
-            max_uploads: args.max_uploads.max(1),
-        },
-        pools: PoolSettings {
-            size: args.pool_size,
-            min_size: args
-                .pool_min_size
-                .unwrap_or(args.pool_size - args.pool_size / 2),
-            data_pg_num: args.pool_pg_num,
-            failure_domain: level(&args.failure_domain)?,
-        },
-    };
+pub fn run(conn: &Connection, file: &GatewaySettings, args: &GatewayArgs) -> anyhow::Result<()> {
+    let config = settings(args, file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -304,5 +348,45 @@ async fn user_command(users: &Users, cmd: &UserCommand, format: Format) -> anyho
             println!("key {access_key} removed from {uid:?}");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: GatewayArgs,
+    }
+
+    fn args(flags: &[&str]) -> GatewayArgs {
+        let mut argv = vec!["gateway"];
+        argv.extend_from_slice(flags);
+        Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = GatewaySettings {
+            region: Some("eu-west-1".into()),
+            gc_delay: Some(10),
+            pool_size: Some(2),
+            ..GatewaySettings::default()
+        };
+        let c = settings(&args(&["--gc-delay", "20"]), &file).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.objects.gc_delay, Duration::from_secs(20));
+        assert_eq!((c.pools.size, c.pools.min_size), (2, 1));
+        assert_eq!(c.listen, GatewayConfig::default().listen);
+        let d = settings(&args(&[]), &GatewaySettings::default()).unwrap();
+        assert_eq!(
+            d.objects.janitor_after,
+            ObjectSettings::default().janitor_after
+        );
+        assert!(settings(&args(&["--failure-domain", "rack"]), &file).is_err());
     }
 }

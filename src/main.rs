@@ -197,7 +197,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pool { command } => admin::pool(&connection(&cli)?, command, format),
         Command::Pg { command } => pg_cli::run(&connection(&cli)?, command, format),
         Command::Rados(args) => rados_cli::run(&connection(&cli)?, args, format),
-        Command::Gateway(args) => gateway::run(&connection(&cli)?, args),
+        Command::Gateway(args) => {
+            let file = match &cli.conf {
+                Some(path) => config::ClusterConfig::load(path)?.gateway,
+                None => config::GatewaySettings::default(),
+            };
+            gateway::run(&connection(&cli)?, &file, args)
+        }
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
     }
 }

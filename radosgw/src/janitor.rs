@@ -44,7 +44,7 @@ pub async fn run_once(buckets: &Buckets, objects: &Objects) -> GwResult<usize> {
                     if now_ms() - pending.since_ms < older_than {
                         continue;
                     }
-                    let Some((obj_key, tag)) = split_pending(&key) else {
+                    let Some((obj_key, tag)) = crate::layout::split_pending(&key) else {
                         continue;
                     };
                     resolve(objects, &bucket, &obj_key, &tag, &pending).await?;
@@ -57,15 +57,6 @@ pub async fn run_once(buckets: &Buckets, objects: &Objects) -> GwResult<usize> {
         }
     }
     Ok(resolved)
-}
-
-/// `p/<key>\0<tag>` → (key, tag).
-fn split_pending(omap_key: &[u8]) -> Option<(String, String)> {
-    let rest = omap_key.strip_prefix(PENDING_PREFIX)?;
-    let nul = rest.iter().rposition(|&b| b == 0)?;
-    let key = std::str::from_utf8(&rest[..nul]).ok()?;
-    let tag = std::str::from_utf8(&rest[nul + 1..]).ok()?;
-    Some((key.to_owned(), tag.to_owned()))
 }
 
 async fn resolve(
@@ -97,18 +88,5 @@ pub async fn run(buckets: Buckets, objects: Objects, every: Duration) {
             Ok(n) => tracing::info!(entries = n, "janitor resolved pending entries"),
             Err(e) => tracing::warn!(%e, "janitor pass failed; will retry"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_pending;
-    use crate::layout::pending_key;
-
-    #[test]
-    fn pending_keys_split_back() {
-        let k = pending_key("a/b c", "t1");
-        assert_eq!(split_pending(&k), Some(("a/b c".into(), "t1".into())));
-        assert_eq!(split_pending(b"o/x"), None);
     }
 }

@@ -108,6 +108,15 @@ pub fn pending_key(key: &str, tag: &str) -> Vec<u8> {
     k
 }
 
+/// The key and tag of a pending entry's omap key ([`pending_key`] undone).
+pub fn split_pending(omap_key: &[u8]) -> Option<(String, String)> {
+    let rest = omap_key.strip_prefix(PENDING_PREFIX)?;
+    let nul = rest.iter().rposition(|&b| b == 0)?;
+    let key = std::str::from_utf8(&rest[..nul]).ok()?;
+    let tag = std::str::from_utf8(&rest[nul + 1..]).ok()?;
+    Some((key.to_owned(), tag.to_owned()))
+}
+
 /// Prefix of listed entries in an index shard's omap.
 pub const ENTRY_PREFIX: &[u8] = b"o/";
 /// Prefix of pending entries in an index shard's omap.
@@ -125,6 +134,13 @@ mod tests {
             assert_eq!(s, shard_of(key, 11));
         }
         assert_eq!(shard_of("anything", 0), 0);
+    }
+
+    #[test]
+    fn pending_keys_split_back() {
+        let k = pending_key("a/b c", "t1");
+        assert_eq!(split_pending(&k), Some(("a/b c".into(), "t1".into())));
+        assert_eq!(split_pending(b"o/x"), None);
     }
 
     #[test]

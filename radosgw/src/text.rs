@@ -32,6 +32,27 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// Decodes percent-encoding and `+` (form encoding, as in `x-amz-tagging`); `None` for a
+/// bad escape or text that is not UTF-8.
+pub fn url_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +65,13 @@ mod tests {
             "d41d8cd98f00b204e9800998ecf8427e"
         );
         assert!(base64_decode("not base64!").is_none());
+    }
+
+    #[test]
+    fn url_decoding_undoes_encoding_and_refuses_bad_escapes() {
+        assert_eq!(url_decode("a%20b+c%C3%BC").as_deref(), Some("a b cü"));
+        assert_eq!(url_decode("%zz"), None);
+        assert_eq!(url_decode("%4"), None);
     }
 
     #[test]

@@ -262,26 +262,8 @@ pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
 }
 
 fn url_decode(s: &str) -> S3Result<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "bad percent-encoding in tagging"))?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| s3_error!(InvalidArgument, "tagging is not UTF-8"))
+    crate::text::url_decode(s)
+        .ok_or_else(|| s3_error!(InvalidArgument, "bad percent-encoding in tagging"))
 }
 
 #[cfg(test)]

@@ -10,18 +10,24 @@ use super::{ShoalS3, Want};
 use crate::listing::{Item, ListParams, Listing, list_bucket};
 use crate::records::{BucketRecord, IndexEntry, UserRecord};
 
-/// Most keys one listing returns, whatever max-keys asks.
-const MAX_KEYS: i32 = 1000;
+/// Most entries one listing returns (keys, parts, uploads), whatever the request asks.
+const MAX_LISTED: i32 = 1000;
 
-fn max_keys(asked: Option<i32>) -> S3Result<usize> {
+/// A listing's page size from its `max-keys` (`max-parts`, `max-uploads`) parameter.
+pub(super) fn listed_max(asked: Option<i32>, what: &str) -> S3Result<usize> {
     match asked {
-        None => Ok(MAX_KEYS as usize),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative")),
-        Some(n) => Ok(n.min(MAX_KEYS) as usize),
+        None => Ok(MAX_LISTED as usize),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "{what} must not be negative")),
+        Some(n) => Ok(n.min(MAX_LISTED) as usize),
     }
 }
 
-fn url_mode(encoding: Option<&EncodingType>) -> S3Result<bool> {
+fn max_keys(asked: Option<i32>) -> S3Result<usize> {
+    listed_max(asked, "max-keys")
+}
+
+/// Whether `encoding-type=url` was asked for (anything else is refused).
+pub(super) fn url_mode(encoding: Option<&EncodingType>) -> S3Result<bool> {
     match encoding.map(EncodingType::as_str) {
         None => Ok(false),
         Some("url") => Ok(true),

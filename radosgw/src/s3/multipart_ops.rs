@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, timestamp};
+use super::list_ops::{listed_max, url_mode};
 use super::object_extra::{check_copy_conditions, copy_source, source_stream};
 use super::object_ops::{check_key, check_storage_class};
 use super::{ShoalS3, Want};
@@ -15,17 +16,6 @@ use crate::buckets::no_such_bucket;
 use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
 use crate::objects::Preconditions;
 use crate::records::{Checksums, ObjectMeta, PartRecord, UserRecord};
-
-/// Most parts or uploads one listing returns, whatever the request asks.
-const MAX_LISTED: i32 = 1000;
-
-fn listed_max(asked: Option<i32>, what: &str) -> S3Result<usize> {
-    match asked {
-        None => Ok(MAX_LISTED as usize),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "{what} must not be negative")),
-        Some(n) => Ok(n.min(MAX_LISTED) as usize),
-    }
-}
 
 fn too_large() -> S3Error {
     s3_error!(EntityTooLarge, "a part is at most 5 GiB")
@@ -384,11 +374,7 @@ pub(super) async fn list_multipart_uploads(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let url = match input.encoding_type.as_ref().map(EncodingType::as_str) {
-        None => false,
-        Some("url") => true,
-        Some(other) => return Err(s3_error!(InvalidArgument, "bad encoding type {other:?}")),
-    };
+    let url = url_mode(input.encoding_type.as_ref())?;
     let enc = |s: String| if url { crate::text::url_encode(&s) } else { s };
     let query = UploadQuery {
         prefix: input.prefix.as_deref().unwrap_or(""),
