@@ -204,6 +204,20 @@ macro_rules! standard_headers {
 }
 pub(crate) use standard_headers;
 
+/// The `x-amz-checksum-*` values an upload request (PutObject, UploadPart) carries.
+macro_rules! given_checksums {
+    ($input:expr) => {
+        $crate::records::Checksums {
+            crc32: $input.checksum_crc32.clone(),
+            crc32c: $input.checksum_crc32c.clone(),
+            sha1: $input.checksum_sha1.clone(),
+            sha256: $input.checksum_sha256.clone(),
+            crc64nvme: $input.checksum_crc64nvme.clone(),
+        }
+    };
+}
+pub(crate) use given_checksums;
+
 /// The `x-amz-copy-source-if-*` conditions of a copy request (CopyObject, UploadPartCopy).
 macro_rules! copy_conditions {
     ($input:expr) => {

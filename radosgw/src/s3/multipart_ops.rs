@@ -135,13 +135,7 @@ pub(super) async fn upload_part(
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
     };
-    let given = Checksums {
-        crc32: input.checksum_crc32,
-        crc32c: input.checksum_crc32c,
-        sha1: input.checksum_sha1,
-        sha256: input.checksum_sha256,
-        crc64nvme: input.checksum_crc64nvme,
-    };
+    let given = convert::given_checksums!(input);
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     let txn = upload.start_part(number).await?;
