@@ -148,6 +148,33 @@ pub struct Checksums {
     pub crc64nvme: Option<String>,
 }
 
+/// What a hasher computed (s3s's DTO) as stored checksums.
+impl From<s3s::dto::Checksum> for Checksums {
+    fn from(c: s3s::dto::Checksum) -> Checksums {
+        Checksums {
+            crc32: c.checksum_crc32,
+            crc32c: c.checksum_crc32c,
+            sha1: c.checksum_sha1,
+            sha256: c.checksum_sha256,
+            crc64nvme: c.checksum_crc64nvme,
+        }
+    }
+}
+
+/// Stored checksums as the DTO responses carry them.
+impl From<&Checksums> for s3s::dto::Checksum {
+    fn from(c: &Checksums) -> s3s::dto::Checksum {
+        s3s::dto::Checksum {
+            checksum_crc32: c.crc32.clone(),
+            checksum_crc32c: c.crc32c.clone(),
+            checksum_sha1: c.sha1.clone(),
+            checksum_sha256: c.sha256.clone(),
+            checksum_crc64nvme: c.crc64nvme.clone(),
+            checksum_type: None,
+        }
+    }
+}
+
 /// Everything S3 returns about an object besides its bytes; kept in the head's xattr.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {

@@ -213,13 +213,8 @@ pub fn composite_checksums(algorithm: Option<&str>, parts: &[&PartRecord]) -> Ch
         }
     }
     let sum = h.finalize();
-    let mut out = Checksums {
-        crc32: sum.checksum_crc32,
-        crc32c: sum.checksum_crc32c,
-        sha1: sum.checksum_sha1,
-        sha256: sum.checksum_sha256,
-        crc64nvme: None,
-    };
+    // The hasher ran one algorithm (never CRC64NVME), so only that field is set.
+    let mut out = Checksums::from(sum);
     let value = field(&mut out)
         .take()
         .map(|v| format!("{v}-{}", parts.len()));

@@ -176,13 +176,7 @@ pub fn verify(
             ));
         }
     }
-    Ok(Checksums {
-        crc32: got.checksum_crc32.clone(),
-        crc32c: got.checksum_crc32c.clone(),
-        sha1: got.checksum_sha1.clone(),
-        sha256: got.checksum_sha256.clone(),
-        crc64nvme: got.checksum_crc64nvme.clone(),
-    })
+    Ok(Checksums::from(got.clone()))
 }
 
 /// The standard headers a request sets on a new object. s3s's input types (PutObject,
@@ -204,7 +198,8 @@ macro_rules! standard_headers {
 }
 pub(crate) use standard_headers;
 
-/// The `x-amz-checksum-*` values an upload request (PutObject, UploadPart) carries.
+/// The `x-amz-checksum-*` values a request or completed part carries (PutObject, UploadPart,
+/// CompleteMultipartUpload's parts).
 macro_rules! given_checksums {
     ($input:expr) => {
         $crate::records::Checksums {

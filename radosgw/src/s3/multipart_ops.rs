@@ -21,17 +21,6 @@ fn too_large() -> S3Error {
     s3_error!(EntityTooLarge, "a part is at most 5 GiB")
 }
 
-fn checksums_of(c: &Checksums) -> Checksum {
-    Checksum {
-        checksum_crc32: c.crc32.clone(),
-        checksum_crc32c: c.crc32c.clone(),
-        checksum_sha1: c.sha1.clone(),
-        checksum_sha256: c.sha256.clone(),
-        checksum_crc64nvme: c.crc64nvme.clone(),
-        checksum_type: None,
-    }
-}
-
 /// The byte range `x-amz-copy-source-range` (`bytes=first-last`, both required) names in a
 /// source of `size` bytes; the whole source without one.
 pub(super) fn copy_range(header: Option<&str>, size: u64) -> S3Result<Range<u64>> {
@@ -150,7 +139,7 @@ pub(super) async fn upload_part(
         Err(e) => return Err(abandon(txn, e).await),
     };
     let part = txn.finish(written, checksums).await?;
-    let c = checksums_of(&part.checksums);
+    let c = Checksum::from(&part.checksums);
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(part.etag)),
         checksum_crc32: c.checksum_crc32,
@@ -192,7 +181,7 @@ pub(super) async fn upload_part_copy(
     };
     let checksums = convert::verify(&written, None, &Checksums::default())?;
     let part = txn.finish(written, checksums).await?;
-    let c = checksums_of(&part.checksums);
+    let c = Checksum::from(&part.checksums);
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(ETag::Strong(part.etag)),
@@ -218,13 +207,7 @@ fn requested(part: CompletedPart) -> S3Result<RequestedPart> {
     Ok(RequestedPart {
         number: multipart::check_part_number(number)?,
         etag: etag.into_value(),
-        checksums: Checksums {
-            crc32: part.checksum_crc32,
-            crc32c: part.checksum_crc32c,
-            sha1: part.checksum_sha1,
-            sha256: part.checksum_sha256,
-            crc64nvme: part.checksum_crc64nvme,
-        },
+        checksums: convert::given_checksums!(part),
     })
 }
 
@@ -267,7 +250,7 @@ pub(super) async fn complete_multipart_upload(
     let expect_size = input.mpu_object_size.map(|s| s.max(0) as u64);
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     let meta = upload.complete(&parts, &pre, expect_size).await?;
-    let c = checksums_of(&meta.checksums);
+    let c = Checksum::from(&meta.checksums);
     let composite = c.checksum_crc32.is_some()
         || c.checksum_crc32c.is_some()
         || c.checksum_sha1.is_some()
@@ -300,7 +283,7 @@ pub(super) async fn abort_multipart_upload(
 }
 
 fn to_part(p: PartRecord) -> Part {
-    let c = checksums_of(&p.checksums);
+    let c = Checksum::from(&p.checksums);
     Part {
         part_number: Some(p.number as i32),
         size: Some(p.size as i64),
