@@ -334,6 +334,8 @@ fn osds_json(map: &ClusterMap) -> anyhow::Result<()> {
             "weight": o.weight.as_f64(),
             "up": o.up,
             "in": o.is_in,
+            "up_from": o.up_from.0,
+            "gossip": o.gossip.map(|a| a.to_string()),
         })).collect::<Vec<_>>(),
     }))
 }

@@ -94,6 +94,7 @@ fn quorum_survives_a_minority_refuses_without_majority_and_persists() {
                     host: "h0".into(),
                 },
                 weight: Weight::ONE,
+                gossip: None,
             })
             .await
             .unwrap()

@@ -213,6 +213,7 @@ fn beacons_reports_and_pg_states_drive_the_osd_lifecycle() {
                 host: format!("h{i}"),
             },
             weight: Weight::ONE,
+            gossip: None,
         };
         let (id, _) = rt.block_on(osd_client.call(&boot)).unwrap();
         assert_eq!(id, OsdId(u32::from(i)));

@@ -163,10 +163,14 @@ impl MonState {
                     up: !self.map.flags.contains(&Flag::Noup),
                     is_in: !self.map.flags.contains(&Flag::Noin),
                     up_from: Epoch::default(),
+                    gossip: None,
                 }));
                 id
             }
         };
+        if let Some(addr) = boot.gossip {
+            changes.push(Change::OsdGossip { id, addr });
+        }
         match self.commit(changes) {
             Ok(epoch) => {
                 self.osd_uuids.insert(boot.uuid, id);

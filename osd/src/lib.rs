@@ -1,11 +1,12 @@
 //! The OSD: a crash-safe local object store ([`store`]), placement groups whose log, peering
 //! and recovery logic is a pure state machine ([`pg`]), and the daemon shell that drives them
-//! over the messenger.
+//! over the messenger, with a SWIM failure detector ([`gossip`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod daemon;
+pub mod gossip;
 pub mod pg;
 pub mod store;
 pub use store::StoreError;

@@ -25,6 +25,13 @@ pub enum Change {
         /// Where it listens.
         addr: SocketAddr,
     },
+    /// Where a booted OSD's gossip (failure detector) listens.
+    OsdGossip {
+        /// The OSD.
+        id: OsdId,
+        /// Its UDP address.
+        addr: SocketAddr,
+    },
     /// An OSD is down (keeps its PG slots).
     OsdDown(OsdId),
     /// An OSD is in (holds data).

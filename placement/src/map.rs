@@ -303,6 +303,7 @@ impl ClusterMap {
                 osd.addr = Some(*addr);
                 osd.up_from = epoch;
             }
+            Change::OsdGossip { id, addr } => self.osd_mut(*id)?.gossip = Some(*addr),
             Change::OsdDown(id) => self.osd_mut(*id)?.up = false,
             Change::OsdIn(id) => self.osd_mut(*id)?.is_in = true,
             Change::OsdOut(id) => self.osd_mut(*id)?.is_in = false,

@@ -79,6 +79,10 @@ pub struct OsdEntry {
     /// sets look the same, because the OSD lost its in-memory PG state.
     #[serde(default)]
     pub up_from: Epoch,
+    /// Where its failure detector (SWIM gossip, UDP) listens, as it last booted. Like
+    /// Ceph's heartbeat address, kept apart from the messenger's.
+    #[serde(default)]
+    pub gossip: Option<SocketAddr>,
 }
 
 impl OsdEntry {

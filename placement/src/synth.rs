@@ -43,6 +43,7 @@ pub fn osd(id: u32, host: &str, zone: &str) -> OsdEntry {
         up: true,
         is_in: true,
         up_from: Default::default(),
+        gossip: None,
     }
 }
 

@@ -85,6 +85,18 @@ impl Osds {
         kill_child(&mut self.procs[i]);
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to OSD `i`, which must be running.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.procs[i].as_ref().expect("osd running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
     /// The log of OSD `i`, for failure messages.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.root.join(format!("osd.{i}.log"))).unwrap_or_default()
@@ -101,6 +113,12 @@ impl Osds {
 impl Drop for Osds {
     fn drop(&mut self) {
         for i in 0..self.procs.len() {
+            // A stopped process dies of SIGKILL too; CONT first so nothing lingers.
+            if let Some(child) = &self.procs[i] {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &child.id().to_string()])
+                    .status();
+            }
             self.kill(i);
         }
     }

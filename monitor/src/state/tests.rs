@@ -14,6 +14,7 @@ fn boot(n: u8, host: &str) -> MonCommand {
             host: host.into(),
         },
         weight: Weight::ONE,
+        gossip: None,
     })
 }
 

@@ -1,18 +1,15 @@
-//! Signs of life: beacons to the monitors (with usage and PG states), pings to the OSDs this
-//! one shares PGs with (a peer that misses several in a row is reported failed — the
-//! monitors decide), and re-booting when the map says this running OSD is down.
+//! Signs of life: beacons to the monitors (with usage and PG states), and re-booting when
+//! the map says this running OSD is down. Peers' failures are found by gossip
+//! (`daemon::gossip`).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use placement::{ClusterMap, OsdId};
-use rados::proto::mon::{OsdBeacon, OsdBoot, OsdFailure, PgStatus};
-use rados::proto::osd::Ping;
+use placement::ClusterMap;
+use rados::proto::mon::{OsdBeacon, OsdBoot, PgStatus};
 use tracing::{info, warn};
 
-use super::OsdTiming;
 use super::shared::Shared;
 
 /// Sends a beacon every `every`.
@@ -51,77 +48,6 @@ pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
             })
         })
         .collect()
-}
-
-/// The up OSDs this one shares an acting set with.
-fn peers(shared: &Shared) -> BTreeSet<OsdId> {
-    let pgs = shared.pgs.lock().expect("pgs lock");
-    pgs.values()
-        .filter_map(|h| h.snapshot.lock().expect("snapshot lock").mapping.clone())
-        .filter(|m| m.acting.contains(&shared.id))
-        .flat_map(|m| m.acting)
-        .filter(|o| *o != shared.id)
-        .collect()
-}
-
-/// Pings peers; reports one that missed `ping_misses` in a row (again while it stays
-/// silent and up in the map).
-pub async fn pings(shared: Arc<Shared>, timing: OsdTiming) {
-    let mut misses: BTreeMap<OsdId, u32> = BTreeMap::new();
-    let mut ticker = tokio::time::interval(timing.ping);
-    loop {
-        ticker.tick().await;
-        let map = shared.map();
-        let peers = peers(&shared);
-        misses.retain(|o, _| peers.contains(o));
-        let checks = peers.clone().into_iter().filter_map(|osd| {
-            let entry = map.osds.get(&osd)?;
-            let addr = entry.addr.filter(|_| entry.up)?;
-            let messenger = shared.messenger.clone();
-            let wait = timing.ping;
-            Some(async move {
-                let ok = matches!(
-                    tokio::time::timeout(wait, messenger.call(addr, &Ping)).await,
-                    Ok(Ok(()))
-                );
-                (osd, ok)
-            })
-        });
-        let results = futures_join(checks.collect()).await;
-        for (osd, ok) in results {
-            let n = misses.entry(osd).or_default();
-            *n = if ok { 0 } else { *n + 1 };
-            if *n >= timing.ping_misses
-                && (*n - timing.ping_misses).is_multiple_of(timing.ping_misses)
-            {
-                warn!(%osd, misses = *n, "peer not answering; reporting it");
-                let report = OsdFailure {
-                    target: osd,
-                    reporter: shared.id,
-                };
-                let mon = shared.mon.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = mon.call(&report).await {
-                        warn!(error = %e, "failure report not delivered");
-                    }
-                });
-            }
-        }
-    }
-}
-
-/// Runs futures concurrently and collects their outputs (a tiny join_all).
-async fn futures_join<F: std::future::Future<Output = T> + Send + 'static, T: Send + 'static>(
-    futures: Vec<F>,
-) -> Vec<T> {
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }
 
 static REBOOTING: AtomicBool = AtomicBool::new(false);

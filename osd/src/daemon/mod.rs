@@ -1,8 +1,9 @@
 //! The OSD daemon (`shoal osd`): boots to the monitors, follows the map, runs a task per PG,
-//! serves client requests on the PGs it is primary of, pings its peers and reports failures,
-//! sends beacons, and exposes `/metrics` and `/health`. A shell: the PG logic is in
+//! serves client requests on the PGs it is primary of, gossips with its peers (SWIM) and
+//! reports failures, sends beacons, and exposes `/metrics` and `/health`. A shell: the PG logic is in
 //! [`crate::pg`], the disk in [`crate::store`].
 
+mod gossip;
 mod http;
 mod liveness;
 mod maps;
@@ -30,6 +31,7 @@ pub use peer::PgPeer;
 pub use pg_task::PgSnapshot;
 
 use crate::StoreError;
+use crate::gossip::GossipTiming;
 use crate::pg::{Event, LogLimits};
 use crate::store::{Store, StoreConfig, TxOp, Txn};
 
@@ -40,10 +42,8 @@ pub struct OsdTiming {
     pub pg_tick: Duration,
     /// How often beacons go to the monitors.
     pub beacon: Duration,
-    /// How often peers are pinged.
-    pub ping: Duration,
-    /// Missed pings before a peer is reported failed.
-    pub ping_misses: u32,
+    /// The SWIM failure detector's timing.
+    pub gossip: GossipTiming,
 }
 
 impl Default for OsdTiming {
@@ -51,8 +51,7 @@ impl Default for OsdTiming {
         OsdTiming {
             pg_tick: Duration::from_millis(500),
             beacon: Duration::from_secs(2),
-            ping: Duration::from_millis(500),
-            ping_misses: 4,
+            gossip: GossipTiming::default(),
         }
     }
 }
@@ -143,6 +142,9 @@ impl Osd {
         let uuid = identity(&store).await?;
         let messenger = Messenger::bind(opts.addr, &opts.keyring, MessengerConfig::default())?;
         let addr = messenger.listen_addr().expect("a bound messenger listens");
+        let gossip_socket = tokio::net::UdpSocket::bind(SocketAddr::new(addr.ip(), 0))
+            .await
+            .map_err(|e| data_err(format!("cannot bind the gossip socket: {e}")))?;
         let mon = MonClient::new(messenger.clone(), opts.mons.clone());
 
         let boot = OsdBoot {
@@ -150,6 +152,7 @@ impl Osd {
             addr,
             location: opts.location.clone(),
             weight: opts.weight,
+            gossip: gossip_socket.local_addr().ok(),
         };
         let map = current_map(&store, &mon).await?;
         check_cluster(&store, &map).await?;
@@ -203,7 +206,12 @@ impl Osd {
             move |map: &ClusterMap| liveness::reboot_if_marked_down(&shared, &boot, map)
         }));
         tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
-        tokio::spawn(liveness::pings(shared.clone(), opts.timing.clone()));
+        tokio::spawn(gossip::run(
+            shared.clone(),
+            gossip_socket,
+            epoch,
+            opts.timing.gossip,
+        ));
         let http = match opts.http {
             Some(addr) => Some(http::serve(shared.clone(), addr).await?),
             None => None,

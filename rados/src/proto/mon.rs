@@ -96,6 +96,9 @@ pub struct OsdBoot {
     pub location: Location,
     /// Its CRUSH weight (capacity).
     pub weight: Weight,
+    /// Where its gossip failure detector listens (UDP).
+    #[serde(default)]
+    pub gossip: Option<SocketAddr>,
 }
 impl Rpc for OsdBoot {
     const METHOD: u16 = 102;

@@ -98,6 +98,7 @@ impl Cluster {
                     up: true,
                     is_in: true,
                     up_from: Epoch(1),
+                    gossip: None,
                 })
             })
             .collect();
