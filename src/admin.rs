@@ -134,7 +134,7 @@ pub(crate) fn status(conn: &Connection) -> anyhow::Result<StatusReport> {
     call(conn, &Status)
 }
 
-fn admin(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<placement::Epoch> {
+pub(crate) fn admin(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<placement::Epoch> {
     call(conn, &Admin(cmd))
 }
 
@@ -168,6 +168,14 @@ pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
             "pgs": s.pgs,
             "pg_states": s.pg_states,
             "usage": {"bytes": s.bytes, "objects": s.objects},
+            "recovery": {
+                "degraded_objects": s.recovery.degraded_objects,
+                "misplaced_objects": s.recovery.misplaced_objects,
+                "objects_per_sec": s.recovery.objects_per_sec,
+                "bytes_per_sec": s.recovery.bytes_per_sec,
+                "eta_secs": s.recovery.eta_secs,
+            },
+            "pg_temp": map.pg_temp.len(),
             "flags": flag_names(map),
         }));
     }
@@ -201,7 +209,42 @@ pub fn show_status(conn: &Connection, format: Format) -> anyhow::Result<()> {
         println!("           {count} {state}");
     }
     println!("    usage: {} objects, {} bytes", s.objects, s.bytes);
+    print_recovery(&s);
     Ok(())
+}
+
+/// The `io:` lines of `shoal status`: degraded and misplaced copies (of all copies stored),
+/// recovery rate and the time left, while there is any.
+fn print_recovery(s: &StatusReport) {
+    let r = &s.recovery;
+    let pct = |n: u64| 100.0 * n as f64 / (s.objects.max(1)) as f64;
+    if r.degraded_objects > 0 {
+        println!(
+            "    degraded:  {}/{} objects ({:.1}%)",
+            r.degraded_objects,
+            s.objects,
+            pct(r.degraded_objects)
+        );
+    }
+    if r.misplaced_objects > 0 || !s.map.pg_temp.is_empty() {
+        println!(
+            "    misplaced: {}/{} objects ({:.1}%), {} pgs remapped",
+            r.misplaced_objects,
+            s.objects,
+            pct(r.misplaced_objects),
+            s.map.pg_temp.len()
+        );
+    }
+    if r.objects_per_sec > 0.0 {
+        let eta = r
+            .eta_secs
+            .map_or(String::new(), |e| format!(", ~{e} s left"));
+        println!(
+            "  io:\n    recovery: {:.1} MB/s, {:.1} objects/s{eta}",
+            r.bytes_per_sec / 1e6,
+            r.objects_per_sec
+        );
+    }
 }
 
 /// `shoal health [detail]`.
@@ -276,7 +319,7 @@ fn flag(name: &str) -> anyhow::Result<Flag> {
     })
 }
 
-fn changed(what: String, epoch: placement::Epoch, format: Format) -> anyhow::Result<()> {
+pub(crate) fn changed(what: String, epoch: placement::Epoch, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         print_json(&json!({"result": what, "epoch": epoch.0}))
     } else {

@@ -11,6 +11,7 @@ mod osd_daemon;
 mod output;
 mod pg_cli;
 mod rados_cli;
+mod settings_cli;
 mod up;
 
 use std::net::SocketAddr;
@@ -106,6 +107,11 @@ enum Command {
         #[command(subcommand)]
         command: pg_cli::PgCommand,
     },
+    /// Cluster-wide settings (backfill throttles): ls, get, set, rm.
+    Config {
+        #[command(subcommand)]
+        command: settings_cli::ConfigCommand,
+    },
     /// Object I/O on a pool, like Ceph's `rados`: put, get, stat, rm, ls, omap, xattrs.
     Rados(rados_cli::Args),
     /// Run the S3 gateway (`shoal gateway --listen 127.0.0.1:7480`).
@@ -196,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => admin::osd(&connection(&cli)?, command, format),
         Command::Pool { command } => admin::pool(&connection(&cli)?, command, format),
         Command::Pg { command } => pg_cli::run(&connection(&cli)?, command, format),
+        Command::Config { command } => settings_cli::run(&connection(&cli)?, command, format),
         Command::Rados(args) => rados_cli::run(&connection(&cli)?, args, format),
         Command::Gateway(args) => {
             let file = match &cli.conf {

@@ -48,24 +48,30 @@ fn dump(conn: &Connection, format: Format) -> anyhow::Result<()> {
                         "acting": s.acting.iter().map(|o| o.0).collect::<Vec<_>>(),
                         "since": s.since.0,
                         "last_update": version(s.last_update),
+                        "objects": s.objects,
+                        "degraded": s.degraded,
+                        "misplaced": s.misplaced,
                     })
                 })
                 .collect::<Vec<_>>(),
         );
     }
     println!(
-        "{:<10} {:<32} {:<16} {:<8} LAST_UPDATE",
-        "PG", "STATE", "ACTING", "SINCE"
+        "{:<10} {:<44} {:<16} {:<8} {:<12} {:>8} {:>9} MISPLACED",
+        "PG", "STATE", "ACTING", "SINCE", "LAST_UPDATE", "OBJECTS", "DEGRADED"
     );
     for s in &pgs {
         let acting: Vec<String> = s.acting.iter().map(|o| o.0.to_string()).collect();
         println!(
-            "{:<10} {:<32} {:<16} {:<8} {}",
+            "{:<10} {:<44} {:<16} {:<8} {:<12} {:>8} {:>9} {}",
             s.pg.to_string(),
             s.state,
             format!("[{}]", acting.join(",")),
             s.since.0,
-            version(s.last_update)
+            version(s.last_update),
+            s.objects,
+            s.degraded,
+            s.misplaced
         );
     }
     Ok(())

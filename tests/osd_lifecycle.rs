@@ -78,6 +78,9 @@ fn pg_reports(map: &ClusterMap, id: OsdId) -> Vec<PgStatus> {
                     epoch: map.epoch,
                     seq: 5,
                 },
+                objects: 0,
+                degraded: 0,
+                misplaced: 0,
             })
         })
         .collect()
@@ -109,6 +112,8 @@ impl Beacons {
                                 bytes: 1000,
                                 objects: 1,
                                 pgs: pg_reports(&map, OsdId(id)),
+                                recovered_objects: 0,
+                                recovered_bytes: 0,
                             };
                             let _ = client.call(&beacon).await;
                         }

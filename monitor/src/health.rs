@@ -264,6 +264,9 @@ mod tests {
                 acting: vec![OsdId(0), OsdId(1)],
                 since: placement::Epoch(2),
                 last_update: rados::proto::osd::Version::ZERO,
+                objects: 0,
+                degraded: 0,
+                misplaced: 0,
             })
             .collect()
     }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod network;
 pub mod pg_states;
 pub mod policy;
+pub mod recovery;
 pub mod server;
 pub mod state;
 pub mod store;

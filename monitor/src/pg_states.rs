@@ -100,6 +100,9 @@ impl PgStates {
                         acting: mapped.acting.iter().flatten().copied().collect(),
                         since: Epoch(0),
                         last_update: Version::ZERO,
+                        objects: 0,
+                        degraded: 0,
+                        misplaced: 0,
                     }),
                 }
             }

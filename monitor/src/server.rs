@@ -12,8 +12,8 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{BasicNode, Raft};
 use placement::{ClusterMap, Epoch, Fsid, Placement};
 use rados::proto::mon::{
-    Admin, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot, OsdFailure, PgDump, PgStatus,
-    QuorumStatus, Status, StatusReport, Subscribe,
+    Admin, BackfillDone, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot, OsdFailure,
+    PgDump, PgStatus, QuorumStatus, RecoveryStatus, Status, StatusReport, Subscribe,
 };
 use rados::{Keyring, Messenger, MessengerConfig, Router, Rpc};
 use serde::{Deserialize, Serialize};
@@ -146,6 +146,8 @@ pub struct Monitor {
     contacts: Contacts,
     timing: Timing,
     usage: Mutex<HashMap<placement::OsdId, (u64, u64)>>,
+    /// Recovery rates from beacons (soft state, like `usage`).
+    recovery: Mutex<crate::recovery::RecoveryRates>,
     lifecycle: Mutex<Lifecycle>,
     /// The applied map and its compiled placement, rebuilt once per epoch.
     compiled: Mutex<Option<(Arc<ClusterMap>, Arc<Placement>)>>,
@@ -213,6 +215,7 @@ impl Monitor {
             contacts,
             timing: opts.timing,
             usage: Mutex::new(HashMap::new()),
+            recovery: Mutex::new(crate::recovery::RecoveryRates::default()),
             lifecycle: Mutex::new(Lifecycle {
                 pgs: PgStates::new(opts.policy.beacon_grace),
                 policy: FailurePolicy::new(opts.policy.clone()),
@@ -241,7 +244,7 @@ impl Monitor {
     fn router(self: &Arc<Self>) -> Router {
         let raft = self.raft.clone();
         let (r1, r2, r3) = (raft.clone(), raft.clone(), raft);
-        let [m1, m2, m3, m4, m5, m6, m7, m8, m9, m10]: [Arc<Monitor>; 10] =
+        let [m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11]: [Arc<Monitor>; 11] =
             std::array::from_fn(|_| self.clone());
         Router::new()
             .route(move |r: RaftAppend, _| {
@@ -318,6 +321,15 @@ impl Monitor {
                 let m = m10.clone();
                 async move { m.pg_dump().await }
             })
+            .route(move |r: BackfillDone, _| {
+                let m = m11.clone();
+                async move {
+                    match m.propose(MonCommand::BackfillDone(r)).await? {
+                        MonResponse::Epoch(e) | MonResponse::Booted(_, e) => Ok(e),
+                        MonResponse::Rejected(e) => Err(e),
+                    }
+                }
+            })
     }
 
     /// Time since this monitor started, on a monotonic clock: the policy's `now`.
@@ -377,6 +389,12 @@ impl Monitor {
                 .lock()
                 .expect("usage lock")
                 .insert(b.id, (b.bytes, b.objects));
+            self.recovery.lock().expect("recovery lock").observe(
+                self.now(),
+                b.id,
+                b.recovered_objects,
+                b.recovered_bytes,
+            );
         }
         let Some(mut lead) = self.leading() else {
             match self.leader().and_then(|l| self.mons.get(&l)) {
@@ -614,6 +632,21 @@ impl Monitor {
             bytes,
             objects,
             pg_states: crate::health::count_states(&view.pgs),
+            recovery: {
+                let rates = self
+                    .recovery
+                    .lock()
+                    .expect("recovery lock")
+                    .total(self.now());
+                let r = crate::recovery::summarize(&view.pgs, rates);
+                RecoveryStatus {
+                    degraded_objects: r.degraded,
+                    misplaced_objects: r.misplaced,
+                    objects_per_sec: r.objects_per_sec,
+                    bytes_per_sec: r.bytes_per_sec,
+                    eta_secs: r.eta_secs,
+                }
+            },
         })
     }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use placement::{Change, ClusterMap, Epoch, Flag, Fsid, OsdEntry, OsdId, Placement, Pool};
-use rados::proto::mon::{AdminCommand, MapUpdate, MonError, OsdBoot};
+use rados::proto::mon::{AdminCommand, BackfillDone, MapUpdate, MonError, OsdBoot};
 use serde::{Deserialize, Serialize};
 
 /// Incrementals kept for `GetMap { have }`; a caller further behind gets the full map.
@@ -22,6 +22,8 @@ pub enum MonCommand {
     MarkOut(Vec<OsdId>),
     /// An operator command.
     Admin(AdminCommand),
+    /// A PG's primary finished backfilling behind this pg_temp.
+    BackfillDone(BackfillDone),
 }
 
 /// The outcome of applying a command.
@@ -67,6 +69,14 @@ impl MonState {
                 Ok(self.mark(ids, |o| o.is_in && !o.up, Change::OsdOut, Flag::Noout))
             }
             MonCommand::Admin(admin) => self.admin(admin),
+            // Only the entry the primary backfilled behind: a newer one stays.
+            MonCommand::BackfillDone(done) => {
+                Ok(if self.map.pg_temp.get(&done.pg) == Some(&done.temp) {
+                    vec![Change::PgTempClear(done.pg)]
+                } else {
+                    vec![]
+                })
+            }
         };
         match result.and_then(|changes| self.commit(changes)) {
             Ok(epoch) => {
@@ -101,6 +111,13 @@ impl MonState {
         if changes.is_empty() {
             return Ok(self.map.epoch);
         }
+        let mut tentative = self.map.clone();
+        tentative
+            .apply(&tentative.next_incremental(changes.clone()))
+            .map_err(|e| MonError::Invalid(e.to_string()))?;
+        // Remapped PGs stay with their old holders until the new ones are backfilled.
+        let mut changes = changes;
+        changes.extend(placement::remap::pg_temp_changes(&self.map, &tentative));
         let inc = self.map.next_incremental(changes);
         self.map
             .apply(&inc)
@@ -219,6 +236,10 @@ impl MonState {
                 vec![Change::OsdRemove(*id)]
             }
             AdminCommand::SetFlag(flag) => vec![Change::FlagSet(*flag)],
+            AdminCommand::ConfigSet { key, value } => vec![Change::ConfigSet {
+                key: key.clone(),
+                value: *value,
+            }],
             AdminCommand::UnsetFlag(flag) => vec![Change::FlagClear(*flag)],
             AdminCommand::PoolCreate {
                 name,

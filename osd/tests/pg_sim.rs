@@ -257,6 +257,7 @@ impl Sim {
                 }
                 Event::Map(m) => format!("{to}: map e{} acting {:?}", m.epoch.0, m.acting),
                 Event::Tick => return self.deliver_quiet(to, event),
+                Event::Backfill { from, name, .. } => format!("{from} -> {to}: backfill {name}"),
             };
             eprintln!("{e}");
         }
@@ -316,6 +317,8 @@ impl Sim {
                         self.acks += 1;
                     }
                 }
+                // The simulation maps no pg_temp, so nothing is backfilled.
+                Effect::Backfilled { name } => panic!("unexpected backfill of {name}"),
             }
         }
     }

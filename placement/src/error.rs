@@ -91,6 +91,14 @@ pub enum MapError {
     /// A name used in the hierarchy is empty.
     #[error("{0} has an empty host or zone name")]
     EmptyLocation(OsdId),
+    /// An unknown setting, or a value out of its range.
+    #[error("setting {key}: {reason}")]
+    InvalidSetting {
+        /// The setting's name.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Why a PG or object could not be mapped. Nothing changes on error.

@@ -65,6 +65,13 @@ pub enum Change {
     },
     /// Returns a PG to its CRUSH-computed acting set.
     PgTempClear(PgId),
+    /// Sets (or, with `None`, resets to its default) a cluster-wide setting.
+    ConfigSet {
+        /// The setting's name (`crate::config`).
+        key: String,
+        /// Its new value.
+        value: Option<u64>,
+    },
     /// Sets an operator flag.
     FlagSet(Flag),
     /// Clears an operator flag.

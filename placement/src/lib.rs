@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod config;
 pub mod crush;
 mod error;
 pub mod hash;
@@ -20,6 +21,7 @@ mod map;
 mod osd;
 mod placement;
 mod pool;
+pub mod remap;
 mod select;
 pub mod synth;
 

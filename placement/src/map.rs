@@ -98,6 +98,9 @@ pub struct ClusterMap {
     pub osd_id_high: u32,
     /// One past the highest pool id ever created; new pool ids come from here for the same reason.
     pub pool_id_high: u32,
+    /// Cluster-wide settings (`crate::config`), by name; unset ones take their default.
+    #[serde(default)]
+    pub config: BTreeMap<String, u64>,
 }
 
 impl ClusterMap {
@@ -113,6 +116,7 @@ impl ClusterMap {
             flags: BTreeSet::new(),
             osd_id_high: 0,
             pool_id_high: 1,
+            config: BTreeMap::new(),
         }
     }
 
@@ -330,6 +334,25 @@ impl ClusterMap {
             }
             Change::PgTempClear(pg) => {
                 self.pg_temp.remove(pg);
+            }
+            Change::ConfigSet { key, value } => {
+                let invalid = |reason: String| MapError::InvalidSetting {
+                    key: key.clone(),
+                    reason,
+                };
+                let setting = crate::config::setting(key)
+                    .ok_or_else(|| invalid("unknown setting (see `shoal config ls`)".into()))?;
+                match value {
+                    Some(v) if *v < setting.min => {
+                        return Err(invalid(format!("must be at least {}", setting.min)));
+                    }
+                    Some(v) => {
+                        self.config.insert(key.clone(), *v);
+                    }
+                    None => {
+                        self.config.remove(key);
+                    }
+                }
             }
             Change::FlagSet(flag) => {
                 self.flags.insert(*flag);

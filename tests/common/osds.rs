@@ -85,6 +85,15 @@ impl Osds {
         kill_child(&mut self.procs[i]);
     }
 
+    /// Starts one more OSD (a new data directory, on its own host); returns its index.
+    pub fn add(&mut self) -> usize {
+        self.procs.push(None);
+        self.http.push(free_tcp_addr());
+        let i = self.procs.len() - 1;
+        self.restart(i);
+        i
+    }
+
     /// Sends `signal` (e.g. `STOP`, `CONT`) to OSD `i`, which must be running.
     pub fn signal(&self, i: usize, signal: &str) {
         let pid = self.procs[i].as_ref().expect("osd running").id();

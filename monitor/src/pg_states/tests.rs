@@ -42,6 +42,9 @@ fn status(placement: &Placement, pg: PgId, state: &str) -> PgStatus {
             epoch: Epoch(3),
             seq: 7,
         },
+        objects: 0,
+        degraded: 0,
+        misplaced: 0,
     }
 }
 

@@ -10,6 +10,7 @@ use placement::ClusterMap;
 use rados::proto::mon::{OsdBeacon, OsdBoot, PgStatus};
 use tracing::{info, warn};
 
+use super::backfill;
 use super::shared::Shared;
 
 /// Sends a beacon every `every`.
@@ -18,13 +19,16 @@ pub async fn beacons(shared: Arc<Shared>, every: Duration) {
     loop {
         ticker.tick().await;
         let usage = shared.store.usage();
-        let pgs = primary_pg_statuses(&shared);
+        let pgs = with_object_counts(&shared, primary_pg_statuses(&shared)).await;
+        let (recovered_objects, recovered_bytes) = backfill::recovered(&shared);
         let beacon = OsdBeacon {
             id: shared.id,
             epoch: shared.map().epoch,
             bytes: usage.bytes,
             objects: usage.objects,
             pgs,
+            recovered_objects,
+            recovered_bytes,
         };
         if let Err(e) = shared.mon.call(&beacon).await {
             warn!(error = %e, "beacon not delivered");
@@ -32,22 +36,59 @@ pub async fn beacons(shared: Arc<Shared>, every: Duration) {
     }
 }
 
-/// The PGs this OSD is primary of, as `shoal pg dump` shows them.
+/// The PGs this OSD is primary of, as `shoal pg dump` shows them (object counts not yet
+/// filled in).
 pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
+    let backfills = shared.backfills.lock().expect("backfills lock").clone();
     let pgs = shared.pgs.lock().expect("pgs lock");
     pgs.iter()
         .filter_map(|(pg, h)| {
             let snap = h.snapshot.lock().expect("snapshot lock").clone();
-            let acting = snap.mapping.as_ref()?.acting.clone();
+            let m = snap.mapping.as_ref()?;
+            let mut state = snap.state_string();
+            let progress = backfills.get(pg);
+            match progress {
+                Some(p) if p.running => state.push_str("+backfilling"),
+                Some(p) if !p.done => state.push_str("+backfill_wait"),
+                _ => {}
+            }
             snap.primary.then(|| PgStatus {
                 pg: *pg,
-                state: snap.state_string(),
-                acting,
+                state,
+                acting: m.acting.clone(),
                 since: snap.since,
                 last_update: snap.last_update,
+                objects: progress.map_or(0, |p| p.total),
+                degraded: (m.size.saturating_sub(m.acting.len())) as u64,
+                misplaced: progress.map_or(0, |p| p.misplaced()),
             })
         })
         .collect()
+}
+
+/// Fills in object counts of degraded PGs and of backfills not started yet: `degraded`
+/// arrives holding the number of missing members, and becomes missing object copies.
+async fn with_object_counts(shared: &Shared, mut pgs: Vec<PgStatus>) -> Vec<PgStatus> {
+    for s in &mut pgs {
+        let waiting = s.state.ends_with("+backfill_wait") && s.objects == 0;
+        if s.degraded == 0 && !waiting {
+            continue;
+        }
+        if s.objects == 0 {
+            s.objects = backfill::count(&shared.store, s.pg).await.unwrap_or(0);
+        }
+        s.degraded *= s.objects;
+        if waiting {
+            let targets = shared
+                .backfills
+                .lock()
+                .expect("backfills lock")
+                .get(&s.pg)
+                .map_or(0, |p| p.targets);
+            s.misplaced = s.objects * targets;
+        }
+    }
+    pgs
 }
 
 static REBOOTING: AtomicBool = AtomicBool::new(false);

@@ -3,6 +3,7 @@
 //! reports failures, sends beacons, and exposes `/metrics` and `/health`. A shell: the PG logic is in
 //! [`crate::pg`], the disk in [`crate::store`].
 
+mod backfill;
 mod gossip;
 mod http;
 mod liveness;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use pg_task::PgHandle;
 use placement::{ClusterMap, Location, OsdId, Weight};
 use rados::proto::mon::{GetMap, OsdBoot};
 use rados::proto::osd::{ListObjects, ObjectRequest, Ping};
@@ -184,6 +186,7 @@ impl Osd {
             log_limits: opts.log_limits,
             pg_tick: opts.timing.pg_tick,
             counters: shared::Counters::default(),
+            backfills: Mutex::new(BTreeMap::new()),
             fatal,
         });
         messenger.serve(Arc::new(router(shared.clone())));
@@ -205,6 +208,7 @@ impl Osd {
             let boot = boot.clone();
             move |map: &ClusterMap| liveness::reboot_if_marked_down(&shared, &boot, map)
         }));
+        tokio::spawn(backfill::run(shared.clone()));
         tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
         tokio::spawn(gossip::run(
             shared.clone(),
@@ -260,7 +264,7 @@ impl Osd {
 }
 
 fn router(shared: Arc<shared::Shared>) -> Router {
-    let (s1, s2, s3) = (shared.clone(), shared.clone(), shared);
+    let (s1, s2, s3, s4) = (shared.clone(), shared.clone(), shared.clone(), shared);
     Router::new()
         .route_with_payload(move |req: ObjectRequest, ctx| {
             let shared = s1.clone();
@@ -271,6 +275,10 @@ fn router(shared: Arc<shared::Shared>) -> Router {
             async move { ops::list(shared, req).await }
         })
         .route(|_: Ping, _| async {})
+        .route(move |req: backfill::BackfillPush, ctx| {
+            let shared = s4.clone();
+            async move { backfill::serve_push(shared, req, ctx).await }
+        })
         .route(move |req: PgPeer, ctx| {
             let shared = s3.clone();
             async move { deliver_peer(&shared, req, ctx).await }
@@ -280,28 +288,11 @@ fn router(shared: Arc<shared::Shared>) -> Router {
 /// Hands a peer's PG message to the PG's task, starting one for a PG this OSD does not
 /// run yet (a primary may probe any OSD that could hold the PG).
 async fn deliver_peer(shared: &Arc<shared::Shared>, req: PgPeer, ctx: rados::Context) {
-    let Some(from) = ctx.from.and_then(|addr| {
-        shared
-            .map()
-            .osds
-            .values()
-            .find(|o| o.addr == Some(addr))
-            .map(|o| o.id)
-    }) else {
+    let Some(from) = sender(shared, &ctx) else {
         return;
     };
-    let handle = match shared.pg(req.pg) {
-        Some(h) => h,
-        None => {
-            let map = shared.map();
-            if !map.pools.contains_key(&req.pg.pool) {
-                return;
-            }
-            let Some(h) = maps::ensure_pg(shared, req.pg, &map).await else {
-                return;
-            };
-            h
-        }
+    let Some(handle) = pg_task_for(shared, req.pg).await else {
+        return;
     };
     let msg = pg_task::join_payload(req.msg, ctx.payload);
     let _ = handle
@@ -382,4 +373,27 @@ async fn check_cluster(store: &Store, maps: &[Arc<ClusterMap>]) -> Result<(), Os
             })
             .await?),
     }
+}
+
+/// The OSD that sent a request, by the listening address it announced.
+fn sender(shared: &shared::Shared, ctx: &rados::Context) -> Option<OsdId> {
+    let addr = ctx.from?;
+    shared
+        .map()
+        .osds
+        .values()
+        .find(|o| o.addr == Some(addr))
+        .map(|o| o.id)
+}
+
+/// The task of `pg`, started if this OSD does not run it yet (and its pool exists).
+async fn pg_task_for(shared: &Arc<shared::Shared>, pg: placement::PgId) -> Option<PgHandle> {
+    if let Some(h) = shared.pg(pg) {
+        return Some(h);
+    }
+    let map = shared.map();
+    if !map.pools.contains_key(&pg.pool) {
+        return None;
+    }
+    maps::ensure_pg(shared, pg, &map).await
 }

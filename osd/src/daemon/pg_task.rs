@@ -39,6 +39,13 @@ pub enum PgInput {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Version, WriteError>>,
     },
+    /// A backfill copy (see [`Event::Backfill`]); `reply` learns whether it was stored.
+    Backfill {
+        /// The event.
+        event: Event,
+        /// True once durable; false if the PG refused it.
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// What the rest of the OSD sees of a PG without asking its task.
@@ -161,6 +168,7 @@ async fn run(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let mut backfill_reply = None;
         let event = tokio::select! {
             input = rx.recv() => match input {
                 None => return,
@@ -168,6 +176,10 @@ async fn run(
                 Some(PgInput::Write { reqid, name, mutations, reply }) => {
                     waiters.entry(reqid).or_default().push(reply);
                     Event::Write { reqid, name, mutations }
+                }
+                Some(PgInput::Backfill { event, reply }) => {
+                    backfill_reply = Some(reply);
+                    event
                 }
             },
             _ = ticker.tick() => Event::Tick,
@@ -196,7 +208,15 @@ async fn run(
                         let _ = w.send(result.clone());
                     }
                 }
+                Effect::Backfilled { .. } => {
+                    if let Some(reply) = backfill_reply.take() {
+                        let _ = reply.send(true);
+                    }
+                }
             }
+        }
+        if let Some(reply) = backfill_reply {
+            let _ = reply.send(false);
         }
         // Writers whose caller gave up must not pile up.
         waiters.retain(|_, ws| {
@@ -268,17 +288,22 @@ fn push(shared: &Arc<Shared>, pg: PgId, to: OsdId, name: String, interval: Epoch
         };
         let copy = tokio::task::spawn_blocking(move || read_copy(&store, &key)).await;
         match copy {
-            Ok(Ok(copy)) => send(
-                &shared,
-                pg,
-                to,
-                PgMsg::Push {
-                    interval,
-                    name,
-                    copy,
-                },
-                Bytes::new(),
-            ),
+            Ok(Ok(copy)) => {
+                let bytes = copy.as_ref().map_or(0, |c| c.data.len() as u64);
+                super::shared::Counters::add(&shared.counters.recovered_objects, 1);
+                super::shared::Counters::add(&shared.counters.recovered_bytes, bytes);
+                send(
+                    &shared,
+                    pg,
+                    to,
+                    PgMsg::Push {
+                        interval,
+                        name,
+                        copy,
+                    },
+                    Bytes::new(),
+                )
+            }
             Ok(Err(e)) => warn!(%pg, %name, error = %e, "cannot read object to push"),
             Err(e) => warn!(%pg, %name, error = %e, "push reader failed"),
         }

@@ -29,12 +29,21 @@ pub struct Counters {
     pub writes: AtomicU64,
     /// Client requests that failed.
     pub errors: AtomicU64,
+    /// Object copies made by recovery and backfill (as the source).
+    pub recovered_objects: AtomicU64,
+    /// Bytes copied by recovery and backfill (as the source).
+    pub recovered_bytes: AtomicU64,
 }
 
 impl Counters {
     /// Adds one.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -60,6 +69,8 @@ pub struct Shared {
     pub pg_tick: std::time::Duration,
     /// Counters.
     pub counters: Counters,
+    /// Backfills this OSD runs or waits to run, as primary.
+    pub backfills: Mutex<BTreeMap<PgId, super::backfill::Progress>>,
     /// Set when the OSD must stop (its disk failed).
     pub fatal: watch::Sender<Option<String>>,
 }

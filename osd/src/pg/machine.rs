@@ -180,8 +180,52 @@ impl PgMachine {
                 mutations,
             } => self.on_write(reqid, name, mutations, &mut out),
             Event::Tick => self.resend(&mut out),
+            Event::Backfill {
+                from,
+                interval,
+                name,
+                copy,
+            } => self.on_backfill(from, interval, name, copy, &mut out),
         }
         out
+    }
+
+    /// A copy from the primary serving behind a pg_temp, to this new member of the up set.
+    /// Stored like a recovery copy: the PG is then `incomplete` here, so the peering that
+    /// follows the pg_temp compares listings with this member instead of trusting its log.
+    fn on_backfill(
+        &mut self,
+        from: OsdId,
+        interval: Epoch,
+        name: String,
+        copy: ObjectCopy,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(m) = &self.map else { return };
+        let target = m.up.contains(&self.me) && !m.acting.contains(&self.me);
+        // The sender's interval is not compared with ours: a new OSD dates the interval
+        // from the first map it saw, later than the primary does. A stray copy is harmless
+        // anyway: it only makes this member compare by listing.
+        let _ = interval;
+        if !target || m.primary() != Some(from) {
+            return;
+        }
+        self.info.incomplete = true;
+        let op = TxOp::PutObject {
+            obj: self.key(&name),
+            version: copy.version,
+            data: copy.data,
+            xattrs: copy.xattrs,
+            omap: copy
+                .omap
+                .into_iter()
+                .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .collect(),
+        };
+        out.push(Effect::Persist(Txn {
+            ops: vec![op, self.meta_op()],
+        }));
+        out.push(Effect::Backfilled { name });
     }
 
     // ----- maps and intervals -----

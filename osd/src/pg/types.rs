@@ -249,6 +249,18 @@ pub enum Event {
     },
     /// Time passed: resend what has not been answered.
     Tick,
+    /// A backfill copy from the primary serving behind a pg_temp (this OSD is a new member
+    /// of the up set, not yet acting).
+    Backfill {
+        /// The sender.
+        from: OsdId,
+        /// The sender's interval.
+        interval: Epoch,
+        /// The object.
+        name: String,
+        /// Its copy.
+        copy: ObjectCopy,
+    },
 }
 
 /// Outputs of a PG, to be carried out in order. A `Persist` must be durable before any
@@ -272,6 +284,11 @@ pub enum Effect {
         name: String,
         /// The interval to stamp.
         interval: Epoch,
+    },
+    /// A backfill copy was stored (after the `Persist` before it): acknowledge it.
+    Backfilled {
+        /// The object.
+        name: String,
     },
     /// Answer a client write.
     Reply {

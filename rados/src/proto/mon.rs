@@ -135,6 +135,13 @@ pub struct OsdBeacon {
     /// The PGs it is primary of, as it sees them.
     #[serde(default)]
     pub pgs: Vec<PgStatus>,
+    /// Object copies it has made for recovery and backfill since it started (a counter:
+    /// the monitors derive rates from successive beacons).
+    #[serde(default)]
+    pub recovered_objects: u64,
+    /// Bytes of those copies.
+    #[serde(default)]
+    pub recovered_bytes: u64,
 }
 
 /// One PG as its primary reports it (`shoal pg dump`).
@@ -151,6 +158,15 @@ pub struct PgStatus {
     pub since: Epoch,
     /// Its newest write.
     pub last_update: crate::proto::osd::Version,
+    /// Objects in the PG (counted where it matters: degraded or backfilling PGs; else 0).
+    #[serde(default)]
+    pub objects: u64,
+    /// Object copies missing from the acting set (fewer members than the pool's size).
+    #[serde(default)]
+    pub degraded: u64,
+    /// Object copies still to be backfilled onto new members of the up set.
+    #[serde(default)]
+    pub misplaced: u64,
 }
 impl Rpc for OsdBeacon {
     const METHOD: u16 = 104;
@@ -187,6 +203,27 @@ pub enum AdminCommand {
     },
     /// Delete a pool.
     PoolRm(String),
+    /// Set (or with `None` reset) a cluster-wide setting (`placement::config`).
+    ConfigSet {
+        /// The setting.
+        key: String,
+        /// Its value.
+        value: Option<u64>,
+    },
+}
+
+/// A PG's primary has backfilled every new member behind the pg_temp `temp`: the monitors
+/// clear that entry (and only that one), so the PG moves to its CRUSH set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillDone {
+    /// The PG.
+    pub pg: placement::PgId,
+    /// The pg_temp entry the primary served under.
+    pub temp: Vec<Option<OsdId>>,
+}
+impl Rpc for BackfillDone {
+    const METHOD: u16 = 120;
+    type Reply = Result<Epoch, MonError>;
 }
 
 /// Runs an admin command on the leader; replies with the epoch that holds the change.
@@ -268,6 +305,24 @@ pub struct StatusReport {
     /// PG counts by state string as `pg dump` shows them (`unknown` where unreported).
     #[serde(default)]
     pub pg_states: std::collections::BTreeMap<String, u64>,
+    /// Recovery and backfill progress.
+    #[serde(default)]
+    pub recovery: RecoveryStatus,
+}
+
+/// Recovery and backfill progress (`shoal status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryStatus {
+    /// Object copies missing from acting sets.
+    pub degraded_objects: u64,
+    /// Object copies still to be backfilled onto new members.
+    pub misplaced_objects: u64,
+    /// Recovery rate, object copies per second.
+    pub objects_per_sec: f64,
+    /// Recovery rate, bytes per second.
+    pub bytes_per_sec: f64,
+    /// Estimated seconds left at the current rate.
+    pub eta_secs: Option<u64>,
 }
 
 /// Asks for the cluster status.

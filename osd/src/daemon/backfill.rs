@@ -1,0 +1,385 @@
+//! Backfill, the shell: a scheduler that starts at most `osd_max_backfills` jobs at a time
+//! (degraded PGs first), each copying a PG's objects in listing order to the new members of
+//! its up set while the old holders keep serving behind the pg_temp; every copy is checked
+//! against its stored crc32c before it leaves and again when it lands. When every target
+//! holds the PG, the primary tells the monitors (`BackfillDone`); the pg_temp is cleared, the
+//! PG peers with its CRUSH set, and peering copies what changed meanwhile (the targets
+//! compare by listing, being `incomplete`).
+//!
+//! Bandwidth is capped per OSD by `osd_recovery_max_bytes_per_sec`; both settings are read
+//! from the map, so `shoal config set` changes them at run time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use placement::config::{OSD_MAX_BACKFILLS, OSD_RECOVERY_MAX_BYTES_PER_SEC};
+use placement::{Epoch, OsdId, PgId};
+use rados::Rpc;
+use rados::proto::mon::BackfillDone;
+use rados::proto::osd::Version;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::sync::{Mutex as AsyncMutex, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::pg_task::PgInput;
+use super::shared::{Counters, Shared};
+use crate::backfill::{Bandwidth, Job, order};
+use crate::pg::{Event, ObjectCopy, PgState};
+use crate::store::{ObjectKey, Store};
+
+/// How often the scheduler looks for work.
+const EVERY: Duration = Duration::from_millis(500);
+/// Objects listed per page.
+const PAGE: usize = 32;
+/// Attempts per copy before the job gives up (the scheduler starts it again).
+const ATTEMPTS: u32 = 3;
+
+/// One backfill copy, primary -> new member; the object's data is the frame payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackfillPush {
+    /// The PG.
+    pub pg: PgId,
+    /// The primary's interval.
+    pub interval: Epoch,
+    /// The object.
+    pub name: String,
+    /// Its version.
+    pub version: Version,
+    /// crc32c of the data, checked on arrival.
+    pub crc: u32,
+    /// Its xattrs.
+    pub xattrs: BTreeMap<String, ByteBuf>,
+    /// Its omap.
+    pub omap: Vec<(ByteBuf, ByteBuf)>,
+}
+
+/// Why a backfill copy was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BackfillRefused {
+    /// The data does not match its crc32c.
+    #[error("backfill copy failed its checksum")]
+    Checksum,
+    /// This OSD is not a backfill target of the PG in that interval (the map moved on).
+    #[error("not a backfill target of this pg now")]
+    NotTarget,
+}
+
+impl Rpc for BackfillPush {
+    const METHOD: u16 = 211;
+    type Reply = Result<(), BackfillRefused>;
+}
+
+/// A PG's backfill as `shoal pg dump` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The interval it belongs to.
+    pub interval: Epoch,
+    /// Copying now (else waiting for a slot, or done).
+    pub running: bool,
+    /// Every object copied to every target.
+    pub done: bool,
+    /// Objects copied to every target.
+    pub copied: u64,
+    /// Objects to copy.
+    pub total: u64,
+    /// Targets.
+    pub targets: u64,
+}
+
+impl Progress {
+    /// Object copies still to be made.
+    pub fn misplaced(&self) -> u64 {
+        self.total.saturating_sub(self.copied) * self.targets
+    }
+}
+
+/// Stores a backfill copy on this (target) OSD through the PG's task.
+pub async fn serve_push(
+    shared: Arc<Shared>,
+    req: BackfillPush,
+    ctx: rados::Context,
+) -> Result<(), BackfillRefused> {
+    if crc32c::crc32c(&ctx.payload) != req.crc {
+        return Err(BackfillRefused::Checksum);
+    }
+    let from = super::sender(&shared, &ctx).ok_or(BackfillRefused::NotTarget)?;
+    let handle = super::pg_task_for(&shared, req.pg)
+        .await
+        .ok_or(BackfillRefused::NotTarget)?;
+    let (reply, stored) = oneshot::channel();
+    let event = Event::Backfill {
+        from,
+        interval: req.interval,
+        name: req.name,
+        copy: ObjectCopy {
+            version: req.version,
+            data: ctx.payload,
+            xattrs: req.xattrs,
+            omap: req.omap,
+        },
+    };
+    let sent = handle.tx.send(PgInput::Backfill { event, reply }).await;
+    match (sent, stored.await) {
+        (Ok(()), Ok(true)) => Ok(()),
+        _ => Err(BackfillRefused::NotTarget),
+    }
+}
+
+/// Runs the scheduler until the process ends.
+pub async fn run(shared: Arc<Shared>) {
+    let start = tokio::time::Instant::now();
+    let now = move || start.elapsed();
+    let bandwidth = Arc::new(AsyncMutex::new(Bandwidth::new(
+        OSD_RECOVERY_MAX_BYTES_PER_SEC.default,
+        now(),
+    )));
+    let mut running: BTreeMap<PgId, JoinHandle<()>> = BTreeMap::new();
+    let mut ticker = tokio::time::interval(EVERY);
+    loop {
+        ticker.tick().await;
+        let map = shared.map();
+        bandwidth
+            .lock()
+            .await
+            .set_rate(map.setting(&OSD_RECOVERY_MAX_BYTES_PER_SEC));
+        let limit = usize::try_from(map.setting(&OSD_MAX_BACKFILLS)).unwrap_or(usize::MAX);
+        running.retain(|_, h| !h.is_finished());
+
+        let jobs: Vec<(Job, Epoch)> = {
+            let pgs = shared.pgs.lock().expect("pgs lock");
+            pgs.iter()
+                .filter_map(|(pg, h)| {
+                    let snap = h.snapshot.lock().expect("snapshot lock");
+                    let m = snap.mapping.as_ref()?;
+                    (snap.state == PgState::Active)
+                        .then(|| Job::of(*pg, m, shared.id))
+                        .flatten()
+                        .map(|j| (j, snap.since))
+                })
+                .collect()
+        };
+        let since: BTreeMap<PgId, Epoch> = jobs.iter().map(|(j, e)| (j.pg, *e)).collect();
+        let jobs = order(jobs.into_iter().map(|(j, _)| j).collect());
+        let done: Vec<PgId> = {
+            let mut progress = shared.backfills.lock().expect("backfills lock");
+            progress.retain(|pg, p| since.get(pg) == Some(&p.interval));
+            for job in &jobs {
+                progress.entry(job.pg).or_insert(Progress {
+                    interval: since[&job.pg],
+                    targets: job.targets.len() as u64,
+                    ..Progress::default()
+                });
+            }
+            progress
+                .iter()
+                .filter(|(_, p)| p.done)
+                .map(|(pg, _)| *pg)
+                .collect()
+        };
+        for job in jobs {
+            let Some(temp) = map.pg_temp.get(&job.pg).cloned() else {
+                continue;
+            };
+            if done.contains(&job.pg) {
+                // Copied; the monitors were not told yet (or the map is still on its way).
+                tell_monitors(&shared, job.pg, temp).await;
+                continue;
+            }
+            if running.contains_key(&job.pg) || running.len() >= limit {
+                continue;
+            }
+            let (shared, bandwidth) = (shared.clone(), bandwidth.clone());
+            let (pg, interval) = (job.pg, since[&job.pg]);
+            running.insert(
+                pg,
+                tokio::spawn(async move {
+                    let result = backfill_pg(&shared, &job, interval, &bandwidth, now).await;
+                    set_progress(&shared, pg, |p| {
+                        p.running = false;
+                        p.done = result.is_ok();
+                    });
+                    match result {
+                        Ok(()) => {
+                            info!(%pg, "backfill copied; asking the monitors to clear pg_temp");
+                            tell_monitors(&shared, pg, temp).await;
+                        }
+                        Err(why) => info!(%pg, %why, "backfill stopped; it will start again"),
+                    }
+                }),
+            );
+        }
+    }
+}
+
+/// Asks the monitors to clear the pg_temp `temp` of `pg` (retried by the next pass).
+async fn tell_monitors(shared: &Shared, pg: PgId, temp: Vec<Option<OsdId>>) {
+    if let Err(e) = shared.mon.call(&BackfillDone { pg, temp }).await {
+        warn!(%pg, error = %e, "backfill done; monitors not told yet");
+    }
+}
+
+/// Copies every object of `job.pg` to its targets.
+async fn backfill_pg(
+    shared: &Arc<Shared>,
+    job: &Job,
+    interval: Epoch,
+    bandwidth: &AsyncMutex<Bandwidth>,
+    now: impl Fn() -> Duration,
+) -> Result<(), String> {
+    let pg = job.pg;
+    let total = count(&shared.store, pg).await?;
+    set_progress(shared, pg, |p| {
+        p.running = true;
+        p.total = total;
+        p.copied = 0;
+    });
+    info!(%pg, objects = total, targets = ?job.targets, "backfill started");
+    let mut after: Option<String> = None;
+    loop {
+        let page = {
+            let (store, after) = (shared.store.clone(), after.clone());
+            tokio::task::spawn_blocking(move || store.list(pg, after.as_deref(), PAGE))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+        };
+        for (name, _) in &page {
+            if !still_serving(shared, pg, interval) {
+                return Err("the PG's interval changed".into());
+            }
+            let Some((push, data)) = read_for_push(&shared.store, pg, name, interval).await? else {
+                continue; // deleted since the listing
+            };
+            let wait = bandwidth.lock().await.take(data.len() as u64, now());
+            tokio::time::sleep(wait).await;
+            for target in &job.targets {
+                send(shared, *target, &push, data.clone()).await?;
+                Counters::add(&shared.counters.recovered_bytes, data.len() as u64);
+                Counters::add(&shared.counters.recovered_objects, 1);
+            }
+            set_progress(shared, pg, |p| p.copied += 1);
+        }
+        if page.len() < PAGE {
+            return Ok(());
+        }
+        after = page.last().map(|(n, _)| n.clone());
+    }
+}
+
+/// Whether this OSD still serves `pg` as primary in `interval`.
+fn still_serving(shared: &Shared, pg: PgId, interval: Epoch) -> bool {
+    shared.pg(pg).is_some_and(|h| {
+        let snap = h.snapshot.lock().expect("snapshot lock");
+        snap.primary && snap.since == interval && snap.state == PgState::Active
+    })
+}
+
+fn set_progress(shared: &Shared, pg: PgId, f: impl FnOnce(&mut Progress)) {
+    if let Some(p) = shared
+        .backfills
+        .lock()
+        .expect("backfills lock")
+        .get_mut(&pg)
+    {
+        f(p);
+    }
+}
+
+/// Objects in `pg` on this OSD.
+pub async fn count(store: &Store, pg: PgId) -> Result<u64, String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut n = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .list(pg, after.as_deref(), 1024)
+                .map_err(|e| e.to_string())?;
+            n += page.len() as u64;
+            if page.len() < 1024 {
+                return Ok(n);
+            }
+            after = page.last().map(|(name, _)| name.clone());
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Reads `name` and checks its data against the stored crc32c before it leaves.
+async fn read_for_push(
+    store: &Store,
+    pg: PgId,
+    name: &str,
+    interval: Epoch,
+) -> Result<Option<(BackfillPush, Bytes)>, String> {
+    let (store, name) = (store.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        let key = ObjectKey {
+            pg,
+            name: name.clone(),
+        };
+        let Some((meta, data)) = store.read(&key, 0, None).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let crc = crc32c::crc32c(&data);
+        if crc != meta.crc {
+            return Err(format!("{name}: local copy fails its checksum"));
+        }
+        let omap = store
+            .omap_list(&key, None, usize::MAX)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(k, v)| (ByteBuf::from(k), ByteBuf::from(v)))
+            .collect();
+        let push = BackfillPush {
+            pg,
+            interval,
+            name,
+            version: meta.version,
+            crc,
+            xattrs: meta.xattrs,
+            omap,
+        };
+        Ok(Some((push, data)))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn send(
+    shared: &Shared,
+    target: OsdId,
+    push: &BackfillPush,
+    data: Bytes,
+) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        let Some(addr) = shared.addr_of(target) else {
+            return Err(format!("{target} has no address"));
+        };
+        match shared
+            .messenger
+            .call_with_payload(addr, push, data.clone())
+            .await
+        {
+            Ok((Ok(()), _)) => return Ok(()),
+            Ok((Err(e), _)) => return Err(format!("{target}: {e}")),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(format!("{target}: {last}"))
+}
+
+/// Total recovery counters, for beacons.
+pub fn recovered(shared: &Shared) -> (u64, u64) {
+    (
+        shared.counters.recovered_objects.load(Ordering::Relaxed),
+        shared.counters.recovered_bytes.load(Ordering::Relaxed),
+    )
+}

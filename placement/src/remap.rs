@@ -1,0 +1,64 @@
+//! pg_temp bookkeeping for a map change: when OSDs go out, come in, join or change weight,
+//! the PGs whose CRUSH set changes keep being served by their old holders (a pg_temp) while
+//! the new members backfill. A PG's primary clears the entry once they hold its data.
+//!
+//! Only CRUSH-set changes count: an OSD that merely goes down or comes back up keeps its
+//! slots, and catches up by log recovery inside the acting set, which is far cheaper.
+
+use std::collections::BTreeSet;
+
+use crate::ids::{OsdId, PgId};
+use crate::incremental::Change;
+use crate::map::ClusterMap;
+use crate::placement::Placement;
+
+/// The pg_temp changes that should accompany the step from `before` to `after` (the map
+/// with the other changes already applied). Replicated pools only.
+pub fn pg_temp_changes(before: &ClusterMap, after: &ClusterMap) -> Vec<Change> {
+    let old = Placement::new(before);
+    let new = Placement::new(after);
+    let mut changes = Vec::new();
+    for pool in after.pools.values().filter(|p| !p.is_erasure()) {
+        let same_pool = before
+            .pools
+            .get(&pool.id)
+            .is_some_and(|p| p.pg_num == pool.pg_num && p.rule == pool.rule);
+        for seed in 0..pool.pg_num {
+            let pg = PgId {
+                pool: pool.id,
+                seed,
+            };
+            let Ok(now) = new.map_pg(pg) else { continue };
+            let up: BTreeSet<OsdId> = now.up.iter().flatten().copied().collect();
+            if after.pg_temp.contains_key(&pg) {
+                let serving: BTreeSet<OsdId> = now.acting.iter().flatten().copied().collect();
+                if serving.is_empty() || serving == up {
+                    changes.push(Change::PgTempClear(pg));
+                }
+                continue;
+            }
+            if !same_pool {
+                continue;
+            }
+            let (Ok(was), Ok(raw_was), Ok(raw_now)) =
+                (old.map_pg(pg), old.crush_set(pg), new.crush_set(pg))
+            else {
+                continue;
+            };
+            if raw_was == raw_now {
+                continue;
+            }
+            let acting: Vec<Option<OsdId>> =
+                was.acting.iter().flatten().map(|o| Some(*o)).collect();
+            let holders: BTreeSet<OsdId> = acting.iter().flatten().copied().collect();
+            // Someone new must receive the data, and someone old can still serve it.
+            if !holders.is_empty() && !up.is_subset(&holders) {
+                changes.push(Change::PgTempSet { pg, osds: acting });
+            }
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests;

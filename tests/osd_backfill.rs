@@ -1,0 +1,209 @@
+//! Backfill and rebalancing on real processes: an OSD marked out, a new OSD joining, and an
+//! OSD down for longer than the down-out interval (held back by `noout`, then released) all
+//! remap PGs behind pg_temp; the old holders keep serving while the new members backfill
+//! under a runtime-changeable bandwidth cap; `shoal status` shows the misplaced copies and
+//! the recovery rate; every acknowledged write reads back afterwards. Times are printed for
+//! the README, never asserted.
+#![allow(clippy::disallowed_methods)] // tests measure wall time with std Instant
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::osds::{Osds, wait_osds};
+use common::{Monitors, json};
+use rados::client::{ClientConfig, IoCtx, RadosClient};
+
+fn payload(i: usize) -> Vec<u8> {
+    let len = 32 * 1024 + (i * 7919) % 32_768;
+    (0..len).map(|b| (b as u8) ^ (i as u8)).collect()
+}
+
+async fn write_range(io: &IoCtx, range: std::ops::Range<usize>, acked: &mut BTreeMap<String, u32>) {
+    for i in range {
+        let (name, data) = (format!("obj-{i}"), payload(i));
+        io.write_full(&name, data.clone())
+            .await
+            .unwrap_or_else(|e| panic!("write {name}: {e}"));
+        acked.insert(name, crc32c::crc32c(&data));
+    }
+}
+
+async fn verify(io: &IoCtx, acked: &BTreeMap<String, u32>) {
+    for (name, crc) in acked {
+        let data = io
+            .read(name, 0, None)
+            .await
+            .unwrap_or_else(|e| panic!("read {name}: {e}"));
+        assert_eq!(crc32c::crc32c(&data), *crc, "{name} changed");
+    }
+}
+
+fn status(mons: &Monitors) -> serde_json::Value {
+    json(mons.shoal("--timeout 5 status --format json"))
+}
+
+/// Waits until no pg_temp is left and every PG reports `active+clean`.
+fn wait_settled(mons: &Monitors, osds: &Osds, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let s = status(mons);
+        let pgs = json(mons.shoal("--timeout 5 pg dump --format json"));
+        let clean = pgs
+            .as_array()
+            .is_some_and(|a| a.iter().all(|p| p["state"] == "active+clean"));
+        if s["pg_temp"] == 0 && clean {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "not settled in {within:?}: {s}\n{pgs}\n{}",
+            osds.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn id_of(mons: &Monitors, i: usize) -> u64 {
+    json(mons.shoal("osd dump --format json"))["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["host"] == format!("host{i}"))
+        .unwrap_or_else(|| panic!("host{i} not in the map"))["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The OSDs serving any PG, per `shoal pg dump`.
+fn acting_osds(mons: &Monitors) -> Vec<u64> {
+    let pgs = json(mons.shoal("pg dump --format json"));
+    let mut all: Vec<u64> = pgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["acting"].as_array().unwrap().clone())
+        .map(|o| o.as_u64().unwrap())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_new_and_auto_out_osds_rebalance_behind_pg_temp() {
+    let mons = Monitors::start_with(1, &["--down-out-interval", "3"]);
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let mut osds = Osds::start(&mons, 4);
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
+        v["osds"]
+            .as_array()
+            .is_some_and(|a| a.len() == 4 && a.iter().all(|o| o["up"] == true))
+    });
+    json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 16 --format json"));
+    wait_settled(&mons, &osds, Duration::from_secs(60));
+    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let config = ClientConfig {
+        op_timeout: Duration::from_secs(60),
+        ..ClientConfig::default()
+    };
+    let client = RadosClient::connect(mons.addrs.clone(), &keyring, config)
+        .await
+        .unwrap();
+    let io = client.pool("data").await.unwrap();
+    let mut acked = BTreeMap::new();
+    write_range(&io, 0..120, &mut acked).await;
+
+    // 1. Out, throttled to 512 KiB/s per OSD: the old holders keep serving, status shows
+    //    the misplaced copies and the rate; lifting the cap at run time lets it finish.
+    json(mons.shoal("config set osd_recovery_max_bytes_per_sec 512KiB --format json"));
+    let out = id_of(&mons, 3);
+    json(mons.shoal(&format!("osd out {out} --format json")));
+    let started = Instant::now();
+    let mut saw = (false, false);
+    while started.elapsed() < Duration::from_secs(30) && !(saw.0 && saw.1) {
+        let r = status(&mons)["recovery"].clone();
+        saw.0 |= r["misplaced_objects"].as_u64().unwrap_or(0) > 0;
+        saw.1 |= r["objects_per_sec"].as_f64().unwrap_or(0.0) > 0.0;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        saw.0 && saw.1,
+        "status never showed misplaced objects and a recovery rate (saw {saw:?}): {}",
+        status(&mons)
+    );
+    let text = String::from_utf8(mons.shoal("status").stdout).unwrap();
+    assert!(text.contains("misplaced:"), "{text}");
+    // Writes and reads go on during the backfill.
+    write_range(&io, 120..140, &mut acked).await;
+    verify(&io, &acked).await;
+    json(mons.shoal("config rm osd_recovery_max_bytes_per_sec --format json"));
+    let took = wait_settled(&mons, &osds, Duration::from_secs(120));
+    eprintln!(
+        "MEASURED osd out (140 objects of 32-64 KiB, throttled, then unthrottled) -> settled: {:.1?}",
+        started.elapsed()
+    );
+    let _ = took;
+    assert!(
+        !acting_osds(&mons).contains(&out),
+        "the out OSD still serves a PG"
+    );
+    verify(&io, &acked).await;
+
+    // 2. A new OSD joins: PGs move onto it the same way.
+    let new = osds.add();
+    wait_osds(&mons, Duration::from_secs(30), "5 OSDs up", |v| {
+        v["osds"].as_array().is_some_and(|a| a.len() == 5)
+    });
+    let joined = Instant::now();
+    let took = wait_settled(&mons, &osds, Duration::from_secs(120));
+    eprintln!("MEASURED new OSD joins -> settled: {took:.1?}");
+    let new_id = id_of(&mons, new);
+    assert!(
+        acting_osds(&mons).contains(&new_id),
+        "nothing moved to the new OSD"
+    );
+    let _ = joined;
+    verify(&io, &acked).await;
+
+    // 3. noout holds an OSD that is down for longer than the down-out interval in; unset,
+    //    it goes out and its PGs are backfilled elsewhere (degraded ones first).
+    json(mons.shoal("osd set noout --format json"));
+    let victim = 1;
+    let victim_id = id_of(&mons, victim);
+    osds.kill(victim);
+    wait_osds(&mons, Duration::from_secs(30), "the killed OSD down", |v| {
+        v["osds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == victim_id && o["up"] == false)
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let dump = json(mons.shoal("osd dump --format json"));
+    let entry = dump["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == victim_id)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["in"], true, "noout did not hold it in: {entry}");
+    json(mons.shoal("osd unset noout --format json"));
+    let released = Instant::now();
+    wait_osds(&mons, Duration::from_secs(30), "the down OSD out", |v| {
+        v["osds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == victim_id && o["in"] == false)
+    });
+    let took = wait_settled(&mons, &osds, Duration::from_secs(120));
+    eprintln!(
+        "MEASURED down OSD auto-out (3 s interval) -> settled: {:.1?}",
+        released.elapsed()
+    );
+    let _ = took;
+    verify(&io, &acked).await;
+}
