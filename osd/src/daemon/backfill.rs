@@ -70,7 +70,7 @@ pub enum BackfillRefused {
 }
 
 impl Rpc for BackfillPush {
-    const METHOD: u16 = 211;
+    const METHOD: u16 = 220;
     type Reply = Result<(), BackfillRefused>;
 }
 
