@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use osd::daemon::{Osd, OsdOptions, OsdTiming};
+use osd::pg::scrub::ScrubConfig;
 use placement::{Location, OsdId, Weight};
 
 use crate::config::ClusterConfig;
@@ -34,6 +36,16 @@ pub struct DaemonArgs {
     /// CRUSH weight (1.0 = 1 TiB by convention).
     #[arg(long, default_value = "1.0")]
     pub weight: Weight,
+    /// Seconds between light scrubs of each PG this OSD is primary of (stretched by a
+    /// random 0-50% per PG, so PGs do not all scrub at once).
+    #[arg(long, env = "SHOAL_OSD_SCRUB_INTERVAL", default_value_t = 24 * 3600)]
+    pub scrub_interval: u64,
+    /// Seconds between deep scrubs of each PG (randomized likewise).
+    #[arg(long, env = "SHOAL_OSD_DEEP_SCRUB_INTERVAL", default_value_t = 7 * 24 * 3600)]
+    pub deep_scrub_interval: u64,
+    /// Repair a PG right after a scrub finds bad copies.
+    #[arg(long, env = "SHOAL_OSD_AUTO_REPAIR")]
+    pub auto_repair: bool,
 }
 
 fn hostname() -> String {
@@ -66,6 +78,11 @@ pub fn run(args: &DaemonArgs, conf: &Path) -> anyhow::Result<()> {
         timing: OsdTiming::default(),
         store: osd::store::StoreConfig::default(),
         log_limits: osd::pg::LogLimits::default(),
+        scrub: ScrubConfig {
+            interval: Duration::from_secs(args.scrub_interval.max(1)),
+            deep_interval: Duration::from_secs(args.deep_scrub_interval.max(1)),
+            auto_repair: args.auto_repair,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -78,6 +78,7 @@ fn pg_reports(map: &ClusterMap, id: OsdId) -> Vec<PgStatus> {
                     epoch: map.epoch,
                     seq: 5,
                 },
+                scrub_errors: 0,
             })
         })
         .collect()

@@ -100,6 +100,7 @@ impl PgStates {
                         acting: mapped.acting.iter().flatten().copied().collect(),
                         since: Epoch(0),
                         last_update: Version::ZERO,
+                        scrub_errors: 0,
                     }),
                 }
             }

@@ -42,6 +42,7 @@ fn status(placement: &Placement, pg: PgId, state: &str) -> PgStatus {
             epoch: Epoch(3),
             seq: 7,
         },
+        scrub_errors: 0,
     }
 }
 

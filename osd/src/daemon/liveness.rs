@@ -42,12 +42,17 @@ pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
         .filter_map(|(pg, h)| {
             let snap = h.snapshot.lock().expect("snapshot lock").clone();
             let acting = snap.mapping.as_ref()?.acting.clone();
-            snap.primary.then(|| PgStatus {
+            if !snap.primary {
+                return None;
+            }
+            let (state, scrub_errors) = shared.scrub.decorate(*pg, snap.state_string());
+            Some(PgStatus {
                 pg: *pg,
-                state: snap.state_string(),
+                state,
                 acting,
                 since: snap.since,
                 last_update: snap.last_update,
+                scrub_errors,
             })
         })
         .collect()

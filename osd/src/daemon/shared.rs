@@ -60,6 +60,8 @@ pub struct Shared {
     pub pg_tick: std::time::Duration,
     /// Counters.
     pub counters: Counters,
+    /// Scrub results, queues, schedule and per-PG write gates.
+    pub scrub: super::scrub::Scrubs,
     /// Set when the OSD must stop (its disk failed).
     pub fatal: watch::Sender<Option<String>>,
 }

@@ -148,6 +148,10 @@ pub struct PgStatus {
     pub since: Epoch,
     /// Its newest write.
     pub last_update: crate::proto::osd::Version,
+    /// Bad copies its last scrub found (0 until a scrub finds any); the monitors raise
+    /// `OSD_SCRUB_ERRORS` and `PG_INCONSISTENT` from it.
+    #[serde(default)]
+    pub scrub_errors: u64,
 }
 impl Rpc for OsdBeacon {
     const METHOD: u16 = 104;
