@@ -90,6 +90,7 @@ fn dump(conn: &Connection, format: Format) -> anyhow::Result<()> {
                         "acting": s.acting.iter().map(|o| o.0).collect::<Vec<_>>(),
                         "since": s.since.0,
                         "last_update": version(s.last_update),
+                        "scrub_errors": s.scrub_errors,
                     })
                 })
                 .collect::<Vec<_>>(),
