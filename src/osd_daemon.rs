@@ -9,7 +9,7 @@ use osd::daemon::{Osd, OsdOptions, OsdTiming};
 use osd::pg::scrub::ScrubConfig;
 use placement::{Location, OsdId, Weight};
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, OsdSettings};
 
 /// Flags of the OSD daemon.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,15 +37,36 @@ pub struct DaemonArgs {
     #[arg(long, default_value = "1.0")]
     pub weight: Weight,
     /// Seconds between light scrubs of each PG this OSD is primary of (stretched by a
-    /// random 0-50% per PG, so PGs do not all scrub at once).
-    #[arg(long, env = "SHOAL_OSD_SCRUB_INTERVAL", default_value_t = 24 * 3600)]
-    pub scrub_interval: u64,
-    /// Seconds between deep scrubs of each PG (randomized likewise).
-    #[arg(long, env = "SHOAL_OSD_DEEP_SCRUB_INTERVAL", default_value_t = 7 * 24 * 3600)]
-    pub deep_scrub_interval: u64,
-    /// Repair a PG right after a scrub finds bad copies.
+    /// random 0-50% per PG, so PGs do not all scrub at once). Default: 1 day, or the config
+    /// file's `[osd] scrub_interval`.
+    #[arg(long, env = "SHOAL_OSD_SCRUB_INTERVAL", value_name = "SECS")]
+    pub scrub_interval: Option<u64>,
+    /// Seconds between deep scrubs of each PG (randomized likewise). Default: 7 days, or
+    /// `[osd] deep_scrub_interval`.
+    #[arg(long, env = "SHOAL_OSD_DEEP_SCRUB_INTERVAL", value_name = "SECS")]
+    pub deep_scrub_interval: Option<u64>,
+    /// Repair a PG right after a scrub finds bad copies (default off, or `[osd]
+    /// auto_repair`).
     #[arg(long, env = "SHOAL_OSD_AUTO_REPAIR")]
     pub auto_repair: bool,
+}
+
+/// Scrub settings: flags over the config file over the defaults.
+fn scrub_config(args: &DaemonArgs, file: &OsdSettings) -> ScrubConfig {
+    let defaults = ScrubConfig::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file)
+            .map_or(default, |s| Duration::from_secs(s.max(1)))
+    };
+    ScrubConfig {
+        interval: secs(args.scrub_interval, file.scrub_interval, defaults.interval),
+        deep_interval: secs(
+            args.deep_scrub_interval,
+            file.deep_scrub_interval,
+            defaults.deep_interval,
+        ),
+        auto_repair: args.auto_repair || file.auto_repair.unwrap_or(defaults.auto_repair),
+    }
 }
 
 fn hostname() -> String {
@@ -78,11 +99,7 @@ pub fn run(args: &DaemonArgs, conf: &Path) -> anyhow::Result<()> {
         timing: OsdTiming::default(),
         store: osd::store::StoreConfig::default(),
         log_limits: osd::pg::LogLimits::default(),
-        scrub: ScrubConfig {
-            interval: Duration::from_secs(args.scrub_interval.max(1)),
-            deep_interval: Duration::from_secs(args.deep_scrub_interval.max(1)),
-            auto_repair: args.auto_repair,
-        },
+        scrub: scrub_config(args, &config.osd),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -106,3 +123,6 @@ pub fn run(args: &DaemonArgs, conf: &Path) -> anyhow::Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -596,23 +596,24 @@ pub async fn scheduler(shared: Arc<Shared>) {
             .expect("scrub lock")
             .values()
             .any(|s| s.runner);
-        let primaries: Vec<PgId> = shared
+        // PGs this OSD is primary of, and whether each serves (only those scrub; the others
+        // keep their place in the schedule while they peer).
+        let primaries: BTreeMap<PgId, bool> = shared
             .pgs
             .lock()
             .expect("pgs lock")
             .iter()
-            .filter(|(_, h)| {
+            .filter_map(|(pg, h)| {
                 let snap = h.snapshot.lock().expect("snapshot lock");
-                snap.primary && snap.state == PgState::Active
+                snap.primary.then_some((*pg, snap.state == PgState::Active))
             })
-            .map(|(pg, _)| *pg)
             .collect();
         let now = shared.scrub.now();
         let due = {
             let mut schedule = shared.scrub.schedule.lock().expect("schedule lock");
-            schedule.retain(|pg| primaries.contains(&pg));
+            schedule.retain(|pg| primaries.contains_key(&pg));
             let mut due = None;
-            for pg in &primaries {
+            for (pg, _) in primaries.iter().filter(|(_, active)| **active) {
                 if let Some(kind) = schedule.due(*pg, now, light_ok, deep_ok)
                     && due.is_none()
                 {
