@@ -2,7 +2,8 @@
 //! 3-way replicated pool. Silent corruption is injected with `shoal osd corrupt` on a
 //! stopped OSD; `shoal pg deep-scrub` must find it (health, `list-inconsistent`), `shoal pg
 //! repair` must fix it, and a client read of a corrupt primary copy must be served from a
-//! replica and fix the primary. Timings are printed, never asserted.
+//! replica and fix the primary; with `[osd] auto_repair = true` a scrub that finds a bad copy
+//! is followed by a repair on its own. Timings are printed, never asserted.
 #![allow(clippy::disallowed_methods)] // tests measure wall time with std Instant
 
 mod common;
@@ -233,4 +234,60 @@ async fn deep_scrub_finds_silent_corruption_repair_and_read_repair_fix_it() {
          repair to HEALTH_OK {repair_took:?}; read repair {read_repair:?}; total {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_repair_from_the_config_file_repairs_after_a_scrub_finds_errors() {
+    let mons = Monitors::start_with(1, &["--beacon-grace", "6"]);
+    // Every `shoal osd` of this cluster reads the `[osd]` table.
+    let mut conf = std::fs::read_to_string(&mons.conf).unwrap();
+    conf.push_str("[osd]\nauto_repair = true\n");
+    std::fs::write(&mons.conf, conf).unwrap();
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let mut osds = Osds::start(&mons, 3);
+    wait_osds(&mons, Duration::from_secs(30), "3 OSDs up", |v| {
+        v["osds"]
+            .as_array()
+            .is_some_and(|a| a.iter().filter(|o| o["up"] == true).count() == 3)
+    });
+    json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 1 --format json"));
+    wait_pgs(&mons, &osds, "active+clean", |s| s == "active+clean");
+    let client = connect(&mons).await;
+    let io = client.pool("data").await.unwrap();
+    for i in 0..3 {
+        io.write_full(&format!("obj-{i}"), payload(i))
+            .await
+            .unwrap();
+    }
+    let (pgid, acting, _) = placement_of(&mons, "obj-1");
+    corrupt_on(&mons, &mut osds, acting[2], "obj-1");
+    wait_pgs(&mons, &osds, "active+clean", |s| s == "active+clean");
+
+    // The deep scrub finds the bad copy and the repair follows on its own (possibly before
+    // the CLI looks: it prints the PG's latest result); the repair's closing scrub is clean.
+    scrub(&mons, "deep-scrub", &pgid);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = json(mons.shoal(&format!("pg list-inconsistent {pgid} --format json")));
+        if list["last_scrub"] == "repair" {
+            assert_eq!(list["errors"], 0, "{list}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no auto-repair: {list}\n{}",
+            osds.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let metrics = http_get(osds.http[acting[0]], "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("shoal_osd_scrub_repaired_total") && l.ends_with(" 1")),
+        "one copy repaired: {metrics}"
+    );
+    wait_health(&mons, &osds, "HEALTH_OK", &[]);
+    assert_eq!(scrub(&mons, "deep-scrub", &pgid)["errors"], 0);
+    assert_eq!(io.read("obj-1", 0, None).await.unwrap(), payload(1));
 }
