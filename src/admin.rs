@@ -48,6 +48,9 @@ pub enum OsdCommand {
     Unset { flag: String },
     /// Where an object lives: its PG, up set, acting set and primary.
     Map { pool: String, object: String },
+    /// Fault injection: flip one stored data byte of an object on a stopped OSD, leaving
+    /// its checksums unchanged (silent corruption, for tests and chaos scripts).
+    Corrupt(crate::scrub_cli::CorruptArgs),
 }
 
 /// Admin subcommands under `shoal pool`.
@@ -350,6 +353,7 @@ pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Resul
         OsdCommand::Dump => dump_osds(&status(conn)?.map, format),
         OsdCommand::Tree => tree_osds(&status(conn)?.map, format),
         OsdCommand::Map { pool, object } => osd_map(&status(conn)?.map, pool, object, format),
+        OsdCommand::Corrupt(args) => crate::scrub_cli::corrupt(args, format),
     }
 }
 

@@ -45,6 +45,28 @@ pub struct ClusterConfig {
     /// S3 gateway settings (`[gateway]`).
     #[serde(default, skip_serializing_if = "GatewaySettings::is_empty")]
     pub gateway: GatewaySettings,
+    /// OSD settings (`[osd]`).
+    #[serde(default, skip_serializing_if = "OsdSettings::is_empty")]
+    pub osd: OsdSettings,
+}
+
+/// The optional `[osd]` table: settings of every `shoal osd` using this file (each field is
+/// the flag of the same name; a flag wins over the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsdSettings {
+    /// Seconds between light scrubs of each PG.
+    pub scrub_interval: Option<u64>,
+    /// Seconds between deep scrubs of each PG.
+    pub deep_scrub_interval: Option<u64>,
+    /// Repair right after a scrub finds bad copies.
+    pub auto_repair: Option<bool>,
+}
+
+impl OsdSettings {
+    fn is_empty(&self) -> bool {
+        *self == OsdSettings::default()
+    }
 }
 
 /// The optional `[gateway]` table: settings of every `shoal gateway` using this file (each

@@ -11,6 +11,7 @@ mod osd_daemon;
 mod output;
 mod pg_cli;
 mod rados_cli;
+mod scrub_cli;
 mod settings_cli;
 mod up;
 
@@ -102,7 +103,7 @@ enum Command {
         #[command(subcommand)]
         command: admin::PoolCommand,
     },
-    /// Placement groups: states (`pg dump`) and mapping (`pg map PGID`).
+    /// Placement groups: states (`pg dump`), mapping (`pg map PGID`), scrub and repair.
     Pg {
         #[command(subcommand)]
         command: pg_cli::PgCommand,
@@ -196,6 +197,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: None,
             daemon,
         } => osd_daemon::run(daemon, conf_path(&cli)?),
+        // Offline: works on a stopped OSD's data directory, needs no monitors.
+        Command::Osd {
+            command: Some(admin::OsdCommand::Corrupt(args)),
+            ..
+        } => scrub_cli::corrupt(args, format),
         Command::Osd {
             command: Some(command),
             ..

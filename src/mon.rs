@@ -103,6 +103,7 @@ pub fn create_config(dir: &Path, mons: u16, host: IpAddr, port: u16) -> anyhow::
             .collect(),
         mon: MonSettings::default(),
         gateway: Default::default(),
+        osd: Default::default(),
     };
     config.save(&conf)?;
     Ok(conf)

@@ -2,12 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use osd::daemon::{Osd, OsdOptions, OsdTiming};
+use osd::pg::scrub::ScrubConfig;
 use placement::{Location, OsdId, Weight};
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, OsdSettings};
 
 /// Flags of the OSD daemon.
 #[derive(clap::Args, Debug, Clone)]
@@ -34,6 +36,37 @@ pub struct DaemonArgs {
     /// CRUSH weight (1.0 = 1 TiB by convention).
     #[arg(long, default_value = "1.0")]
     pub weight: Weight,
+    /// Seconds between light scrubs of each PG this OSD is primary of (stretched by a
+    /// random 0-50% per PG, so PGs do not all scrub at once). Default: 1 day, or the config
+    /// file's `[osd] scrub_interval`.
+    #[arg(long, env = "SHOAL_OSD_SCRUB_INTERVAL", value_name = "SECS")]
+    pub scrub_interval: Option<u64>,
+    /// Seconds between deep scrubs of each PG (randomized likewise). Default: 7 days, or
+    /// `[osd] deep_scrub_interval`.
+    #[arg(long, env = "SHOAL_OSD_DEEP_SCRUB_INTERVAL", value_name = "SECS")]
+    pub deep_scrub_interval: Option<u64>,
+    /// Repair a PG right after a scrub finds bad copies (default off, or `[osd]
+    /// auto_repair`).
+    #[arg(long, env = "SHOAL_OSD_AUTO_REPAIR")]
+    pub auto_repair: bool,
+}
+
+/// Scrub settings: flags over the config file over the defaults.
+fn scrub_config(args: &DaemonArgs, file: &OsdSettings) -> ScrubConfig {
+    let defaults = ScrubConfig::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file)
+            .map_or(default, |s| Duration::from_secs(s.max(1)))
+    };
+    ScrubConfig {
+        interval: secs(args.scrub_interval, file.scrub_interval, defaults.interval),
+        deep_interval: secs(
+            args.deep_scrub_interval,
+            file.deep_scrub_interval,
+            defaults.deep_interval,
+        ),
+        auto_repair: args.auto_repair || file.auto_repair.unwrap_or(defaults.auto_repair),
+    }
 }
 
 fn hostname() -> String {
@@ -66,6 +99,7 @@ pub fn run(args: &DaemonArgs, conf: &Path) -> anyhow::Result<()> {
         timing: OsdTiming::default(),
         store: osd::store::StoreConfig::default(),
         log_limits: osd::pg::LogLimits::default(),
+        scrub: scrub_config(args, &config.osd),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,3 +123,6 @@ pub fn run(args: &DaemonArgs, conf: &Path) -> anyhow::Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,16 @@
-//! `shoal pg dump` (every PG's state as its primary reports it) and `shoal pg map PGID`
-//! (where a PG lives in the current map). Plain text or `--format json`.
+//! `shoal pg dump` (every PG's state as its primary reports it), `shoal pg map PGID`
+//! (where a PG lives in the current map), and the scrub commands (`src/scrub_cli.rs`).
+//! Plain text or `--format json`.
 
 use anyhow::{Context, ensure};
 use placement::{OsdId, PgId, Placement};
 use rados::proto::mon::PgDump;
-use rados::proto::osd::Version;
+use rados::proto::osd::{ScrubKind, Version};
 use serde_json::json;
 
 use crate::admin::{self, Connection};
 use crate::output::{Format, print_json};
+use crate::scrub_cli;
 
 /// Subcommands under `shoal pg`.
 #[derive(clap::Subcommand, Debug)]
@@ -21,6 +23,36 @@ pub enum PgCommand {
         /// The PG, as POOL.SEED in hex (e.g. `1.a`).
         pgid: String,
     },
+    /// Light scrub: compare object listings, sizes, versions, xattrs and stored checksums
+    /// across the PG's members. Waits for the result unless `--no-wait`.
+    Scrub {
+        /// The PG, as POOL.SEED in hex (e.g. `1.a`).
+        pgid: String,
+        /// Return once the primary accepted the request.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Deep scrub: also re-read every byte on every member and verify its checksums.
+    DeepScrub {
+        /// The PG, as POOL.SEED in hex (e.g. `1.a`).
+        pgid: String,
+        /// Return once the primary accepted the request.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Repair: deep scrub, rewrite every bad copy from the authoritative one, scrub again.
+    Repair {
+        /// The PG, as POOL.SEED in hex (e.g. `1.a`).
+        pgid: String,
+        /// Return once the primary accepted the request.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Objects with bad copies found by the PG's last scrub: which OSD's copy and why.
+    ListInconsistent {
+        /// The PG, as POOL.SEED in hex (e.g. `1.a`).
+        pgid: String,
+    },
 }
 
 /// `shoal pg ...`.
@@ -28,6 +60,16 @@ pub fn run(conn: &Connection, cmd: &PgCommand, format: Format) -> anyhow::Result
     match cmd {
         PgCommand::Dump => dump(conn, format),
         PgCommand::Map { pgid } => map(conn, pgid, format),
+        PgCommand::Scrub { pgid, no_wait } => {
+            scrub_cli::request(conn, pgid, ScrubKind::Light, *no_wait, format)
+        }
+        PgCommand::DeepScrub { pgid, no_wait } => {
+            scrub_cli::request(conn, pgid, ScrubKind::Deep, *no_wait, format)
+        }
+        PgCommand::Repair { pgid, no_wait } => {
+            scrub_cli::request(conn, pgid, ScrubKind::Repair, *no_wait, format)
+        }
+        PgCommand::ListInconsistent { pgid } => scrub_cli::list_inconsistent(conn, pgid, format),
     }
 }
 
@@ -51,6 +93,7 @@ fn dump(conn: &Connection, format: Format) -> anyhow::Result<()> {
                         "objects": s.objects,
                         "degraded": s.degraded,
                         "misplaced": s.misplaced,
+                        "scrub_errors": s.scrub_errors,
                     })
                 })
                 .collect::<Vec<_>>(),

@@ -81,6 +81,7 @@ fn pg_reports(map: &ClusterMap, id: OsdId) -> Vec<PgStatus> {
                 objects: 0,
                 degraded: 0,
                 misplaced: 0,
+                scrub_errors: 0,
             })
         })
         .collect()

@@ -97,6 +97,10 @@ pub fn evaluate(
         );
     }
 
+    if let Some(pgs) = reported {
+        scrub_checks(pgs, &mut check);
+    }
+
     let status = if checks.iter().any(|c| c.severity == ERR) {
         ERR
     } else if checks.is_empty() {
@@ -105,6 +109,45 @@ pub fn evaluate(
         WARN
     };
     (status.to_owned(), checks, pgs)
+}
+
+/// `OSD_SCRUB_ERRORS` (bad copies counted by the primaries' last scrubs) and
+/// `PG_INCONSISTENT` (PGs whose last scrub found any), both errors as in Ceph: a bad copy
+/// is data at risk until repaired.
+fn scrub_checks(pgs: &[PgStatus], check: &mut impl FnMut(&str, &str, String, Vec<String>)) {
+    let inconsistent: Vec<&PgStatus> = pgs.iter().filter(|s| s.scrub_errors > 0).collect();
+    if inconsistent.is_empty() {
+        return;
+    }
+    let errors: u64 = inconsistent.iter().map(|s| s.scrub_errors).sum();
+    check(
+        "OSD_SCRUB_ERRORS",
+        ERR,
+        format!("{errors} scrub errors"),
+        vec![],
+    );
+    let detail = inconsistent
+        .iter()
+        .map(|s| {
+            let acting: Vec<String> = s.acting.iter().map(|o| o.0.to_string()).collect();
+            format!(
+                "pg {} is {}, acting [{}], {} scrub errors",
+                s.pg,
+                s.state,
+                acting.join(","),
+                s.scrub_errors
+            )
+        })
+        .collect();
+    check(
+        "PG_INCONSISTENT",
+        ERR,
+        format!(
+            "Possible data damage: {} pgs inconsistent",
+            inconsistent.len()
+        ),
+        detail,
+    );
 }
 
 /// What a PG's state string means for health.
@@ -267,8 +310,38 @@ mod tests {
                 objects: 0,
                 degraded: 0,
                 misplaced: 0,
+                scrub_errors: 0,
             })
             .collect()
+    }
+
+    #[test]
+    fn scrub_errors_raise_health_err_with_the_inconsistent_pgs() {
+        let map = ClusterMap::new(Fsid([0; 16]));
+        let q = quorum([true; 3]);
+        let mut pgs = reported(&["active+clean+inconsistent", "active+clean", "active+clean"]);
+        pgs[0].scrub_errors = 2;
+        pgs[2].scrub_errors = 1;
+        let (status, checks, summary) = evaluate(&map, &q, Some(&pgs));
+        assert_eq!(status, "HEALTH_ERR");
+        let codes: Vec<&str> = checks.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(codes, ["OSD_SCRUB_ERRORS", "PG_INCONSISTENT"]);
+        assert_eq!(checks[0].summary, "3 scrub errors");
+        assert_eq!(
+            checks[1].summary,
+            "Possible data damage: 2 pgs inconsistent"
+        );
+        assert_eq!(
+            checks[1].detail,
+            [
+                "pg 1.0 is active+clean+inconsistent, acting [0,1], 2 scrub errors",
+                "pg 1.2 is active+clean, acting [0,1], 1 scrub errors"
+            ]
+        );
+        assert_eq!(summary.clean, 3, "inconsistent PGs still serve");
+        pgs[0].scrub_errors = 0;
+        pgs[2].scrub_errors = 0;
+        assert_eq!(evaluate(&map, &q, Some(&pgs)).0, "HEALTH_OK");
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl PgStates {
                         objects: 0,
                         degraded: 0,
                         misplaced: 0,
+                        scrub_errors: 0,
                     }),
                 }
             }

@@ -137,6 +137,7 @@ mod tests {
             objects: 10,
             degraded,
             misplaced,
+            scrub_errors: 0,
         };
         let s = summarize(&[pg(10, 0), pg(0, 25)], (7.0, 700.0));
         assert_eq!((s.degraded, s.misplaced, s.eta_secs), (10, 25, Some(5)));

@@ -37,8 +37,10 @@
 
 mod apply;
 mod error;
+pub mod fault;
 mod keys;
 mod read;
+mod scrub;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -55,6 +57,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 use error::{decode_meta, encode_meta};
+pub use scrub::{DeepRead, ScrubItem, ScrubRead};
 pub use types::{CommitStats, ObjectKey, ObjectMeta, OmapEntry, StoreConfig, TxOp, Txn, Usage};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -45,6 +45,7 @@ fn status(placement: &Placement, pg: PgId, state: &str) -> PgStatus {
         objects: 0,
         degraded: 0,
         misplaced: 0,
+        scrub_errors: 0,
     }
 }
 

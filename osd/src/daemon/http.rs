@@ -98,6 +98,24 @@ fn metrics(shared: &Shared) -> String {
         shared.store.corrupt_reads(),
     );
     gauge(
+        "shoal_osd_read_repairs_total",
+        "Client reads served from a replica because the local copy was corrupt (the local copy is rewritten).",
+        "counter",
+        shared.scrub.read_repairs.load(Ordering::Relaxed),
+    );
+    gauge(
+        "shoal_osd_scrub_repaired_total",
+        "Bad copies rewritten by repair.",
+        "counter",
+        shared.scrub.repaired.load(Ordering::Relaxed),
+    );
+    gauge(
+        "shoal_osd_scrub_errors",
+        "Bad copies found by the last scrub of each PG this OSD is primary of.",
+        "gauge",
+        shared.scrub.errors(),
+    );
+    gauge(
         "shoal_osd_commit_batches_total",
         "Group commits (fsyncs).",
         "counter",

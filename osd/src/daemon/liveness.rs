@@ -45,14 +45,17 @@ pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
         .filter_map(|(pg, h)| {
             let snap = h.snapshot.lock().expect("snapshot lock").clone();
             let m = snap.mapping.as_ref()?;
-            let mut state = snap.state_string();
+            if !snap.primary {
+                return None;
+            }
+            let (mut state, scrub_errors) = shared.scrub.decorate(*pg, snap.state_string());
             let progress = backfills.get(pg);
             match progress {
                 Some(p) if p.running => state.push_str("+backfilling"),
                 Some(p) if !p.done => state.push_str("+backfill_wait"),
                 _ => {}
             }
-            snap.primary.then(|| PgStatus {
+            Some(PgStatus {
                 pg: *pg,
                 state,
                 acting: m.acting.clone(),
@@ -61,6 +64,7 @@ pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
                 objects: progress.map_or(0, |p| p.total),
                 degraded: (m.size.saturating_sub(m.acting.len())) as u64,
                 misplaced: progress.map_or(0, |p| p.misplaced()),
+                scrub_errors,
             })
         })
         .collect()

@@ -11,6 +11,7 @@ mod maps;
 mod ops;
 mod peer;
 mod pg_task;
+mod scrub;
 mod shared;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -23,7 +24,7 @@ use std::time::Duration;
 use pg_task::PgHandle;
 use placement::{ClusterMap, Location, OsdId, Weight};
 use rados::proto::mon::{GetMap, OsdBoot};
-use rados::proto::osd::{ListObjects, ObjectRequest, Ping};
+use rados::proto::osd::{GetScrubStatus, ListObjects, ObjectRequest, Ping, ScrubRequest};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError, Router};
 use tokio::sync::watch;
 use tracing::info;
@@ -34,6 +35,7 @@ pub use pg_task::PgSnapshot;
 
 use crate::StoreError;
 use crate::gossip::GossipTiming;
+use crate::pg::scrub::ScrubConfig;
 use crate::pg::{Event, LogLimits};
 use crate::store::{Store, StoreConfig, TxOp, Txn};
 
@@ -83,6 +85,8 @@ pub struct OsdOptions {
     pub store: StoreConfig,
     /// PG log limits.
     pub log_limits: LogLimits,
+    /// Scrub intervals and auto-repair.
+    pub scrub: ScrubConfig,
 }
 
 /// Why an OSD could not start or had to stop.
@@ -187,6 +191,7 @@ impl Osd {
             pg_tick: opts.timing.pg_tick,
             counters: shared::Counters::default(),
             backfills: Mutex::new(BTreeMap::new()),
+            scrub: scrub::Scrubs::new(opts.scrub.clone(), u64::from(id.0)),
             fatal,
         });
         messenger.serve(Arc::new(router(shared.clone())));
@@ -216,6 +221,7 @@ impl Osd {
             epoch,
             opts.timing.gossip,
         ));
+        tokio::spawn(scrub::scheduler(shared.clone()));
         let http = match opts.http {
             Some(addr) => Some(http::serve(shared.clone(), addr).await?),
             None => None,
@@ -264,8 +270,13 @@ impl Osd {
 }
 
 fn router(shared: Arc<shared::Shared>) -> Router {
-    let (s1, s2, s3, s4) = (shared.clone(), shared.clone(), shared.clone(), shared);
-    Router::new()
+    let (s1, s2, s3, s4) = (
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+    );
+    scrub_router(shared)
         .route_with_payload(move |req: ObjectRequest, ctx| {
             let shared = s1.clone();
             async move { ops::serve(shared, req, ctx.payload).await }
@@ -282,6 +293,38 @@ fn router(shared: Arc<shared::Shared>) -> Router {
         .route(move |req: PgPeer, ctx| {
             let shared = s3.clone();
             async move { deliver_peer(&shared, req, ctx).await }
+        })
+}
+
+/// Scrub, repair and read-repair requests (operator -> primary, primary -> members).
+fn scrub_router(shared: Arc<shared::Shared>) -> Router {
+    let (s1, s2, s3, s4, s5) = (
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared.clone(),
+        shared,
+    );
+    Router::new()
+        .route(move |req: ScrubRequest, _| {
+            let shared = s1.clone();
+            async move { scrub::serve_request(&shared, req) }
+        })
+        .route(move |req: GetScrubStatus, _| {
+            let shared = s2.clone();
+            async move { scrub::serve_status(&shared, req) }
+        })
+        .route(move |req: peer::ScrubMap, _| {
+            let shared = s3.clone();
+            async move { scrub::serve_scrub_map(shared, req).await }
+        })
+        .route_with_payload(move |req: peer::FetchObject, _| {
+            let shared = s4.clone();
+            async move { scrub::serve_fetch(shared, req).await }
+        })
+        .route(move |req: peer::RepairObject, ctx| {
+            let shared = s5.clone();
+            async move { scrub::serve_repair(shared, req, ctx).await }
         })
 }
 

@@ -12,6 +12,7 @@ use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
 
 use super::pg_task::{PgHandle, PgInput};
+use super::scrub;
 use super::shared::{Counters, Shared};
 use crate::StoreError;
 use crate::pg::{Mutation, PgState, WriteError};
@@ -113,18 +114,27 @@ async fn handle(
         pg,
         name: req.object.clone(),
     };
+    // A write holds its PG's scrub gate until every member committed it, so a scrub that
+    // holds the gate exclusively compares members with no write in flight.
+    let _gate = if writes > 0 {
+        Some(shared.scrub.gate(pg).read_owned().await)
+    } else {
+        None
+    };
     // Writes to one object are ordered here: guards see the state the write applies to.
     let _lock = if writes > 0 {
         Some(ObjectLock::acquire(shared, &key).await)
     } else {
         None
     };
-    let store = shared.store.clone();
-    let (meta, read_data, results) = {
-        let (key, ops) = (key.clone(), req.ops.clone());
-        tokio::task::spawn_blocking(move || evaluate(&store, &key, &ops))
-            .await
-            .map_err(|e| OsdError::Io(e.to_string()))??
+    let (meta, read_data, results) = match evaluate_blocking(shared, &key, &req.ops).await {
+        // Read repair: serve from a replica's clean copy, which also fixes ours.
+        Err(OsdError::Corrupt(why)) if writes == 0 => {
+            tracing::warn!(obj = %key, %why, "corrupt local copy; read repair");
+            scrub::read_repair(shared, &key).await?;
+            evaluate_blocking(shared, &key, &req.ops).await?
+        }
+        other => other?,
     };
     if writes == 0 {
         Counters::bump(&shared.counters.reads);
@@ -156,6 +166,18 @@ async fn handle(
         })?;
     Counters::bump(&shared.counters.writes);
     Ok((ObjectReply { version, results }, Bytes::new()))
+}
+
+async fn evaluate_blocking(
+    shared: &Shared,
+    key: &ObjectKey,
+    ops: &[Op],
+) -> Result<Evaluated, OsdError> {
+    let store = shared.store.clone();
+    let (key, ops) = (key.clone(), ops.to_vec());
+    tokio::task::spawn_blocking(move || evaluate(&store, &key, &ops))
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()))?
 }
 
 fn unavailable(pg: PgId, state: &str) -> OsdError {

@@ -21,3 +21,57 @@ impl Rpc for PgPeer {
     /// Receipt only: answers travel as messages of their own.
     type Reply = ();
 }
+
+/// Primary -> member: one page of a PG's objects for a scrub, read from the member's store
+/// together with its PG log head ([`crate::pg::scrub`] pages and compares them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScrubMap {
+    /// The PG.
+    pub pg: PgId,
+    /// Exclusive start.
+    pub start_after: Option<String>,
+    /// Most objects to report.
+    pub limit: u32,
+    /// Re-read and re-checksum every byte (deep scrub).
+    pub deep: bool,
+}
+
+impl Rpc for ScrubMap {
+    const METHOD: u16 = 211;
+    type Reply = Result<crate::pg::scrub::MemberPage, rados::proto::osd::OsdError>;
+}
+
+/// Primary -> member: send your copy of an object (repair and read repair). The data is the
+/// reply payload; the member checks it against its stored crc first, so only a clean copy
+/// travels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchObject {
+    /// The PG.
+    pub pg: PgId,
+    /// The object.
+    pub name: String,
+}
+
+impl Rpc for FetchObject {
+    const METHOD: u16 = 212;
+    /// `None`: the member has no such object.
+    type Reply = Result<Option<crate::pg::ObjectCopy>, rados::proto::osd::OsdError>;
+}
+
+/// Primary -> replica: replace your copy of an object with this one (`None`: remove it),
+/// keeping its version. Sent by repair while client writes to the PG are blocked. The data
+/// is the request payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepairObject {
+    /// The PG.
+    pub pg: PgId,
+    /// The object.
+    pub name: String,
+    /// The authoritative copy.
+    pub copy: Option<crate::pg::ObjectCopy>,
+}
+
+impl Rpc for RepairObject {
+    const METHOD: u16 = 213;
+    type Reply = Result<(), rados::proto::osd::OsdError>;
+}

@@ -310,7 +310,10 @@ fn push(shared: &Arc<Shared>, pg: PgId, to: OsdId, name: String, interval: Epoch
     });
 }
 
-fn read_copy(store: &Store, key: &ObjectKey) -> Result<Option<ObjectCopy>, crate::StoreError> {
+pub(super) fn read_copy(
+    store: &Store,
+    key: &ObjectKey,
+) -> Result<Option<ObjectCopy>, crate::StoreError> {
     let Some((meta, data)) = store.read(key, 0, None)? else {
         return Ok(None);
     };

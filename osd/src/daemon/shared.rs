@@ -71,6 +71,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Backfills this OSD runs or waits to run, as primary.
     pub backfills: Mutex<BTreeMap<PgId, super::backfill::Progress>>,
+    /// Scrub results, queues, schedule and per-PG write gates.
+    pub scrub: super::scrub::Scrubs,
     /// Set when the OSD must stop (its disk failed).
     pub fatal: watch::Sender<Option<String>>,
 }

@@ -5,6 +5,7 @@
 pub mod intervals;
 pub mod log;
 pub mod machine;
+pub mod scrub;
 pub mod types;
 
 pub use intervals::{Interval, PastIntervals, PriorSet};

@@ -77,7 +77,7 @@ impl Store {
         Ok(Some((meta, out.freeze())))
     }
 
-    fn corrupt(&self, obj: &ObjectKey, block: u64) -> StoreError {
+    pub(super) fn corrupt(&self, obj: &ObjectKey, block: u64) -> StoreError {
         tracing::warn!(%obj, block, "corrupt object block");
         self.shared().corrupt_reads.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared().corrupt_pgs).insert(obj.pg);

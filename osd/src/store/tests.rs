@@ -12,6 +12,7 @@ use serde_bytes::ByteBuf;
 use super::{ObjectKey, Store, StoreConfig, StoreError, TxOp, Txn, Usage};
 
 mod pgs_and_commits;
+mod scrub;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

@@ -167,6 +167,10 @@ pub struct PgStatus {
     /// Object copies still to be backfilled onto new members of the up set.
     #[serde(default)]
     pub misplaced: u64,
+    /// Bad copies its last scrub found (0 until a scrub finds any); the monitors raise
+    /// `OSD_SCRUB_ERRORS` and `PG_INCONSISTENT` from it.
+    #[serde(default)]
+    pub scrub_errors: u64,
 }
 impl Rpc for OsdBeacon {
     const METHOD: u16 = 104;

@@ -246,3 +246,169 @@ impl crate::rpc::Rpc for Ping {
     const METHOD: u16 = 202;
     type Reply = ();
 }
+
+/// Which check a scrub request asks the PG's primary for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScrubKind {
+    /// Compare listings, sizes, versions, xattrs and stored checksums across members
+    /// (metadata only: cheap, catches lost or stale copies).
+    Light,
+    /// Also re-read every byte on every member, verify each block's crc32c and recompute
+    /// the whole-object crc32c (catches silent corruption).
+    Deep,
+    /// A deep scrub that rewrites every bad copy from the authoritative one, then a deep
+    /// scrub again so the PG's state reflects the outcome.
+    Repair,
+}
+
+impl std::fmt::Display for ScrubKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScrubKind::Light => "scrub",
+            ScrubKind::Deep => "deep-scrub",
+            ScrubKind::Repair => "repair",
+        })
+    }
+}
+
+/// Operator -> a PG's primary: scrub (or repair) this PG now. Answered at once with a
+/// ticket; the scrub runs in the background and [`ScrubStatus::completed`] reaches the
+/// ticket when it is done, so a caller can wait without holding a request open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubRequest {
+    /// The PG.
+    pub pg: placement::PgId,
+    /// What to run.
+    pub kind: ScrubKind,
+}
+
+impl crate::rpc::Rpc for ScrubRequest {
+    const METHOD: u16 = 203;
+    /// The ticket: the value [`ScrubStatus::completed`] has once this request is served.
+    type Reply = Result<u64, OsdError>;
+}
+
+/// Operator -> a PG's primary: the outcome of its last scrub (`shoal pg list-inconsistent`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetScrubStatus {
+    /// The PG.
+    pub pg: placement::PgId,
+}
+
+impl crate::rpc::Rpc for GetScrubStatus {
+    const METHOD: u16 = 204;
+    type Reply = Result<ScrubStatus, OsdError>;
+}
+
+/// A PG's scrub state as its primary knows it (kept in memory by the primary).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubStatus {
+    /// What runs now, if anything.
+    pub running: Option<ScrubKind>,
+    /// Requests served so far (compare with a [`ScrubRequest`] ticket).
+    pub completed: u64,
+    /// The kind of the last finished scrub, if any since the primary started.
+    pub last: Option<ScrubKind>,
+    /// Why the last scrub stopped early, if it did (interval change, unreachable member).
+    pub aborted: Option<String>,
+    /// Bad copies found by the last finished scrub (one per object and member).
+    pub errors: u64,
+    /// The objects with bad copies (capped at [`MAX_REPORTED_OBJECTS`]; `errors` counts all).
+    pub inconsistent: Vec<InconsistentObject>,
+}
+
+/// Most inconsistent objects a [`ScrubStatus`] lists.
+pub const MAX_REPORTED_OBJECTS: usize = 1000;
+
+/// One object with at least one bad copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InconsistentObject {
+    /// The object.
+    pub name: String,
+    /// The member whose copy is authoritative (`None`: no member has a clean copy, so it
+    /// cannot be repaired automatically).
+    pub authority: Option<placement::OsdId>,
+    /// The authoritative version (`None`: the object should not exist, or no authority).
+    pub version: Option<Version>,
+    /// The bad copies.
+    pub bad: Vec<BadCopy>,
+}
+
+/// One member's bad copy of an object and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadCopy {
+    /// The member.
+    pub osd: placement::OsdId,
+    /// Every problem found (at least one).
+    pub problems: Vec<ScrubProblem>,
+}
+
+/// What is wrong with one copy, compared with the authoritative copy or with itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScrubProblem {
+    /// The member lacks an object the authority has.
+    Missing,
+    /// The member has an object the authority does not.
+    Unexpected,
+    /// Data length differs.
+    Size {
+        /// This copy's.
+        have: u64,
+        /// The authority's.
+        want: u64,
+    },
+    /// Object version differs.
+    Version {
+        /// This copy's.
+        have: Version,
+        /// The authority's.
+        want: Version,
+    },
+    /// Extended attributes differ.
+    Xattrs,
+    /// Omap entries differ (deep scrub only).
+    Omap,
+    /// The stored whole-object crc32c differs from the authority's.
+    StoredCrc {
+        /// This copy's.
+        have: u32,
+        /// The authority's.
+        want: u32,
+    },
+    /// The data read back does not match the stored crc32c (deep scrub only).
+    DataCrc {
+        /// crc32c of the data as read.
+        computed: u32,
+        /// The stored crc32c.
+        stored: u32,
+    },
+    /// A block failed its own crc32c, or is missing or of the wrong length (deep scrub
+    /// only).
+    ReadError {
+        /// The first bad block.
+        block: u64,
+    },
+}
+
+impl std::fmt::Display for ScrubProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScrubProblem::Missing => f.write_str("missing"),
+            ScrubProblem::Unexpected => f.write_str("unexpected (authority has no such object)"),
+            ScrubProblem::Size { have, want } => write!(f, "size mismatch ({have} != {want})"),
+            ScrubProblem::Version { have, want } => {
+                write!(f, "version mismatch ({have} != {want})")
+            }
+            ScrubProblem::Xattrs => f.write_str("xattr mismatch"),
+            ScrubProblem::Omap => f.write_str("omap mismatch"),
+            ScrubProblem::StoredCrc { have, want } => {
+                write!(f, "stored crc mismatch ({have:#010x} != {want:#010x})")
+            }
+            ScrubProblem::DataCrc { computed, stored } => write!(
+                f,
+                "data crc mismatch (read {computed:#010x}, stored {stored:#010x})"
+            ),
+            ScrubProblem::ReadError { block } => write!(f, "read error (block {block})"),
+        }
+    }
+}
