@@ -13,7 +13,7 @@ use rados::{ClientConfig, IoCtx, RadosClient};
 use tokio::time::Instant;
 
 use crate::Args;
-use crate::cluster::{Cluster, healthy};
+use crate::cluster::Cluster;
 use crate::ledger::Ledger;
 use crate::schedule::{self, Action, Params, Schedule, Target};
 use crate::workload::{self, Shape, Workload, lock};
@@ -59,7 +59,7 @@ fn temp_dir(args: &Args) -> PathBuf {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     std::env::temp_dir().join(format!(
-        "shoal-chaos-{:?}-{}-{nanos}",
+        "shoal-chaos-{}-{}-{nanos}",
         args.scenario,
         std::process::id()
     ))
@@ -164,13 +164,24 @@ async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Resu
         work.stop().await;
         return Err(e);
     }
-    tokio::time::sleep_until(start + Duration::from_millis(params.duration_ms)).await;
+    // Recovery is timed from the last fault's end, while the workload goes on.
     let faults_over = last_end.unwrap_or(start);
     println!(
         "chaos: +{:.1}s faults over; waiting for HEALTH_OK",
         start.elapsed().as_secs_f64()
     );
-    let healthy_at = wait_healthy(cluster, recover).await?;
+    let mut healthy_at = wait_healthy(cluster, recover).await?;
+    if let Some(at) = healthy_at {
+        println!(
+            "chaos: +{:.1}s HEALTH_OK",
+            at.duration_since(start).as_secs_f64()
+        );
+        tokio::time::sleep_until(start + Duration::from_millis(params.duration_ms)).await;
+        // And still healthy when the workload ends.
+        if wait_healthy(cluster, recover).await?.is_none() {
+            healthy_at = None;
+        }
+    }
     work.stop().await;
     if healthy_at.is_some() {
         workload::verify_all(&io, &ledger, args.objects).await;
@@ -181,7 +192,7 @@ async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Resu
         println!("chaos: data error: {e}");
     }
     println!(
-        "chaos: scenario={:?} seed={seed} reads_ok={} read_errors={} write_errors={}",
+        "chaos: scenario={} seed={seed} reads_ok={} read_errors={} write_errors={}",
         args.scenario, s.reads_ok, s.read_errors, s.write_errors
     );
     let recovered_in = match healthy_at {
@@ -200,7 +211,7 @@ async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Resu
 
 fn print_schedule(args: &Args, p: &Params, s: &Schedule) {
     println!(
-        "chaos: scenario={:?} seed={} duration={}s osds={} mons={} max_down={} workload_rate={}",
+        "chaos: scenario={} seed={} duration={}s osds={} mons={} max_down={} workload_rate={}",
         args.scenario, s.seed, args.duration, p.osds, p.mons, p.max_down, args.workload_rate
     );
     println!(
@@ -277,8 +288,8 @@ pub async fn wait_healthy(
         cluster.check_alive()?;
         let now = Instant::now();
         let osds = cluster.osd_count();
-        let line = match cluster.status().await {
-            Ok(report) if healthy(&report, osds) => {
+        let line = match cluster.recovered().await {
+            Ok((true, _)) => {
                 let (since, n) = streak.map_or((now, 1), |(s, n)| (s, n + 1));
                 if n >= STABLE_POLLS {
                     return Ok(Some(since));
@@ -286,7 +297,7 @@ pub async fn wait_healthy(
                 streak = Some((since, n));
                 "HEALTH_OK".to_owned()
             }
-            Ok(report) => {
+            Ok((false, report)) => {
                 streak = None;
                 format!(
                     "{} osds={}/{} up pgs={:?}",

@@ -134,6 +134,14 @@ pub enum Scenario {
     Bitrot,
 }
 
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use clap::ValueEnum;
+        let name = self.to_possible_value().expect("no scenario is hidden");
+        f.write_str(name.get_name())
+    }
+}
+
 /// What a schedule is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {

@@ -179,4 +179,5 @@ fn steps_print_their_time_and_target() {
         action: Action::Kill(Target::Osd(2)),
     };
     assert_eq!(step.to_string(), "+3.250s kill -9 osd.2");
+    assert_eq!(Scenario::OutAndRebalance.to_string(), "out-and-rebalance");
 }
