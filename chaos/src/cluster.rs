@@ -390,6 +390,15 @@ impl Cluster {
 
     /// kill -9 `t` and waits until it is gone.
     pub async fn kill(&mut self, t: Target) -> anyhow::Result<()> {
+        self.end(t, "-KILL").await
+    }
+
+    /// Stops `t` cleanly (SIGTERM) and waits until it is gone.
+    pub async fn terminate(&mut self, t: Target) -> anyhow::Result<()> {
+        self.end(t, "-TERM").await
+    }
+
+    async fn end(&mut self, t: Target, sig: &str) -> anyhow::Result<()> {
         let d = self.daemon(t)?;
         let pid = d
             .pid
@@ -397,15 +406,16 @@ impl Cluster {
             .with_context(|| format!("{t} is not running"))?;
         d.stopped = false;
         d.isolated = false;
-        signal("-KILL", pid)?;
-        for _ in 0..200 {
+        signal(sig, pid)?;
+        // Up to 10 s: a clean stop flushes and closes the store.
+        for _ in 0..400 {
             self.reap();
             if !alive(pid) {
                 return self.record();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        bail!("{t} (pid {pid}) survived kill -9")
+        bail!("{t} (pid {pid}) survived kill {sig}")
     }
 
     /// Starts `t` again with its command line, logging to `DIR/logs/T.log`.

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::Args;
 use crate::cluster::Cluster;
 use crate::ledger::Ledger;
-use crate::schedule::{self, Action, Params, Schedule, Target};
+use crate::schedule::{self, Action, BitrotPick, Params, Schedule, Target};
 use crate::workload::{self, Shape, Workload, lock};
 
 /// The pool the workload uses: 3 copies, writes need 2.
@@ -358,14 +358,10 @@ async fn bitrot(
     pick: u64,
     recover: Duration,
 ) -> anyhow::Result<()> {
-    let name = {
-        let mut l = lock(ledger);
-        let names = l.acked_names();
-        ensure!(!names.is_empty(), "no acknowledged object to corrupt yet");
-        let name = names[(pick % names.len() as u64) as usize].clone();
-        l.freeze(&name);
-        name
-    };
+    let names = lock(ledger).acked_names();
+    ensure!(!names.is_empty(), "no acknowledged object to corrupt yet");
+    let name = names[BitrotPick::new(pick, names.len(), 1, 1).object].clone();
+    lock(ledger).freeze(&name);
     let deadline = Instant::now() + Duration::from_secs(60);
     while lock(ledger).writing(&name) {
         ensure!(
@@ -391,13 +387,14 @@ async fn bitrot(
         .filter_map(|v| v.as_u64())
         .collect();
     ensure!(!acting.is_empty(), "{name}'s PG has no acting set");
-    let victim = acting[((pick >> 8) % acting.len() as u64) as usize] as u32;
-    let index = cluster.osd_index(victim).await?;
     let size = io.stat(&name).await?.size;
-    let offset = 8 + (pick >> 16) % size.saturating_sub(8).max(1);
+    let choice = BitrotPick::new(pick, names.len(), acting.len(), size);
+    let victim = acting[choice.replica] as u32;
+    let index = cluster.osd_index(victim).await?;
+    let offset = choice.offset;
     println!("chaos: bitrot {name} (pg {pgid}) on osd.{victim} at byte {offset}");
     let target = Target::Osd(index);
-    cluster.kill(target).await?;
+    cluster.terminate(target).await?;
     let data = cluster.osd_data(index);
     let corrupt = cluster.shoal(&[
         "osd",

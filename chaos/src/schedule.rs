@@ -180,6 +180,34 @@ pub struct Schedule {
     pub steps: Vec<Step>,
 }
 
+/// What a [`Action::Bitrot`] step corrupts, decoded from its `pick`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitrotPick {
+    /// Index into the acknowledged object names (sorted).
+    pub object: usize,
+    /// Index into the object's acting set.
+    pub replica: usize,
+    /// Byte to flip: past the 8-byte sequence number header, inside the object.
+    pub offset: u64,
+}
+
+impl BitrotPick {
+    /// Decodes `pick` for `objects` names, `replicas` copies and an object of `size` bytes
+    /// (all at least 1; sizes of 8 bytes or less get offset 0).
+    pub fn new(pick: u64, objects: usize, replicas: usize, size: u64) -> BitrotPick {
+        let offset = if size > 8 {
+            8 + (pick >> 16) % (size - 8)
+        } else {
+            0
+        };
+        BitrotPick {
+            object: (pick % objects.max(1) as u64) as usize,
+            replica: ((pick >> 8) % replicas.max(1) as u64) as usize,
+            offset,
+        }
+    }
+}
+
 /// When the first fault may start: the workload has acknowledged writes by then.
 pub const FIRST_FAULT_MS: u64 = 3_000;
 

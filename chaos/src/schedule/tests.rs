@@ -181,3 +181,20 @@ fn steps_print_their_time_and_target() {
     assert_eq!(step.to_string(), "+3.250s kill -9 osd.2");
     assert_eq!(Scenario::OutAndRebalance.to_string(), "out-and-rebalance");
 }
+
+#[test]
+fn bitrot_picks_stay_inside_the_object_and_its_acting_set() {
+    let mut rng = crate::rng::Rng::new(5);
+    let mut replicas_seen = BTreeSet::new();
+    for _ in 0..1000 {
+        let pick = rng.next_u64();
+        let size = rng.range(9, 70_000);
+        let b = BitrotPick::new(pick, 10, 3, size);
+        assert!(b.object < 10 && b.replica < 3);
+        assert!((8..size).contains(&b.offset), "{b:?} of {size}");
+        assert_eq!(b, BitrotPick::new(pick, 10, 3, size));
+        replicas_seen.insert(b.replica);
+    }
+    assert_eq!(replicas_seen.len(), 3);
+    assert_eq!(BitrotPick::new(7, 1, 1, 4).offset, 0);
+}
