@@ -9,7 +9,9 @@ shift
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z "${SHOAL_BIN:-}" || -z "${SHOAL_CHAOS_BIN:-}" ]]; then
     (cd "$root" && cargo build --release --quiet -p shoal -p chaos)
-    target=${CARGO_TARGET_DIR:-$root/target}
+    # Where cargo put them (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
+    target=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
     SHOAL_BIN=${SHOAL_BIN:-$target/release/shoal}
     SHOAL_CHAOS_BIN=${SHOAL_CHAOS_BIN:-$target/release/shoal-chaos}
 fi
