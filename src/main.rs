@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod config;
 mod crush_test;
+mod debug_cli;
 mod gateway;
 mod mon;
 mod osd_daemon;
@@ -117,6 +118,11 @@ enum Command {
     Rados(rados_cli::Args),
     /// Run the S3 gateway (`shoal gateway --listen 127.0.0.1:7480`).
     Gateway(gateway::GatewayArgs),
+    /// Debugging a running cluster: `shoal debug faults TARGET` switches fault injection.
+    Debug {
+        #[command(subcommand)]
+        command: debug_cli::DebugCommand,
+    },
     /// S3 users and access keys.
     User {
         #[command(subcommand)]
@@ -218,6 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             gateway::run(&connection(&cli)?, &file, args)
         }
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
+        Command::Debug { command } => debug_cli::run(&connection(&cli)?, command, format),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct UpArgs {
     /// Where the S3 gateway listens.
     #[arg(long, default_value = "127.0.0.1:7480")]
     s3: std::net::SocketAddr,
+    /// Run no S3 gateway (monitors and OSDs only, e.g. for chaos runs of the RADOS layer).
+    #[arg(long, conflicts_with = "s3")]
+    no_gateway: bool,
 }
 
 /// Flags of `shoal down`.
@@ -124,6 +127,13 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.wait),
         &mut stopper,
     )?;
+    if args.no_gateway {
+        println!("cluster is up: HEALTH_OK (no S3 gateway)");
+        println!("  config:   {}", conf.display());
+        println!("  logs:     {}", logs.display());
+        println!("try:  shoal -c {} status", conf.display());
+        return finish(args, stopper, &dir);
+    }
     let gateway = start(
         "gateway",
         &[
@@ -156,6 +166,11 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     }
     println!("  logs:     {}", logs.display());
     println!("try:  shoal -c {} status", conf.display());
+    finish(args, stopper, &dir)
+}
+
+/// Detaches (leaving the daemons running), or runs until Ctrl-C and stops them.
+fn finish(args: &UpArgs, mut stopper: Stopper, dir: &Path) -> anyhow::Result<()> {
     if args.detach {
         stopper.children.clear(); // keep them running
         println!("stop: shoal down --data {}", dir.display());

@@ -17,6 +17,7 @@ use crate::error::{CallError, MessengerError};
 use crate::faults::{Faults, Verdict};
 use crate::frame::{self, Header, MAX_FRAME};
 use crate::keyring::Keyring;
+use crate::proto::debug::SetFaults;
 use crate::rpc::{Context, Router, Rpc, WireError};
 use crate::tls;
 
@@ -332,7 +333,14 @@ impl Messenger {
                 return;
             }
         };
-        match self.faults.verdict(header.from) {
+        // Fault switching is answered here, past the rules it changes: an isolated daemon
+        // must stay healable.
+        let verdict = if header.method == SetFaults::METHOD {
+            Verdict::Pass
+        } else {
+            self.faults.verdict(header.from)
+        };
+        match verdict {
             Verdict::Pass => {}
             Verdict::Delay(d) => tokio::time::sleep(d).await,
             Verdict::Drop => {
@@ -348,7 +356,12 @@ impl Messenger {
             epoch: header.epoch,
             payload,
         };
-        let (body, payload) = match router.dispatch(header.method, &header.body, ctx).await {
+        let dispatched = if header.method == SetFaults::METHOD {
+            self.set_faults(&header.body)
+        } else {
+            router.dispatch(header.method, &header.body, ctx).await
+        };
+        let (body, payload) = match dispatched {
             Ok((reply, payload)) => (Ok(serde_bytes::ByteBuf::from(reply)), payload),
             Err(e) => (Err(e), Bytes::new()),
         };
@@ -368,6 +381,15 @@ impl Messenger {
             }
             Err(error) => warn!(%remote, %error, "cannot encode reply"),
         }
+    }
+
+    /// Serves [`SetFaults`]: replaces the rules and answers with those now in force.
+    fn set_faults(&self, body: &[u8]) -> Result<(Vec<u8>, Bytes), WireError> {
+        let req: SetFaults = rmp_serde::from_slice(body).map_err(|_| WireError::BadRequest)?;
+        warn!(rules = ?req.rules, "fault injection rules replaced");
+        self.faults.set(req.rules);
+        let reply = rmp_serde::to_vec(&self.faults.get()).expect("fault rules always encode");
+        Ok((reply, Bytes::new()))
     }
 
     /// Closes every connection and stops serving.

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rados::{CallError, Keyring, Messenger, MessengerConfig, PeerFault, Router, Rpc, WireError};
+use rados::proto::debug::SetFaults;
+use rados::{
+    CallError, FaultRules, Keyring, Messenger, MessengerConfig, PeerFault, Router, Rpc, WireError,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -189,6 +192,54 @@ async fn faults_drop_delay_and_isolate_switch_at_run_time() {
     ));
     srv.faults().isolate(false);
     assert_eq!(echo(&bystander, addr).await.unwrap(), "echo: hi");
+}
+
+#[tokio::test]
+async fn set_faults_switches_a_running_daemon_and_heals_an_isolated_one() {
+    let key = Keyring::generate().unwrap();
+    let srv = server(&key, local());
+    let addr = srv.listen_addr().unwrap();
+    let admin = Messenger::client(&key, quick()).unwrap();
+    let isolate = FaultRules {
+        isolated: true,
+        ..FaultRules::default()
+    };
+    let now = admin
+        .call(
+            addr,
+            &SetFaults {
+                rules: isolate.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(now, isolate);
+    assert_eq!(srv.faults().get(), isolate);
+    assert!(matches!(
+        echo(&admin, addr).await,
+        Err(CallError::Timeout { .. })
+    ));
+    // The switch itself passes the isolation, so the daemon can be healed remotely.
+    let cleared = admin
+        .call(
+            addr,
+            &SetFaults {
+                rules: FaultRules::default(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared, FaultRules::default());
+    assert_eq!(echo(&admin, addr).await.unwrap(), "echo: hi");
+    // A stranger (another cluster key) cannot switch anything.
+    let stranger = Messenger::client(&Keyring::generate().unwrap(), quick()).unwrap();
+    assert!(
+        stranger
+            .call(addr, &SetFaults { rules: isolate })
+            .await
+            .is_err()
+    );
+    assert_eq!(srv.faults().get(), FaultRules::default());
 }
 
 #[tokio::test]

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# messenger partitions: isolate a random OSD or monitor from everyone (shoal debug faults), then heal it.
+# Options: --seed N --duration SECS --osds N --workload-rate OPS --max-down N --data DIR
+# (attach to / create a `shoal up` cluster there) --keep --recover-timeout SECS; see
+# `shoal-chaos --help`. Ends with `chaos: acked=N lost=0 corrupted=0 stale_reads=0
+# recovered_in=Xs`; exits non-zero on any loss, corruption, stale read, or no HEALTH_OK.
+exec "$(dirname "${BASH_SOURCE[0]}")/run.sh" partition "$@"

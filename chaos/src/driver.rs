@@ -1,0 +1,420 @@
+//! The run: cluster, pool, workload, the schedule's steps at their times, recovery, the
+//! final check and the verdict line.
+//!
+//! Shell module: it reads the clock (tokio's `Instant`, and the wall clock once for a
+//! default seed and a temp directory name).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use rados::{ClientConfig, IoCtx, RadosClient};
+use tokio::time::Instant;
+
+use crate::Args;
+use crate::cluster::Cluster;
+use crate::ledger::Ledger;
+use crate::schedule::{self, Action, BitrotPick, Params, Schedule, Target};
+use crate::workload::{self, Shape, Workload, lock};
+
+/// The pool the workload uses: 3 copies, writes need 2.
+const POOL: &str = "chaos";
+
+/// A status must be healthy this many polls in a row (half a second apart), so a monitor
+/// that has not yet noticed a restart does not count as recovered.
+const STABLE_POLLS: u32 = 3;
+
+/// Runs the scenario; `Ok(true)` when the verdict is clean.
+pub fn main(args: Args) -> anyhow::Result<bool> {
+    #[allow(clippy::disallowed_methods)] // a default seed from the clock, printed for replay
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args, seed))
+}
+
+fn shoal_bin(args: &Args) -> PathBuf {
+    if let Some(p) = &args.shoal {
+        return p.clone();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("shoal")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("shoal"))
+}
+
+fn temp_dir(args: &Args) -> PathBuf {
+    #[allow(clippy::disallowed_methods)] // a unique directory name
+    let nanos = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "shoal-chaos-{}-{}-{nanos}",
+        args.scenario,
+        std::process::id()
+    ))
+}
+
+async fn run(args: Args, seed: u64) -> anyhow::Result<bool> {
+    let shoal = shoal_bin(&args);
+    let (mut cluster, temp) = match &args.data {
+        Some(dir) if dir.join("pids").exists() => {
+            println!("chaos: attaching to the cluster in {}", dir.display());
+            (Cluster::attach(&shoal, dir)?, None)
+        }
+        Some(dir) => (Cluster::start(&shoal, dir, args.mons, args.osds)?, None),
+        None => {
+            let dir = temp_dir(&args);
+            let cluster = Cluster::start(&shoal, &dir, args.mons, args.osds)
+                .inspect_err(|_| eprintln!("chaos: cluster directory kept: {}", dir.display()))?;
+            (cluster, Some(dir))
+        }
+    };
+    let outcome = tokio::select! {
+        r = scenario(&args, seed, &mut cluster) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if outcome.is_err() {
+        cluster.restore().await;
+    }
+    let dir = cluster.dir.clone();
+    drop(cluster);
+    let ok = matches!(outcome, Ok(true));
+    match temp {
+        Some(t) if ok && !args.keep => {
+            let _ = std::fs::remove_dir_all(&t);
+        }
+        _ => println!("chaos: cluster directory: {}", dir.display()),
+    }
+    outcome
+}
+
+async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Result<bool> {
+    let params = Params {
+        seed,
+        duration_ms: args.duration * 1000,
+        osds: cluster.osd_count() as u32,
+        mons: cluster.mon_count() as u32,
+        max_down: args.max_down,
+    };
+    let schedule = schedule::build(args.scenario, &params)?;
+    print_schedule(args, &params, &schedule);
+    let recover = Duration::from_secs(args.recover_timeout);
+
+    match cluster.shoal(&[
+        "pool",
+        "create",
+        POOL,
+        "--size",
+        "3",
+        "--min-size",
+        "2",
+        "--pg-num",
+        &args.pg_num.to_string(),
+        "--failure-domain",
+        "host",
+    ]) {
+        Ok(_) => {}
+        Err(e) if e.to_string().contains("already exists") => {}
+        Err(e) => return Err(e),
+    }
+    wait_healthy(cluster, recover)
+        .await?
+        .context("the cluster is not healthy before any fault")?;
+
+    let config = ClientConfig {
+        op_timeout: Duration::from_secs(30),
+        ..ClientConfig::default()
+    };
+    let client = RadosClient::connect(cluster.mons.clone(), &cluster.keyring, config).await?;
+    let io = client.pool(POOL).await?;
+    let ledger = Arc::new(Mutex::new(Ledger::new(seed, args.max_object_size)));
+    let shape = Shape {
+        rate: args.workload_rate,
+        objects: args.objects,
+        writers: 4,
+        readers: 2,
+        seed,
+    };
+    let work = Workload::start(io.clone(), ledger.clone(), shape);
+
+    let start = Instant::now();
+    let mut last_end = None;
+    let stepped = run_steps(
+        cluster,
+        &schedule,
+        &io,
+        &ledger,
+        start,
+        recover,
+        &mut last_end,
+    )
+    .await;
+    if let Err(e) = stepped {
+        work.stop().await;
+        return Err(e);
+    }
+    // Recovery is timed from the last fault's end, while the workload goes on.
+    let faults_over = last_end.unwrap_or(start);
+    println!(
+        "chaos: +{:.1}s faults over; waiting for HEALTH_OK",
+        start.elapsed().as_secs_f64()
+    );
+    let mut healthy_at = wait_healthy(cluster, recover).await?;
+    if let Some(at) = healthy_at {
+        println!(
+            "chaos: +{:.1}s HEALTH_OK",
+            at.duration_since(start).as_secs_f64()
+        );
+        tokio::time::sleep_until(start + Duration::from_millis(params.duration_ms)).await;
+        // And still healthy when the workload ends.
+        if wait_healthy(cluster, recover).await?.is_none() {
+            healthy_at = None;
+        }
+    }
+    work.stop().await;
+    if healthy_at.is_some() {
+        workload::verify_all(&io, &ledger, args.objects).await;
+    }
+    let l = lock(&ledger);
+    let s = l.stats();
+    for e in l.errors() {
+        println!("chaos: data error: {e}");
+    }
+    println!(
+        "chaos: scenario={} seed={seed} reads_ok={} read_errors={} write_errors={}",
+        args.scenario, s.reads_ok, s.read_errors, s.write_errors
+    );
+    let recovered_in = match healthy_at {
+        Some(at) => format!(
+            "{:.1}s",
+            at.saturating_duration_since(faults_over).as_secs_f64()
+        ),
+        None => format!("never (not HEALTH_OK within {}s)", args.recover_timeout),
+    };
+    println!(
+        "chaos: acked={} lost={} corrupted={} stale_reads={} recovered_in={recovered_in}",
+        s.acked, s.lost, s.corrupted, s.stale_reads
+    );
+    Ok(s.clean() && healthy_at.is_some() && s.acked > 0)
+}
+
+fn print_schedule(args: &Args, p: &Params, s: &Schedule) {
+    println!(
+        "chaos: scenario={} seed={} duration={}s osds={} mons={} max_down={} workload_rate={}",
+        args.scenario, s.seed, args.duration, p.osds, p.mons, p.max_down, args.workload_rate
+    );
+    println!(
+        "chaos: schedule ({} steps; replay with --seed {}):",
+        s.steps.len(),
+        s.seed
+    );
+    for step in &s.steps {
+        println!("chaos:   {step}");
+    }
+}
+
+async fn run_steps(
+    cluster: &mut Cluster,
+    schedule: &Schedule,
+    io: &IoCtx,
+    ledger: &Arc<Mutex<Ledger>>,
+    start: Instant,
+    recover: Duration,
+    last_end: &mut Option<Instant>,
+) -> anyhow::Result<()> {
+    for step in &schedule.steps {
+        tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+        cluster.check_alive()?;
+        println!(
+            "chaos: +{:.1}s {}",
+            start.elapsed().as_secs_f64(),
+            step.action
+        );
+        match step.action {
+            Action::Kill(t) => cluster.kill(t).await?,
+            Action::Restart(t) => cluster.restart(t)?,
+            Action::Stop(t) => cluster.pause(t, true)?,
+            Action::Cont(t) => cluster.pause(t, false)?,
+            Action::Isolate(t) => cluster.isolate(t, true).await?,
+            Action::Heal(t) => cluster.isolate(t, false).await?,
+            Action::Out(i) => {
+                let id = cluster.osd_id(i).await?;
+                cluster.shoal(&["osd", "out", &id.to_string()])?;
+            }
+            Action::In(i) => {
+                let id = cluster.osd_id(i).await?;
+                cluster.shoal(&["osd", "in", &id.to_string()])?;
+            }
+            Action::AddOsd(i) => cluster.add_osd(i)?,
+            Action::WaitClean => {
+                let at = wait_healthy(cluster, recover)
+                    .await?
+                    .with_context(|| format!("not HEALTH_OK within {recover:?}"))?;
+                println!(
+                    "chaos: +{:.1}s HEALTH_OK",
+                    at.duration_since(start).as_secs_f64()
+                );
+            }
+            Action::Bitrot { pick } => bitrot(cluster, io, ledger, pick, recover).await?,
+        }
+        if step.action.ends_fault().is_some() || matches!(step.action, Action::Bitrot { .. }) {
+            *last_end = Some(Instant::now());
+        }
+    }
+    Ok(())
+}
+
+/// Polls until the cluster is healthy [`STABLE_POLLS`] times in a row; returns when that
+/// streak began, or `None` after `within`. Fails if a daemon we run has exited.
+pub async fn wait_healthy(
+    cluster: &mut Cluster,
+    within: Duration,
+) -> anyhow::Result<Option<Instant>> {
+    let deadline = Instant::now() + within;
+    let mut streak: Option<(Instant, u32)> = None;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        cluster.check_alive()?;
+        let now = Instant::now();
+        let osds = cluster.osd_count();
+        let line = match cluster.recovered().await {
+            Ok((true, _)) => {
+                let (since, n) = streak.map_or((now, 1), |(s, n)| (s, n + 1));
+                if n >= STABLE_POLLS {
+                    return Ok(Some(since));
+                }
+                streak = Some((since, n));
+                "HEALTH_OK".to_owned()
+            }
+            Ok((false, report)) => {
+                streak = None;
+                format!(
+                    "{} osds={}/{} up pgs={:?}",
+                    report.health,
+                    report.map.osds.values().filter(|o| o.up).count(),
+                    osds,
+                    report.pg_states
+                )
+            }
+            Err(e) => {
+                streak = None;
+                format!("status: {e}")
+            }
+        };
+        if line != last {
+            tracing::info!("{line}");
+            last = line;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("chaos: last status: {last}");
+    Ok(None)
+}
+
+/// Polls `shoal pg list-inconsistent PGID` until `name` is (or is no longer) listed,
+/// deep-scrubbing first each time.
+async fn await_inconsistent(
+    cluster: &Cluster,
+    pgid: &str,
+    name: &str,
+    listed: bool,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        cluster.shoal(&["pg", "deep-scrub", pgid])?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let out = cluster.shoal(&["pg", "list-inconsistent", pgid, "--format", "json"])?;
+        if out.contains(name) == listed {
+            println!("chaos: list-inconsistent {pgid}: {}", out.trim());
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{name} {} in `pg list-inconsistent {pgid}` within {within:?}: {out}",
+                if listed { "not listed" } else { "still listed" }
+            );
+        }
+    }
+}
+
+/// Corrupts one replica of an acknowledged object on disk (with its OSD stopped), then
+/// has deep scrub find it and repair fix it.
+async fn bitrot(
+    cluster: &mut Cluster,
+    io: &IoCtx,
+    ledger: &Arc<Mutex<Ledger>>,
+    pick: u64,
+    recover: Duration,
+) -> anyhow::Result<()> {
+    let names = lock(ledger).acked_names();
+    ensure!(!names.is_empty(), "no acknowledged object to corrupt yet");
+    let name = names[BitrotPick::new(pick, names.len(), 1, 1).object].clone();
+    lock(ledger).freeze(&name);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock(ledger).writing(&name) {
+        ensure!(
+            Instant::now() < deadline,
+            "a write of {name} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_healthy(cluster, recover)
+        .await?
+        .context("not healthy before corrupting")?;
+    let map: serde_json::Value =
+        serde_json::from_str(&cluster.shoal(&["osd", "map", POOL, &name, "--format", "json"])?)?;
+    let pgid = map["pgid"]
+        .as_str()
+        .context("no pgid in `osd map`")?
+        .to_owned();
+    let pool_id = map["pool_id"].as_u64().context("no pool_id in `osd map`")?;
+    let acting: Vec<u64> = map["acting"]
+        .as_array()
+        .context("no acting set in `osd map`")?
+        .iter()
+        .filter_map(|v| v.as_u64())
+        .collect();
+    ensure!(!acting.is_empty(), "{name}'s PG has no acting set");
+    let size = io.stat(&name).await?.size;
+    let choice = BitrotPick::new(pick, names.len(), acting.len(), size);
+    let victim = acting[choice.replica] as u32;
+    let index = cluster.osd_index(victim).await?;
+    let offset = choice.offset;
+    println!("chaos: bitrot {name} (pg {pgid}) on osd.{victim} at byte {offset}");
+    let target = Target::Osd(index);
+    cluster.terminate(target).await?;
+    let data = cluster.osd_data(index);
+    let corrupt = cluster.shoal(&[
+        "osd",
+        "corrupt",
+        "--data",
+        &data.to_string_lossy(),
+        "--object",
+        &name,
+        "--pool-id",
+        &pool_id.to_string(),
+        "--offset",
+        &offset.to_string(),
+    ]);
+    cluster.restart(target)?;
+    corrupt?;
+    wait_healthy(cluster, recover)
+        .await?
+        .context("not healthy after the corrupted OSD restarted")?;
+    await_inconsistent(cluster, &pgid, &name, true, Duration::from_secs(60)).await?;
+    cluster.shoal(&["pg", "repair", &pgid])?;
+    await_inconsistent(cluster, &pgid, &name, false, Duration::from_secs(60)).await?;
+    Ok(())
+}

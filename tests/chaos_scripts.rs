@@ -1,0 +1,194 @@
+//! The chaos scripts (`chaos/*.sh`), each for a short bounded run against the debug
+//! binaries (`SHOAL_BIN`, `SHOAL_CHAOS_BIN`, so the scripts do not build): exit 0 and a
+//! clean verdict line. The cluster each run starts is stopped with `shoal down` by PID
+//! file, also if the test panics or times out.
+#![allow(clippy::disallowed_methods)] // tests bound their wall time with std Instant
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TempDir;
+
+/// How long one script may run: cluster start, 15 s of faults, recovery, final check.
+const LIMIT: Duration = Duration::from_secs(170);
+
+fn shoal() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shoal"))
+}
+
+/// `shoal-chaos` is another package's binary: `SHOAL_CHAOS_BIN`, else next to `shoal`
+/// (a workspace build builds both).
+fn chaos_bin() -> PathBuf {
+    let path = std::env::var_os("SHOAL_CHAOS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shoal().with_file_name("shoal-chaos"));
+    assert!(
+        path.exists(),
+        "{} missing: build it with `cargo build -p chaos` (or set SHOAL_CHAOS_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// Stops the cluster of `dir` (by its pids file) and kills the script, whatever happens.
+struct Guard {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new(shoal())
+            .arg("down")
+            .arg("--data")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The last lines of every daemon log of the cluster in `dir`.
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("logs")) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        out.push_str(&format!("== {}\n", e.path().display()));
+        for l in &lines[lines.len().saturating_sub(15)..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The numbers of the verdict line `chaos: acked=N lost=N corrupted=N stale_reads=N ...`.
+fn verdict(stdout: &str) -> Option<(u64, u64, u64, u64)> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("chaos: acked="))?;
+    let field = |name: &str| -> Option<u64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))?
+            .parse()
+            .ok()
+    };
+    Some((
+        field("acked")?,
+        field("lost")?,
+        field("corrupted")?,
+        field("stale_reads")?,
+    ))
+}
+
+/// Runs `chaos/SCRIPT.sh` briefly and checks its verdict.
+fn run(script: &str, extra: &[&str]) {
+    let tmp = TempDir::new("chaos");
+    let dir = tmp.0.join("cluster");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut guard = Guard {
+        dir: dir.clone(),
+        child: None,
+    };
+    let mut child = Command::new("bash")
+        .arg(root.join("chaos").join(format!("{script}.sh")))
+        .args(["--seed", "7", "--duration", "15", "--osds", "4"])
+        .args(["--workload-rate", "20", "--recover-timeout", "90", "--data"])
+        .arg(&dir)
+        .args(extra)
+        .env("SHOAL_BIN", shoal())
+        .env("SHOAL_CHAOS_BIN", chaos_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    guard.child = Some(child);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = guard.child.as_mut().unwrap().try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > LIMIT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if status.is_none() {
+        let _ = guard.child.as_mut().unwrap().kill();
+    }
+    let out = reader.join().unwrap();
+    let err = err_reader.join().unwrap();
+    let report = format!("stdout:\n{out}\nstderr:\n{err}\nlogs:\n{}", logs(&dir));
+    let status = status.unwrap_or_else(|| panic!("{script} ran over {LIMIT:?}\n{report}"));
+    println!("{script}: {:.1}s\n{out}", start.elapsed().as_secs_f64());
+    assert!(status.success(), "{script} failed ({status})\n{report}");
+    let (acked, lost, corrupted, stale) =
+        verdict(&out).unwrap_or_else(|| panic!("no verdict line\n{report}"));
+    assert!(acked > 0, "nothing acknowledged\n{report}");
+    assert_eq!((lost, corrupted, stale), (0, 0, 0), "{report}");
+    drop(guard);
+    drop(tmp);
+}
+
+#[test]
+fn kill_osds() {
+    run("kill-osds", &[]);
+}
+
+#[test]
+fn hang_osd() {
+    run("hang-osd", &[]);
+}
+
+#[test]
+fn kill_mons() {
+    run("kill-mons", &[]);
+}
+
+#[test]
+fn out_and_rebalance() {
+    run("out-and-rebalance", &[]);
+}
+
+#[test]
+fn partition() {
+    run("partition", &[]);
+}
+
+#[test]
+fn bitrot() {
+    run("bitrot", &[]);
+}
+
+#[test]
+fn the_verdict_line_is_parsed() {
+    let out = "chaos: x\nchaos: acked=12 lost=0 corrupted=1 stale_reads=2 recovered_in=3.5s\n";
+    assert_eq!(verdict(out), Some((12, 0, 1, 2)));
+    assert_eq!(verdict("chaos: error: boom\n"), None);
+}
