@@ -56,8 +56,9 @@ impl Cluster {
             (INDEX_POOL, small_pg),
             (DATA_POOL, settings.data_pg_num),
         ];
-        let mut created = false;
-        for (name, pg_num) in wanted {
+        // The newest epoch holding a pool we created (or found created concurrently).
+        let mut created: Option<placement::Epoch> = None;
+        for (name, pg_num) in wanted.iter().copied() {
             if client.pool_id(name).is_some() {
                 continue;
             }
@@ -73,14 +74,27 @@ impl Cluster {
             match client.mon_client().call(&Admin(cmd)).await {
                 Ok(epoch) => {
                     tracing::info!(pool = name, pg_num, %epoch, "created pool");
-                    created = true;
+                    created = created.max(Some(epoch));
                 }
-                Err(MonClientError::Mon(MonError::PoolExists(_))) => created = true,
+                Err(MonClientError::Mon(MonError::PoolExists(_))) => {
+                    created = created.max(Some(client.epoch().next()));
+                }
                 Err(e) => return Err(GwError::Rados(ClientError::Mon(e))),
             }
         }
-        if created {
-            client.refresh_map().await?;
+        // A follower monitor may answer with a map that does not hold the new pools yet:
+        // ask again until it does (bounded by the client's retries).
+        if let Some(epoch) = created {
+            for _ in 0..50 {
+                if client.refresh_map().await? >= epoch
+                    && wanted
+                        .iter()
+                        .all(|(name, _)| client.pool_id(name).is_some())
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
         Ok(Cluster {
             meta: client.pool(META_POOL).await?,
