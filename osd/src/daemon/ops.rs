@@ -57,7 +57,8 @@ fn primary_pg(
     active_primary(shared, pg.pg, &map)
 }
 
-fn active_primary(
+/// The handle of `pg` if this OSD is its active primary in `map`, else why not.
+pub(super) fn active_primary(
     shared: &Shared,
     pg: PgId,
     map: &placement::ClusterMap,

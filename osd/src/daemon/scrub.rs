@@ -32,7 +32,7 @@ use crate::pg::scrub::{
     stronger,
 };
 use crate::pg::{ObjectCopy, PgState};
-use crate::store::{ObjectKey, Store, TxOp, Txn};
+use crate::store::{ObjectKey, Store, Txn};
 
 /// Objects per page of a light scrub.
 const LIGHT_PAGE: u32 = 512;
@@ -132,23 +132,13 @@ impl Scrubs {
 
 /// This OSD's view of a PG it must be the active primary of: the acting set.
 fn active_primary(shared: &Shared, pg: PgId) -> Result<Vec<OsdId>, OsdError> {
-    let map = shared.map();
-    let not_primary = || OsdError::NotPrimary {
-        pg: pg.to_string(),
-        epoch: map.epoch,
-    };
-    let handle = shared.pg(pg).ok_or_else(not_primary)?;
-    let snap = handle.snapshot.lock().expect("snapshot lock").clone();
-    if !snap.primary {
-        return Err(not_primary());
-    }
-    if snap.state != PgState::Active {
-        return Err(OsdError::Unavailable {
-            pg: pg.to_string(),
-            state: snap.state_string(),
-        });
-    }
-    Ok(snap.mapping.map(|m| m.acting).unwrap_or_default())
+    let (_, handle) = super::ops::active_primary(shared, pg, &shared.map())?;
+    let snap = handle.snapshot.lock().expect("snapshot lock");
+    Ok(snap
+        .mapping
+        .as_ref()
+        .map(|m| m.acting.clone())
+        .unwrap_or_default())
 }
 
 /// Serves [`ScrubRequest`]: queues the scrub and answers with its ticket.
@@ -493,21 +483,7 @@ async fn apply_copy(
     name: String,
     copy: Option<ObjectCopy>,
 ) -> Result<(), crate::StoreError> {
-    let obj = ObjectKey { pg, name };
-    let op = match copy {
-        Some(c) => TxOp::PutObject {
-            obj,
-            version: c.version,
-            data: c.data,
-            xattrs: c.xattrs,
-            omap: c
-                .omap
-                .into_iter()
-                .map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .collect(),
-        },
-        None => TxOp::Remove { obj },
-    };
+    let op = ObjectCopy::into_op(copy, ObjectKey { pg, name });
     store.commit(Txn { ops: vec![op] }).await
 }
 
@@ -523,14 +499,7 @@ pub async fn serve_repair(
         .map(|h| h.snapshot.lock().expect("snapshot lock").clone())
         .ok_or_else(|| OsdError::Invalid("pg not held here".into()))?;
     let primary = snap.mapping.as_ref().and_then(|m| m.primary());
-    let from = ctx.from.and_then(|addr| {
-        shared
-            .map()
-            .osds
-            .values()
-            .find(|o| o.addr == Some(addr))
-            .map(|o| o.id)
-    });
+    let from = super::sender(&shared, &ctx);
     if from.is_none() || from != primary || snap.state != PgState::Replica {
         return Err(OsdError::Unavailable {
             pg: req.pg.to_string(),

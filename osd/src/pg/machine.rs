@@ -211,17 +211,7 @@ impl PgMachine {
             return;
         }
         self.info.incomplete = true;
-        let op = TxOp::PutObject {
-            obj: self.key(&name),
-            version: copy.version,
-            data: copy.data,
-            xattrs: copy.xattrs,
-            omap: copy
-                .omap
-                .into_iter()
-                .map(|(k, v)| (k.into_vec(), v.into_vec()))
-                .collect(),
-        };
+        let op = ObjectCopy::into_op(Some(copy), self.key(&name));
         out.push(Effect::Persist(Txn {
             ops: vec![op, self.meta_op()],
         }));
@@ -455,21 +445,7 @@ impl PgMachine {
         view: &dyn ObjectView,
         out: &mut Vec<Effect>,
     ) {
-        let obj = self.key(&name);
-        let op = match copy {
-            Some(c) => TxOp::PutObject {
-                obj,
-                version: c.version,
-                data: c.data,
-                xattrs: c.xattrs,
-                omap: c
-                    .omap
-                    .into_iter()
-                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
-                    .collect(),
-            },
-            None => TxOp::Remove { obj },
-        };
+        let op = ObjectCopy::into_op(copy, self.key(&name));
         // Objects may now be newer than the log: until activation, peering must compare
         // listings with this member rather than trust its log.
         self.info.incomplete = true;

@@ -69,6 +69,26 @@ pub struct ObjectCopy {
     pub omap: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
 }
 
+impl ObjectCopy {
+    /// The store op that installs `copy` as `obj` (`None`: the object is absent).
+    pub fn into_op(copy: Option<ObjectCopy>, obj: crate::store::ObjectKey) -> crate::store::TxOp {
+        match copy {
+            Some(c) => crate::store::TxOp::PutObject {
+                obj,
+                version: c.version,
+                data: c.data,
+                xattrs: c.xattrs,
+                omap: c
+                    .omap
+                    .into_iter()
+                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .collect(),
+            },
+            None => crate::store::TxOp::Remove { obj },
+        }
+    }
+}
+
 /// What one member persists about a PG besides its log and objects.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgInfo {
