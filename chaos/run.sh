@@ -8,7 +8,7 @@ scenario=${1:?usage: chaos/run.sh SCENARIO [OPTIONS]}
 shift
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z "${SHOAL_BIN:-}" || -z "${SHOAL_CHAOS_BIN:-}" ]]; then
-    (cd "$root" && cargo build --release --quiet -p shoal -p chaos)
+    (cd "$root" && cargo build --release --quiet -p shoal)
     # Where cargo put them (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
     target=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
         sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')

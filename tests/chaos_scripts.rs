@@ -20,18 +20,11 @@ fn shoal() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shoal"))
 }
 
-/// `shoal-chaos` is another package's binary: `SHOAL_CHAOS_BIN`, else next to `shoal`
-/// (a workspace build builds both).
+/// `shoal-chaos` (`SHOAL_CHAOS_BIN` overrides the one built with these tests).
 fn chaos_bin() -> PathBuf {
-    let path = std::env::var_os("SHOAL_CHAOS_BIN")
+    std::env::var_os("SHOAL_CHAOS_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| shoal().with_file_name("shoal-chaos"));
-    assert!(
-        path.exists(),
-        "{} missing: build it with `cargo build -p chaos` (or set SHOAL_CHAOS_BIN)",
-        path.display()
-    );
-    path
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_shoal-chaos")))
 }
 
 /// Stops the cluster of `dir` (by its pids file) and kills the script, whatever happens.

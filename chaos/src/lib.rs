@@ -4,7 +4,9 @@
 //! `chaos: acked=N lost=0 corrupted=0 stale_reads=0 recovered_in=Xs`, and exits non-zero on
 //! any lost, corrupted or stale data, or if the cluster does not recover in time.
 //!
-//! The scripts in `chaos/*.sh` are thin wrappers around this binary.
+//! The scripts in `chaos/*.sh` are thin wrappers around this binary. The binary is the root
+//! package's `src/bin/shoal-chaos.rs` (so `cargo test` builds it for the tests that run the
+//! scripts); this crate is all of it.
 
 mod cluster;
 mod driver;
@@ -71,7 +73,8 @@ pub struct Args {
     shoal: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
+/// Runs `shoal-chaos` with the process's arguments.
+pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
