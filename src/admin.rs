@@ -63,12 +63,16 @@ pub enum PoolCommand {
         /// Copies kept (replicated pools).
         #[arg(long, conflicts_with = "ec")]
         size: Option<u8>,
-        /// Fewest copies that accept writes (default: a majority of size, 2 of 3).
-        #[arg(long, conflicts_with = "ec")]
+        /// Fewest copies (or shards) that accept writes (default: a majority of size, 2 of
+        /// 3; K+1 for erasure-coded pools, which may go down to K with a warning).
+        #[arg(long)]
         min_size: Option<u8>,
         /// Erasure-coded with K data and M parity shards, e.g. 4+2.
         #[arg(long, value_name = "K+M")]
         ec: Option<String>,
+        /// Erasure-coded pools: bytes per chunk (a stripe is K chunks), e.g. 64KiB.
+        #[arg(long, requires = "ec", default_value = "64KiB")]
+        stripe_unit: String,
         /// Number of PGs.
         #[arg(long, default_value_t = 64)]
         pg_num: u32,
@@ -502,9 +506,13 @@ fn describe(p: &Pool) -> serde_json::Value {
         "id": p.id.0, "name": p.name, "type": kind, "size": size, "min_size": min_size,
         "pg_num": p.pg_num, "rule": p.rule.0,
     });
-    if let PoolKind::Erasure { k, m } = p.kind {
+    if let PoolKind::Erasure {
+        k, m, stripe_unit, ..
+    } = p.kind
+    {
         v["k"] = k.into();
         v["m"] = m.into();
+        v["stripe_unit"] = stripe_unit.into();
     }
     v
 }
@@ -517,11 +525,32 @@ pub fn pool(conn: &Connection, cmd: &PoolCommand, format: Format) -> anyhow::Res
             size,
             min_size,
             ec,
+            stripe_unit,
             pg_num,
             failure_domain,
         } => {
             let kind = match ec {
-                Some(spec) => crate::args::parse_ec(spec)?,
+                Some(spec) => {
+                    let unit = crate::args::parse_bytes(stripe_unit)?;
+                    let unit = u32::try_from(unit)
+                        .ok()
+                        .filter(|u| (1..=placement::MAX_STRIPE_UNIT).contains(u) && u % 64 == 0)
+                        .with_context(|| {
+                            format!(
+                                "--stripe-unit {stripe_unit}: a multiple of 64 bytes up to 4MiB"
+                            )
+                        })?;
+                    let kind = crate::args::parse_ec(spec, unit, *min_size)?;
+                    if let PoolKind::Erasure { k, min_size, .. } = kind
+                        && min_size == k
+                    {
+                        eprintln!(
+                            "warning: min_size = k: writes proceed with no redundancy margin; \
+                             one more failure during such a write can lose it (default k+1)"
+                        );
+                    }
+                    kind
+                }
                 None => {
                     let size = size.unwrap_or(3);
                     PoolKind::Replicated {

@@ -3,8 +3,9 @@
 use anyhow::{Context, ensure};
 use placement::PoolKind;
 
-/// Parses `K+M` (e.g. `4+2`) into an erasure-coded pool kind.
-pub fn parse_ec(spec: &str) -> anyhow::Result<PoolKind> {
+/// Parses `K+M` (e.g. `4+2`) into an erasure-coded pool kind with `stripe_unit` and
+/// `min_size` (default `k + 1`).
+pub fn parse_ec(spec: &str, stripe_unit: u32, min_size: Option<u8>) -> anyhow::Result<PoolKind> {
     let (k, m) = spec
         .split_once('+')
         .with_context(|| format!("--ec {spec:?}: expected K+M, e.g. 4+2"))?;
@@ -20,5 +21,59 @@ pub fn parse_ec(spec: &str) -> anyhow::Result<PoolKind> {
         k >= 1 && m >= 1,
         "--ec {spec:?}: K and M must both be at least 1"
     );
-    Ok(PoolKind::Erasure { k, m })
+    let min_size = min_size.unwrap_or(k.saturating_add(1));
+    ensure!(
+        min_size >= k && usize::from(min_size) <= usize::from(k) + usize::from(m),
+        "--min-size {min_size}: an erasure-coded pool needs between K ({k}) and K+M ({}) shards",
+        usize::from(k) + usize::from(m)
+    );
+    Ok(PoolKind::Erasure {
+        k,
+        m,
+        stripe_unit,
+        min_size,
+    })
+}
+
+/// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units).
+pub fn parse_bytes(spec: &str) -> anyhow::Result<u64> {
+    let s = spec.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("{spec:?}: expected a size such as 65536, 64K or 64KiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => anyhow::bail!("{spec:?}: unknown unit {other:?} (use K, M or G)"),
+    };
+    n.checked_mul(1 << shift)
+        .with_context(|| format!("{spec:?}: too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("65536").unwrap(), 65536);
+        assert_eq!(parse_bytes("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("1M").unwrap(), 1 << 20);
+        assert!(parse_bytes("64 parsecs").is_err());
+        assert!(parse_bytes("KiB").is_err());
+    }
+
+    #[test]
+    fn ec_spec_defaults_min_size_to_k_plus_one() {
+        let kind = parse_ec("4+2", 65536, None).unwrap();
+        assert_eq!(kind, PoolKind::erasure(4, 2));
+        assert!(parse_ec("4+2", 65536, Some(3)).is_err());
+        assert!(parse_ec("4+2", 65536, Some(7)).is_err());
+        assert!(parse_ec("4", 65536, None).is_err());
+    }
 }

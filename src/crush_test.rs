@@ -104,7 +104,7 @@ pub fn run(args: &Args, format: Format) -> anyhow::Result<()> {
         "--pg-num must be between 1 and {MAX_PG_NUM}"
     );
     let kind = match &args.ec {
-        Some(spec) => crate::args::parse_ec(spec)?,
+        Some(spec) => crate::args::parse_ec(spec, placement::DEFAULT_STRIPE_UNIT, None)?,
         None => PoolKind::Replicated {
             size: args.size,
             min_size: args.size.div_ceil(2).max(1),
@@ -223,7 +223,7 @@ fn build_report(
     });
     let pool = match kind {
         PoolKind::Replicated { size, .. } => format!("replicated size {size}"),
-        PoolKind::Erasure { k, m } => format!("erasure {k}+{m}"),
+        PoolKind::Erasure { k, m, .. } => format!("erasure {k}+{m}"),
     };
     Report {
         pool,

@@ -7,6 +7,7 @@
 
 pub mod backfill;
 pub mod daemon;
+pub mod ec;
 pub mod gossip;
 pub mod pg;
 pub mod store;

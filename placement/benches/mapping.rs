@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
                 min_size: 2,
             },
         ),
-        ("erasure_4+2", PoolKind::Erasure { k: 4, m: 2 }),
+        ("erasure_4+2", PoolKind::erasure(4, 2)),
     ];
     for (name, kind) in cases {
         let mut map = synth::map(SHAPE);

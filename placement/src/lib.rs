@@ -32,4 +32,4 @@ pub use incremental::{Change, Incremental};
 pub use map::{ClusterMap, Flag};
 pub use osd::{Location, OsdEntry, Weight};
 pub use placement::{PgPlacement, Placement};
-pub use pool::{MAX_PG_NUM, Pool, PoolKind};
+pub use pool::{DEFAULT_STRIPE_UNIT, MAX_PG_NUM, MAX_STRIPE_UNIT, Pool, PoolKind};

@@ -23,10 +23,31 @@ pub enum PoolKind {
         k: u8,
         /// Parity shards.
         m: u8,
+        /// Bytes of one chunk: a stripe holds `k * stripe_unit` bytes of the object.
+        stripe_unit: u32,
+        /// Fewest shards that may accept writes (`k + 1` by default; `k` leaves no margin).
+        min_size: u8,
     },
 }
 
+/// Default erasure chunk size (Ceph's `stripe_unit` default is 4 KiB; larger chunks keep
+/// per-chunk overhead low for the whole-object writes Shoal does).
+pub const DEFAULT_STRIPE_UNIT: u32 = 64 << 10;
+
+/// Largest stripe unit a pool may have (one stripe must fit an object comfortably).
+pub const MAX_STRIPE_UNIT: u32 = 4 << 20;
+
 impl PoolKind {
+    /// An erasure-coded kind with the default stripe unit and `min_size = k + 1`.
+    pub const fn erasure(k: u8, m: u8) -> PoolKind {
+        PoolKind::Erasure {
+            k,
+            m,
+            stripe_unit: DEFAULT_STRIPE_UNIT,
+            min_size: k.saturating_add(1),
+        }
+    }
+
     /// The rule mode this kind of pool needs.
     pub fn rule_mode(self) -> crate::RuleMode {
         match self {
@@ -59,16 +80,17 @@ impl Pool {
     pub fn size(&self) -> usize {
         match self.kind {
             PoolKind::Replicated { size, .. } => usize::from(size),
-            PoolKind::Erasure { k, m } => usize::from(k) + usize::from(m),
+            PoolKind::Erasure { k, m, .. } => usize::from(k) + usize::from(m),
         }
     }
 
-    /// Fewest available OSDs with which the PG still accepts writes (`k + 1` for erasure, as in
-    /// Ceph: writing with only `k` shards leaves no margin at all).
+    /// Fewest available OSDs with which the PG still accepts writes (`k + 1` by default for
+    /// erasure, as in Ceph: writing with only `k` shards leaves no margin at all).
     pub fn min_size(&self) -> usize {
         match self.kind {
-            PoolKind::Replicated { min_size, .. } => usize::from(min_size),
-            PoolKind::Erasure { k, .. } => usize::from(k) + 1,
+            PoolKind::Replicated { min_size, .. } | PoolKind::Erasure { min_size, .. } => {
+                usize::from(min_size)
+            }
         }
     }
 
@@ -113,12 +135,23 @@ impl Pool {
                     return bad("min_size must be between 1 and size");
                 }
             }
-            PoolKind::Erasure { k, m } => {
+            PoolKind::Erasure {
+                k,
+                m,
+                stripe_unit,
+                min_size,
+            } => {
                 if k == 0 || m == 0 {
                     return bad("erasure coding needs k >= 1 and m >= 1");
                 }
                 if usize::from(k) + usize::from(m) > 32 {
                     return bad("k + m must be at most 32");
+                }
+                if min_size < k || usize::from(min_size) > usize::from(k) + usize::from(m) {
+                    return bad("min_size must be between k and k + m");
+                }
+                if stripe_unit == 0 || stripe_unit > MAX_STRIPE_UNIT || stripe_unit % 64 != 0 {
+                    return bad("stripe_unit must be a multiple of 64 bytes, at most 4 MiB");
                 }
             }
         }

@@ -65,10 +65,7 @@ fn change_for(map: &ClusterMap, op: u8, a: u32, b: u32) -> Change {
                         min_size: 1 + (b / 2 % 3) as u8 % size.max(1),
                     }
                 } else {
-                    PoolKind::Erasure {
-                        k: (a % 3) as u8 + 1,
-                        m: 1,
-                    }
+                    PoolKind::erasure((a % 3) as u8 + 1, 1)
                 },
                 pg_num: 1 + a % 64,
                 rule: RuleId(b % 2),
@@ -252,8 +249,8 @@ fn invalid_pools_and_references_are_refused() {
             8,
             0,
         ),
-        pool("a", PoolKind::Erasure { k: 0, m: 2 }, 8, 1),
-        pool("a", PoolKind::Erasure { k: 4, m: 2 }, 8, 0), // firstn rule for an EC pool
+        pool("a", PoolKind::erasure(0, 2), 8, 1),
+        pool("a", PoolKind::erasure(4, 2), 8, 0), // firstn rule for an EC pool
         pool(
             "a",
             PoolKind::Replicated {
@@ -373,13 +370,7 @@ fn removing_an_osd_voids_pg_temp_entries_naming_it() {
 #[test]
 fn placement_never_changes() {
     let (mut map, rep) = map_with_pool(shape(1, 5, 2), REP3, 8, DomainType::Host);
-    let ec = synth::add_pool(
-        &mut map,
-        PoolKind::Erasure { k: 2, m: 1 },
-        8,
-        DomainType::Host,
-    )
-    .unwrap();
+    let ec = synth::add_pool(&mut map, PoolKind::erasure(2, 1), 8, DomainType::Host).unwrap();
     let p = Placement::new(&map);
     let show = |pool| {
         p.pool_crush_sets(pool)

@@ -68,7 +68,7 @@ proptest! {
         let domains = if by_zone { zones } else { hosts };
         prop_assume!(u32::from(size) <= domains);
         let kind = if erasure {
-            PoolKind::Erasure { k: size - 1, m: 1 }
+            PoolKind::erasure(size - 1, 1)
         } else {
             PoolKind::Replicated { size, min_size: 1 }
         };

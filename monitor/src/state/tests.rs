@@ -119,7 +119,7 @@ fn bad_admin_commands_change_nothing() {
             ),
             "min_size",
         ),
-        (pool("y", PoolKind::Erasure { k: 4, m: 2 }), "domains"),
+        (pool("y", PoolKind::erasure(4, 2)), "domains"),
         (MonCommand::Admin(A::PoolRm("nope".into())), "no pool"),
         (MonCommand::Admin(A::OsdOut(OsdId(9))), "no osd"),
         (MonCommand::Admin(A::OsdRm(OsdId(0))), "up"),
@@ -130,7 +130,7 @@ fn bad_admin_commands_change_nothing() {
         assert_eq!(s, before, "{why}: state changed");
     }
     assert_eq!(
-        rejected(s.apply(&pool("y", PoolKind::Erasure { k: 4, m: 2 }))),
+        rejected(s.apply(&pool("y", PoolKind::erasure(4, 2)))),
         MonError::TooFewDomains {
             need: 6,
             have: 4,

@@ -11,7 +11,7 @@ pub const REP3: PoolKind = PoolKind::Replicated {
 };
 
 /// Erasure 4+2.
-pub const EC42: PoolKind = PoolKind::Erasure { k: 4, m: 2 };
+pub const EC42: PoolKind = PoolKind::erasure(4, 2);
 
 /// A synthetic map with one pool.
 pub fn map_with_pool(
