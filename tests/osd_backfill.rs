@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, wait_osds};
+use common::osds::{Osds, wait_osds, wait_settled};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -42,27 +42,6 @@ async fn verify(io: &IoCtx, acked: &BTreeMap<String, u32>) {
 
 fn status(mons: &Monitors) -> serde_json::Value {
     json(mons.shoal("--timeout 5 status --format json"))
-}
-
-/// Waits until no pg_temp is left and every PG reports `active+clean`.
-fn wait_settled(mons: &Monitors, osds: &Osds, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let s = status(mons);
-        let pgs = json(mons.shoal("--timeout 5 pg dump --format json"));
-        let clean = pgs
-            .as_array()
-            .is_some_and(|a| a.iter().all(|p| p["state"] == "active+clean"));
-        if s["pg_temp"] == 0 && clean {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "not settled in {within:?}: {s}\n{pgs}\n{}",
-            osds.logs()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn id_of(mons: &Monitors, i: usize) -> u64 {

@@ -110,6 +110,7 @@ mod tests {
             size: 3,
             min_size: 2,
             up_osds: (0..6).map(OsdId).collect(),
+            ec: None,
         }
     }
 

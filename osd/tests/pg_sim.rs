@@ -241,6 +241,7 @@ impl Sim {
             size: SIZE,
             min_size: MIN_SIZE,
             up_osds: self.up.clone(),
+            ec: None,
         };
         self.maps.push(m.clone());
         for i in 0..OSDS {

@@ -166,3 +166,24 @@ pub fn index_of(mons: &Monitors, id: u64) -> usize {
         .to_string();
     host.trim_start_matches("host").parse().unwrap()
 }
+
+/// Waits until no pg_temp is left and every PG reports `active+clean`.
+pub fn wait_settled(mons: &Monitors, osds: &Osds, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let s = json(mons.shoal("--timeout 5 status --format json"));
+        let pgs = json(mons.shoal("--timeout 5 pg dump --format json"));
+        let clean = pgs
+            .as_array()
+            .is_some_and(|a| a.iter().all(|p| p["state"] == "active+clean"));
+        if s["pg_temp"] == 0 && clean {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "not settled in {within:?}: {s}\n{pgs}\n{}",
+            osds.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

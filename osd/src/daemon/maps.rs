@@ -4,27 +4,39 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use placement::{ClusterMap, Epoch, OsdId, PgId, Placement};
+use placement::{ClusterMap, Epoch, OsdId, PgId, Placement, PoolKind};
 use rados::proto::mon::{MapUpdate, Subscribe};
 use tracing::{info, warn};
 
 use super::pg_task::{self, PgInput};
 use super::shared::{MAP_HISTORY, Shared};
 use crate::StoreError;
+use crate::ec::Layout;
+use crate::pg::types::EcMapping;
 use crate::pg::{Event, LogEntry, Mapping, PgLog, PgMachine, PgMeta};
 use crate::store::{TxOp, Txn};
 
 /// Store meta key of the newest map the OSD processed.
 pub const MAP_KEY: &str = "osdmap";
 
-/// One PG's view of `map` (replicated pools; erasure-coded pools are not served yet).
+/// One PG's view of `map`.
 pub fn mapping(map: &ClusterMap, placement: &Placement, pg: PgId) -> Option<Mapping> {
     let pool = map.pools.get(&pg.pool)?;
-    if pool.is_erasure() {
-        return None;
-    }
     let p = placement.map_pg(pg).ok()?;
     let acting: Vec<OsdId> = p.acting.iter().flatten().copied().collect();
+    let ec = match pool.kind {
+        PoolKind::Erasure {
+            k, m, stripe_unit, ..
+        } => Some(EcMapping {
+            layout: Layout {
+                k: usize::from(k),
+                m: usize::from(m),
+                stripe_unit: stripe_unit as usize,
+            },
+            shards: p.acting.clone(),
+        }),
+        PoolKind::Replicated { .. } => None,
+    };
     Some(Mapping {
         epoch: map.epoch,
         up_from: acting
@@ -36,6 +48,7 @@ pub fn mapping(map: &ClusterMap, placement: &Placement, pg: PgId) -> Option<Mapp
         size: pool.size(),
         min_size: pool.min_size(),
         up_osds: map.osds.values().filter(|o| o.up).map(|o| o.id).collect(),
+        ec,
     })
 }
 

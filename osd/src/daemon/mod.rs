@@ -4,6 +4,7 @@
 //! [`crate::pg`], the disk in [`crate::store`].
 
 mod backfill;
+mod ec;
 mod gossip;
 mod http;
 mod liveness;
@@ -270,13 +271,18 @@ impl Osd {
 }
 
 fn router(shared: Arc<shared::Shared>) -> Router {
-    let (s1, s2, s3, s4) = (
+    let (s1, s2, s3, s4, s5) = (
+        shared.clone(),
         shared.clone(),
         shared.clone(),
         shared.clone(),
         shared.clone(),
     );
     scrub_router(shared)
+        .route_with_payload(move |req: peer::ShardRead, _| {
+            let shared = s5.clone();
+            async move { ec::serve_shard_read(shared, req).await }
+        })
         .route_with_payload(move |req: ObjectRequest, ctx| {
             let shared = s1.clone();
             async move { ops::serve(shared, req, ctx.payload).await }

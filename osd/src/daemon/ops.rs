@@ -11,10 +11,13 @@ use rados::proto::osd::{
 use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
 
-use super::pg_task::{PgHandle, PgInput};
+use super::ec;
+use super::pg_task::{PgHandle, PgInput, PgSnapshot};
 use super::scrub;
 use super::shared::{Counters, Shared};
 use crate::StoreError;
+use crate::ec::{Layout, RESERVED_XATTR_PREFIX};
+use crate::pg::types::EcMapping;
 use crate::pg::{Mutation, PgState, WriteError};
 use crate::store::{ObjectKey, ObjectMeta, Store};
 
@@ -38,23 +41,20 @@ pub async fn serve(
     }
 }
 
-/// Finds the PG of `object` and checks this OSD is its active primary.
-fn primary_pg(
+/// The PG `object` falls in, with the pool's erasure layout if it has one.
+fn pg_of(
     shared: &Shared,
     pool: placement::PoolId,
     object: &str,
-) -> Result<(PgId, PgHandle), OsdError> {
+) -> Result<(PgId, Option<Layout>), OsdError> {
     let map = shared.map();
-    let p = map.pools.get(&pool).ok_or(OsdError::NoSuchPool)?;
-    if p.is_erasure() {
-        return Err(OsdError::Invalid(
-            "erasure-coded pools are not served yet".into(),
-        ));
+    if !map.pools.contains_key(&pool) {
+        return Err(OsdError::NoSuchPool);
     }
     let pg = Placement::new(&map)
         .map_object(pool, object.as_bytes())
         .map_err(|_| OsdError::NoSuchPool)?;
-    active_primary(shared, pg.pg, &map)
+    Ok((pg.pg, ec::layout_of(&map, pool)))
 }
 
 /// The handle of `pg` if this OSD is its active primary in `map`, else why not.
@@ -63,6 +63,22 @@ pub(super) fn active_primary(
     pg: PgId,
     map: &placement::ClusterMap,
 ) -> Result<(PgId, PgHandle), OsdError> {
+    let (handle, snap) = serving_primary(shared, pg, map)?;
+    if snap.state != PgState::Active {
+        return Err(OsdError::Unavailable {
+            pg: pg.to_string(),
+            state: snap.state_string(),
+        });
+    }
+    Ok((pg, handle))
+}
+
+/// The handle and state of `pg` if this OSD is its primary in `map`.
+fn serving_primary(
+    shared: &Shared,
+    pg: PgId,
+    map: &placement::ClusterMap,
+) -> Result<(PgHandle, PgSnapshot), OsdError> {
     let not_primary = || OsdError::NotPrimary {
         pg: pg.to_string(),
         epoch: map.epoch,
@@ -72,13 +88,36 @@ pub(super) fn active_primary(
     if !snap.primary {
         return Err(not_primary());
     }
-    if snap.state != PgState::Active {
-        return Err(OsdError::Unavailable {
-            pg: pg.to_string(),
-            state: snap.state_string(),
-        });
+    Ok((handle, snap))
+}
+
+/// Refuses what an erasure-coded pool cannot hold (omap: index data lives in replicated
+/// pools) and the xattrs the OSD reserves for itself, on any pool.
+fn check_ops(ops: &[Op], erasure: bool) -> Result<(), OsdError> {
+    for op in ops {
+        let xattr = match op {
+            Op::CmpXattr { name, .. } | Op::SetXattr { name, .. } => Some(name),
+            Op::RmXattr(name) | Op::GetXattr(name) => Some(name),
+            _ => None,
+        };
+        if xattr.is_some_and(|n| n.starts_with(RESERVED_XATTR_PREFIX)) {
+            return Err(OsdError::Invalid(format!(
+                "xattr names starting with {RESERVED_XATTR_PREFIX:?} are reserved"
+            )));
+        }
+        let omap = matches!(
+            op,
+            Op::OmapSet(_) | Op::OmapRm(_) | Op::OmapGet(_) | Op::OmapList { .. }
+        );
+        if erasure && omap {
+            return Err(OsdError::Invalid(
+                "omap is not supported on erasure-coded pools; keep index and omap data in a \
+                 replicated pool"
+                    .into(),
+            ));
+        }
     }
-    Ok((pg, handle))
+    Ok(())
 }
 
 async fn handle(
@@ -110,11 +149,26 @@ async fn handle(
     if req.object.is_empty() || req.object.len() > 1024 {
         return Err(OsdError::Invalid("object names are 1 to 1024 bytes".into()));
     }
-    let (pg, handle) = primary_pg(shared, req.pool, &req.object)?;
+    let (pg, layout) = pg_of(shared, req.pool, &req.object)?;
+    check_ops(&req.ops, layout.is_some())?;
+    let map = shared.map();
+    let (handle, snap) = serving_primary(shared, pg, &map)?;
+    // An erasure-coded PG below min_size takes no writes but still serves reads from any k
+    // shards (the newest version they hold; see `ec::newest`).
+    let degraded_read = writes == 0 && layout.is_some() && snap.state == PgState::Undersized;
+    if snap.state != PgState::Active && !degraded_read {
+        return Err(unavailable(pg, &snap.state_string()));
+    }
+    let ec = snap.mapping.as_ref().and_then(|m| m.ec.clone());
     let key = ObjectKey {
         pg,
         name: req.object.clone(),
     };
+    if let Some(ec) = &ec
+        && writes == 0
+    {
+        return ec_read(shared, ec, &key, &req.ops, degraded_read).await;
+    }
     // A write holds its PG's scrub gate until every member committed it, so a scrub that
     // holds the gate exclusively compares members with no write in flight.
     let _gate = if writes > 0 {
@@ -130,7 +184,7 @@ async fn handle(
     };
     let (meta, read_data, results) = match evaluate_blocking(shared, &key, &req.ops).await {
         // Read repair: serve from a replica's clean copy, which also fixes ours.
-        Err(OsdError::Corrupt(why)) if writes == 0 => {
+        Err(OsdError::Corrupt(why)) if writes == 0 && ec.is_none() => {
             tracing::warn!(obj = %key, %why, "corrupt local copy; read repair");
             scrub::read_repair(shared, &key).await?;
             evaluate_blocking(shared, &key, &req.ops).await?
@@ -167,6 +221,41 @@ async fn handle(
         })?;
     Counters::bump(&shared.counters.writes);
     Ok((ObjectReply { version, results }, Bytes::new()))
+}
+
+/// A read on an erasure-coded PG: guards, stat and xattrs from our shard's metadata, data
+/// gathered from `k` shards. Below min_size, our shard must hold the newest version any
+/// reachable shard holds, or we could serve a stale object.
+async fn ec_read(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+    ops: &[Op],
+    degraded: bool,
+) -> Result<(ObjectReply, Bytes), OsdError> {
+    let local_ops: Vec<Op> = ops
+        .iter()
+        .filter(|o| !matches!(o, Op::Read { .. }))
+        .cloned()
+        .collect();
+    let (meta, _, mut results) = evaluate_blocking(shared, key, &local_ops).await?;
+    if degraded {
+        let newest = ec::newest_version(shared, ec, key).await?;
+        if newest != meta.as_ref().map_or(Version::ZERO, |m| m.version) {
+            return Err(unavailable(key.pg, "undersized, primary's shard is behind"));
+        }
+    }
+    let mut data = Bytes::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::Read { off, len } = op {
+            let m = meta.as_ref().ok_or(OsdError::NoSuchObject)?;
+            data = ec::read(shared, ec, key, m, *off, *len).await?;
+            results.insert(i, OpResult::Read(data.len() as u64));
+        }
+    }
+    Counters::bump(&shared.counters.reads);
+    let version = meta.map_or(Version::ZERO, |m| m.version);
+    Ok((ObjectReply { version, results }, data))
 }
 
 async fn evaluate_blocking(
@@ -235,7 +324,7 @@ impl Drop for ObjectLock<'_> {
     }
 }
 
-fn store_err(e: StoreError) -> OsdError {
+pub(super) fn store_err(e: StoreError) -> OsdError {
     match e {
         StoreError::Corrupt { .. } => OsdError::Corrupt(e.to_string()),
         other => OsdError::Io(other.to_string()),
@@ -297,7 +386,11 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
             }
             Op::GetXattrs => {
                 let m = meta.as_ref().ok_or_else(missing)?;
-                OpResult::Xattrs(m.xattrs.clone().into_iter().collect())
+                let visible = m
+                    .xattrs
+                    .iter()
+                    .filter(|(n, _)| !n.starts_with(RESERVED_XATTR_PREFIX));
+                OpResult::Xattrs(visible.map(|(n, v)| (n.clone(), v.clone())).collect())
             }
             Op::OmapGet(keys) => {
                 meta.as_ref().ok_or_else(missing)?;
@@ -321,12 +414,13 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
     Ok((meta, data, results))
 }
 
-/// What a client sees of stored object metadata.
+/// What a client sees of stored object metadata (of the whole object, for a shard).
 fn stat_of(m: &ObjectMeta) -> ObjectStat {
+    let (size, crc) = ec::shard_meta(m).map_or((m.size, m.crc), |s| (s.size, s.crc));
     ObjectStat {
-        size: m.size,
+        size,
         version: m.version,
-        crc: m.crc,
+        crc,
     }
 }
 

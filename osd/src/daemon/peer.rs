@@ -75,3 +75,22 @@ impl Rpc for RepairObject {
     const METHOD: u16 = 213;
     type Reply = Result<(), rados::proto::osd::OsdError>;
 }
+
+/// Any OSD -> a shard holder of an erasure-coded PG: your shard of `name` for `stripes`
+/// (`None`: all of it), chunks checked against their crc32c first. The bytes are the reply
+/// payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardRead {
+    /// The PG.
+    pub pg: PgId,
+    /// The object.
+    pub name: String,
+    /// Which stripes.
+    pub stripes: Option<std::ops::Range<u64>>,
+}
+
+impl Rpc for ShardRead {
+    const METHOD: u16 = 214;
+    /// `None`: the holder has no such object.
+    type Reply = Result<Option<super::ec::ShardInfo>, rados::proto::osd::OsdError>;
+}

@@ -14,8 +14,10 @@ use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
+use super::ec::{self, EncodedWrite};
 use super::peer::PgPeer;
 use super::shared::Shared;
+use crate::pg::types::{EcMapping, WRONG_SHARD};
 use crate::pg::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, WriteError,
 };
@@ -104,6 +106,19 @@ pub struct PgHandle {
 struct StoreView<'a> {
     store: &'a Store,
     pg: PgId,
+    /// Erasure-coded PGs: the shard this OSD's position holds; a stored shard of another
+    /// index reports [`WRONG_SHARD`].
+    shard: Option<u8>,
+}
+
+impl StoreView<'_> {
+    fn version_of(&self, meta: &crate::store::ObjectMeta) -> Version {
+        match (self.shard, ec::shard_meta(meta)) {
+            (Some(want), Some(have)) if have.shard != want => WRONG_SHARD,
+            (Some(_), None) => WRONG_SHARD,
+            _ => meta.version,
+        }
+    }
 }
 
 impl ObjectView for StoreView<'_> {
@@ -112,7 +127,8 @@ impl ObjectView for StoreView<'_> {
             pg: self.pg,
             name: name.to_string(),
         };
-        self.store.stat(&key).ok().flatten().map(|m| m.version)
+        let meta = self.store.stat(&key).ok().flatten()?;
+        Some(self.version_of(&meta))
     }
 
     fn versions(&self) -> Vec<(String, Version)> {
@@ -124,7 +140,10 @@ impl ObjectView for StoreView<'_> {
             };
             let done = page.len() < 1024;
             after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| (n, m.version)));
+            out.extend(page.into_iter().map(|(n, m)| {
+                let v = self.version_of(&m);
+                (n, v)
+            }));
             if done {
                 return out;
             }
@@ -165,6 +184,7 @@ async fn run(
     let pg = machine.pg();
     let mut waiters: HashMap<ReqId, Vec<oneshot::Sender<Result<Version, WriteError>>>> =
         HashMap::new();
+    let mut ec_writes: HashMap<ReqId, Arc<EncodedWrite>> = HashMap::new();
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -175,6 +195,7 @@ async fn run(
                 Some(PgInput::Event(e)) => e,
                 Some(PgInput::Write { reqid, name, mutations, reply }) => {
                     waiters.entry(reqid).or_default().push(reply);
+                    let mutations = encode_shards(&machine, shared.id, reqid, mutations, &mut ec_writes).await;
                     Event::Write { reqid, name, mutations }
                 }
                 Some(PgInput::Backfill { event, reply }) => {
@@ -185,9 +206,18 @@ async fn run(
             _ = ticker.tick() => Event::Tick,
         };
         let effects = {
+            let mapping = match &event {
+                Event::Map(m) => Some(m),
+                _ => machine.mapping(),
+            };
+            let shard = mapping
+                .and_then(|m| m.ec.as_ref())
+                .and_then(|ec| ec.position(shared.id))
+                .map(|p| p as u8);
             let view = StoreView {
                 store: &shared.store,
                 pg,
+                shard,
             };
             machine.handle(event, &view)
         };
@@ -201,9 +231,20 @@ async fn run(
                         return;
                     }
                 }
-                Effect::Send { to, msg } => send(&shared, pg, to, msg, Bytes::new()),
-                Effect::Push { to, name, interval } => push(&shared, pg, to, name, interval),
+                Effect::Send { to, msg } => {
+                    match shard_for(machine.mapping(), to, msg, &ec_writes) {
+                        Some(msg) => send(&shared, pg, to, msg, Bytes::new()),
+                        None => warn!(%pg, %to, "no shard position for member; write not sent"),
+                    }
+                }
+                Effect::Push { to, name, interval } => {
+                    match machine.mapping().and_then(|m| m.ec.clone()) {
+                        Some(ec) => push_shard(&shared, pg, ec, to, name, interval),
+                        None => push(&shared, pg, to, name, interval),
+                    }
+                }
                 Effect::Reply { reqid, result } => {
+                    ec_writes.remove(&reqid);
                     for w in waiters.remove(&reqid).unwrap_or_default() {
                         let _ = w.send(result.clone());
                     }
@@ -225,6 +266,103 @@ async fn run(
         });
         *snapshot.lock().expect("snapshot lock") = snapshot_of(&machine, shared.id);
     }
+}
+
+/// Erasure-coded PGs: encodes a write's data once, keeps every shard for the sub-writes (and
+/// their resends) until the write is answered, and returns our own shard's mutations.
+async fn encode_shards(
+    machine: &PgMachine,
+    me: OsdId,
+    reqid: ReqId,
+    mutations: Vec<Mutation>,
+    ec_writes: &mut HashMap<ReqId, Arc<EncodedWrite>>,
+) -> Vec<Mutation> {
+    let Some(ec) = machine.mapping().and_then(|m| m.ec.as_ref()) else {
+        return mutations;
+    };
+    let (Some(position), layout) = (ec.position(me), ec.layout) else {
+        return mutations; // not a member: the machine refuses the write
+    };
+    let input = mutations.clone();
+    let encoded = tokio::task::spawn_blocking(move || EncodedWrite::encode(layout, &input))
+        .await
+        .ok()
+        .flatten();
+    match encoded {
+        Some(enc) => {
+            let ours = enc.shard_mutations(&mutations, position);
+            ec_writes.insert(reqid, Arc::new(enc));
+            ours
+        }
+        None => mutations,
+    }
+}
+
+/// A message as `to` must receive it: a sub-write of an erasure-coded object carries `to`'s
+/// shard (`None`: `to` holds no shard).
+fn shard_for(
+    mapping: Option<&Mapping>,
+    to: OsdId,
+    msg: PgMsg,
+    ec_writes: &HashMap<ReqId, Arc<EncodedWrite>>,
+) -> Option<PgMsg> {
+    let PgMsg::SubWrite {
+        interval,
+        prior,
+        entry,
+        mutations,
+    } = msg
+    else {
+        return Some(msg);
+    };
+    let encoded = entry.reqid.and_then(|r| ec_writes.get(&r));
+    let (Some(ec), Some(enc)) = (mapping.and_then(|m| m.ec.as_ref()), encoded) else {
+        return Some(PgMsg::SubWrite {
+            interval,
+            prior,
+            entry,
+            mutations,
+        });
+    };
+    let mutations = enc.shard_mutations(&mutations, ec.position(to)?);
+    Some(PgMsg::SubWrite {
+        interval,
+        prior,
+        entry,
+        mutations,
+    })
+}
+
+/// Erasure-coded recovery: rebuilds `to`'s shard of `name` from `k` holders and pushes it.
+fn push_shard(
+    shared: &Arc<Shared>,
+    pg: PgId,
+    ec: EcMapping,
+    to: OsdId,
+    name: String,
+    interval: Epoch,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let key = ObjectKey {
+            pg,
+            name: name.clone(),
+        };
+        match ec::rebuild_for(&shared, &ec, &key, to).await {
+            Ok(copy) => {
+                let bytes = copy.as_ref().map_or(0, |c| c.data.len() as u64);
+                super::shared::Counters::add(&shared.counters.recovered_objects, 1);
+                super::shared::Counters::add(&shared.counters.recovered_bytes, bytes);
+                let msg = PgMsg::Push {
+                    interval,
+                    name,
+                    copy,
+                };
+                send(&shared, pg, to, msg, Bytes::new());
+            }
+            Err(e) => ec::rebuild_failed(&key, to, &e),
+        }
+    });
 }
 
 /// Sends a PG message to another OSD (fire and forget; the machine resends on its tick).

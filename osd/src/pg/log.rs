@@ -167,7 +167,8 @@ impl PgLog {
             .or_else(|| self.dups.iter().find(|(r, _)| *r == reqid).map(|(_, v)| *v))
     }
 
-    fn contains(&self, version: Version) -> bool {
+    /// Whether the log holds the entry `version`.
+    pub fn contains(&self, version: Version) -> bool {
         self.entries
             .binary_search_by(|e| e.version.cmp(&version))
             .is_ok()
@@ -190,6 +191,11 @@ impl PgLog {
             .map(|(name, _)| name.to_string())
             .collect();
         self.entries.retain(|e| consistent.contains(&e.object));
+    }
+
+    /// Whether this member applied the write `version`: its log holds it, or trimmed past it.
+    pub fn applied(&self, version: Version) -> bool {
+        version <= self.tail || self.contains(version)
     }
 
     /// Compares this (a member's) log with the authoritative `auth` log.

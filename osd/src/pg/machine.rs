@@ -264,6 +264,15 @@ impl PgMachine {
         self.replica_active = false;
         self.pending.clear();
         self.clean = false;
+        let m = self.map.as_ref().expect("map set");
+        let position = m.ec.as_ref().and_then(|ec| ec.position(self.me));
+        if let Some(p) = position.map(|p| p as u8)
+            && self.info.shard != Some(p)
+        {
+            // Moved to another shard position: everything held here is the wrong shard.
+            self.info.incomplete |= self.info.shard.is_some();
+            self.info.shard = Some(p);
+        }
         out.push(self.persist_meta());
         let m = self.map.as_ref().expect("map set");
         if self.is_primary() {

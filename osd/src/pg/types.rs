@@ -29,12 +29,30 @@ pub struct Mapping {
     pub min_size: usize,
     /// Every OSD up in this epoch.
     pub up_osds: BTreeSet<OsdId>,
+    /// Erasure-coded pools: the layout and which member holds which shard.
+    pub ec: Option<EcMapping>,
 }
 
 impl Mapping {
     /// The primary, if any OSD serves the PG.
     pub fn primary(&self) -> Option<OsdId> {
         self.acting.first().copied()
+    }
+}
+
+/// An erasure-coded PG in one epoch: shard i lives on the acting OSD at position i.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcMapping {
+    /// The pool's stripe layout.
+    pub layout: crate::ec::Layout,
+    /// Shard i's holder (`None`: a hole, no OSD serves that position now).
+    pub shards: Vec<Option<OsdId>>,
+}
+
+impl EcMapping {
+    /// The shard `osd` holds in this epoch.
+    pub fn position(&self, osd: OsdId) -> Option<usize> {
+        self.shards.iter().position(|s| *s == Some(osd))
     }
 }
 
@@ -102,6 +120,11 @@ pub struct PgInfo {
     pub last_epoch_clean: Epoch,
     /// Recovery wrote objects newer than the log says (peering then compares listings).
     pub incomplete: bool,
+    /// Erasure-coded PGs: the shard this member's objects are (its position when it last
+    /// joined the acting set). A member mapped to another position holds the wrong shard
+    /// of everything and is compared by listing, its objects rebuilt.
+    #[serde(default)]
+    pub shard: Option<u8>,
 }
 
 /// What a PG writes under its meta key (rewritten on interval changes and log trims).
@@ -355,6 +378,14 @@ impl std::fmt::Display for PgState {
         f.write_str(s)
     }
 }
+
+/// The version an [`ObjectView`] reports for an erasure-coded object whose stored shard is
+/// not the one this member's position holds: equal to no real version, so peering sees the
+/// copy as wrong and rebuilds it.
+pub const WRONG_SHARD: Version = Version {
+    epoch: Epoch(0),
+    seq: u64::MAX,
+};
 
 /// Read access to the local store that the state machine needs (versions only; data is
 /// read by the shell when it carries out an [`Effect::Push`]).

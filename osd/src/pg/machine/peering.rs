@@ -79,10 +79,15 @@ impl PgMachine {
             return Phase::Idle;
         }
         // Newest activation first, then the longest history; ties prefer a member whose
-        // objects match its log, then ourselves.
+        // objects match its log, then ourselves. Erasure-coded: never a history newer than
+        // what k shards hold, which could not be decoded (its extra writes are undone).
         let me = self.me;
+        let decodable = m.ec.as_ref().map(|ec| decodable_head(&infos, ec.layout.k));
+        let fits = |info: &PgInfo| decodable.is_none_or(|v| info.last_update <= v);
+        let any_fits = infos.values().any(|(info, _)| fits(info));
         let (auth, (auth_info, auth_log)) = infos
             .iter()
+            .filter(|(_, (info, _))| !any_fits || fits(info))
             .max_by_key(|(id, (info, _))| {
                 (
                     info.last_epoch_started,
@@ -325,4 +330,30 @@ fn local_versions(view: &dyn ObjectView, names: Option<Vec<String>>) -> BTreeMap
             .filter_map(|n| view.version(&n).map(|v| (n, v)))
             .collect(),
     }
+}
+
+/// The newest write at least `k` members applied: an erasure-coded PG can decode nothing
+/// newer, so no newer history may become authoritative.
+pub(crate) fn decodable_head(infos: &BTreeMap<OsdId, (PgInfo, PgLog)>, k: usize) -> Version {
+    let mut versions: Vec<Version> = infos
+        .values()
+        .flat_map(|(info, log)| {
+            log.entries()
+                .map(|e| e.version)
+                .chain([info.last_update, log.tail()])
+        })
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+        .into_iter()
+        .rev()
+        .find(|v| {
+            infos
+                .values()
+                .filter(|(info, log)| info.last_update >= *v && log.applied(*v))
+                .count()
+                >= k
+        })
+        .unwrap_or(Version::ZERO)
 }

@@ -1,0 +1,387 @@
+//! Erasure-coded PGs in the shell. The PG machine replicates "an object" as it does for
+//! replicated pools; this module makes each member's copy its own shard: the primary encodes a
+//! write once and gives every member its shard (`shard_mutations`), a read gathers `k` shards
+//! of the version the primary holds (data shards first) and decodes only when one is
+//! missing or bad, and a recovery push rebuilds the target's shard from `k` others.
+//!
+//! A shard names itself ([`ShardMeta::shard`]), so gathering trusts what a holder says it
+//! has, not where the map puts it: a member that moved position is never decoded as the
+//! wrong shard.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use placement::{ClusterMap, OsdId, PoolKind};
+use rados::proto::osd::{OsdError, Version};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::ops::store_err;
+use super::peer::ShardRead;
+use super::shared::Shared;
+use crate::ec::{Codec, Layout, SHARD_XATTR, ShardMeta};
+use crate::pg::types::EcMapping;
+use crate::pg::{Mutation, ObjectCopy};
+use crate::store::{ObjectKey, ObjectMeta, Store};
+
+/// What a holder says about its shard of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// The object version the shard belongs to.
+    pub version: Version,
+    /// The shard's own description.
+    pub meta: ShardMeta,
+}
+
+/// The layout of `pool` in `map`, if it is erasure-coded.
+pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {
+    match map.pools.get(&pool)?.kind {
+        PoolKind::Erasure {
+            k, m, stripe_unit, ..
+        } => Some(Layout {
+            k: usize::from(k),
+            m: usize::from(m),
+            stripe_unit: stripe_unit as usize,
+        }),
+        PoolKind::Replicated { .. } => None,
+    }
+}
+
+/// The shard meta of a stored shard (`None`: not a shard, or unreadable).
+pub fn shard_meta(meta: &ObjectMeta) -> Option<ShardMeta> {
+    ShardMeta::decode(meta.xattrs.get(SHARD_XATTR)?)
+}
+
+/// A write encoded once on the primary: every shard and its meta.
+#[derive(Debug)]
+pub struct EncodedWrite {
+    shards: Vec<Bytes>,
+    metas: Vec<ShardMeta>,
+}
+
+impl EncodedWrite {
+    /// Encodes the data of `mutations`' `WriteFull`, if any.
+    pub fn encode(layout: Layout, mutations: &[Mutation]) -> Option<EncodedWrite> {
+        let data = mutations.iter().rev().find_map(|m| match m {
+            Mutation::WriteFull(d) => Some(d),
+            _ => None,
+        })?;
+        let codec = Codec::new(layout).ok()?;
+        let (shards, metas) = codec.encode(data);
+        Some(EncodedWrite {
+            shards: shards.into_iter().map(Bytes::from).collect(),
+            metas,
+        })
+    }
+
+    /// `mutations` as shard `shard` applies them: its chunks instead of the object's data,
+    /// and its meta.
+    pub fn shard_mutations(&self, mutations: &[Mutation], shard: usize) -> Vec<Mutation> {
+        let mut out: Vec<Mutation> = mutations
+            .iter()
+            .filter(|m| !matches!(m, Mutation::SetXattr(name, _) if name == SHARD_XATTR))
+            .map(|m| match m {
+                Mutation::WriteFull(_) => Mutation::WriteFull(self.shards[shard].clone()),
+                other => other.clone(),
+            })
+            .collect();
+        out.push(Mutation::SetXattr(
+            SHARD_XATTR.into(),
+            ByteBuf::from(self.metas[shard].encode()),
+        ));
+        out
+    }
+}
+
+/// Reads this OSD's shard of `key` for `stripes` (`None`: all of it) and checks its chunks.
+pub fn read_local(
+    store: &Store,
+    layout: &Layout,
+    key: &ObjectKey,
+    stripes: Option<Range<u64>>,
+) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
+    let Some(meta) = store.stat(key).map_err(store_err)? else {
+        return Ok(None);
+    };
+    let shard = shard_meta(&meta)
+        .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
+    let all = 0..layout.stripes(shard.size);
+    let stripes = stripes.map_or(all.clone(), |s| s.start.min(all.end)..s.end.min(all.end));
+    let range = layout.shard_range(shard.size, stripes.clone());
+    let data = if range.is_empty() {
+        Bytes::new()
+    } else {
+        let (now, data) = store
+            .read(key, range.start, Some(range.end - range.start))
+            .map_err(store_err)?
+            .ok_or(OsdError::NoSuchObject)?;
+        if now.version != meta.version {
+            return Err(OsdError::Unavailable {
+                pg: key.pg.to_string(),
+                state: "object changed during the read".into(),
+            });
+        }
+        data
+    };
+    if let Err(stripe) = shard.check(layout, stripes, &data) {
+        return Err(OsdError::Corrupt(format!(
+            "{key}: shard {} stripe {stripe} fails its crc32c",
+            shard.shard
+        )));
+    }
+    let info = ShardInfo {
+        version: meta.version,
+        meta: shard,
+    };
+    Ok(Some((info, data)))
+}
+
+/// Serves [`ShardRead`]: this OSD's shard, data as the reply payload.
+pub async fn serve_shard_read(
+    shared: Arc<Shared>,
+    req: ShardRead,
+) -> (Result<Option<ShardInfo>, OsdError>, Bytes) {
+    let Some(layout) = layout_of(&shared.map(), req.pg.pool) else {
+        return (Err(OsdError::NoSuchPool), Bytes::new());
+    };
+    let key = ObjectKey {
+        pg: req.pg,
+        name: req.name,
+    };
+    let store = shared.store.clone();
+    let read = tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, req.stripes))
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()));
+    match read {
+        Ok(Ok(Some((info, data)))) => (Ok(Some(info)), data),
+        Ok(Ok(None)) => (Ok(None), Bytes::new()),
+        Ok(Err(e)) | Err(e) => (Err(e), Bytes::new()),
+    }
+}
+
+/// One holder's shard, from the local store or over the messenger.
+async fn fetch(
+    shared: &Arc<Shared>,
+    layout: Layout,
+    holder: OsdId,
+    key: &ObjectKey,
+    stripes: Option<Range<u64>>,
+) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
+    if holder == shared.id {
+        let (store, key) = (shared.store.clone(), key.clone());
+        return tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, stripes))
+            .await
+            .map_err(|e| OsdError::Io(e.to_string()))?;
+    }
+    let addr = shared
+        .addr_of(holder)
+        .ok_or_else(|| OsdError::Io(format!("no address for {holder}")))?;
+    let req = ShardRead {
+        pg: key.pg,
+        name: key.name.clone(),
+        stripes,
+    };
+    let (reply, data) = shared
+        .messenger
+        .call_with_payload(addr, &req, Bytes::new())
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()))?;
+    Ok(reply?.map(|info| (info, data)))
+}
+
+/// Shards of `key` at `version` gathered from the PG's holders, by shard index; at least
+/// `k` unless the error says why not. Data shards are asked first, the others only if one of
+/// those fails, so a healthy read moves exactly the object's bytes.
+pub async fn gather(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+    version: Version,
+    stripes: Option<Range<u64>>,
+    skip: Option<OsdId>,
+) -> Result<Vec<Option<Bytes>>, OsdError> {
+    let l = ec.layout;
+    let n = l.k + l.m;
+    let holders: Vec<(usize, OsdId)> = ec
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.map(|o| (i, o)))
+        .filter(|(_, o)| Some(*o) != skip)
+        .collect();
+    let (first, rest): (Vec<_>, Vec<_>) = holders.into_iter().partition(|(i, _)| *i < l.k);
+    let mut got: Vec<Option<Bytes>> = vec![None; n];
+    let mut problems = Vec::new();
+    for round in [first, rest] {
+        if got.iter().flatten().count() >= l.k {
+            break;
+        }
+        let mut set = JoinSet::new();
+        for (_, holder) in round {
+            let (shared, key, stripes) = (shared.clone(), key.clone(), stripes.clone());
+            set.spawn(async move { (holder, fetch(&shared, l, holder, &key, stripes).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            let Ok((holder, result)) = joined else {
+                continue;
+            };
+            match result {
+                Ok(Some((info, data))) if info.version == version => {
+                    let i = usize::from(info.meta.shard);
+                    if i < n && got[i].is_none() {
+                        got[i] = Some(data);
+                    }
+                }
+                Ok(Some((info, _))) => {
+                    problems.push(format!("{holder} has version {}", info.version))
+                }
+                Ok(None) => problems.push(format!("{holder} has no shard")),
+                Err(e) => problems.push(format!("{holder}: {e}")),
+            }
+        }
+    }
+    let have = got.iter().flatten().count();
+    if have < l.k {
+        return Err(OsdError::Unavailable {
+            pg: key.pg.to_string(),
+            state: format!(
+                "only {have} of {} shards of {} version {version} readable ({})",
+                l.k,
+                key.name,
+                problems.join("; ")
+            ),
+        });
+    }
+    if !problems.is_empty() {
+        debug!(obj = %key, ?problems, "degraded erasure-coded read");
+    }
+    Ok(got)
+}
+
+/// The newest version of `key` any reachable holder has a shard of (`ZERO`: none has one).
+/// Metadata only: no chunk is read.
+pub async fn newest_version(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+) -> Result<Version, OsdError> {
+    let mut set = JoinSet::new();
+    for holder in ec.shards.iter().flatten().copied() {
+        let (shared, key, l) = (shared.clone(), key.clone(), ec.layout);
+        set.spawn(async move { fetch(&shared, l, holder, &key, Some(0..0)).await });
+    }
+    let mut newest = Version::ZERO;
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Ok(Some((info, _)))) = joined {
+            newest = newest.max(info.version);
+        }
+    }
+    Ok(newest)
+}
+
+/// Bytes `off .. off + len` of an object whose local shard meta is `local`: only the
+/// stripes the range needs, decoded only if a data shard is missing or bad.
+pub async fn read(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+    local: &ObjectMeta,
+    off: u64,
+    len: Option<u64>,
+) -> Result<Bytes, OsdError> {
+    let meta = shard_meta(local)
+        .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
+    let l = ec.layout;
+    let stripes = l.stripes_for(meta.size, off, len.unwrap_or(u64::MAX));
+    if stripes.is_empty() {
+        return Ok(Bytes::new());
+    }
+    let got = gather(shared, ec, key, local.version, Some(stripes.clone()), None).await?;
+    let size = meta.size;
+    let base = stripes.start * l.stripe_width();
+    let end = off.saturating_add(len.unwrap_or(u64::MAX)).min(size);
+    tokio::task::spawn_blocking(move || {
+        let codec = Codec::new(l).map_err(|e| OsdError::Io(e.to_string()))?;
+        let view: Vec<Option<&[u8]>> = got.iter().map(|g| g.as_deref()).collect();
+        let bytes = codec
+            .decode(size, stripes, &view)
+            .map_err(|e| OsdError::Corrupt(e.to_string()))?;
+        let from = (off - base) as usize;
+        Ok(Bytes::from(bytes).slice(from..(end - base) as usize))
+    })
+    .await
+    .map_err(|e| OsdError::Io(e.to_string()))?
+}
+
+/// The copy recovery pushes to `to`: our object's version with `to`'s shard, rebuilt from
+/// `k` holders (`None`: the object is absent here, so it must be absent there).
+pub async fn rebuild_for(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+    to: OsdId,
+) -> Result<Option<ObjectCopy>, OsdError> {
+    let position = ec
+        .position(to)
+        .ok_or_else(|| OsdError::Invalid(format!("{to} holds no shard of {}", key.pg)))?;
+    let store = shared.store.clone();
+    let k2 = key.clone();
+    let local = tokio::task::spawn_blocking(move || store.stat(&k2))
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()))?
+        .map_err(store_err)?;
+    let Some(local) = local else {
+        return Ok(None);
+    };
+    let meta = shard_meta(&local)
+        .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
+    let got = gather(shared, ec, key, local.version, None, Some(to)).await?;
+    let l = ec.layout;
+    let size = meta.size;
+    let (data, chunk_crcs) = tokio::task::spawn_blocking(move || {
+        let codec = Codec::new(l).map_err(|e| OsdError::Io(e.to_string()))?;
+        let mut shards: Vec<Option<Vec<u8>>> =
+            got.into_iter().map(|g| g.map(|b| b.to_vec())).collect();
+        if shards[position].is_none() {
+            codec
+                .rebuild(size, &mut shards)
+                .map_err(|e| OsdError::Corrupt(e.to_string()))?;
+        }
+        let data = shards[position].take().expect("rebuilt");
+        let crcs = chunk_crcs(&l, size, &data);
+        Ok::<_, OsdError>((data, crcs))
+    })
+    .await
+    .map_err(|e| OsdError::Io(e.to_string()))??;
+    let mut xattrs = local.xattrs.clone();
+    let theirs = ShardMeta {
+        shard: position as u8,
+        chunk_crcs,
+        ..meta
+    };
+    xattrs.insert(SHARD_XATTR.into(), ByteBuf::from(theirs.encode()));
+    Ok(Some(ObjectCopy {
+        version: local.version,
+        data: Bytes::from(data),
+        xattrs,
+        omap: Vec::new(),
+    }))
+}
+
+/// crc32c of each chunk of one shard.
+pub fn chunk_crcs(layout: &Layout, size: u64, shard: &[u8]) -> Vec<u32> {
+    (0..layout.stripes(size))
+        .map(|s| {
+            let r = layout.shard_range(size, s..s + 1);
+            crc32c::crc32c(&shard[r.start as usize..r.end as usize])
+        })
+        .collect()
+}
+
+/// Logs a failed rebuild; the PG machine resends the push on its tick.
+pub fn rebuild_failed(key: &ObjectKey, to: OsdId, e: &OsdError) {
+    warn!(obj = %key, %to, error = %e, "cannot rebuild shard; retrying");
+}
