@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, index_of, wait_osds, wait_settled};
+use common::osds::{Osds, corrupt, index_of, pg_command, placement_of, wait_osds, wait_settled};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -134,6 +134,22 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("erasure-coded"), "{err}");
+
+    // A chunk rots on a shard holder's disk (checksums left as they were): deep scrub finds
+    // it, repair rebuilds that shard from the others.
+    let obj = "size-1000003";
+    let (pgid, holders, _) = placement_of(&mons, "ec", obj);
+    let said = corrupt(&mons, &mut osds, holders[2], obj, 70_000, || {});
+    assert!(said.contains(obj), "{said}");
+    wait_settled(&mons, &osds, Duration::from_secs(60));
+    let deep = pg_command(&mons, "deep-scrub", &pgid);
+    assert!(deep["errors"].as_u64().unwrap_or(0) >= 1, "{deep}");
+    let list = json(mons.shoal(&format!("pg list-inconsistent {pgid} --format json")));
+    assert!(list.to_string().contains(obj), "{list}");
+    let repaired = pg_command(&mons, "repair", &pgid);
+    assert_eq!(repaired["errors"], 0, "{repaired}");
+    assert_eq!(pg_command(&mons, "deep-scrub", &pgid)["errors"], 0);
+    verify(&io, &acked).await;
 
     // kill -9 two OSDs: every object is still readable from the four shards left.
     osds.kill(1);

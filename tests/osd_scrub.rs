@@ -67,54 +67,26 @@ fn wait_health(mons: &Monitors, osds: &Osds, status: &str, codes: &[&str]) -> se
     }
 }
 
-/// The object's PG id and acting set (harness indexes, primary first) and OSD ids.
 fn placement_of(mons: &Monitors, object: &str) -> (String, Vec<usize>, Vec<u64>) {
-    let v = json(mons.shoal(&format!("osd map data {object} --format json")));
-    let ids: Vec<u64> = v["acting"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.as_u64().unwrap())
-        .collect();
-    let idx = ids.iter().map(|id| index_of(mons, *id)).collect();
-    (v["pgid"].as_str().unwrap().to_string(), idx, ids)
+    common::osds::placement_of(mons, "data", object)
 }
 
 /// Stops OSD `i`, corrupts `object` in its store with the CLI, restarts it.
 fn corrupt_on(mons: &Monitors, osds: &mut Osds, i: usize, object: &str) {
-    osds.kill(i);
-    let data = mons.dir.0.join(format!("osd.{i}"));
-    let out = mons.shoal(&format!(
-        "osd corrupt --data {} --object {object} --offset 70000",
-        data.display()
-    ));
-    assert!(
-        out.status.success(),
-        "corrupt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = common::osds::corrupt(mons, osds, i, object, 70000, || {
+        // A missing object is an error, not a silent no-op.
+        let data = mons.dir.0.join(format!("osd.{i}"));
+        let out = mons.shoal(&format!(
+            "osd corrupt --data {} --object no-such-object",
+            data.display()
+        ));
+        assert!(!out.status.success());
+    });
     assert!(said.contains(object) && said.contains("block 1"), "{said}");
-    // A missing object is an error, not a silent no-op.
-    let out = mons.shoal(&format!(
-        "osd corrupt --data {} --object no-such-object",
-        data.display()
-    ));
-    assert!(!out.status.success());
-    osds.restart(i);
 }
 
-/// Runs `shoal pg CMD PGID` until the primary takes it (a restarted OSD may still be
-/// peering: the PG is then unavailable for a moment) and returns its JSON result.
 fn scrub(mons: &Monitors, cmd: &str, pgid: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = mons.shoal(&format!("--timeout 10 pg {cmd} {pgid} --format json"));
-        if out.status.success() || Instant::now() > deadline {
-            return json(out);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::osds::pg_command(mons, cmd, pgid)
 }
 
 async fn connect(mons: &Monitors) -> Arc<RadosClient> {

@@ -35,6 +35,12 @@ pub enum EcError {
         /// `k`.
         need: usize,
     },
+    /// The parity is wrong and no single bad shard explains it.
+    #[error("stripe {stripe}: parity inconsistent and no single bad shard explains it")]
+    Inconsistent {
+        /// The first inconsistent stripe.
+        stripe: u64,
+    },
     /// A shard's length does not match the layout.
     #[error("shard {shard} has {have} bytes, expected {want}")]
     ShardLength {
@@ -122,6 +128,11 @@ pub struct ShardMeta {
 }
 
 impl ShardMeta {
+    /// The shard meta of a stored object (`None`: not a shard, or unreadable).
+    pub fn of(meta: &crate::store::ObjectMeta) -> Option<ShardMeta> {
+        ShardMeta::decode(meta.xattrs.get(SHARD_XATTR)?)
+    }
+
     /// Decodes the xattr value.
     pub fn decode(bytes: &[u8]) -> Option<ShardMeta> {
         rmp_serde::from_slice(bytes).ok()
@@ -323,6 +334,35 @@ impl Codec {
             }
         }
         Ok(None)
+    }
+
+    /// With every shard present and each chunk clean on its own: the shard whose stripes
+    /// disagree with the others' parity, and the first such stripe (`None`: the parity
+    /// holds). Found by rebuilding each shard in turn from the others: only the bad one,
+    /// rebuilt, makes the parity consistent again.
+    pub fn find_bad_shard(
+        &self,
+        size: u64,
+        shards: &[Vec<u8>],
+    ) -> Result<Option<(usize, u64)>, EcError> {
+        let Some(stripe) = self.verify(size, shards)? else {
+            return Ok(None);
+        };
+        // With one parity shard any single shard rebuilt restores consistency: ambiguous.
+        let mut culprits = Vec::new();
+        for i in 0..shards.len() {
+            let mut trial: Vec<Option<Vec<u8>>> = shards.iter().cloned().map(Some).collect();
+            trial[i] = None;
+            self.rebuild(size, &mut trial)?;
+            let trial: Vec<Vec<u8>> = trial.into_iter().map(Option::unwrap_or_default).collect();
+            if self.verify(size, &trial)?.is_none() {
+                culprits.push(i);
+            }
+        }
+        match culprits[..] {
+            [i] => Ok(Some((i, stripe))),
+            _ => Err(EcError::Inconsistent { stripe }),
+        }
     }
 
     fn check_lengths(&self, shards: &[Option<&[u8]>], want: usize) -> Result<(), EcError> {

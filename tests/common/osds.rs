@@ -187,3 +187,55 @@ pub fn wait_settled(mons: &Monitors, osds: &Osds, within: Duration) -> Duration 
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// The object's PG id and acting set (harness indexes, primary first) and OSD ids.
+pub fn placement_of(mons: &Monitors, pool: &str, object: &str) -> (String, Vec<usize>, Vec<u64>) {
+    let v = json(mons.shoal(&format!("osd map {pool} {object} --format json")));
+    let ids: Vec<u64> = v["acting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_u64())
+        .collect();
+    let idx = ids.iter().map(|id| index_of(mons, *id)).collect();
+    (v["pgid"].as_str().unwrap().to_string(), idx, ids)
+}
+
+/// Stops OSD `i`, flips the stored byte at `offset` of `object` with `shoal osd corrupt`,
+/// runs `while_down`, restarts it; returns what the CLI said.
+pub fn corrupt(
+    mons: &Monitors,
+    osds: &mut Osds,
+    i: usize,
+    object: &str,
+    offset: u64,
+    while_down: impl FnOnce(),
+) -> String {
+    osds.kill(i);
+    let data = mons.dir.0.join(format!("osd.{i}"));
+    let out = mons.shoal(&format!(
+        "osd corrupt --data {} --object {object} --offset {offset}",
+        data.display()
+    ));
+    assert!(
+        out.status.success(),
+        "corrupt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    while_down();
+    osds.restart(i);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `shoal pg CMD PGID` until the primary takes it (a restarted OSD may still be
+/// peering: the PG is then unavailable for a moment) and returns its JSON result.
+pub fn pg_command(mons: &Monitors, cmd: &str, pgid: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = mons.shoal(&format!("--timeout 10 pg {cmd} {pgid} --format json"));
+        if out.status.success() || Instant::now() > deadline {
+            return json(out);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

@@ -8,6 +8,7 @@
 //! has, not where the map puts it: a member that moved position is never decoded as the
 //! wrong shard.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -34,6 +35,9 @@ pub struct ShardInfo {
     pub version: Version,
     /// The shard's own description.
     pub meta: ShardMeta,
+    /// The object's xattrs as this shard stores them (the same on every shard but for
+    /// [`SHARD_XATTR`]).
+    pub xattrs: BTreeMap<String, ByteBuf>,
 }
 
 /// The layout of `pool` in `map`, if it is erasure-coded.
@@ -48,11 +52,6 @@ pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {
         }),
         PoolKind::Replicated { .. } => None,
     }
-}
-
-/// The shard meta of a stored shard (`None`: not a shard, or unreadable).
-pub fn shard_meta(meta: &ObjectMeta) -> Option<ShardMeta> {
-    ShardMeta::decode(meta.xattrs.get(SHARD_XATTR)?)
 }
 
 /// A write encoded once on the primary: every shard and its meta.
@@ -102,11 +101,12 @@ pub fn read_local(
     layout: &Layout,
     key: &ObjectKey,
     stripes: Option<Range<u64>>,
+    check: bool,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     let Some(meta) = store.stat(key).map_err(store_err)? else {
         return Ok(None);
     };
-    let shard = shard_meta(&meta)
+    let shard = ShardMeta::of(&meta)
         .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
     let all = 0..layout.stripes(shard.size);
     let stripes = stripes.map_or(all.clone(), |s| s.start.min(all.end)..s.end.min(all.end));
@@ -126,7 +126,9 @@ pub fn read_local(
         }
         data
     };
-    if let Err(stripe) = shard.check(layout, stripes, &data) {
+    if let Err(stripe) = shard.check(layout, stripes, &data)
+        && check
+    {
         return Err(OsdError::Corrupt(format!(
             "{key}: shard {} stripe {stripe} fails its crc32c",
             shard.shard
@@ -135,6 +137,7 @@ pub fn read_local(
     let info = ShardInfo {
         version: meta.version,
         meta: shard,
+        xattrs: meta.xattrs,
     };
     Ok(Some((info, data)))
 }
@@ -152,9 +155,11 @@ pub async fn serve_shard_read(
         name: req.name,
     };
     let store = shared.store.clone();
-    let read = tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, req.stripes))
-        .await
-        .map_err(|e| OsdError::Io(e.to_string()));
+    let check = !req.unchecked;
+    let read =
+        tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, req.stripes, check))
+            .await
+            .map_err(|e| OsdError::Io(e.to_string()));
     match read {
         Ok(Ok(Some((info, data)))) => (Ok(Some(info)), data),
         Ok(Ok(None)) => (Ok(None), Bytes::new()),
@@ -162,19 +167,23 @@ pub async fn serve_shard_read(
     }
 }
 
-/// One holder's shard, from the local store or over the messenger.
-async fn fetch(
+/// One holder's shard, from the local store or over the messenger; `check`: the holder
+/// verifies every chunk's crc32c first (scrub reads unchecked to find the bad stripe).
+pub async fn fetch(
     shared: &Arc<Shared>,
     layout: Layout,
     holder: OsdId,
     key: &ObjectKey,
     stripes: Option<Range<u64>>,
+    check: bool,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     if holder == shared.id {
         let (store, key) = (shared.store.clone(), key.clone());
-        return tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, stripes))
-            .await
-            .map_err(|e| OsdError::Io(e.to_string()))?;
+        return tokio::task::spawn_blocking(move || {
+            read_local(&store, &layout, &key, stripes, check)
+        })
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()))?;
     }
     let addr = shared
         .addr_of(holder)
@@ -183,6 +192,7 @@ async fn fetch(
         pg: key.pg,
         name: key.name.clone(),
         stripes,
+        unchecked: !check,
     };
     let (reply, data) = shared
         .messenger
@@ -192,9 +202,10 @@ async fn fetch(
     Ok(reply?.map(|info| (info, data)))
 }
 
-/// Shards of `key` at `version` gathered from the PG's holders, by shard index; at least
-/// `k` unless the error says why not. Data shards are asked first, the others only if one of
-/// those fails, so a healthy read moves exactly the object's bytes.
+/// Shards of `key` at `version` gathered from the PG's holders, by shard index, and one
+/// holder's description; at least `k` unless the error says why not. Data shards are asked
+/// first, the others only if one of those fails, so a healthy read moves exactly the
+/// object's bytes.
 pub async fn gather(
     shared: &Arc<Shared>,
     ec: &EcMapping,
@@ -202,7 +213,7 @@ pub async fn gather(
     version: Version,
     stripes: Option<Range<u64>>,
     skip: Option<OsdId>,
-) -> Result<Vec<Option<Bytes>>, OsdError> {
+) -> Result<(Vec<Option<Bytes>>, ShardInfo), OsdError> {
     let l = ec.layout;
     let n = l.k + l.m;
     let holders: Vec<(usize, OsdId)> = ec
@@ -214,6 +225,7 @@ pub async fn gather(
         .collect();
     let (first, rest): (Vec<_>, Vec<_>) = holders.into_iter().partition(|(i, _)| *i < l.k);
     let mut got: Vec<Option<Bytes>> = vec![None; n];
+    let mut described: Option<ShardInfo> = None;
     let mut problems = Vec::new();
     for round in [first, rest] {
         if got.iter().flatten().count() >= l.k {
@@ -222,7 +234,9 @@ pub async fn gather(
         let mut set = JoinSet::new();
         for (_, holder) in round {
             let (shared, key, stripes) = (shared.clone(), key.clone(), stripes.clone());
-            set.spawn(async move { (holder, fetch(&shared, l, holder, &key, stripes).await) });
+            set.spawn(
+                async move { (holder, fetch(&shared, l, holder, &key, stripes, true).await) },
+            );
         }
         while let Some(joined) = set.join_next().await {
             let Ok((holder, result)) = joined else {
@@ -233,6 +247,7 @@ pub async fn gather(
                     let i = usize::from(info.meta.shard);
                     if i < n && got[i].is_none() {
                         got[i] = Some(data);
+                        described.get_or_insert(info);
                     }
                 }
                 Ok(Some((info, _))) => {
@@ -244,7 +259,7 @@ pub async fn gather(
         }
     }
     let have = got.iter().flatten().count();
-    if have < l.k {
+    let Some(info) = described.filter(|_| have >= l.k) else {
         return Err(OsdError::Unavailable {
             pg: key.pg.to_string(),
             state: format!(
@@ -254,11 +269,11 @@ pub async fn gather(
                 problems.join("; ")
             ),
         });
-    }
+    };
     if !problems.is_empty() {
         debug!(obj = %key, ?problems, "degraded erasure-coded read");
     }
-    Ok(got)
+    Ok((got, info))
 }
 
 /// The newest version of `key` any reachable holder has a shard of (`ZERO`: none has one).
@@ -271,7 +286,7 @@ pub async fn newest_version(
     let mut set = JoinSet::new();
     for holder in ec.shards.iter().flatten().copied() {
         let (shared, key, l) = (shared.clone(), key.clone(), ec.layout);
-        set.spawn(async move { fetch(&shared, l, holder, &key, Some(0..0)).await });
+        set.spawn(async move { fetch(&shared, l, holder, &key, Some(0..0), true).await });
     }
     let mut newest = Version::ZERO;
     while let Some(joined) = set.join_next().await {
@@ -292,14 +307,14 @@ pub async fn read(
     off: u64,
     len: Option<u64>,
 ) -> Result<Bytes, OsdError> {
-    let meta = shard_meta(local)
+    let meta = ShardMeta::of(local)
         .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
     let l = ec.layout;
     let stripes = l.stripes_for(meta.size, off, len.unwrap_or(u64::MAX));
     if stripes.is_empty() {
         return Ok(Bytes::new());
     }
-    let got = gather(shared, ec, key, local.version, Some(stripes.clone()), None).await?;
+    let (got, _) = gather(shared, ec, key, local.version, Some(stripes.clone()), None).await?;
     let size = meta.size;
     let base = stripes.start * l.stripe_width();
     let end = off.saturating_add(len.unwrap_or(u64::MAX)).min(size);
@@ -333,14 +348,27 @@ pub async fn rebuild_for(
         .await
         .map_err(|e| OsdError::Io(e.to_string()))?
         .map_err(store_err)?;
-    let Some(local) = local else {
-        return Ok(None);
-    };
-    let meta = shard_meta(&local)
-        .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
-    let got = gather(shared, ec, key, local.version, None, Some(to)).await?;
+    match local {
+        None => Ok(None),
+        Some(local) => rebuild(shared, ec, key, local.version, position, Some(to))
+            .await
+            .map(Some),
+    }
+}
+
+/// Shard `position` of `key` at `version`, rebuilt from `k` holders other than `skip`, as
+/// a copy to install on its holder.
+pub async fn rebuild(
+    shared: &Arc<Shared>,
+    ec: &EcMapping,
+    key: &ObjectKey,
+    version: Version,
+    position: usize,
+    skip: Option<OsdId>,
+) -> Result<ObjectCopy, OsdError> {
+    let (got, info) = gather(shared, ec, key, version, None, skip).await?;
     let l = ec.layout;
-    let size = meta.size;
+    let size = info.meta.size;
     let (data, chunk_crcs) = tokio::task::spawn_blocking(move || {
         let codec = Codec::new(l).map_err(|e| OsdError::Io(e.to_string()))?;
         let mut shards: Vec<Option<Vec<u8>>> =
@@ -356,19 +384,19 @@ pub async fn rebuild_for(
     })
     .await
     .map_err(|e| OsdError::Io(e.to_string()))??;
-    let mut xattrs = local.xattrs.clone();
     let theirs = ShardMeta {
         shard: position as u8,
         chunk_crcs,
-        ..meta
+        ..info.meta
     };
+    let mut xattrs = info.xattrs;
     xattrs.insert(SHARD_XATTR.into(), ByteBuf::from(theirs.encode()));
-    Ok(Some(ObjectCopy {
-        version: local.version,
+    Ok(ObjectCopy {
+        version,
         data: Bytes::from(data),
         xattrs,
         omap: Vec::new(),
-    }))
+    })
 }
 
 /// crc32c of each chunk of one shard.

@@ -5,6 +5,7 @@
 
 mod backfill;
 mod ec;
+mod ec_scrub;
 mod gossip;
 mod http;
 mod liveness;

@@ -416,7 +416,7 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
 
 /// What a client sees of stored object metadata (of the whole object, for a shard).
 fn stat_of(m: &ObjectMeta) -> ObjectStat {
-    let (size, crc) = ec::shard_meta(m).map_or((m.size, m.crc), |s| (s.size, s.crc));
+    let (size, crc) = crate::ec::ShardMeta::of(m).map_or((m.size, m.crc), |s| (s.size, s.crc));
     ObjectStat {
         size,
         version: m.version,

@@ -87,6 +87,9 @@ pub struct ShardRead {
     pub name: String,
     /// Which stripes.
     pub stripes: Option<std::ops::Range<u64>>,
+    /// Skip the holder's chunk check (deep scrub checks the chunks itself to name the bad
+    /// stripe).
+    pub unchecked: bool,
 }
 
 impl Rpc for ShardRead {

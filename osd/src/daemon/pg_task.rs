@@ -113,7 +113,7 @@ struct StoreView<'a> {
 
 impl StoreView<'_> {
     fn version_of(&self, meta: &crate::store::ObjectMeta) -> Version {
-        match (self.shard, ec::shard_meta(meta)) {
+        match (self.shard, crate::ec::ShardMeta::of(meta)) {
             (Some(want), Some(have)) if have.shard != want => WRONG_SHARD,
             (Some(_), None) => WRONG_SHARD,
             _ => meta.version,

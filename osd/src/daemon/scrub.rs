@@ -141,6 +141,13 @@ fn active_primary(shared: &Shared, pg: PgId) -> Result<Vec<OsdId>, OsdError> {
         .unwrap_or_default())
 }
 
+/// The PG's erasure-coded layout and shard holders, if it is erasure-coded.
+fn erasure(shared: &Shared, pg: PgId) -> Option<crate::pg::types::EcMapping> {
+    let handle = shared.pg(pg)?;
+    let snap = handle.snapshot.lock().expect("snapshot lock");
+    snap.mapping.as_ref()?.ec.clone()
+}
+
 /// Serves [`ScrubRequest`]: queues the scrub and answers with its ticket.
 pub fn serve_request(shared: &Arc<Shared>, req: ScrubRequest) -> Result<u64, OsdError> {
     active_primary(shared, req.pg)?;
@@ -247,9 +254,20 @@ async fn scrub(shared: &Arc<Shared>, pg: PgId, deep: bool, repair: bool) -> Resu
         let members = active_primary(shared, pg).map_err(|e| e.to_string())?;
         let pages = gather(shared, pg, &members, cursor.as_deref(), deep).await?;
         let end = page_end(&pages);
-        for finding in compare_page(&pages, end.as_deref()) {
+        let mut findings = compare_page(&pages, end.as_deref());
+        let ec = erasure(shared, pg);
+        if let Some(ec) = ec.as_ref().filter(|_| deep) {
+            let more =
+                super::ec_scrub::deep_page(shared, ec, pg, &pages, end.as_deref(), &findings);
+            findings.extend(more.await?);
+        }
+        for finding in findings {
             if repair && finding.report.authority.is_some() {
-                match repair_object(shared, pg, &finding).await {
+                let repaired = match &ec {
+                    Some(ec) => super::ec_scrub::repair_object(shared, ec, pg, &finding).await,
+                    None => repair_object(shared, pg, &finding).await,
+                };
+                match repaired {
                     Ok(()) => continue,
                     Err(e) => {
                         warn!(%pg, object = %finding.report.name, error = %e, "repair failed")
@@ -444,7 +462,7 @@ pub async fn serve_fetch(
 }
 
 /// Puts `copy` (or removes the object) on `osd`.
-async fn install(
+pub(super) async fn install(
     shared: &Arc<Shared>,
     pg: PgId,
     osd: OsdId,

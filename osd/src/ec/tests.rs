@@ -151,3 +151,33 @@ fn shard_meta_round_trips() {
     assert_eq!(ShardMeta::decode(&meta.encode()), Some(meta));
     assert_eq!(ShardMeta::decode(b"junk"), None);
 }
+
+#[test]
+fn the_shard_that_breaks_parity_is_named() {
+    let c = codec(4, 2, 64);
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let (shards, _) = c.encode(&data);
+    assert_eq!(c.find_bad_shard(3000, &shards).unwrap(), None);
+    for bad in 0..6 {
+        let mut s = shards.clone();
+        s[bad][130] ^= 0x40; // stripe 2
+        assert_eq!(
+            c.find_bad_shard(3000, &s).unwrap(),
+            Some((bad, 2)),
+            "shard {bad}"
+        );
+    }
+    let mut s = shards.clone();
+    s[0][0] ^= 1;
+    s[1][0] ^= 1;
+    s[2][0] ^= 1;
+    assert!(c.find_bad_shard(3000, &s).is_err());
+}
+
+#[test]
+fn with_one_parity_shard_the_bad_shard_cannot_be_named() {
+    let c = codec(3, 1, 64);
+    let (mut shards, _) = c.encode(&[9u8; 500]);
+    shards[1][3] ^= 1;
+    assert!(c.find_bad_shard(500, &shards).is_err());
+}

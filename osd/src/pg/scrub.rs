@@ -33,8 +33,12 @@ pub struct ScrubEntry {
     pub size: u64,
     /// Stored version.
     pub version: Version,
-    /// Stored whole-object crc32c.
+    /// Stored whole-object crc32c (of the object, for an erasure-coded shard).
     pub crc: u32,
+    /// crc32c the store recorded for the bytes it holds (the shard's, for erasure-coded
+    /// objects): what a deep read must reproduce.
+    #[serde(default)]
+    pub stored: u32,
     /// crc32c over the xattrs (names and values, in name order): compares xattrs without
     /// shipping them.
     pub xattrs: u32,
@@ -54,8 +58,19 @@ pub struct DeepEntry {
 impl ScrubEntry {
     /// The entry a member reports for an object its store read.
     pub fn of(item: &ScrubItem) -> ScrubEntry {
+        // An erasure-coded shard is compared as the object it belongs to: every shard
+        // carries the object's size and crc; its own shard meta differs by design.
+        let shard = crate::ec::ShardMeta::of(&item.meta);
+        let (size, crc) = shard
+            .as_ref()
+            .map_or((item.meta.size, item.meta.crc), |s| (s.size, s.crc));
         let mut xattrs = 0u32;
-        for (k, v) in &item.meta.xattrs {
+        let user = item
+            .meta
+            .xattrs
+            .iter()
+            .filter(|(k, _)| !k.starts_with(crate::ec::RESERVED_XATTR_PREFIX));
+        for (k, v) in user {
             xattrs = crc32c::crc32c_append(xattrs, &(k.len() as u64).to_le_bytes());
             xattrs = crc32c::crc32c_append(xattrs, k.as_bytes());
             xattrs = crc32c::crc32c_append(xattrs, &(v.len() as u64).to_le_bytes());
@@ -63,9 +78,10 @@ impl ScrubEntry {
         }
         ScrubEntry {
             name: item.name.clone(),
-            size: item.meta.size,
+            size,
             version: item.meta.version,
-            crc: item.meta.crc,
+            crc,
+            stored: item.meta.crc,
             xattrs,
             deep: item.deep.map(|d| DeepEntry {
                 data: d.data,
@@ -79,9 +95,9 @@ impl ScrubEntry {
     fn self_problems(&self) -> Vec<ScrubProblem> {
         match self.deep.map(|d| d.data) {
             Some(Err(block)) => vec![ScrubProblem::ReadError { block }],
-            Some(Ok(computed)) if computed != self.crc => vec![ScrubProblem::DataCrc {
+            Some(Ok(computed)) if computed != self.stored => vec![ScrubProblem::DataCrc {
                 computed,
-                stored: self.crc,
+                stored: self.stored,
             }],
             _ => vec![],
         }

@@ -388,6 +388,24 @@ pub enum ScrubProblem {
         /// The first bad block.
         block: u64,
     },
+    /// Erasure-coded: a chunk of this shard fails its own crc32c (deep scrub only).
+    ChunkCrc {
+        /// The stripe of the first bad chunk.
+        stripe: u64,
+    },
+    /// Erasure-coded: every chunk passes its crc32c but the shard disagrees with the parity
+    /// of the others (it was written wrongly; deep scrub only).
+    Parity {
+        /// The first inconsistent stripe.
+        stripe: u64,
+    },
+    /// Erasure-coded: the member holds a shard of another position.
+    WrongShard {
+        /// The shard it holds.
+        have: u8,
+        /// The shard its position holds.
+        want: u8,
+    },
 }
 
 impl std::fmt::Display for ScrubProblem {
@@ -409,6 +427,16 @@ impl std::fmt::Display for ScrubProblem {
                 "data crc mismatch (read {computed:#010x}, stored {stored:#010x})"
             ),
             ScrubProblem::ReadError { block } => write!(f, "read error (block {block})"),
+            ScrubProblem::ChunkCrc { stripe } => write!(f, "chunk crc mismatch (stripe {stripe})"),
+            ScrubProblem::Parity { stripe } => {
+                write!(
+                    f,
+                    "parity inconsistent with the other shards (stripe {stripe})"
+                )
+            }
+            ScrubProblem::WrongShard { have, want } => {
+                write!(f, "holds shard {have}, its position holds shard {want}")
+            }
         }
     }
 }

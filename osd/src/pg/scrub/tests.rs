@@ -20,6 +20,7 @@ fn entry(name: &str, seq: u64, data: &[u8]) -> ScrubEntry {
         size: data.len() as u64,
         version: v(seq),
         crc,
+        stored: crc,
         xattrs: 0,
         deep: Some(DeepEntry {
             data: Ok(crc),
