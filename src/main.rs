@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod bench;
 mod config;
 mod crush_test;
 mod debug_cli;
@@ -128,6 +129,11 @@ enum Command {
         #[command(subcommand)]
         command: gateway::UserCommand,
     },
+    /// Throughput benchmarks: the erasure codec in process, object PUT/GET on a pool.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +231,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
         Command::Debug { command } => debug_cli::run(&connection(&cli)?, command, format),
+        // In process: needs no cluster.
+        Command::Bench {
+            command: bench::BenchCommand::Codec(args),
+        } => bench::codec(args, format),
+        Command::Bench {
+            command: bench::BenchCommand::Rados(args),
+        } => bench::rados(&connection(&cli)?, args, format),
     }
 }
 
