@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SIGSTOP random OSDs, SIGCONT them after random delays (at most --max-down at once).
 # Options: --seed N --duration SECS --osds N --workload-rate OPS --max-down N --data DIR
-# (attach to / create a `shoal up` cluster there) --keep --recover-timeout SECS; see
-# `shoal-chaos --help`. Ends with `chaos: acked=N lost=0 corrupted=0 stale_reads=0
-# recovered_in=Xs`; exits non-zero on any loss, corruption, stale read, or no HEALTH_OK.
+# (attach to / create a `shoal up` cluster there) --keep --recover-timeout SECS
+# --pool-ec K+M (an erasure-coded pool, min_size K+1, instead of size 3 / min_size 2;
+# --osds is raised to K+M, default --max-down (K+M) - min_size); see `shoal-chaos --help`.
+# Ends with `chaos: acked=N lost=0 corrupted=0 stale_reads=0 recovered_in=Xs`; exits
+# non-zero on any loss, corruption, stale read, or no HEALTH_OK.
 exec "$(dirname "${BASH_SOURCE[0]}")/run.sh" hang-osd "$@"

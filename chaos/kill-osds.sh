@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# kill -9 random OSDs and restart them after random delays (at most --max-down at once, default 1 = size - min_size).
+# kill -9 random OSDs and restart them after random delays (at most --max-down at once,
+# default size - min_size = 1, or (K+M) - min_size with --pool-ec K+M: 1 for 4+2).
 # Options: --seed N --duration SECS --osds N --workload-rate OPS --max-down N --data DIR
-# (attach to / create a `shoal up` cluster there) --keep --recover-timeout SECS; see
-# `shoal-chaos --help`. Ends with `chaos: acked=N lost=0 corrupted=0 stale_reads=0
-# recovered_in=Xs`; exits non-zero on any loss, corruption, stale read, or no HEALTH_OK.
+# (attach to / create a `shoal up` cluster there) --keep --recover-timeout SECS
+# --pool-ec K+M (an erasure-coded pool, min_size K+1, instead of size 3 / min_size 2;
+# --osds is raised to K+M, default --max-down (K+M) - min_size); see `shoal-chaos --help`.
+# Ends with `chaos: acked=N lost=0 corrupted=0 stale_reads=0 recovered_in=Xs`; exits
+# non-zero on any loss, corruption, stale read, or no HEALTH_OK.
 exec "$(dirname "${BASH_SOURCE[0]}")/run.sh" kill-osds "$@"

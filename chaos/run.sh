@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared wrapper of the chaos scripts: builds `shoal` and `shoal-chaos` (release) unless
 # SHOAL_BIN and SHOAL_CHAOS_BIN point at prebuilt binaries, then runs one scenario.
-#   chaos/run.sh SCENARIO [--seed N] [--duration SECS] [--osds N] [--workload-rate OPS] ...
+#   chaos/run.sh SCENARIO [--seed N] [--duration SECS] [--osds N] [--workload-rate OPS]
+#                [--pool-ec K+M] ...
 # `shoal-chaos --help` lists every option.
 set -euo pipefail
 scenario=${1:?usage: chaos/run.sh SCENARIO [OPTIONS]}

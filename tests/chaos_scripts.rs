@@ -154,6 +154,13 @@ fn kill_osds() {
     run("kill-osds", &[]);
 }
 
+/// An erasure-coded 4+2 pool: `--osds 4` is raised to 6 (one host per shard); one shard
+/// down at a time ((k+m) - min_size = 1), so writes go on throughout.
+#[test]
+fn kill_osds_ec() {
+    run("kill-osds", &["--pool-ec", "4+2"]);
+}
+
 #[test]
 fn hang_osd() {
     run("hang-osd", &[]);

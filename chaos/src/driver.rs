@@ -15,10 +15,11 @@ use tokio::time::Instant;
 use crate::Args;
 use crate::cluster::Cluster;
 use crate::ledger::Ledger;
+use crate::pool;
 use crate::schedule::{self, Action, BitrotPick, Params, Schedule, Target};
 use crate::workload::{self, Shape, Workload, lock};
 
-/// The pool the workload uses: 3 copies, writes need 2.
+/// The pool the workload uses: 3 copies, writes need 2, or `--pool-ec K+M`.
 const POOL: &str = "chaos";
 
 /// A status must be healthy this many polls in a row (half a second apart), so a monitor
@@ -65,23 +66,42 @@ fn temp_dir(args: &Args) -> PathBuf {
     ))
 }
 
+/// The OSDs of a new cluster: `--osds`, raised (with a note) to the pool's width.
+fn new_cluster_osds(args: &Args, kind: placement::PoolKind) -> u32 {
+    let (osds, raised) = pool::osds(args.osds, kind);
+    if raised {
+        println!(
+            "chaos: --osds {} raised to {osds}: the pool ({}) puts each PG's {osds} members \
+             on distinct hosts",
+            args.osds.unwrap_or_default(),
+            pool::describe(kind)
+        );
+    }
+    osds
+}
+
 async fn run(args: Args, seed: u64) -> anyhow::Result<bool> {
     let shoal = shoal_bin(&args);
+    let kind = args.pool_ec.unwrap_or(pool::REPLICATED);
     let (mut cluster, temp) = match &args.data {
         Some(dir) if dir.join("pids").exists() => {
             println!("chaos: attaching to the cluster in {}", dir.display());
             (Cluster::attach(&shoal, dir)?, None)
         }
-        Some(dir) => (Cluster::start(&shoal, dir, args.mons, args.osds)?, None),
+        Some(dir) => {
+            let osds = new_cluster_osds(&args, kind);
+            (Cluster::start(&shoal, dir, args.mons, osds)?, None)
+        }
         None => {
             let dir = temp_dir(&args);
-            let cluster = Cluster::start(&shoal, &dir, args.mons, args.osds)
+            let osds = new_cluster_osds(&args, kind);
+            let cluster = Cluster::start(&shoal, &dir, args.mons, osds)
                 .inspect_err(|_| eprintln!("chaos: cluster directory kept: {}", dir.display()))?;
             (cluster, Some(dir))
         }
     };
     let outcome = tokio::select! {
-        r = scenario(&args, seed, &mut cluster) => r,
+        r = scenario(&args, seed, kind, &mut cluster) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     if outcome.is_err() {
@@ -99,33 +119,45 @@ async fn run(args: Args, seed: u64) -> anyhow::Result<bool> {
     outcome
 }
 
-async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Result<bool> {
+async fn scenario(
+    args: &Args,
+    seed: u64,
+    kind: placement::PoolKind,
+    cluster: &mut Cluster,
+) -> anyhow::Result<bool> {
     let params = Params {
         seed,
         duration_ms: args.duration * 1000,
         osds: cluster.osd_count() as u32,
+        width: pool::width(kind),
         mons: cluster.mon_count() as u32,
-        max_down: args.max_down,
+        max_down: args
+            .max_down
+            .unwrap_or_else(|| pool::default_max_down(args.scenario, kind)),
     };
     let schedule = schedule::build(args.scenario, &params)?;
-    print_schedule(args, &params, &schedule);
+    print_schedule(args, kind, &params, &schedule);
     let recover = Duration::from_secs(args.recover_timeout);
 
-    match cluster.shoal(&[
-        "pool",
-        "create",
-        POOL,
-        "--size",
-        "3",
-        "--min-size",
-        "2",
-        "--pg-num",
-        &args.pg_num.to_string(),
-        "--failure-domain",
-        "host",
-    ]) {
+    let create = pool::create_args(POOL, kind, args.pg_num);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    match cluster.shoal(&create) {
         Ok(_) => {}
-        Err(e) if e.to_string().contains("already exists") => {}
+        Err(e) if e.to_string().contains("already exists") => {
+            // An attached cluster's pool from an earlier run: it must be the one asked for.
+            let report = cluster.status().await?;
+            let found = report
+                .map
+                .pool_by_name(POOL)
+                .with_context(|| format!("pool {POOL} exists but is not in the map"))?
+                .kind;
+            ensure!(
+                pool::same_layout(found, kind),
+                "pool {POOL} already exists with {}, not {}; use another --data",
+                pool::describe(found),
+                pool::describe(kind)
+            );
+        }
         Err(e) => return Err(e),
     }
     wait_healthy(cluster, recover)
@@ -209,10 +241,18 @@ async fn scenario(args: &Args, seed: u64, cluster: &mut Cluster) -> anyhow::Resu
     Ok(s.clean() && healthy_at.is_some() && s.acked > 0)
 }
 
-fn print_schedule(args: &Args, p: &Params, s: &Schedule) {
+fn print_schedule(args: &Args, kind: placement::PoolKind, p: &Params, s: &Schedule) {
     println!(
-        "chaos: scenario={} seed={} duration={}s osds={} mons={} max_down={} workload_rate={}",
-        args.scenario, s.seed, args.duration, p.osds, p.mons, p.max_down, args.workload_rate
+        "chaos: scenario={} seed={} duration={}s osds={} mons={} pool: {} max_down={} \
+         workload_rate={}",
+        args.scenario,
+        s.seed,
+        args.duration,
+        p.osds,
+        p.mons,
+        pool::describe(kind),
+        p.max_down,
+        args.workload_rate
     );
     println!(
         "chaos: schedule ({} steps; replay with --seed {}):",

@@ -11,6 +11,7 @@
 mod cluster;
 mod driver;
 mod ledger;
+mod pool;
 mod rng;
 mod schedule;
 mod workload;
@@ -35,20 +36,23 @@ pub struct Args {
     /// Seconds of faults and workload (every fault ends by then), before recovery.
     #[arg(long, default_value_t = 60)]
     duration: u64,
-    /// OSDs of a new cluster (at least 3: the pool keeps 3 copies on distinct hosts).
-    #[arg(long, default_value_t = 4)]
-    osds: u32,
+    /// OSDs of a new cluster (default 4, or K+M with `--pool-ec`). Each PG's members sit on
+    /// distinct hosts, so a value below the pool's width (3, or K+M) is raised to it, with a
+    /// note; an attached cluster with fewer OSDs is refused.
+    #[arg(long)]
+    osds: Option<u32>,
     /// Monitors of a new cluster (1, 3 or 5).
     #[arg(long, default_value_t = 3)]
     mons: u32,
     /// Workload operations per second (reads and writes together).
     #[arg(long, default_value_t = 20.0)]
     workload_rate: f64,
-    /// Most daemons out of service at once. The default, 1, is the pool's size - min_size
-    /// (3 - 2) for OSD faults, and keeps a 3-monitor quorum; more may stall I/O (writes
-    /// wait; nothing acknowledged may be lost).
-    #[arg(long, default_value_t = 1)]
-    max_down: u32,
+    /// Most daemons out of service at once. The default is the pool's members that may be
+    /// down while writes proceed, size - min_size (3 - 2 = 1; (K+M) - min_size with
+    /// `--pool-ec`, 1 for 4+2; at least 1), and 1 for kill-mons and partition (keeps a
+    /// 3-monitor quorum). More may stall I/O (writes wait; nothing acknowledged may be lost).
+    #[arg(long)]
+    max_down: Option<u32>,
     /// Cluster directory: attach to the running `shoal up` cluster there, or start a new one
     /// there (default: a new temporary directory, removed after a clean run).
     #[arg(long)]
@@ -65,6 +69,11 @@ pub struct Args {
     /// Largest object the workload writes, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     max_object_size: usize,
+    /// Make the chaos pool erasure-coded with K data and M parity shards (e.g. `4+2`;
+    /// min_size K+1, failure domain host) instead of replicated (size 3, min_size 2). The
+    /// workload only writes whole objects, reads and stats, which EC pools serve.
+    #[arg(long, value_name = "K+M", value_parser = pool::parse_ec)]
+    pool_ec: Option<placement::PoolKind>,
     /// PGs of the chaos pool.
     #[arg(long, default_value_t = 32)]
     pg_num: u32,

@@ -151,6 +151,8 @@ pub struct Params {
     pub duration_ms: u64,
     /// OSDs in the cluster (layout indexes `0..osds`).
     pub osds: u32,
+    /// Members of one PG of the pool, each on its own OSD: size 3, or k+m.
+    pub width: u32,
     /// Monitors in the cluster.
     pub mons: u32,
     /// Most daemons out of service at once.
@@ -160,9 +162,17 @@ pub struct Params {
 /// Why no schedule can be built; nothing was started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    /// The pool needs three OSDs (size 3) to be placed.
-    #[error("{0} OSDs: the chaos pool keeps 3 copies on distinct hosts, so at least 3 are needed")]
-    TooFewOsds(u32),
+    /// The pool's PGs (`width` members on distinct hosts) cannot be placed on `osds` OSDs.
+    #[error(
+        "{osds} OSDs: each PG of the chaos pool puts {width} members (copies or shards) on \
+         distinct hosts, so at least {width} are needed"
+    )]
+    TooFewOsds {
+        /// OSDs in the cluster.
+        osds: u32,
+        /// Members of one PG.
+        width: u32,
+    },
     /// `max_down` is 0: nothing would ever be injected.
     #[error("--max-down 0 injects no fault")]
     NothingDown,
@@ -221,8 +231,11 @@ struct Windows {
 
 /// Builds the schedule of `scenario`.
 pub fn build(scenario: Scenario, p: &Params) -> Result<Schedule, ScheduleError> {
-    if p.osds < 3 {
-        return Err(ScheduleError::TooFewOsds(p.osds));
+    if p.osds < p.width {
+        return Err(ScheduleError::TooFewOsds {
+            osds: p.osds,
+            width: p.width,
+        });
     }
     if p.max_down == 0 {
         return Err(ScheduleError::NothingDown);

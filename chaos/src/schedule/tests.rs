@@ -7,6 +7,7 @@ fn params(seed: u64) -> Params {
         seed,
         duration_ms: 60_000,
         osds: 5,
+        width: 3,
         mons: 3,
         max_down: 1,
     }
@@ -154,7 +155,11 @@ fn bad_parameters_are_refused() {
     let p = params(0);
     assert_eq!(
         build(Scenario::KillOsds, &Params { osds: 2, ..p }),
-        Err(ScheduleError::TooFewOsds(2))
+        Err(ScheduleError::TooFewOsds { osds: 2, width: 3 })
+    );
+    assert_eq!(
+        build(Scenario::KillOsds, &Params { width: 6, ..p }),
+        Err(ScheduleError::TooFewOsds { osds: 5, width: 6 })
     );
     assert_eq!(
         build(Scenario::KillOsds, &Params { max_down: 0, ..p }),
