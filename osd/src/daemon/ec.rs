@@ -331,26 +331,34 @@ pub async fn read(
     .map_err(|e| OsdError::Io(e.to_string()))?
 }
 
-/// The copy recovery pushes to `to`: our object's version with `to`'s shard, rebuilt from
-/// `k` holders (`None`: the object is absent here, so it must be absent there).
+/// The copy recovery pushes to `to`: our object's version (or the roll-back state, see
+/// `PgMsg::PushTo`) with `to`'s shard, rebuilt from `k` holders (`None`: the object is
+/// absent, so it must be absent there).
 pub async fn rebuild_for(
     shared: &Arc<Shared>,
     ec: &EcMapping,
     key: &ObjectKey,
     to: OsdId,
+    rollback: Option<Option<Version>>,
 ) -> Result<Option<ObjectCopy>, OsdError> {
     let position = ec
         .position(to)
         .ok_or_else(|| OsdError::Invalid(format!("{to} holds no shard of {}", key.pg)))?;
-    let store = shared.store.clone();
-    let k2 = key.clone();
-    let local = tokio::task::spawn_blocking(move || store.stat(&k2))
-        .await
-        .map_err(|e| OsdError::Io(e.to_string()))?
-        .map_err(store_err)?;
-    match local {
+    let version = match rollback {
+        Some(state) => state,
+        None => {
+            let (store, k2) = (shared.store.clone(), key.clone());
+            tokio::task::spawn_blocking(move || store.stat(&k2))
+                .await
+                .map_err(|e| OsdError::Io(e.to_string()))?
+                .map_err(store_err)?
+                .map(|m| m.version)
+        }
+    };
+    match version {
         None => Ok(None),
-        Some(local) => rebuild(shared, ec, key, local.version, position, Some(to))
+        // The shard being replaced is never a source: it may be the very copy rolled back.
+        Some(v) => rebuild(shared, ec, key, v, position, Some(to))
             .await
             .map(Some),
     }

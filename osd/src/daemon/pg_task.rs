@@ -237,12 +237,15 @@ async fn run(
                         None => warn!(%pg, %to, "no shard position for member; write not sent"),
                     }
                 }
-                Effect::Push { to, name, interval } => {
-                    match machine.mapping().and_then(|m| m.ec.clone()) {
-                        Some(ec) => push_shard(&shared, pg, ec, to, name, interval),
-                        None => push(&shared, pg, to, name, interval),
-                    }
-                }
+                Effect::Push {
+                    to,
+                    name,
+                    interval,
+                    rollback,
+                } => match machine.mapping().and_then(|m| m.ec.clone()) {
+                    Some(ec) => push_shard(&shared, pg, ec, to, name, interval, rollback),
+                    None => push(&shared, pg, to, name, interval),
+                },
                 Effect::Reply { reqid, result } => {
                     ec_writes.remove(&reqid);
                     for w in waiters.remove(&reqid).unwrap_or_default() {
@@ -333,7 +336,8 @@ fn shard_for(
     })
 }
 
-/// Erasure-coded recovery: rebuilds `to`'s shard of `name` from `k` holders and pushes it.
+/// Erasure-coded recovery: rebuilds `to`'s shard of `name` (at our version, or the
+/// roll-back state) from `k` holders and pushes it.
 fn push_shard(
     shared: &Arc<Shared>,
     pg: PgId,
@@ -341,6 +345,7 @@ fn push_shard(
     to: OsdId,
     name: String,
     interval: Epoch,
+    rollback: Option<Option<Version>>,
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
@@ -348,7 +353,7 @@ fn push_shard(
             pg,
             name: name.clone(),
         };
-        match ec::rebuild_for(&shared, &ec, &key, to).await {
+        match ec::rebuild_for(&shared, &ec, &key, to, rollback).await {
             Ok(copy) => {
                 let bytes = copy.as_ref().map_or(0, |c| c.data.len() as u64);
                 super::shared::Counters::add(&shared.counters.recovered_objects, 1);
@@ -366,7 +371,21 @@ fn push_shard(
 }
 
 /// Sends a PG message to another OSD (fire and forget; the machine resends on its tick).
+/// One to ourselves (an erasure-coded authority rolling back its own shard) goes straight
+/// to the PG's queue.
 fn send(shared: &Arc<Shared>, pg: PgId, to: OsdId, msg: PgMsg, payload: Bytes) {
+    if to == shared.id {
+        let handle = shared.pg(pg);
+        let (me, msg) = (shared.id, join_payload(msg, payload));
+        tokio::spawn(async move {
+            if let Some(h) = handle {
+                let _ =
+                    h.tx.send(PgInput::Event(Event::Msg { from: me, msg }))
+                        .await;
+            }
+        });
+        return;
+    }
     let (msg, payload) = split_payload(msg, payload);
     let Some(addr) = shared.addr_of(to) else {
         debug!(%pg, %to, "no address for peer; message dropped");

@@ -193,6 +193,28 @@ impl PgLog {
         self.entries.retain(|e| consistent.contains(&e.object));
     }
 
+    /// Drops the entries of `object` its stored state no longer reflects after recovery
+    /// installed `kept` (`None`: the object is absent): those newer than `kept`, or, for an
+    /// absent object, its changes after its last delete. Returns their versions.
+    pub fn drop_undone(&mut self, object: &str, kept: Option<Version>) -> Vec<Version> {
+        let last_delete = self
+            .entries
+            .iter()
+            .filter(|e| e.object == object && e.op == LogOp::Delete)
+            .map(|e| e.version)
+            .next_back();
+        let floor = kept.or(last_delete).unwrap_or(Version::ZERO);
+        let undone = |e: &LogEntry| e.object == object && e.version > floor;
+        let dropped: Vec<Version> = self
+            .entries
+            .iter()
+            .filter(|e| undone(e))
+            .map(|e| e.version)
+            .collect();
+        self.entries.retain(|e| !undone(e));
+        dropped
+    }
+
     /// Whether this member applied the write `version`: its log holds it, or trimmed past it.
     pub fn applied(&self, version: Version) -> bool {
         version <= self.tail || self.contains(version)

@@ -83,6 +83,8 @@ enum Phase {
         auth: OsdId,
         auth_log: PgLog,
         outstanding: BTreeSet<(OsdId, String)>,
+        /// Erasure-coded objects rolled back, and to what (see `ec_rollbacks`).
+        rollbacks: BTreeMap<String, Option<Version>>,
     },
     Activate {
         waiting: BTreeSet<OsdId>,
@@ -98,6 +100,7 @@ impl PgMachine {
         // Writes append to the log without rewriting the info: the log is the truth.
         info.last_update = log.head();
         info.log_tail = log.tail();
+        info.issued = info.issued.max(log.head());
         PgMachine {
             pg,
             me,
@@ -350,7 +353,17 @@ impl PgMachine {
                 };
                 out.push(self.send(from, PgMsg::Versions { interval, versions }));
             }
-            PgMsg::PushTo { interval, name, to } => out.push(Effect::Push { to, name, interval }),
+            PgMsg::PushTo {
+                interval,
+                name,
+                to,
+                rollback,
+            } => out.push(Effect::Push {
+                to,
+                name,
+                interval,
+                rollback,
+            }),
             _ if !self.accepts(from, &msg) => {}
             PgMsg::Notify {
                 info, log, dups, ..
@@ -454,13 +467,29 @@ impl PgMachine {
         view: &dyn ObjectView,
         out: &mut Vec<Effect>,
     ) {
+        let kept = copy.as_ref().map(|c| c.version);
         let op = ObjectCopy::into_op(copy, self.key(&name));
         // Objects may now be newer than the log: until activation, peering must compare
         // listings with this member rather than trust its log.
         self.info.incomplete = true;
-        out.push(Effect::Persist(Txn {
-            ops: vec![op, self.meta_op()],
-        }));
+        let mut ops = vec![op];
+        // Erasure-coded: a copy older than our log's entries for the object undoes them
+        // (a write fewer than k shards hold, rolled back). Drop them, so our log never
+        // claims a write a later peering would count as decodable.
+        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
+        if erasure {
+            self.info.issued = self.info.issued.max(self.log.head());
+            let undone = self.log.drop_undone(&name, kept);
+            if !undone.is_empty() {
+                self.info.last_update = self.log.head().max(self.log.tail());
+                ops.push(TxOp::RemoveLog {
+                    pg: self.pg,
+                    versions: undone,
+                });
+            }
+        }
+        ops.push(self.meta_op());
+        out.push(Effect::Persist(Txn { ops }));
         let primary = self.map.as_ref().and_then(Mapping::primary);
         if primary == Some(self.me) {
             self.push_done(self.me, &name);
@@ -557,8 +586,9 @@ impl PgMachine {
         let prior = self.log.head();
         let version = Version {
             epoch: m.epoch,
-            seq: prior.seq + 1,
+            seq: prior.seq.max(self.info.issued.seq) + 1,
         };
+        self.info.issued = version;
         let entry = LogEntry {
             version,
             object: name,

@@ -125,6 +125,10 @@ pub struct PgInfo {
     /// of everything and is compared by listing, its objects rebuilt.
     #[serde(default)]
     pub shard: Option<u8>,
+    /// The newest version this member ever logged, undone ones included: new writes are
+    /// numbered above it, so a version is never reused for another write.
+    #[serde(default)]
+    pub issued: Version,
 }
 
 /// What a PG writes under its meta key (rewritten on interval changes and log trims).
@@ -181,6 +185,10 @@ pub enum PgMsg {
         name: String,
         /// The member that lacks it.
         to: OsdId,
+        /// Erasure-coded roll-back: push this state instead of your own (`Some(None)`:
+        /// absent), because fewer than k shards hold yours.
+        #[serde(default)]
+        rollback: Option<Option<Version>>,
     },
     /// A copy of an object (`None`: the object must not exist).
     Push {
@@ -327,6 +335,9 @@ pub enum Effect {
         name: String,
         /// The interval to stamp.
         interval: Epoch,
+        /// Erasure-coded roll-back: the state to push instead of ours (see
+        /// [`PgMsg::PushTo`]).
+        rollback: Option<Option<Version>>,
     },
     /// A backfill copy was stored (after the `Persist` before it): acknowledge it.
     Backfilled {

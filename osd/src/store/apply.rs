@@ -465,6 +465,12 @@ impl<'t> Tables<'t> {
                     |_, _| false,
                 )?;
             }
+            TxOp::RemoveLog { pg, versions } => {
+                let (pool, seed) = pg_cols(*pg);
+                for v in versions {
+                    self.log.remove((pool, seed, v.epoch.0, v.seq))?;
+                }
+            }
             TxOp::ClearLog { pg } => self.clear_log(*pg)?,
             TxOp::SetPgMeta { pg, value } => {
                 self.pg_meta.insert(pg_cols(*pg), value.as_slice())?;

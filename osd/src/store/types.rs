@@ -185,6 +185,13 @@ pub enum TxOp {
         /// Last version to drop.
         through: Version,
     },
+    /// Drop these log entries (an erasure-coded member undoing writes it cannot keep).
+    RemoveLog {
+        /// The PG.
+        pg: PgId,
+        /// The entries' versions.
+        versions: Vec<Version>,
+    },
     /// Drop the whole log of a PG.
     ClearLog {
         /// The PG.

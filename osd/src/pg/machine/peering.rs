@@ -9,7 +9,7 @@ use rados::proto::osd::Version;
 
 use super::{PgMachine, Phase, encode};
 use crate::pg::log::{Divergence, PgLog};
-use crate::pg::types::{Effect, ObjectView, PgInfo, PgMsg, PgState};
+use crate::pg::types::{Effect, ObjectView, PgInfo, PgMsg, PgState, WRONG_SHARD};
 use crate::store::{TxOp, Txn};
 
 impl PgMachine {
@@ -166,7 +166,7 @@ impl PgMachine {
     fn plan_copies(
         &mut self,
         auth: OsdId,
-        auth_log: PgLog,
+        mut auth_log: PgLog,
         plans: BTreeMap<OsdId, Option<Vec<String>>>,
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
         out: &mut Vec<Effect>,
@@ -186,23 +186,98 @@ impl PgMachine {
                 }
             }
         }
+        let rollbacks = self.ec_rollbacks(auth, &plans, &versions, &outstanding);
+        for (name, target) in &rollbacks {
+            // The undone writes leave the authoritative log; every member (the authority
+            // too) whose copy is not `target` gets `target`.
+            auth_log.drop_undone(name, *target);
+            outstanding.retain(|(_, n)| n != name);
+            let m = self.map.as_ref().expect("map set");
+            for member in m.acting.iter().chain([&auth]) {
+                let have = state_of(*member, name, auth, &plans, &versions);
+                if have != *target {
+                    outstanding.insert((*member, name.clone()));
+                }
+            }
+        }
         self.state = PgState::Recovering;
         for (member, name) in &outstanding {
-            out.push(self.copy_effect(auth, *member, name.clone()));
+            let rollback = rollbacks.get(name).copied();
+            out.push(self.copy_effect(auth, *member, name.clone(), rollback));
         }
         Phase::Recover {
             auth,
             auth_log,
             outstanding,
+            rollbacks,
         }
     }
 
-    fn copy_effect(&self, auth: OsdId, to: OsdId, name: String) -> Effect {
+    /// Erasure-coded PGs: the objects whose authoritative state fewer than k members hold
+    /// (so it cannot be decoded), each with the newest other state at least k members hold
+    /// (an unacknowledged write rolled back, or one the authority missed kept). An object
+    /// no state of which k members hold is left as it is: recovery waits for more shards.
+    fn ec_rollbacks(
+        &self,
+        auth: OsdId,
+        plans: &BTreeMap<OsdId, Option<Vec<String>>>,
+        versions: &BTreeMap<OsdId, BTreeMap<String, Version>>,
+        outstanding: &BTreeSet<(OsdId, String)>,
+    ) -> BTreeMap<String, Option<Version>> {
+        let Some(m) = self.map.as_ref() else {
+            return BTreeMap::new();
+        };
+        let Some(k) = m.ec.as_ref().map(|ec| ec.layout.k) else {
+            return BTreeMap::new();
+        };
+        let members: BTreeSet<OsdId> = m.acting.iter().copied().chain([auth]).collect();
+        let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
+        let mut out = BTreeMap::new();
+        for name in names {
+            let states: Vec<Option<Version>> = members
+                .iter()
+                .map(|o| state_of(*o, name, auth, plans, versions))
+                .collect();
+            let holders = |s: Option<Version>| states.iter().filter(|x| **x == s).count();
+            let want = state_of(auth, name, auth, plans, versions);
+            if want.is_none() || holders(want) >= k {
+                continue;
+            }
+            // Any other state k members hold, newest first (a write the authority's log
+            // lacks but k shards applied is decodable, so it is kept); absent last: the
+            // object may not have existed before the undone write.
+            let mut others: Vec<Option<Version>> = states
+                .iter()
+                .copied()
+                .filter(|s| s.is_some() && *s != want && *s != Some(WRONG_SHARD))
+                .collect();
+            others.sort();
+            others.dedup();
+            let target = others
+                .into_iter()
+                .rev()
+                .chain([None])
+                .find(|s| holders(*s) >= k);
+            if let Some(target) = target {
+                out.insert(name.clone(), target);
+            }
+        }
+        out
+    }
+
+    fn copy_effect(
+        &self,
+        auth: OsdId,
+        to: OsdId,
+        name: String,
+        rollback: Option<Option<Version>>,
+    ) -> Effect {
         if auth == self.me {
             Effect::Push {
                 to,
                 name,
                 interval: self.attempt,
+                rollback,
             }
         } else {
             self.send(
@@ -211,6 +286,7 @@ impl PgMachine {
                     interval: self.attempt,
                     name,
                     to,
+                    rollback,
                 },
             )
         }
@@ -247,6 +323,7 @@ impl PgMachine {
             version: e.version,
             entry: encode(e),
         }));
+        self.info.issued = self.info.issued.max(self.log.head()).max(log.head());
         self.log = log;
         self.info.last_update = self.log.head();
         self.info.log_tail = self.log.tail();
@@ -290,10 +367,14 @@ impl PgMachine {
                 }
             }
             Phase::Recover {
-                outstanding, auth, ..
+                outstanding,
+                auth,
+                rollbacks,
+                ..
             } => {
                 for (to, name) in outstanding {
-                    out.push(self.copy_effect(*auth, *to, name.clone()));
+                    let rollback = rollbacks.get(name).copied();
+                    out.push(self.copy_effect(*auth, *to, name.clone(), rollback));
                 }
             }
             Phase::Activate { waiting } => {
@@ -356,4 +437,23 @@ pub(crate) fn decodable_head(infos: &BTreeMap<OsdId, (PgInfo, PgLog)>, k: usize)
                 >= k
         })
         .unwrap_or(Version::ZERO)
+}
+
+/// What `member` holds of `name` as peering learned it: its reported version if it was asked
+/// about the object, else the authority's (its log matched the authority's for it).
+fn state_of(
+    member: OsdId,
+    name: &str,
+    auth: OsdId,
+    plans: &BTreeMap<OsdId, Option<Vec<String>>>,
+    versions: &BTreeMap<OsdId, BTreeMap<String, Version>>,
+) -> Option<Version> {
+    let asked = member == auth
+        || match plans.get(&member) {
+            Some(None) => true,
+            Some(Some(names)) => names.iter().any(|n| n == name),
+            None => false,
+        };
+    let from = if asked { member } else { auth };
+    versions.get(&from).and_then(|v| v.get(name)).copied()
 }
