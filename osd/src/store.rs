@@ -58,7 +58,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::StoreError;
 use error::{decode_meta, encode_meta};
 pub use scrub::{DeepRead, ScrubItem, ScrubRead};
-pub use types::{CommitStats, ObjectKey, ObjectMeta, OmapEntry, StoreConfig, TxOp, Txn, Usage};
+pub use types::{
+    CommitStats, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT, StoreConfig, TxOp, Txn, Usage,
+    stash_pg,
+};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

@@ -3,7 +3,7 @@
 //! map changes, dropped, duplicated and reordered messages, and a client that retries with
 //! the same reqid. After the faults stop and every OSD is back, the PG must reach
 //! active+clean with every acknowledged write present and all members agreeing. Two
-//! profiles: replicated (size 3, min_size 2, five OSDs) and erasure-coded (2+2, min_size 3,
+//! profiles: replicated (size 3, min_size 2, five OSDs) and erasure-coded 2+2 (min_size 3,
 //! six OSDs), where members hold real Reed-Solomon shards, writes give each member its own
 //! shard, and recovery rebuilds a shard from k others as the OSD does (`shards.rs`): a PG
 //! that chose an authority it cannot decode would never become clean.
@@ -45,9 +45,8 @@ const REPLICATED: Profile = Profile {
     ec: None,
 };
 
-/// 2+2: any split of four shards between two versions leaves one of them decodable, so
-/// every interrupted write can be rolled back or forward (see the known gap for k > m + 1
-/// in ARCHITECTURE.md).
+/// 2+2: any split of four shards between two versions leaves one of them on k current
+/// shards.
 const EC_2_2: Profile = Profile {
     osds: 6,
     size: 4,
@@ -99,6 +98,8 @@ struct Obj {
 #[derive(Clone, Debug, Default)]
 struct Disk {
     objects: BTreeMap<String, Obj>,
+    /// Erasure-coded roll-back copies (`TxOp::Stash`).
+    stash: BTreeMap<String, Obj>,
     log: BTreeMap<Version, Vec<u8>>,
     meta: Option<Vec<u8>>,
 }
@@ -151,7 +152,20 @@ impl Disk {
                 TxOp::RemoveLog { versions, .. } => self.log.retain(|v, _| !versions.contains(v)),
                 TxOp::ClearLog { .. } => self.log.clear(),
                 TxOp::SetPgMeta { value, .. } => self.meta = Some(value),
-                TxOp::RemovePg { .. } | TxOp::SetMeta { .. } => unreachable!("not used by PGs"),
+                TxOp::Stash { obj } => match self.objects.get(&obj.name) {
+                    Some(o) => {
+                        self.stash.insert(obj.name, o.clone());
+                    }
+                    None => {
+                        self.stash.remove(&obj.name);
+                    }
+                },
+                // PGs remove only their roll-back copies.
+                TxOp::RemovePg { pg } => {
+                    assert_ne!(pg.pool.0 & osd::store::STASH_POOL_BIT, 0, "{pg}");
+                    self.stash.clear();
+                }
+                TxOp::SetMeta { .. } => unreachable!("not used by PGs"),
             }
         }
     }
@@ -189,6 +203,11 @@ impl View<'_> {
 }
 
 impl ObjectView for View<'_> {
+    fn stashed(&self) -> Vec<(String, Version)> {
+        let stash = self.disk.stash.iter();
+        stash.map(|(n, o)| (n.clone(), o.version)).collect()
+    }
+
     fn version(&self, name: &str) -> Option<Version> {
         self.disk.objects.get(name).map(|o| self.version_of(o))
     }
@@ -525,7 +544,8 @@ impl Sim {
                     self.new_epoch(); // an unrelated map change
                 }
             }
-            8..=14 => {
+            // While healing the client only finishes what it started.
+            8..=14 if faults => {
                 let name = format!("obj{}", self.rng.below(NAMES as u64));
                 if !self.inflight.contains_key(&name) {
                     self.tid += 1;

@@ -100,12 +100,34 @@ pub fn read_local(
     store: &Store,
     layout: &Layout,
     key: &ObjectKey,
+    want: Option<Version>,
     stripes: Option<Range<u64>>,
     check: bool,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
-    let Some(meta) = store.stat(key).map_err(store_err)? else {
+    let found = store.stat(key).map_err(store_err)?;
+    // Asked for a version we replaced: our roll-back copy may be it.
+    let stash = key.stash();
+    if let Some(v) = want
+        && found.as_ref().is_none_or(|m| m.version != v)
+        && let Some(old) = store.stat(&stash).map_err(store_err)?
+        && old.version == v
+    {
+        return read_shard(store, layout, &stash, old, stripes, check);
+    }
+    let Some(meta) = found else {
         return Ok(None);
     };
+    read_shard(store, layout, key, meta, stripes, check)
+}
+
+fn read_shard(
+    store: &Store,
+    layout: &Layout,
+    key: &ObjectKey,
+    meta: ObjectMeta,
+    stripes: Option<Range<u64>>,
+    check: bool,
+) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     let shard = ShardMeta::of(&meta)
         .ok_or_else(|| OsdError::Corrupt(format!("{key}: shard without its erasure meta")))?;
     let all = 0..layout.stripes(shard.size);
@@ -156,10 +178,11 @@ pub async fn serve_shard_read(
     };
     let store = shared.store.clone();
     let check = !req.unchecked;
-    let read =
-        tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, req.stripes, check))
-            .await
-            .map_err(|e| OsdError::Io(e.to_string()));
+    let read = tokio::task::spawn_blocking(move || {
+        read_local(&store, &layout, &key, req.version, req.stripes, check)
+    })
+    .await
+    .map_err(|e| OsdError::Io(e.to_string()));
     match read {
         Ok(Ok(Some((info, data)))) => (Ok(Some(info)), data),
         Ok(Ok(None)) => (Ok(None), Bytes::new()),
@@ -174,13 +197,14 @@ pub async fn fetch(
     layout: Layout,
     holder: OsdId,
     key: &ObjectKey,
+    want: Option<Version>,
     stripes: Option<Range<u64>>,
     check: bool,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     if holder == shared.id {
         let (store, key) = (shared.store.clone(), key.clone());
         return tokio::task::spawn_blocking(move || {
-            read_local(&store, &layout, &key, stripes, check)
+            read_local(&store, &layout, &key, want, stripes, check)
         })
         .await
         .map_err(|e| OsdError::Io(e.to_string()))?;
@@ -191,6 +215,7 @@ pub async fn fetch(
     let req = ShardRead {
         pg: key.pg,
         name: key.name.clone(),
+        version: want,
         stripes,
         unchecked: !check,
     };
@@ -234,9 +259,12 @@ pub async fn gather(
         let mut set = JoinSet::new();
         for (_, holder) in round {
             let (shared, key, stripes) = (shared.clone(), key.clone(), stripes.clone());
-            set.spawn(
-                async move { (holder, fetch(&shared, l, holder, &key, stripes, true).await) },
-            );
+            set.spawn(async move {
+                (
+                    holder,
+                    fetch(&shared, l, holder, &key, Some(version), stripes, true).await,
+                )
+            });
         }
         while let Some(joined) = set.join_next().await {
             let Ok((holder, result)) = joined else {
@@ -286,7 +314,7 @@ pub async fn newest_version(
     let mut set = JoinSet::new();
     for holder in ec.shards.iter().flatten().copied() {
         let (shared, key, l) = (shared.clone(), key.clone(), ec.layout);
-        set.spawn(async move { fetch(&shared, l, holder, &key, Some(0..0), true).await });
+        set.spawn(async move { fetch(&shared, l, holder, &key, None, Some(0..0), true).await });
     }
     let mut newest = Version::ZERO;
     while let Some(joined) = set.join_next().await {

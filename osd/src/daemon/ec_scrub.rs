@@ -74,7 +74,7 @@ async fn check_object(
         let Some(holder) = *holder else { continue };
         let (shared, key) = (shared.clone(), key.clone());
         set.spawn(async move {
-            let got = ec::fetch(&shared, l, holder, &key, None, false).await;
+            let got = ec::fetch(&shared, l, holder, &key, None, None, false).await;
             (position, holder, got)
         });
     }

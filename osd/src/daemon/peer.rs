@@ -85,6 +85,9 @@ pub struct ShardRead {
     pub pg: PgId,
     /// The object.
     pub name: String,
+    /// The version wanted (`None`: the current one); a replaced version is served from the
+    /// holder's roll-back copy if it kept that one.
+    pub version: Option<rados::proto::osd::Version>,
     /// Which stripes.
     pub stripes: Option<std::ops::Range<u64>>,
     /// Skip the holder's chunk check (deep scrub checks the chunks itself to name the bad

@@ -122,6 +122,26 @@ impl StoreView<'_> {
 }
 
 impl ObjectView for StoreView<'_> {
+    fn stashed(&self) -> Vec<(String, Version)> {
+        if self.shard.is_none() {
+            return Vec::new();
+        }
+        let stash = crate::store::stash_pg(self.pg);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let Ok(page) = self.store.list(stash, after.as_deref(), 1024) else {
+                return out;
+            };
+            let done = page.len() < 1024;
+            after = page.last().map(|(n, _)| n.clone());
+            out.extend(page.into_iter().map(|(n, m)| (n, m.version)));
+            if done {
+                return out;
+            }
+        }
+    }
+
     fn version(&self, name: &str) -> Option<Version> {
         let key = ObjectKey {
             pg: self.pg,

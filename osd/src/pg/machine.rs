@@ -78,6 +78,8 @@ enum Phase {
         plans: BTreeMap<OsdId, Option<Vec<String>>>,
         waiting: BTreeSet<OsdId>,
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        /// Erasure-coded: each member's roll-back copies.
+        stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
     },
     Recover {
         auth: OsdId,
@@ -351,7 +353,13 @@ impl PgMachine {
                         .filter_map(|n| view.version(&n).map(|v| (n, v)))
                         .collect(),
                 };
-                out.push(self.send(from, PgMsg::Versions { interval, versions }));
+                let stashed = view.stashed();
+                let msg = PgMsg::Versions {
+                    interval,
+                    versions,
+                    stashed,
+                };
+                out.push(self.send(from, msg));
             }
             PgMsg::PushTo {
                 interval,
@@ -376,15 +384,19 @@ impl PgMachine {
                 }
                 self.progress(view, out);
             }
-            PgMsg::Versions { versions, .. } => {
+            PgMsg::Versions {
+                versions, stashed, ..
+            } => {
                 if let Some(Phase::GetVersions {
                     waiting,
                     versions: got,
+                    stashed: got_stashed,
                     ..
                 }) = self.phase_mut()
                     && waiting.remove(&from)
                 {
                     got.insert(from, versions.into_iter().collect());
+                    got_stashed.insert(from, stashed.into_iter().collect());
                 }
                 self.progress(view, out);
             }
@@ -634,9 +646,13 @@ impl PgMachine {
     fn write_txn(&mut self, entry: LogEntry, mutations: Vec<Mutation>) -> Txn {
         let obj = self.key(&entry.object);
         let version = entry.version;
-        let mut ops: Vec<TxOp> = mutations
+        // Erasure-coded: keep the shard's previous state until the PG is next clean, so a
+        // write that fewer than k shards applied can be rolled back by decoding it.
+        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
+        let stash = erasure.then(|| TxOp::Stash { obj: obj.clone() });
+        let mut ops: Vec<TxOp> = stash
             .into_iter()
-            .map(|m| {
+            .chain(mutations.into_iter().map(|m| {
                 let obj = obj.clone();
                 match m {
                     Mutation::WriteFull(data) => TxOp::WriteFull { obj, data, version },
@@ -662,7 +678,7 @@ impl PgMachine {
                         version,
                     },
                 }
-            })
+            }))
             .collect();
         ops.push(TxOp::AppendLog {
             pg: self.pg,

@@ -176,6 +176,9 @@ pub enum PgMsg {
         interval: Epoch,
         /// Name -> version, for objects present.
         versions: Vec<(String, Version)>,
+        /// Erasure-coded: the versions of the member's roll-back copies.
+        #[serde(default)]
+        stashed: Vec<(String, Version)>,
     },
     /// Primary -> the authoritative holder: push your copy of `name` to `to`.
     PushTo {
@@ -405,4 +408,8 @@ pub trait ObjectView {
     fn version(&self, name: &str) -> Option<Version>;
     /// Every object of this PG with its version.
     fn versions(&self) -> Vec<(String, Version)>;
+    /// Erasure-coded PGs: every roll-back copy (`TxOp::Stash`) with its version.
+    fn stashed(&self) -> Vec<(String, Version)> {
+        Vec::new()
+    }
 }

@@ -15,6 +15,7 @@ use super::keys::{
     INFO_USAGE_OBJECTS, META, OBJECTS, OMAP, PG_LOG, PG_META, name_successor, next_pg, pg_bounds,
     pg_cols, pg_of,
 };
+use super::types::{STASH_POOL_BIT, stash_pg};
 use super::{
     ObjectKey, ObjectMeta, Request, Shared, StoreError, TxOp, Txn, Usage, decode_meta, encode_meta,
     lock,
@@ -302,6 +303,35 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Copies `obj` (meta and blocks) over its stash, or drops the stash if `obj` is absent.
+    fn stash(&mut self, obj: &ObjectKey, usage: &mut Usage) -> Result<(), StoreError> {
+        let to = obj.stash();
+        let (tp, ts) = pg_cols(to.pg);
+        let old = self.get_meta(&to)?;
+        if old.is_some() {
+            self.objects.remove((tp, ts, to.name.as_str()))?;
+            self.drop_blocks_from(&to, 0)?;
+        }
+        let Some(meta) = self.get_meta(obj)? else {
+            account(usage, old.map(|m| m.size), None);
+            return Ok(());
+        };
+        let (pool, seed) = pg_cols(obj.pg);
+        let name = obj.name.as_str();
+        let blocks: Vec<(u64, Vec<u8>)> = self
+            .blocks
+            .range((pool, seed, name, 0)..=(pool, seed, name, u64::MAX))?
+            .map(|r| r.map(|(k, v)| (k.value().3, v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        for (i, block) in blocks {
+            self.blocks
+                .insert((tp, ts, to.name.as_str(), i), block.as_slice())?;
+        }
+        self.put_meta(&to, &meta)?;
+        account(usage, old.map(|m| m.size), Some(meta.size));
+        Ok(())
+    }
+
     fn clear_omap(&mut self, obj: &ObjectKey) -> Result<(), StoreError> {
         let (pool, seed) = pg_cols(obj.pg);
         let name = obj.name.as_str();
@@ -386,6 +416,7 @@ impl<'t> Tables<'t> {
                 self.put_meta(obj, &meta)?;
                 account(usage, old_size, Some(meta.size));
             }
+            TxOp::Stash { obj } => self.stash(obj, usage)?,
             TxOp::Remove { obj } => {
                 if let Some(old) = self.get_meta(obj)? {
                     let (pool, seed) = pg_cols(obj.pg);
@@ -476,9 +507,15 @@ impl<'t> Tables<'t> {
                 self.pg_meta.insert(pg_cols(*pg), value.as_slice())?;
             }
             TxOp::RemovePg { pg } => {
-                let (bytes, objects) = self.remove_pg(*pg)?;
-                usage.bytes = usage.bytes.saturating_sub(bytes);
-                usage.objects = usage.objects.saturating_sub(objects);
+                let mut pgs = vec![*pg];
+                if pg.pool.0 & STASH_POOL_BIT == 0 {
+                    pgs.push(stash_pg(*pg)); // its roll-back copies go with it
+                }
+                for pg in pgs {
+                    let (bytes, objects) = self.remove_pg(pg)?;
+                    usage.bytes = usage.bytes.saturating_sub(bytes);
+                    usage.objects = usage.objects.saturating_sub(objects);
+                }
             }
             TxOp::SetMeta { key, value } => {
                 self.meta.insert(key.as_str(), value.as_slice())?;

@@ -169,6 +169,8 @@ impl Store {
         distinct_pgs(&r.open_table(OBJECTS)?, &mut out)?;
         distinct_pgs(&r.open_table(PG_LOG)?, &mut out)?;
         distinct_pgs(&r.open_table(PG_META)?, &mut out)?;
+        // Roll-back copies belong to their PG; they are not PGs of their own.
+        out.retain(|pg| pg.pool.0 & super::types::STASH_POOL_BIT == 0);
         Ok(out.into_iter().collect())
     }
 

@@ -46,6 +46,28 @@ pub struct ObjectKey {
     pub name: String,
 }
 
+/// Pool-id bit of the key space holding erasure-coded roll-back copies: the stash of an
+/// object lives under the same name in its PG with this bit set, out of every listing.
+pub const STASH_POOL_BIT: u32 = 1 << 31;
+
+impl ObjectKey {
+    /// Where the roll-back copy of this object is kept (see [`TxOp::Stash`]).
+    pub fn stash(&self) -> ObjectKey {
+        ObjectKey {
+            pg: stash_pg(self.pg),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// The key space of `pg`'s roll-back copies.
+pub fn stash_pg(pg: PgId) -> PgId {
+    PgId {
+        pool: placement::PoolId(pg.pool.0 | STASH_POOL_BIT),
+        seed: pg.seed,
+    }
+}
+
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.pg, self.name)
@@ -203,6 +225,13 @@ pub enum TxOp {
         pg: PgId,
         /// Encoded info.
         value: Vec<u8>,
+    },
+    /// Erasure-coded shards: keep the object's current state (data and meta) as its
+    /// roll-back copy, replacing an older one (an absent object drops it). A write fewer
+    /// than k shards applied can then be undone by decoding the previous version.
+    Stash {
+        /// The object.
+        obj: ObjectKey,
     },
     /// Remove every object, block, omap entry, log entry and the info of a PG.
     RemovePg {

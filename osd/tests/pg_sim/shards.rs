@@ -1,6 +1,7 @@
 //! The erasure-coded side of the simulation, done as the OSD's shell does it
 //! (`daemon/ec.rs`): encode a write once and give each member its shard, rebuild a shard for
-//! recovery from k live members' shards of the same version, and check a settled PG by
+//! recovery from k live members' shards of the same version (current or roll-back copy),
+//! and check a settled PG by
 //! decoding every acknowledged object from its members.
 
 use std::collections::BTreeMap;
@@ -99,7 +100,10 @@ pub fn rebuild(
         if !sim.alive(*holder) {
             continue;
         }
-        let Some(o) = sim.nodes[holder.0 as usize].disk.objects.get(name) else {
+        // The current copy, or the roll-back copy if that is the version wanted.
+        let disk = &sim.nodes[holder.0 as usize].disk;
+        let current = disk.objects.get(name).filter(|o| o.version == version);
+        let Some(o) = current.or_else(|| disk.stash.get(name)) else {
             continue;
         };
         let Some(sm) = o.xattrs.get(SHARD_XATTR).and_then(|v| ShardMeta::decode(v)) else {

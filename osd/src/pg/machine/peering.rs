@@ -33,15 +33,22 @@ impl PgMachine {
                     auth_incomplete,
                     plans,
                     versions,
+                    stashed,
                     ..
                 } if waiting.is_empty() => {
                     let (auth, mut auth_log) = (*auth, auth_log.clone());
                     let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
+                    let stashed = std::mem::take(stashed);
                     if *auth_incomplete {
                         let on_disk = versions.get(&auth).cloned().unwrap_or_default();
                         auth_log.retain_consistent(&on_disk);
                     }
-                    self.plan_copies(auth, auth_log, plans, versions, out)
+                    let seen = Seen {
+                        plans,
+                        versions,
+                        stashed,
+                    };
+                    self.plan_copies(auth, auth_log, seen, out)
                 }
                 Phase::Recover {
                     outstanding,
@@ -111,6 +118,11 @@ impl PgMachine {
                 None
             } else {
                 match log.divergence(&auth_log) {
+                    // Erasure-coded members are asked even so: their roll-back copies may be
+                    // what decodes an object the authority holds a lone shard of.
+                    Divergence::Overlap { objects, .. } if objects.is_empty() && m.ec.is_some() => {
+                        Some(Vec::new())
+                    }
                     Divergence::Overlap { objects, .. } if objects.is_empty() => continue,
                     Divergence::Overlap { objects, .. } => Some(objects),
                     Divergence::Disjoint => None,
@@ -142,7 +154,7 @@ impl PgMachine {
             };
             out.push(self.send(*member, msg));
         }
-        let mut versions = BTreeMap::new();
+        let (mut versions, mut stashed) = (BTreeMap::new(), BTreeMap::new());
         if ask.remove(&self.me) {
             let names = if self.me == auth {
                 auth_names.clone()
@@ -150,6 +162,7 @@ impl PgMachine {
                 plans[&self.me].clone()
             };
             versions.insert(self.me, local_versions(view, names));
+            stashed.insert(self.me, view.stashed().into_iter().collect());
         }
         self.state = PgState::Peering;
         Phase::GetVersions {
@@ -160,6 +173,7 @@ impl PgMachine {
             plans,
             waiting: ask,
             versions,
+            stashed,
         }
     }
 
@@ -167,14 +181,14 @@ impl PgMachine {
         &mut self,
         auth: OsdId,
         mut auth_log: PgLog,
-        plans: BTreeMap<OsdId, Option<Vec<String>>>,
-        versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        seen: Seen,
         out: &mut Vec<Effect>,
     ) -> Phase {
+        let (plans, versions) = (&seen.plans, &seen.versions);
         let empty = BTreeMap::new();
         let auth_versions = versions.get(&auth).unwrap_or(&empty);
         let mut outstanding = BTreeSet::new();
-        for (member, plan) in &plans {
+        for (member, plan) in plans {
             let theirs = versions.get(member).unwrap_or(&empty);
             let names: BTreeSet<String> = match plan {
                 Some(names) => names.iter().cloned().collect(),
@@ -186,7 +200,7 @@ impl PgMachine {
                 }
             }
         }
-        let rollbacks = self.ec_rollbacks(auth, &plans, &versions, &outstanding);
+        let rollbacks = self.ec_rollbacks(auth, &seen, &outstanding);
         for (name, target) in &rollbacks {
             // The undone writes leave the authoritative log; every member (the authority
             // too) whose copy is not `target` gets `target`.
@@ -194,7 +208,7 @@ impl PgMachine {
             outstanding.retain(|(_, n)| n != name);
             let m = self.map.as_ref().expect("map set");
             for member in m.acting.iter().chain([&auth]) {
-                let have = state_of(*member, name, auth, &plans, &versions);
+                let have = seen.state_of(*member, name, auth);
                 if have != *target {
                     outstanding.insert((*member, name.clone()));
                 }
@@ -214,14 +228,14 @@ impl PgMachine {
     }
 
     /// Erasure-coded PGs: the objects whose authoritative state fewer than k members hold
-    /// (so it cannot be decoded), each with the newest other state at least k members hold
-    /// (an unacknowledged write rolled back, or one the authority missed kept). An object
-    /// no state of which k members hold is left as it is: recovery waits for more shards.
+    /// (so it cannot be decoded), each with the newest other state at least k members hold,
+    /// current or as their roll-back copy (an unacknowledged write rolled back, or one the
+    /// authority missed kept). An object no state of which k members hold is left as it
+    /// is: recovery waits for more shards.
     fn ec_rollbacks(
         &self,
         auth: OsdId,
-        plans: &BTreeMap<OsdId, Option<Vec<String>>>,
-        versions: &BTreeMap<OsdId, BTreeMap<String, Version>>,
+        seen: &Seen,
         outstanding: &BTreeSet<(OsdId, String)>,
     ) -> BTreeMap<String, Option<Version>> {
         let Some(m) = self.map.as_ref() else {
@@ -234,21 +248,26 @@ impl PgMachine {
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
         let mut out = BTreeMap::new();
         for name in names {
-            let states: Vec<Option<Version>> = members
+            let states: Vec<(Option<Version>, Option<Version>)> = members
                 .iter()
-                .map(|o| state_of(*o, name, auth, plans, versions))
+                .map(|o| (seen.state_of(*o, name, auth), seen.stash_of(*o, name)))
                 .collect();
-            let holders = |s: Option<Version>| states.iter().filter(|x| **x == s).count();
-            let want = state_of(auth, name, auth, plans, versions);
+            let holders = |s: Option<Version>| {
+                let kept = |(now, stash): &(Option<Version>, Option<Version>)| {
+                    *now == s || (s.is_some() && *stash == s)
+                };
+                states.iter().filter(|x| kept(x)).count()
+            };
+            let want = seen.state_of(auth, name, auth);
             if want.is_none() || holders(want) >= k {
                 continue;
             }
-            // Any other state k members hold, newest first (a write the authority's log
-            // lacks but k shards applied is decodable, so it is kept); absent last: the
-            // object may not have existed before the undone write.
+            // Any other state k members hold, newest first; absent last (k members lack
+            // it). Absence held by fewer is not trusted: a member may lack an object only
+            // because it has not recovered it yet, so the PG waits for more shards.
             let mut others: Vec<Option<Version>> = states
                 .iter()
-                .copied()
+                .flat_map(|(now, stash)| [*now, *stash])
                 .filter(|s| s.is_some() && *s != want && *s != Some(WRONG_SHARD))
                 .collect();
             others.sort();
@@ -332,6 +351,12 @@ impl PgMachine {
         if clean {
             self.info.last_epoch_clean = self.interval;
             self.intervals.prune_before(self.interval);
+            // Every shard holds the authoritative state: roll-back copies are not needed.
+            if self.map.as_ref().is_some_and(|m| m.ec.is_some()) {
+                ops.push(TxOp::RemovePg {
+                    pg: crate::store::stash_pg(self.pg),
+                });
+            }
         }
         ops.push(self.meta_op());
         out.push(Effect::Persist(Txn { ops }));
@@ -439,21 +464,32 @@ pub(crate) fn decodable_head(infos: &BTreeMap<OsdId, (PgInfo, PgLog)>, k: usize)
         .unwrap_or(Version::ZERO)
 }
 
-/// What `member` holds of `name` as peering learned it: its reported version if it was asked
-/// about the object, else the authority's (its log matched the authority's for it).
-fn state_of(
-    member: OsdId,
-    name: &str,
-    auth: OsdId,
-    plans: &BTreeMap<OsdId, Option<Vec<String>>>,
-    versions: &BTreeMap<OsdId, BTreeMap<String, Version>>,
-) -> Option<Version> {
-    let asked = member == auth
-        || match plans.get(&member) {
-            Some(None) => true,
-            Some(Some(names)) => names.iter().any(|n| n == name),
-            None => false,
-        };
-    let from = if asked { member } else { auth };
-    versions.get(&from).and_then(|v| v.get(name)).copied()
+/// What peering learned of the members' objects.
+pub(super) struct Seen {
+    /// Which objects each member was asked about (`None`: all).
+    plans: BTreeMap<OsdId, Option<Vec<String>>>,
+    /// Their answers (the authority's included).
+    versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
+    /// Erasure-coded: their roll-back copies.
+    stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
+}
+
+impl Seen {
+    /// What `member` holds of `name`: its reported version if it was asked about the
+    /// object, else the authority's (its log matched the authority's for it).
+    fn state_of(&self, member: OsdId, name: &str, auth: OsdId) -> Option<Version> {
+        let asked = member == auth
+            || match self.plans.get(&member) {
+                Some(None) => true,
+                Some(Some(names)) => names.iter().any(|n| n == name),
+                None => false,
+            };
+        let from = if asked { member } else { auth };
+        self.versions.get(&from).and_then(|v| v.get(name)).copied()
+    }
+
+    /// The version of `member`'s roll-back copy of `name`, if it reported one.
+    fn stash_of(&self, member: OsdId, name: &str) -> Option<Version> {
+        self.stashed.get(&member).and_then(|s| s.get(name)).copied()
+    }
 }
