@@ -35,7 +35,8 @@ pub fn parse_ec(spec: &str, stripe_unit: u32, min_size: Option<u8>) -> anyhow::R
     })
 }
 
-/// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units).
+/// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB`, `2 GiB` (binary units); used
+/// by every option and setting that takes a size.
 pub fn parse_bytes(spec: &str) -> anyhow::Result<u64> {
     let s = spec.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -64,7 +65,9 @@ mod tests {
         assert_eq!(parse_bytes("64KiB").unwrap(), 64 << 10);
         assert_eq!(parse_bytes("64k").unwrap(), 64 << 10);
         assert_eq!(parse_bytes("1M").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("2 g").unwrap(), 2 << 30);
         assert!(parse_bytes("64 parsecs").is_err());
+        assert!(parse_bytes("fast").is_err());
         assert!(parse_bytes("KiB").is_err());
     }
 

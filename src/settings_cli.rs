@@ -1,7 +1,7 @@
 //! `shoal config ls|get|set|rm`: cluster-wide settings held in the map
 //! (`placement::config`), so every OSD applies a change within an epoch.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use placement::config::{SETTINGS, Setting, setting};
 use rados::proto::mon::AdminCommand;
 use serde_json::json;
@@ -71,7 +71,7 @@ pub fn run(conn: &Connection, cmd: &ConfigCommand, format: Format) -> anyhow::Re
         }
         ConfigCommand::Set { key, value } => {
             let s = known(key)?;
-            let value = parse_value(value)?;
+            let value = crate::args::parse_bytes(value)?;
             let epoch = admin::admin(
                 conn,
                 AdminCommand::ConfigSet {
@@ -100,37 +100,4 @@ fn known(key: &str) -> anyhow::Result<&'static Setting> {
         let all: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
         format!("unknown setting {key:?}; known: {}", all.join(", "))
     })
-}
-
-/// An integer with an optional binary size suffix.
-fn parse_value(text: &str) -> anyhow::Result<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, suffix) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .with_context(|| format!("{text:?} is not a number"))?;
-    let shift = match suffix.trim().to_ascii_lowercase().as_str() {
-        "" => 0,
-        "k" | "kib" | "kb" => 10,
-        "m" | "mib" | "mb" => 20,
-        "g" | "gib" | "gb" => 30,
-        other => bail!("unknown unit {other:?} in {text:?} (use KiB, MiB or GiB)"),
-    };
-    n.checked_mul(1 << shift)
-        .with_context(|| format!("{text:?} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_value;
-
-    #[test]
-    fn values_take_binary_suffixes() {
-        assert_eq!(parse_value("12").unwrap(), 12);
-        assert_eq!(parse_value("50MiB").unwrap(), 50 << 20);
-        assert_eq!(parse_value("2 g").unwrap(), 2 << 30);
-        assert!(parse_value("fast").is_err());
-        assert!(parse_value("5 parsecs").is_err());
-    }
 }

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, http_get, index_of, wait_osds};
+use common::osds::{Osds, http_get, wait_osds};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, RadosClient};
 

@@ -197,8 +197,10 @@ impl Codec {
         let size = data.len() as u64;
         let n = l.k + l.m;
         let len = l.shard_len(size) as usize;
-        let mut shards = vec![Vec::with_capacity(len); n];
-        let mut crcs = vec![Vec::with_capacity(l.stripes(size) as usize); n];
+        // One allocation per shard (cloning a Vec would not keep its capacity).
+        let mut shards: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
+        let stripes = l.stripes(size) as usize;
+        let mut crcs: Vec<Vec<u32>> = (0..n).map(|_| Vec::with_capacity(stripes)).collect();
         for s in 0..l.stripes(size) {
             let chunk = l.chunk_len(size, s);
             let start = (s * l.stripe_width()) as usize;
@@ -256,18 +258,23 @@ impl Codec {
                 (r.start - want.start) as usize,
                 (r.end - want.start) as usize,
             );
-            let mut chunks: Vec<Option<Vec<u8>>> = shards
-                .iter()
-                .map(|sh| sh.map(|d| d[a..b].to_vec()))
-                .collect();
-            if chunks[..l.k].iter().any(Option::is_none) {
+            let before = out.len();
+            if shards[..l.k].iter().all(Option::is_some) {
+                // Every data chunk is here: no decoding, no copy but into the output.
+                for sh in &shards[..l.k] {
+                    out.extend_from_slice(&sh.expect("present")[a..b]);
+                }
+            } else {
+                let mut chunks: Vec<Option<Vec<u8>>> = shards
+                    .iter()
+                    .map(|sh| sh.map(|d| d[a..b].to_vec()))
+                    .collect();
                 self.rs
                     .reconstruct_data(&mut chunks)
                     .map_err(|_| self.too_few(shards))?;
-            }
-            let before = out.len();
-            for c in &chunks[..l.k] {
-                out.extend_from_slice(c.as_deref().expect("data chunk present or rebuilt"));
+                for c in &chunks[..l.k] {
+                    out.extend_from_slice(c.as_deref().expect("data chunk rebuilt"));
+                }
             }
             out.truncate(before + l.stripe_bytes(size, s));
         }
