@@ -41,6 +41,10 @@ pub struct GatewayArgs {
     /// Failure domain of those pools: osd, host or zone [default: host].
     #[arg(long)]
     failure_domain: Option<String>,
+    /// Create the data pool erasure-coded with K data and M parity shards (e.g. 4+2;
+    /// min_size K+1) instead of replicated; metadata and index pools stay replicated.
+    #[arg(long, value_name = "K+M")]
+    data_pool_ec: Option<String>,
     /// Index shards of new buckets [default: 8].
     #[arg(long)]
     index_shards: Option<u32>,
@@ -115,6 +119,11 @@ fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<Gatewa
                 .or(file.pool_pg_num)
                 .unwrap_or(pools.data_pg_num),
             failure_domain,
+            data_erasure: args
+                .data_pool_ec
+                .as_deref()
+                .map(|spec| crate::args::parse_ec(spec, placement::DEFAULT_STRIPE_UNIT, None))
+                .transpose()?,
         },
     })
 }

@@ -32,15 +32,7 @@ const SIZES: &[usize] = &[
 ];
 
 fn payload(i: usize, len: usize) -> Vec<u8> {
-    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::s3::random_bytes(len, i as u64 + 1)
 }
 
 async fn verify(io: &IoCtx, acked: &BTreeMap<String, Vec<u8>>) {

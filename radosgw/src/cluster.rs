@@ -12,7 +12,7 @@ use crate::layout::{DATA_POOL, INDEX_POOL, META_POOL};
 /// How to create the gateway's pools when they do not exist yet.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
-    /// Copies of every object (all three pools are replicated).
+    /// Copies of every object in the replicated pools.
     pub size: u8,
     /// Fewest copies that accept writes.
     pub min_size: u8,
@@ -20,6 +20,9 @@ pub struct PoolSettings {
     pub data_pg_num: u32,
     /// Failure domain of all three pools.
     pub failure_domain: DomainType,
+    /// Create the data pool erasure-coded with this kind instead (heads and tails need no
+    /// omap; users, buckets and indexes stay in the replicated pools).
+    pub data_erasure: Option<PoolKind>,
 }
 
 impl Default for PoolSettings {
@@ -29,6 +32,7 @@ impl Default for PoolSettings {
             min_size: 2,
             data_pg_num: 64,
             failure_domain: DomainType::Host,
+            data_erasure: None,
         }
     }
 }
@@ -62,12 +66,17 @@ impl Cluster {
             if client.pool_id(name).is_some() {
                 continue;
             }
+            let replicated = PoolKind::Replicated {
+                size: settings.size,
+                min_size: settings.min_size,
+            };
+            let kind = match settings.data_erasure {
+                Some(ec) if name == DATA_POOL => ec,
+                _ => replicated,
+            };
             let cmd = AdminCommand::PoolCreate {
                 name: name.to_owned(),
-                kind: PoolKind::Replicated {
-                    size: settings.size,
-                    min_size: settings.min_size,
-                },
+                kind,
                 pg_num,
                 failure_domain: settings.failure_domain,
             };
