@@ -232,8 +232,8 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         "MEASURED ec 4+2: osd out -> shards rebuilt on osd {new}, active+clean: {:.1?}",
         out_at.elapsed()
     );
-    // With two more OSDs killed, only four shards of each PG are left, so every PG that
-    // placed a shard on the new OSD can be read only if that rebuilt shard is right.
+    // Kill the out OSD and two more: only four shards of each PG are left, so every PG
+    // that placed a shard on the new OSD can be read only if that rebuilt shard is right.
     osds.kill(2);
     osds.kill(0);
     osds.kill(3);

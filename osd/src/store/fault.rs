@@ -84,7 +84,9 @@ pub fn corrupt_object(
     for item in objects.iter().map_err(StoreError::from)? {
         let (k, v) = item.map_err(StoreError::from)?;
         let (p, seed, n) = k.value();
-        if n == name && pool.is_none_or(|want| want == p) {
+        // Roll-back copies are not objects a user names.
+        let stash = p & super::types::STASH_POOL_BIT != 0;
+        if n == name && !stash && pool.is_none_or(|want| want == p) {
             found.push((p, seed, decode_meta(v.value())?));
         }
     }

@@ -195,7 +195,9 @@ impl PgMachine {
                 None => auth_versions.keys().chain(theirs.keys()).cloned().collect(),
             };
             for name in names {
-                if auth_versions.get(&name) != theirs.get(&name) {
+                let (a, b) = (auth_versions.get(&name), theirs.get(&name));
+                // A shard of the wrong position matches nothing, not even another one.
+                if a != b || b == Some(&WRONG_SHARD) {
                     outstanding.insert((*member, name));
                 }
             }
@@ -203,11 +205,11 @@ impl PgMachine {
         let rollbacks = self.ec_rollbacks(auth, &seen, &outstanding);
         for (name, target) in &rollbacks {
             // The undone writes leave the authoritative log; every member (the authority
-            // too) whose copy is not `target` gets `target`.
+            // too, if it is one) whose copy is not `target` gets `target`.
             auth_log.drop_undone(name, *target);
             outstanding.retain(|(_, n)| n != name);
             let m = self.map.as_ref().expect("map set");
-            for member in m.acting.iter().chain([&auth]) {
+            for member in &m.acting {
                 let have = seen.state_of(*member, name, auth);
                 if have != *target {
                     outstanding.insert((*member, name.clone()));
