@@ -1,6 +1,8 @@
 //! Erasure-coded pools on real processes: six OSDs on six hosts, a 4+2 pool. Objects from
-//! one byte to 16 MiB round-trip whole and by range; omap is refused; two OSDs killed with
-//! kill -9 leave every object readable (decoded from the four shards left); restarted, they
+//! one byte to 16 MiB round-trip whole and by range; omap is refused; one OSD killed with
+//! kill -9 leaves every object readable (decoded from the five shards left); with two
+//! killed the default pool (min_size 5) serves nothing, as Ceph does below min_size, while a
+//! 4+2 pool with min_size 4 serves every object from the four shards left; restarted, they
 //! catch up and every PG is active+clean; a seventh OSD takes the shards of one marked out
 //! (rebuilt by decoding); a chunk corrupted on disk is found by deep scrub and rebuilt by
 //! repair. Times are printed for the README, never asserted.
@@ -83,6 +85,18 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         .await
         .unwrap();
     let io = client.pool("ec").await.unwrap();
+    // The same layout with min_size = k: serves I/O with no margin (the CLI warns).
+    let k_pool = mons.shoal("pool create eck --ec 4+2 --pg-num 8 --min-size 4");
+    assert!(k_pool.status.success(), "{k_pool:?}");
+    let warned = String::from_utf8_lossy(&k_pool.stderr).to_string();
+    assert!(warned.contains("min_size = k"), "{warned}");
+    let io_k = client.pool("eck").await.unwrap();
+    let mut acked_k = BTreeMap::new();
+    for i in 0..12 {
+        let (name, data) = (format!("k-{i}"), payload(500 + i, 3000 + i * 65_537));
+        io_k.write_full(&name, data.clone()).await.unwrap();
+        acked_k.insert(name, data);
+    }
 
     // Round trips, whole and by range; stat reports the object, not a shard.
     let mut acked = BTreeMap::new();
@@ -143,8 +157,22 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
     assert_eq!(pg_command(&mons, "deep-scrub", &pgid)["errors"], 0);
     verify(&io, &acked).await;
 
-    // kill -9 two OSDs: every object is still readable from the four shards left.
+    // kill -9 one OSD: every object is still readable from the five shards left.
     osds.kill(1);
+    let killed = Instant::now();
+    wait_osds(&mons, Duration::from_secs(30), "one OSD down", |v| {
+        v["osds"]
+            .as_array()
+            .is_some_and(|a| a.iter().filter(|o| o["up"] == true).count() == 5)
+    });
+    verify(&io, &acked).await;
+    eprintln!(
+        "MEASURED ec 4+2: one OSD killed -> every object read back: {:.1?}",
+        killed.elapsed()
+    );
+    // A second one: below min_size (5) the default pool's PGs report undersized and serve
+    // nothing (a primary that has not peered cannot know its shard is current); the
+    // min_size-4 pool serves every object from the four shards left.
     osds.kill(4);
     let killed = Instant::now();
     wait_osds(&mons, Duration::from_secs(30), "two OSDs down", |v| {
@@ -152,19 +180,17 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
             .as_array()
             .is_some_and(|a| a.iter().filter(|o| o["up"] == true).count() == 4)
     });
-    verify(&io, &acked).await;
-    eprintln!(
-        "MEASURED ec 4+2: two OSDs killed -> every object read back: {:.1?}",
-        killed.elapsed()
-    );
-    // Below min_size (5) the PGs report undersized: writes wait rather than land with no
-    // redundancy margin, reads go on.
+    let pool_id = get["id"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let pgs = json(mons.shoal("--timeout 5 pg dump --format json"));
         let undersized = pgs.as_array().unwrap().iter().all(|p| {
             let s = p["state"].as_str().unwrap_or("");
-            s.contains("undersized")
+            let ours = p["pg"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("{pool_id}."));
+            !ours || s.contains("undersized")
         });
         if undersized {
             break;
@@ -172,7 +198,29 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         assert!(Instant::now() < deadline, "PGs not undersized: {pgs}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    verify(&io, &acked).await;
+    verify(&io_k, &acked_k).await;
+    eprintln!(
+        "MEASURED ec 4+2 min_size 4: two OSDs killed -> every object read back: {:.1?}",
+        killed.elapsed()
+    );
+    let impatient = ClientConfig {
+        op_timeout: Duration::from_secs(3),
+        ..ClientConfig::default()
+    };
+    let quick = RadosClient::connect(mons.addrs.clone(), &keyring, impatient)
+        .await
+        .unwrap();
+    let refused = quick
+        .pool("ec")
+        .await
+        .unwrap()
+        .read("size-5", 0, None)
+        .await
+        .expect_err("an undersized PG serves no reads");
+    assert!(
+        matches!(refused, rados::ClientError::Timeout { .. }),
+        "retried until the op timeout: {refused}"
+    );
 
     // Restarted, they catch up.
     osds.restart(1);
@@ -232,10 +280,11 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         "MEASURED ec 4+2: osd out -> shards rebuilt on osd {new}, active+clean: {:.1?}",
         out_at.elapsed()
     );
-    // Kill the out OSD and two more: only four shards of each PG are left, so every PG
-    // that placed a shard on the new OSD can be read only if that rebuilt shard is right.
+    // Kill the out OSD and two more: only four shards of each PG are left, so every PG of
+    // the min_size-4 pool that placed a shard on the new OSD can be read only if that
+    // rebuilt shard is right.
     osds.kill(2);
     osds.kill(0);
     osds.kill(3);
-    verify(&io, &acked).await;
+    verify(&io_k, &acked_k).await;
 }

@@ -57,6 +57,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 use error::{decode_meta, encode_meta};
+pub use read::Snapshot;
 pub use scrub::{DeepRead, ScrubItem, ScrubRead};
 pub use types::{
     CommitStats, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT, StoreConfig, TxOp, Txn, Usage,

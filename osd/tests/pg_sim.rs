@@ -1,7 +1,12 @@
 //! Seeded simulation of one PG on a few OSDs: random kills (also between a write hitting the
-//! disk and its acknowledgement going out, and between the sub-writes of one write), restarts,
-//! map changes, dropped, duplicated and reordered messages, and a client that retries with
-//! the same reqid. After the faults stop and every OSD is back, the PG must reach
+//! disk and its acknowledgement going out, and between the sub-writes of one write), pauses
+//! (SIGSTOP: a frozen OSD handles nothing while the others move on, and serves what it was
+//! sent when it resumes, reads first), restarts, map changes, dropped, duplicated and
+//! reordered messages, and a client that retries with the same reqid. Time is simulated:
+//! every OSD has its own clock (offset, and a rate within 2% of the others'), leases run out
+//! on it. Reads go to any OSD that believes it is the primary, frozen ones included, and a
+//! read that returns a version older than a write acknowledged before the read was sent
+//! fails the schedule. After the faults stop and every OSD is back, the PG must reach
 //! active+clean with every acknowledged write present and all members agreeing. Two
 //! profiles: replicated (size 3, min_size 2, five OSDs) and erasure-coded 2+2 (min_size 3,
 //! six OSDs), where members hold real Reed-Solomon shards, writes give each member its own
@@ -13,12 +18,13 @@
 //! Run more: `SHOAL_SIM_SEEDS=20000` (from `SHOAL_SIM_FIRST`, default 0).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use bytes::Bytes;
 use osd::pg::types::{EcMapping, WRONG_SHARD};
 use osd::pg::{
-    Effect, Event, LogEntry, LogLimits, Mapping, Mutation, ObjectCopy, ObjectView, PgLog,
-    PgMachine, PgMeta, PgMsg,
+    Effect, Event, LeaseConfig, LogEntry, LogLimits, Mapping, Mutation, ObjectCopy, ObjectView,
+    PgLog, PgMachine, PgMeta, PgMsg, ReadRefused,
 };
 use osd::store::TxOp;
 use placement::{Epoch, OsdId, PgId, PoolId};
@@ -170,7 +176,7 @@ impl Disk {
         }
     }
 
-    fn load(&self, me: OsdId) -> PgMachine {
+    fn load(&self, me: OsdId, now: Duration) -> PgMachine {
         let meta: PgMeta = self
             .meta
             .as_ref()
@@ -182,7 +188,7 @@ impl Disk {
             .map(|e| rmp_serde::from_slice(e).expect("entry decodes"))
             .collect();
         let log = PgLog::from_parts(meta.info.log_tail, entries, meta.dups.clone(), LIMITS);
-        PgMachine::new(PG, me, meta, log)
+        PgMachine::new(PG, me, meta, log, LeaseConfig::default(), now)
     }
 }
 
@@ -224,6 +230,25 @@ struct Node {
     disk: Disk,
     /// `None` while the process is dead.
     pg: Option<PgMachine>,
+    /// Paused (SIGSTOP): events wait in `inbox`, reads in `reads`, until it resumes.
+    frozen: bool,
+    /// When a pause ends (simulated time).
+    frozen_until: Duration,
+    inbox: Vec<Event>,
+    /// Reads sent to it while frozen: the object and when the client sent it.
+    reads: Vec<(String, Duration)>,
+    /// Its clock: `offset + time * (1000 + rate) / 1000`.
+    offset: Duration,
+    rate: i64,
+}
+
+/// One client op on an object, in the order the client issued them (one at a time).
+#[derive(Clone, Debug)]
+struct Issued {
+    tid: u64,
+    delete: bool,
+    /// When the client heard it succeeded, and the version it got.
+    acked: Option<(Duration, Version)>,
 }
 
 #[derive(Clone, Debug)]
@@ -253,6 +278,13 @@ struct Sim {
     trace: bool,
     /// Erasure-coded writes in flight: each shard's mutations, by request.
     encoded: BTreeMap<ReqId, Vec<Vec<Mutation>>>,
+    /// Simulated real time.
+    time: Duration,
+    /// Every op the client issued, per object, in order.
+    issued: BTreeMap<String, Vec<Issued>>,
+    /// Reads served.
+    reads: u64,
+    seed: u64,
 }
 
 fn brief(msg: &PgMsg) -> String {
@@ -289,9 +321,19 @@ impl Sim {
             order.swap(i, j);
         }
         let nodes = (0..osds)
-            .map(|i| Node {
-                disk: Disk::default(),
-                pg: Some(Disk::default().load(OsdId(i))),
+            .map(|i| {
+                let offset = Duration::from_millis(rng.below(100_000));
+                let rate = rng.below(41) as i64 - 20;
+                Node {
+                    disk: Disk::default(),
+                    pg: Some(Disk::default().load(OsdId(i), offset)),
+                    frozen: false,
+                    frozen_until: Duration::ZERO,
+                    inbox: Vec::new(),
+                    reads: Vec::new(),
+                    offset,
+                    rate,
+                }
             })
             .collect();
         let mut sim = Sim {
@@ -311,6 +353,10 @@ impl Sim {
             acks: 0,
             trace: std::env::var("SHOAL_SIM_TRACE").is_ok(),
             encoded: BTreeMap::new(),
+            time: Duration::ZERO,
+            issued: BTreeMap::new(),
+            reads: 0,
+            seed,
         };
         sim.new_epoch();
         sim
@@ -372,6 +418,7 @@ impl Sim {
                 }
                 Event::Map(m) => format!("{to}: map e{} acting {:?}", m.epoch.0, m.acting),
                 Event::Tick => return self.deliver_quiet(to, event),
+                Event::WantLease => format!("{to}: want lease"),
                 Event::Backfill { from, name, .. } => format!("{from} -> {to}: backfill {name}"),
             };
             eprintln!("{e}");
@@ -379,11 +426,25 @@ impl Sim {
         self.deliver_quiet(to, event);
     }
 
+    /// `osd`'s clock now.
+    fn now(&self, osd: OsdId) -> Duration {
+        let n = &self.nodes[osd.0 as usize];
+        let t = self.time.as_micros() as i64;
+        n.offset + Duration::from_micros((t * (1000 + n.rate) / 1000) as u64)
+    }
+
     fn deliver_quiet(&mut self, to: OsdId, event: Event) {
+        let now = self.now(to);
         let node = &mut self.nodes[to.0 as usize];
         let Some(pg) = node.pg.as_mut() else {
             return;
         };
+        if node.frozen {
+            if !matches!(event, Event::Tick) {
+                node.inbox.push(event);
+            }
+            return;
+        }
         let mapping = match &event {
             Event::Map(m) => Some(m),
             _ => pg.mapping(),
@@ -393,7 +454,7 @@ impl Sim {
             disk: &node.disk,
             shard,
         };
-        let effects = pg.handle(event, &view);
+        let effects = pg.handle(event, now, &view);
         self.carry_out(to, effects);
     }
 
@@ -408,8 +469,11 @@ impl Sim {
             match effect {
                 Effect::Persist(txn) => node.disk.apply(txn.ops),
                 Effect::Send { to, msg } => {
-                    let msg = shards::for_member(self.mapping(), to, msg, &self.encoded);
-                    self.net.push((me, to, msg));
+                    // As the shell does: the member's shard by the sender's own map.
+                    let sender = node.pg.as_ref().and_then(|p| p.mapping());
+                    if let Some(msg) = shards::for_member(sender, to, msg, &self.encoded) {
+                        self.net.push((me, to, msg));
+                    }
                 }
                 Effect::Push {
                     to,
@@ -441,7 +505,13 @@ impl Sim {
                 }
                 Effect::Reply { reqid, result } => {
                     self.encoded.remove(&reqid);
-                    let Ok(_) = result else { continue };
+                    let Ok(version) = result else { continue };
+                    let time = self.time;
+                    for op in self.issued.values_mut().flatten() {
+                        if op.tid == reqid.tid && op.acked.is_none() {
+                            op.acked = Some((time, version));
+                        }
+                    }
                     let done = self
                         .inflight
                         .iter()
@@ -466,14 +536,118 @@ impl Sim {
         if self.trace {
             eprintln!("KILL {osd}");
         }
-        self.nodes[osd.0 as usize].pg = None;
+        let node = &mut self.nodes[osd.0 as usize];
+        node.pg = None;
+        node.frozen = false;
+        node.inbox.clear();
+        node.reads.clear();
         self.net.retain(|(from, to, _)| *from != osd && *to != osd);
+    }
+
+    /// Pauses `osd` for up to 6 s: often longer than a lease, long enough for the others
+    /// to mark it down, peer without it and acknowledge writes it never saw.
+    fn freeze(&mut self, osd: OsdId) {
+        let pause = Duration::from_millis(self.rng.below(6000));
+        if self.trace {
+            eprintln!("FREEZE {osd} for {pause:?}");
+        }
+        let node = &mut self.nodes[osd.0 as usize];
+        node.frozen = true;
+        node.frozen_until = self.time + pause;
+    }
+
+    /// SIGCONT: first the reads that waited (the worst case for staleness), then every
+    /// event in arrival order; an OSD the map calls down boots again (keeping its memory).
+    fn resume(&mut self, osd: OsdId) {
+        if self.trace {
+            eprintln!("RESUME {osd}");
+        }
+        let node = &mut self.nodes[osd.0 as usize];
+        node.frozen = false;
+        let reads = std::mem::take(&mut node.reads);
+        let inbox = std::mem::take(&mut node.inbox);
+        for (name, sent) in reads {
+            self.serve_read(osd, &name, sent);
+        }
+        for event in inbox {
+            self.deliver(osd, event);
+        }
+        if !self.up.contains(&osd) {
+            self.boots[osd.0 as usize] += 1;
+        }
+    }
+
+    /// A client read of `name`, sent now, to an OSD that believes it is the primary.
+    fn read(&mut self, name: &str) {
+        let believers: Vec<OsdId> = (0..self.profile.osds)
+            .map(OsdId)
+            .filter(|o| {
+                let pg = self.nodes[o.0 as usize].pg.as_ref();
+                pg.is_some_and(|pg| pg.is_primary())
+            })
+            .collect();
+        if believers.is_empty() {
+            return;
+        }
+        let osd = believers[self.rng.below(believers.len() as u64) as usize];
+        let sent = self.time;
+        let node = &mut self.nodes[osd.0 as usize];
+        if node.frozen {
+            node.reads.push((name.to_string(), sent));
+        } else {
+            self.serve_read(osd, name, sent);
+        }
+    }
+
+    /// Serves a read as the OSD's shell does: only through the PG's read gate, and never
+    /// while a write to the object is in flight (the shell waits; here the read is
+    /// dropped); then checks it against what the client was told before it sent it.
+    fn serve_read(&mut self, osd: OsdId, name: &str, sent: Duration) {
+        let now = self.now(osd);
+        let node = &self.nodes[osd.0 as usize];
+        let Some(pg) = node.pg.as_ref() else { return };
+        match pg.read_gate().check(now) {
+            Ok(()) => {}
+            Err(ReadRefused::NoLease) => return self.deliver(osd, Event::WantLease),
+            Err(ReadRefused::NotServing) => return,
+        }
+        if pg.writing(name) {
+            return;
+        }
+        let got = node.disk.objects.get(name).map(|o| o.version);
+        self.reads += 1;
+        if self.trace {
+            eprintln!("READ {name} at {osd}: {got:?} (sent {sent:?})");
+        }
+        let ops = self.issued.get(name).map(Vec::as_slice).unwrap_or_default();
+        let before = ops
+            .iter()
+            .rev()
+            .find(|op| op.acked.is_some_and(|(at, _)| at < sent));
+        let Some(last) = before else { return };
+        let (_, version) = last.acked.expect("acked");
+        let stale = match got {
+            // Versions only grow: anything older than the acknowledged one is stale.
+            Some(v) => v < version,
+            // Absent is right after a delete that was acknowledged or may have landed.
+            None => !last.delete && !ops.iter().any(|op| op.tid > last.tid && op.delete),
+        };
+        assert!(
+            !stale,
+            "seed {}: stale read of {name} at {osd}: got {got:?}, but {} (tid {}) was \
+             acknowledged at {:?} before the read was sent at {sent:?}",
+            self.seed,
+            version,
+            last.tid,
+            last.acked.map(|(at, _)| at),
+        );
     }
 
     fn restart(&mut self, osd: OsdId) {
         self.boots[osd.0 as usize] += 1;
+        let now = self.now(osd);
         let node = &mut self.nodes[osd.0 as usize];
-        let mut pg = node.disk.load(osd);
+        let mut pg = node.disk.load(osd, now);
         let (current, history) = self.maps.split_last().expect("a map");
         for m in history {
             pg.observe_history(m);
@@ -482,8 +656,10 @@ impl Sim {
         self.deliver(osd, Event::Map(current.clone()));
     }
 
+    /// Running and not paused: what the monitor and peers can tell.
     fn alive(&self, osd: OsdId) -> bool {
-        self.nodes[osd.0 as usize].pg.is_some()
+        let node = &self.nodes[osd.0 as usize];
+        node.pg.is_some() && !node.frozen
     }
 
     fn send_op(&mut self, name: String) {
@@ -494,10 +670,16 @@ impl Sim {
             return;
         }
         let op = self.inflight[&name].clone();
+        let node = &self.nodes[primary.0 as usize];
+        if node.frozen {
+            return; // lost in a paused process's socket; the client resends
+        }
+        // As the shell does: the primary encodes by its own map when the write arrives.
+        let its_map = node.pg.as_ref().and_then(|p| p.mapping());
         let mutations = match (&op.data, self.profile.ec) {
             (Some(data), Some(layout)) => {
                 let per_shard = shards::encode(layout, data);
-                let Some(mine) = shards::position(Some(self.mapping()), primary) else {
+                let Some(mine) = shards::position(its_map, primary) else {
                     return;
                 };
                 let ours = per_shard[mine].clone();
@@ -518,9 +700,23 @@ impl Sim {
     }
 
     fn step(&mut self, faults: bool) {
+        self.time += Duration::from_millis(1 + self.rng.below(15));
         let r = self.rng.below(100);
         let osds = self.profile.osds;
-        let dead: Vec<OsdId> = (0..osds).map(OsdId).filter(|o| !self.alive(*o)).collect();
+        let dead: Vec<OsdId> = (0..osds)
+            .map(OsdId)
+            .filter(|o| self.nodes[o.0 as usize].pg.is_none())
+            .collect();
+        let thawed: Vec<OsdId> = (0..osds)
+            .map(OsdId)
+            .filter(|o| {
+                let n = &self.nodes[o.0 as usize];
+                n.frozen && n.frozen_until <= self.time
+            })
+            .collect();
+        for osd in thawed {
+            self.resume(osd);
+        }
         match r {
             0..=1 if faults => {
                 let victim = OsdId(self.rng.below(osds as u64) as u32);
@@ -551,6 +747,11 @@ impl Sim {
                     self.tid += 1;
                     let data = (!self.rng.chance(10))
                         .then(|| Bytes::from(format!("{name}-{}-{}", self.tid, self.rng.next())));
+                    self.issued.entry(name.clone()).or_default().push(Issued {
+                        tid: self.tid,
+                        delete: data.is_none(),
+                        acked: None,
+                    });
                     let reqid = ReqId {
                         client: 7,
                         tid: self.tid,
@@ -570,6 +771,16 @@ impl Sim {
                 for name in names {
                     self.send_op(name);
                 }
+            }
+            20 if faults => {
+                let victim = OsdId(self.rng.below(osds as u64) as u32);
+                if self.alive(victim) {
+                    self.freeze(victim);
+                }
+            }
+            21..=27 => {
+                let name = format!("obj{}", self.rng.below(NAMES as u64));
+                self.read(&name);
             }
             _ if !self.net.is_empty() => {
                 let i = self.rng.below(self.net.len() as u64) as usize;
@@ -601,7 +812,8 @@ impl Sim {
     }
 }
 
-fn run(seed: u64, steps: usize, profile: Profile) {
+/// Runs one schedule; returns how many reads were served.
+fn run(seed: u64, steps: usize, profile: Profile) -> u64 {
     let mut sim = Sim::new(seed, profile);
     for _ in 0..steps {
         sim.step(true);
@@ -609,7 +821,10 @@ fn run(seed: u64, steps: usize, profile: Profile) {
     // Heal: everyone back, no drops; keep driving until clean or give up.
     sim.drop_percent = 0;
     for osd in 0..profile.osds {
-        if !sim.alive(OsdId(osd)) {
+        if sim.nodes[osd as usize].frozen {
+            sim.resume(OsdId(osd));
+        }
+        if sim.nodes[osd as usize].pg.is_none() {
             sim.restart(OsdId(osd));
         }
     }
@@ -651,7 +866,8 @@ fn run(seed: u64, steps: usize, profile: Profile) {
         sim.step(false);
     }
     if profile.ec.is_some() {
-        return shards::check_settled(&sim, seed);
+        shards::check_settled(&sim, seed);
+        return sim.reads;
     }
     let m = sim.mapping().clone();
     let primary = &sim.nodes[m.acting[0].0 as usize];
@@ -716,6 +932,7 @@ fn run(seed: u64, steps: usize, profile: Profile) {
         sim.acks > 0 || steps < 100,
         "seed {seed}: no write got through"
     );
+    sim.reads
 }
 
 #[test]
@@ -747,7 +964,13 @@ fn schedules(profile: Profile, default_seeds: u64) {
         var("SHOAL_SIM_FIRST", 0),
         var("SHOAL_SIM_SEEDS", default_seeds),
     );
+    let mut reads = 0;
     for seed in first..first + seeds {
-        run(seed, 3000, profile);
+        reads += run(seed, 3000, profile);
     }
+    // The stale-read check means something only if reads get through.
+    assert!(
+        reads >= seeds,
+        "only {reads} reads served in {seeds} schedules"
+    );
 }

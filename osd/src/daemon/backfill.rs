@@ -154,7 +154,7 @@ pub async fn run(shared: Arc<Shared>) {
             let pgs = shared.pgs.lock().expect("pgs lock");
             pgs.iter()
                 .filter_map(|(pg, h)| {
-                    let snap = h.snapshot.lock().expect("snapshot lock");
+                    let snap = h.snapshot();
                     let m = snap.mapping.as_ref()?;
                     (snap.state == PgState::Active)
                         .then(|| Job::of(*pg, m, shared.id))
@@ -274,7 +274,7 @@ async fn backfill_pg(
 /// Whether this OSD still serves `pg` as primary in `interval`.
 fn still_serving(shared: &Shared, pg: PgId, interval: Epoch) -> bool {
     shared.pg(pg).is_some_and(|h| {
-        let snap = h.snapshot.lock().expect("snapshot lock");
+        let snap = h.snapshot();
         snap.primary && snap.since == interval && snap.state == PgState::Active
     })
 }

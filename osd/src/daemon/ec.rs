@@ -304,27 +304,6 @@ pub async fn gather(
     Ok((got, info))
 }
 
-/// The newest version of `key` any reachable holder has a shard of (`ZERO`: none has one).
-/// Metadata only: no chunk is read.
-pub async fn newest_version(
-    shared: &Arc<Shared>,
-    ec: &EcMapping,
-    key: &ObjectKey,
-) -> Result<Version, OsdError> {
-    let mut set = JoinSet::new();
-    for holder in ec.shards.iter().flatten().copied() {
-        let (shared, key, l) = (shared.clone(), key.clone(), ec.layout);
-        set.spawn(async move { fetch(&shared, l, holder, &key, None, Some(0..0), true).await });
-    }
-    let mut newest = Version::ZERO;
-    while let Some(joined) = set.join_next().await {
-        if let Ok(Ok(Some((info, _)))) = joined {
-            newest = newest.max(info.version);
-        }
-    }
-    Ok(newest)
-}
-
 /// Bytes `off .. off + len` of an object whose local shard meta is `local`: only the
 /// stripes the range needs, decoded only if a data shard is missing or bad.
 pub async fn read(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use placement::ClusterMap;
-use rados::proto::mon::{OsdBeacon, OsdBoot, PgStatus};
+use rados::proto::mon::{OsdBeacon, PgStatus};
 use tracing::{info, warn};
 
 use super::backfill;
@@ -43,7 +43,7 @@ pub fn primary_pg_statuses(shared: &Shared) -> Vec<PgStatus> {
     let pgs = shared.pgs.lock().expect("pgs lock");
     pgs.iter()
         .filter_map(|(pg, h)| {
-            let snap = h.snapshot.lock().expect("snapshot lock").clone();
+            let snap = h.snapshot();
             let m = snap.mapping.as_ref()?;
             if !snap.primary {
                 return None;
@@ -99,7 +99,8 @@ static REBOOTING: AtomicBool = AtomicBool::new(false);
 
 /// A running OSD the map calls down (a false failure report, a partition that healed)
 /// boots again; the monitors mark it up in a new epoch and its PGs peer again.
-pub fn reboot_if_marked_down(shared: &Arc<Shared>, boot: &Arc<OsdBoot>, map: &ClusterMap) {
+pub fn reboot_if_marked_down(shared: &Arc<Shared>, map: &ClusterMap) {
+    let boot = &shared.boot;
     let me = map.osds.get(&shared.id);
     let down = me.is_none_or(|o| !o.up || o.addr != Some(boot.addr));
     if !down || REBOOTING.swap(true, Ordering::SeqCst) {

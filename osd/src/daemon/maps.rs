@@ -76,7 +76,14 @@ pub fn load_machine(shared: &Shared, pg: PgId) -> Result<PgMachine, StoreError> 
         meta.dups.clone(),
         shared.log_limits,
     );
-    Ok(PgMachine::new(pg, shared.id, meta, log))
+    Ok(PgMachine::new(
+        pg,
+        shared.id,
+        meta,
+        log,
+        shared.lease,
+        shared.started,
+    ))
 }
 
 /// Starts a task for `pg`, seeding its interval history with the maps seen before `now`.
@@ -168,15 +175,17 @@ pub fn start_stored_pgs(shared: &Arc<Shared>, tick: Duration) -> Result<usize, S
     Ok(pgs.len())
 }
 
-/// Applies a monitor's answer to `current`; returns the maps in epoch order.
+/// Applies a monitor's answer to `current`; returns the newer maps in epoch order (none if
+/// the answer holds nothing newer: another task may have applied it first).
 pub fn apply_update(current: &ClusterMap, update: MapUpdate) -> Vec<Arc<ClusterMap>> {
     match update {
         MapUpdate::UpToDate(_) => Vec::new(),
-        MapUpdate::Full(map) => vec![Arc::new(*map)],
+        MapUpdate::Full(map) if map.epoch > current.epoch => vec![Arc::new(*map)],
+        MapUpdate::Full(_) => Vec::new(),
         MapUpdate::Incrementals(incs) => {
             let mut out = Vec::new();
             let mut map = current.clone();
-            for inc in incs {
+            for inc in incs.into_iter().filter(|i| i.epoch > current.epoch) {
                 if let Err(e) = map.apply(&inc) {
                     warn!(error = %e, "incremental does not apply; waiting for a full map");
                     break;
@@ -188,8 +197,39 @@ pub fn apply_update(current: &ClusterMap, update: MapUpdate) -> Vec<Arc<ClusterM
     }
 }
 
+/// Applies a monitor's answer on top of whatever map is current by the time it runs
+/// (maps are applied by one task at a time, so every PG sees every epoch in order).
+async fn apply(shared: &Arc<Shared>, update: MapUpdate, tick: Duration) {
+    let _one_at_a_time = shared.advancing.lock().await;
+    let current = shared.map();
+    for map in apply_update(&current, update) {
+        info!(epoch = map.epoch.0, "new map");
+        super::liveness::reboot_if_marked_down(shared, &map);
+        advance(shared, map, tick).await;
+    }
+}
+
+/// Brings the map up to `epoch` (a peer or client named it) before going on, within
+/// `within`; returns whether the map is now at least that new. A request from a newer
+/// epoch is answered from the newer map, never from the one this OSD happened to have.
+pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> bool {
+    let fetch = async {
+        while shared.map().epoch < epoch {
+            let have = Some(shared.map().epoch);
+            match shared.mon.call(&rados::proto::mon::GetMap { have }).await {
+                Ok(update) => apply(shared, update, shared.pg_tick).await,
+                Err(e) => {
+                    warn!(error = %e, "cannot fetch a newer map; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(within, fetch).await.is_ok()
+}
+
 /// Follows new epochs for as long as the OSD runs.
-pub async fn follow(shared: Arc<Shared>, tick: Duration, on_map: impl Fn(&ClusterMap)) {
+pub async fn follow(shared: Arc<Shared>, tick: Duration) {
     loop {
         let current = shared.map();
         match shared
@@ -199,13 +239,7 @@ pub async fn follow(shared: Arc<Shared>, tick: Duration, on_map: impl Fn(&Cluste
             })
             .await
         {
-            Ok(update) => {
-                for map in apply_update(&current, update) {
-                    info!(epoch = map.epoch.0, "new map");
-                    on_map(&map);
-                    advance(&shared, map, tick).await;
-                }
-            }
+            Ok(update) => apply(&shared, update, tick).await,
             Err(e) => {
                 warn!(error = %e, "cannot reach the monitors; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;

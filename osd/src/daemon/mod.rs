@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use pg_task::PgHandle;
 use placement::{ClusterMap, Location, OsdId, Weight};
-use rados::proto::mon::{GetMap, OsdBoot};
+use rados::proto::mon::{GetMap, MapUpdate, OsdBoot};
 use rados::proto::osd::{GetScrubStatus, ListObjects, ObjectRequest, Ping, ScrubRequest};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError, Router};
 use tokio::sync::watch;
@@ -50,6 +50,8 @@ pub struct OsdTiming {
     pub beacon: Duration,
     /// The SWIM failure detector's timing.
     pub gossip: GossipTiming,
+    /// Read lease timing.
+    pub lease: crate::pg::LeaseConfig,
 }
 
 impl Default for OsdTiming {
@@ -58,6 +60,7 @@ impl Default for OsdTiming {
             pg_tick: Duration::from_millis(500),
             beacon: Duration::from_secs(2),
             gossip: GossipTiming::default(),
+            lease: crate::pg::LeaseConfig::default(),
         }
     }
 }
@@ -145,8 +148,12 @@ impl Osd {
             path: opts.data.display().to_string(),
             reason,
         };
+        let clock = shared::Clock::start();
         std::fs::create_dir_all(&opts.data).map_err(|e| data_err(e.to_string()))?;
         let store = Store::open(&opts.data.join("store.redb"), opts.store.clone())?;
+        // The store is ours alone only once an earlier run of this OSD has stopped, so any
+        // lease that run granted ended by now plus one lease.
+        let started = clock.now();
         let uuid = identity(&store).await?;
         let messenger = Messenger::bind(opts.addr, &opts.keyring, MessengerConfig::default())?;
         let addr = messenger.listen_addr().expect("a bound messenger listens");
@@ -189,6 +196,11 @@ impl Osd {
             maps: RwLock::new(VecDeque::from(map.clone())),
             pgs: Mutex::new(BTreeMap::new()),
             locks: Mutex::new(HashMap::new()),
+            clock,
+            started,
+            lease: opts.timing.lease,
+            advancing: tokio::sync::Mutex::new(()),
+            boot: Arc::new(boot),
             log_limits: opts.log_limits,
             pg_tick: opts.timing.pg_tick,
             counters: shared::Counters::default(),
@@ -209,12 +221,7 @@ impl Osd {
         let stored = maps::start_stored_pgs(&shared, tick)?;
         info!(pgs = stored, "loaded PGs from the store");
         maps::advance(&shared, latest, tick).await;
-        let boot = Arc::new(boot);
-        tokio::spawn(maps::follow(shared.clone(), tick, {
-            let shared = shared.clone();
-            let boot = boot.clone();
-            move |map: &ClusterMap| liveness::reboot_if_marked_down(&shared, &boot, map)
-        }));
+        tokio::spawn(maps::follow(shared.clone(), tick));
         tokio::spawn(backfill::run(shared.clone()));
         tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
         tokio::spawn(gossip::run(
@@ -266,7 +273,7 @@ impl Osd {
             .lock()
             .expect("pgs lock")
             .iter()
-            .map(|(pg, h)| (*pg, h.snapshot.lock().expect("snapshot lock").clone()))
+            .map(|(pg, h)| (*pg, h.snapshot()))
             .collect()
     }
 }
@@ -286,7 +293,8 @@ fn router(shared: Arc<shared::Shared>) -> Router {
         })
         .route_with_payload(move |req: ObjectRequest, ctx| {
             let shared = s1.clone();
-            async move { ops::serve(shared, req, ctx.payload).await }
+            let epoch = placement::Epoch(ctx.epoch);
+            async move { ops::serve(shared, req, epoch, ctx.payload).await }
         })
         .route(move |req: ListObjects, _| {
             let shared = s2.clone();
@@ -395,7 +403,11 @@ async fn current_map(store: &Store, mon: &MonClient) -> Result<Vec<Arc<ClusterMa
             }
             maps
         }
-        None => maps::apply_update(&ClusterMap::new(placement::Fsid([0; 16])), update),
+        // No map yet: whatever the monitors hold is newer, even at epoch 0.
+        None => match update {
+            MapUpdate::Full(map) => vec![Arc::new(*map)],
+            other => maps::apply_update(&ClusterMap::new(placement::Fsid([0; 16])), other),
+        },
     })
     .and_then(|maps: Vec<Arc<ClusterMap>>| {
         if maps.is_empty() {

@@ -2,9 +2,10 @@
 //! per object and handed to the PG task, which replicates them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use placement::{PgId, Placement};
+use placement::{Epoch, PgId, Placement};
 use rados::proto::osd::{
     ListObjects, ObjectReply, ObjectRequest, ObjectStat, Op, OpResult, OsdError, Version,
 };
@@ -12,24 +13,44 @@ use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
 
 use super::ec;
+use super::maps;
 use super::pg_task::{PgHandle, PgInput, PgSnapshot};
 use super::scrub;
 use super::shared::{Counters, Shared};
 use crate::StoreError;
 use crate::ec::{Layout, RESERVED_XATTR_PREFIX};
 use crate::pg::types::EcMapping;
-use crate::pg::{Mutation, PgState, WriteError};
+use crate::pg::{Mutation, PgState, ReadRefused, WriteError};
 use crate::store::{ObjectKey, ObjectMeta, Store};
 
 /// Largest object a request may write (the gateway stripes bigger S3 objects).
 pub const MAX_OBJECT: usize = 16 << 20;
 
-/// Serves one object request; the reply payload carries read data.
+/// How long a request waits for its PG to serve (peering, a lease wait or renewal) before
+/// it is refused as retryable; below the client's request timeout.
+const SERVE_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a request from a client with a newer map waits for this OSD to fetch it.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// Serves one object request from a client whose map is at `epoch`; the reply payload
+/// carries read data.
 pub async fn serve(
     shared: Arc<Shared>,
     req: ObjectRequest,
+    epoch: Epoch,
     payload: Bytes,
 ) -> (Result<ObjectReply, OsdError>, Bytes) {
+    // A client that saw a newer map is answered from that map, never from an older one
+    // this OSD happened to hold (a paused OSD that resumes is the usual case).
+    if epoch > shared.map().epoch && !maps::catch_up(&shared, epoch, CATCH_UP).await {
+        Counters::bump(&shared.counters.errors);
+        let pg = req.object.clone();
+        return (
+            Err(unavailable_named(&pg, "catching up with the map")),
+            Bytes::new(),
+        );
+    }
     let result = handle(&shared, req, payload).await;
     match &result {
         Ok(_) => {}
@@ -84,7 +105,7 @@ fn serving_primary(
         epoch: map.epoch,
     };
     let handle = shared.pg(pg).ok_or_else(not_primary)?;
-    let snap = handle.snapshot.lock().expect("snapshot lock").clone();
+    let snap = handle.snapshot();
     if !snap.primary {
         return Err(not_primary());
     }
@@ -152,50 +173,22 @@ async fn handle(
     let (pg, layout) = pg_of(shared, req.pool, &req.object)?;
     check_ops(&req.ops, layout.is_some())?;
     let map = shared.map();
-    let (handle, snap) = serving_primary(shared, pg, &map)?;
-    // An erasure-coded PG below min_size takes no writes but still serves reads from any k
-    // shards (the newest version they hold; see `ec::newest`).
-    let degraded_read = writes == 0 && layout.is_some() && snap.state == PgState::Undersized;
-    if snap.state != PgState::Active && !degraded_read {
-        return Err(unavailable(pg, &snap.state_string()));
-    }
-    let ec = snap.mapping.as_ref().and_then(|m| m.ec.clone());
+    let (handle, _) = serving_primary(shared, pg, &map)?;
     let key = ObjectKey {
         pg,
         name: req.object.clone(),
     };
-    if let Some(ec) = &ec
-        && writes == 0
-    {
-        return ec_read(shared, ec, &key, &req.ops, degraded_read).await;
+    if writes == 0 {
+        return read(shared, &handle, &key, &req.ops).await;
     }
+    wait_for(shared, &handle, pg, |s, _| s.state == PgState::Active).await?;
     // A write holds its PG's scrub gate until every member committed it, so a scrub that
     // holds the gate exclusively compares members with no write in flight.
-    let _gate = if writes > 0 {
-        Some(shared.scrub.gate(pg).read_owned().await)
-    } else {
-        None
-    };
-    // Writes to one object are ordered here: guards see the state the write applies to.
-    let _lock = if writes > 0 {
-        Some(ObjectLock::acquire(shared, &key).await)
-    } else {
-        None
-    };
-    let (meta, read_data, results) = match evaluate_blocking(shared, &key, &req.ops).await {
-        // Read repair: serve from a replica's clean copy, which also fixes ours.
-        Err(OsdError::Corrupt(why)) if writes == 0 && ec.is_none() => {
-            tracing::warn!(obj = %key, %why, "corrupt local copy; read repair");
-            scrub::read_repair(shared, &key).await?;
-            evaluate_blocking(shared, &key, &req.ops).await?
-        }
-        other => other?,
-    };
-    if writes == 0 {
-        Counters::bump(&shared.counters.reads);
-        let version = meta.map_or(Version::ZERO, |m| m.version);
-        return Ok((ObjectReply { version, results }, read_data));
-    }
+    let _gate = shared.scrub.gate(pg).read_owned().await;
+    // Writes to one object are ordered here, and reads wait for them: guards see the state
+    // the write applies to, and no read sees a write before every member has it.
+    let _lock = ObjectLock::write(shared, &key).await;
+    let (meta, _, results) = evaluate_blocking(shared, &key, &req.ops).await?;
     let mutations = mutations_of(&req.ops, payload, meta.is_some())?;
     let (tx, rx) = oneshot::channel();
     handle
@@ -223,15 +216,98 @@ async fn handle(
     Ok((ObjectReply { version, results }, Bytes::new()))
 }
 
+/// Serves a read: after any write in flight to the object has committed everywhere (the
+/// object's lock), and only while the PG's read lease holds, so a paused or partitioned
+/// primary never answers from data a newer primary has moved past.
+async fn read(
+    shared: &Arc<Shared>,
+    handle: &PgHandle,
+    key: &ObjectKey,
+    ops: &[Op],
+) -> Result<(ObjectReply, Bytes), OsdError> {
+    let _lock = ObjectLock::read(shared, key).await;
+    let snap = wait_for(shared, handle, key.pg, |s, now| {
+        readable(shared, handle, s, now)
+    })
+    .await?;
+    if let Some(ec) = snap.mapping.as_ref().and_then(|m| m.ec.as_ref()) {
+        return ec_read(shared, ec, key, ops).await;
+    }
+    let (meta, data, results) = match evaluate_blocking(shared, key, ops).await {
+        // Read repair: serve from a replica's clean copy, which also fixes ours.
+        Err(OsdError::Corrupt(why)) => {
+            tracing::warn!(obj = %key, %why, "corrupt local copy; read repair");
+            scrub::read_repair(shared, key).await?;
+            evaluate_blocking(shared, key, ops).await?
+        }
+        other => other?,
+    };
+    Counters::bump(&shared.counters.reads);
+    let version = meta.map_or(Version::ZERO, |m| m.version);
+    Ok((ObjectReply { version, results }, data))
+}
+
+/// Whether `snap` lets a read be served at `now`; asks the PG for its lease when it holds
+/// none, or will not for long.
+fn readable(shared: &Shared, handle: &PgHandle, snap: &PgSnapshot, now: Duration) -> bool {
+    match snap.read_gate.check(now) {
+        Ok(()) => {
+            let left = snap.read_gate.readable_until.unwrap_or_default() - now;
+            if left < shared.lease.renew_below() {
+                handle.want_lease(now);
+            }
+            true
+        }
+        Err(ReadRefused::NoLease) => {
+            handle.want_lease(now);
+            false
+        }
+        Err(ReadRefused::NotServing) => false,
+    }
+}
+
+/// Waits until this OSD, still the PG's primary, has a snapshot `ready` accepts at the
+/// daemon's time (checked again on every change), for at most [`SERVE_WAIT`]; returns that
+/// snapshot. Not the primary: `NotPrimary` at once; still not ready: `Unavailable`.
+async fn wait_for(
+    shared: &Shared,
+    handle: &PgHandle,
+    pg: PgId,
+    mut ready: impl FnMut(&PgSnapshot, Duration) -> bool,
+) -> Result<PgSnapshot, OsdError> {
+    let mut rx = handle.watch();
+    let deadline = shared.clock.now() + SERVE_WAIT;
+    loop {
+        let now = shared.clock.now();
+        let snap = rx.borrow_and_update().clone();
+        if !snap.primary {
+            return Err(OsdError::NotPrimary {
+                pg: pg.to_string(),
+                epoch: shared.map().epoch,
+            });
+        }
+        if ready(&snap, now) {
+            return Ok(snap);
+        }
+        // Lease renewals arrive as snapshot changes; re-check at least every 100 ms too (a
+        // lone primary's self-granted lease moves on with the clock, not with events).
+        let wait = (deadline.saturating_sub(now)).min(Duration::from_millis(100));
+        if now >= deadline {
+            return Err(unavailable(pg, &snap.state_string()));
+        }
+        if let Ok(Err(_)) = tokio::time::timeout(wait, rx.changed()).await {
+            return Err(unavailable(pg, "stopping"));
+        }
+    }
+}
+
 /// A read on an erasure-coded PG: guards, stat and xattrs from our shard's metadata, data
-/// gathered from `k` shards. Below min_size, our shard must hold the newest version any
-/// reachable shard holds, or we could serve a stale object.
+/// gathered from `k` shards.
 async fn ec_read(
     shared: &Arc<Shared>,
     ec: &EcMapping,
     key: &ObjectKey,
     ops: &[Op],
-    degraded: bool,
 ) -> Result<(ObjectReply, Bytes), OsdError> {
     let local_ops: Vec<Op> = ops
         .iter()
@@ -239,12 +315,6 @@ async fn ec_read(
         .cloned()
         .collect();
     let (meta, _, mut results) = evaluate_blocking(shared, key, &local_ops).await?;
-    if degraded {
-        let newest = ec::newest_version(shared, ec, key).await?;
-        if newest != meta.as_ref().map_or(Version::ZERO, |m| m.version) {
-            return Err(unavailable(key.pg, "undersized, primary's shard is behind"));
-        }
-    }
     let mut data = Bytes::new();
     for (i, op) in ops.iter().enumerate() {
         if let Op::Read { off, len } = op {
@@ -271,6 +341,10 @@ async fn evaluate_blocking(
 }
 
 fn unavailable(pg: PgId, state: &str) -> OsdError {
+    unavailable_named(&pg.to_string(), state)
+}
+
+fn unavailable_named(pg: &str, state: &str) -> OsdError {
     OsdError::Unavailable {
         pg: pg.to_string(),
         state: state.to_string(),
@@ -284,17 +358,24 @@ fn is_guard(op: &Op) -> bool {
     )
 }
 
-/// Holds an object's write lock; on release, forgets the lock if nobody else wants it, so
-/// the lock table stays as small as the set of objects being written.
+/// Holds an object's lock (shared for reads, exclusive for writes); on release, forgets
+/// the lock if nobody else wants it, so the lock table stays as small as the set of
+/// objects in use.
 struct ObjectLock<'a> {
     shared: &'a Shared,
     key: (PgId, String),
-    lock: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    lock: super::shared::ObjectLock,
+    guard: Option<Guard>,
+}
+
+/// Either kind of hold on an object's lock.
+enum Guard {
+    Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 impl<'a> ObjectLock<'a> {
-    async fn acquire(shared: &'a Shared, obj: &ObjectKey) -> ObjectLock<'a> {
+    fn entry(shared: &Shared, obj: &ObjectKey) -> ((PgId, String), super::shared::ObjectLock) {
         let key = (obj.pg, obj.name.clone());
         let lock = shared
             .locks
@@ -303,7 +384,25 @@ impl<'a> ObjectLock<'a> {
             .entry(key.clone())
             .or_default()
             .clone();
-        let guard = Some(lock.clone().lock_owned().await);
+        (key, lock)
+    }
+
+    /// Waits for the object's writes to finish; keeps new ones out while held.
+    async fn read(shared: &'a Shared, obj: &ObjectKey) -> ObjectLock<'a> {
+        let (key, lock) = Self::entry(shared, obj);
+        let guard = Some(Guard::Shared(lock.clone().read_owned().await));
+        ObjectLock {
+            shared,
+            key,
+            lock,
+            guard,
+        }
+    }
+
+    /// Waits until nobody reads or writes the object; keeps everyone out while held.
+    async fn write(shared: &'a Shared, obj: &ObjectKey) -> ObjectLock<'a> {
+        let (key, lock) = Self::entry(shared, obj);
+        let guard = Some(Guard::Exclusive(lock.clone().write_owned().await));
         ObjectLock {
             shared,
             key,
@@ -333,8 +432,10 @@ pub(super) fn store_err(e: StoreError) -> OsdError {
 
 type Evaluated = (Option<ObjectMeta>, Bytes, Vec<OpResult>);
 
-/// Checks guards and runs reads against the stored object.
+/// Checks guards and runs reads against the stored object, all in one snapshot of the
+/// store: the metadata, xattrs and data of a reply always belong to one version.
 fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, OsdError> {
+    let store = store.snapshot().map_err(store_err)?;
     let meta = store.stat(key).map_err(store_err)?;
     let mut data = Bytes::new();
     let mut results = Vec::with_capacity(ops.len());
@@ -466,7 +567,12 @@ pub async fn list(
     if !map.pools.contains_key(&req.pg.pool) {
         return Err(OsdError::NoSuchPool);
     }
-    active_primary(&shared, req.pg, &map)?;
+    // A listing is a read: served under the read lease like any other.
+    let (handle, _) = serving_primary(&shared, req.pg, &map)?;
+    wait_for(&shared, &handle, req.pg, |s, now| {
+        readable(&shared, &handle, s, now)
+    })
+    .await?;
     let store = shared.store.clone();
     let limit = req.limit.clamp(1, 10_000) as usize;
     tokio::task::spawn_blocking(move || {

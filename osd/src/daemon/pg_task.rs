@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use placement::{Epoch, OsdId, PgId};
 use rados::proto::osd::{ReqId, Version};
 use serde_bytes::ByteBuf;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, warn};
 
 use super::ec::{self, EncodedWrite};
@@ -19,7 +19,8 @@ use super::peer::PgPeer;
 use super::shared::Shared;
 use crate::pg::types::{EcMapping, WRONG_SHARD};
 use crate::pg::{
-    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, WriteError,
+    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, ReadGate,
+    WriteError,
 };
 use crate::store::{ObjectKey, Store};
 
@@ -65,6 +66,8 @@ pub struct PgSnapshot {
     pub since: Epoch,
     /// Its newest write.
     pub last_update: Version,
+    /// Whether, and until when (the daemon's clock), it may serve reads.
+    pub read_gate: ReadGate,
 }
 
 impl PgSnapshot {
@@ -88,6 +91,7 @@ impl PgSnapshot {
                 s
             }
             PgState::Undersized => "undersized+degraded+peered".into(),
+            PgState::Waiting => "peered+wait".into(),
             other => other.to_string(),
         }
     }
@@ -98,8 +102,38 @@ impl PgSnapshot {
 pub struct PgHandle {
     /// Its input queue.
     pub tx: mpsc::Sender<PgInput>,
+    /// Its latest snapshot, replaced after every event (and before the event's effects, so
+    /// a reply never reaches a client ahead of the state change that caused it).
+    snapshot: watch::Receiver<PgSnapshot>,
+    /// When reads last asked for the read lease (ms of the daemon's clock), to ask at most
+    /// once per [`LEASE_ASK_EVERY`].
+    lease_asked: Arc<AtomicU64>,
+}
+
+/// Reads ask a PG task for its read lease at most this often.
+const LEASE_ASK_EVERY: Duration = Duration::from_millis(100);
+
+impl PgHandle {
     /// Its latest snapshot.
-    pub snapshot: Arc<Mutex<PgSnapshot>>,
+    pub fn snapshot(&self) -> PgSnapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every new snapshot.
+    pub fn watch(&self) -> watch::Receiver<PgSnapshot> {
+        self.snapshot.clone()
+    }
+
+    /// Tells the PG that reads want its lease (now, at `now`); never waits for queue room.
+    pub fn want_lease(&self, now: Duration) {
+        let now_ms = now.as_millis() as u64;
+        let last = self.lease_asked.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < LEASE_ASK_EVERY.as_millis() as u64 && last != 0 {
+            return;
+        }
+        self.lease_asked.store(now_ms.max(1), Ordering::Relaxed);
+        let _ = self.tx.try_send(PgInput::Event(Event::WantLease));
+    }
 }
 
 /// The store as the PG machine reads it.
@@ -174,10 +208,11 @@ impl ObjectView for StoreView<'_> {
 /// Starts the task for `machine`.
 pub fn spawn(machine: PgMachine, shared: Arc<Shared>, tick: Duration) -> PgHandle {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let snapshot = Arc::new(Mutex::new(snapshot_of(&machine, shared.id)));
+    let (snapshot, watch) = watch::channel(snapshot_of(&machine, shared.id));
     let handle = PgHandle {
         tx,
-        snapshot: snapshot.clone(),
+        snapshot: watch,
+        lease_asked: Arc::new(AtomicU64::new(0)),
     };
     tokio::spawn(run(machine, shared, rx, snapshot, tick));
     handle
@@ -191,14 +226,31 @@ fn snapshot_of(machine: &PgMachine, me: OsdId) -> PgSnapshot {
         mapping: machine.mapping().cloned(),
         since: machine.interval(),
         last_update: machine.log().head(),
+        read_gate: machine.read_gate(),
     }
+}
+
+/// Replaces the snapshot if it changed (readers wake only for news).
+fn publish(snapshot: &watch::Sender<PgSnapshot>, machine: &PgMachine, me: OsdId) {
+    let next = snapshot_of(machine, me);
+    snapshot.send_if_modified(|s| {
+        let changed = s.state != next.state
+            || s.clean != next.clean
+            || s.primary != next.primary
+            || s.since != next.since
+            || s.last_update != next.last_update
+            || s.read_gate != next.read_gate
+            || s.mapping.as_ref().map(|m| m.epoch) != next.mapping.as_ref().map(|m| m.epoch);
+        *s = next;
+        changed
+    });
 }
 
 async fn run(
     mut machine: PgMachine,
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<PgInput>,
-    snapshot: Arc<Mutex<PgSnapshot>>,
+    snapshot: watch::Sender<PgSnapshot>,
     tick: Duration,
 ) {
     let pg = machine.pg();
@@ -209,6 +261,10 @@ async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut backfill_reply = None;
+        // The machine's own deadline (the end of a lease wait); far away if none.
+        let deadline = machine
+            .poll_timeout()
+            .map_or_else(|| shared.clock.far_future(), |t| shared.clock.instant_at(t));
         let event = tokio::select! {
             input = rx.recv() => match input {
                 None => return,
@@ -224,6 +280,7 @@ async fn run(
                 }
             },
             _ = ticker.tick() => Event::Tick,
+            _ = tokio::time::sleep_until(deadline) => Event::Tick,
         };
         let effects = {
             let mapping = match &event {
@@ -239,8 +296,9 @@ async fn run(
                 pg,
                 shard,
             };
-            machine.handle(event, &view)
+            machine.handle(event, shared.clock.now(), &view)
         };
+        publish(&snapshot, &machine, shared.id);
         for effect in effects {
             match effect {
                 Effect::Persist(txn) => {
@@ -287,7 +345,7 @@ async fn run(
             ws.retain(|w| !w.is_closed());
             !ws.is_empty()
         });
-        *snapshot.lock().expect("snapshot lock") = snapshot_of(&machine, shared.id);
+        publish(&snapshot, &machine, shared.id);
     }
 }
 

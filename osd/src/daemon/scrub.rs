@@ -133,7 +133,7 @@ impl Scrubs {
 /// This OSD's view of a PG it must be the active primary of: the acting set.
 fn active_primary(shared: &Shared, pg: PgId) -> Result<Vec<OsdId>, OsdError> {
     let (_, handle) = super::ops::active_primary(shared, pg, &shared.map())?;
-    let snap = handle.snapshot.lock().expect("snapshot lock");
+    let snap = handle.snapshot();
     Ok(snap
         .mapping
         .as_ref()
@@ -144,7 +144,7 @@ fn active_primary(shared: &Shared, pg: PgId) -> Result<Vec<OsdId>, OsdError> {
 /// The PG's erasure-coded layout and shard holders, if it is erasure-coded.
 fn erasure(shared: &Shared, pg: PgId) -> Option<crate::pg::types::EcMapping> {
     let handle = shared.pg(pg)?;
-    let snap = handle.snapshot.lock().expect("snapshot lock");
+    let snap = handle.snapshot();
     snap.mapping.as_ref()?.ec.clone()
 }
 
@@ -514,7 +514,7 @@ pub async fn serve_repair(
 ) -> Result<(), OsdError> {
     let snap = shared
         .pg(req.pg)
-        .map(|h| h.snapshot.lock().expect("snapshot lock").clone())
+        .map(|h| h.snapshot())
         .ok_or_else(|| OsdError::Invalid("pg not held here".into()))?;
     let primary = snap.mapping.as_ref().and_then(|m| m.primary());
     let from = super::sender(&shared, &ctx);
@@ -591,7 +591,7 @@ pub async fn scheduler(shared: Arc<Shared>) {
             .expect("pgs lock")
             .iter()
             .filter_map(|(pg, h)| {
-                let snap = h.snapshot.lock().expect("snapshot lock");
+                let snap = h.snapshot();
                 snap.primary.then_some((*pg, snap.state == PgState::Active))
             })
             .collect();

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use placement::{ClusterMap, OsdId, PgId};
 use rados::{Messenger, MonClient};
@@ -17,8 +18,39 @@ use crate::store::Store;
 /// Maps kept to seed the interval history of PGs created while the OSD runs.
 pub const MAP_HISTORY: usize = 200;
 
-/// One object's write lock.
-pub type ObjectMutex = Arc<tokio::sync::Mutex<()>>;
+/// One object's lock: writes hold it exclusively until every member committed, reads
+/// share it, so a read never sees a write that is not yet on every member.
+pub type ObjectLock = Arc<tokio::sync::RwLock<()>>;
+
+/// The daemon's monotonic clock, read only here: the pure cores take its readings as a
+/// `Duration` since the daemon started.
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Clock {
+        #[allow(clippy::disallowed_methods)] // the shell's one clock
+        let origin = std::time::Instant::now();
+        Clock { origin }
+    }
+
+    /// Time since the daemon started.
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// The tokio instant of reading `t`.
+    pub fn instant_at(&self, t: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + t)
+    }
+
+    /// An instant no timer reaches (a day away).
+    pub fn far_future(&self) -> tokio::time::Instant {
+        self.instant_at(self.now() + Duration::from_secs(86_400))
+    }
+}
 
 /// Operation counters for `/metrics`.
 #[derive(Default)]
@@ -61,8 +93,20 @@ pub struct Shared {
     pub maps: RwLock<VecDeque<Arc<ClusterMap>>>,
     /// Running PG tasks.
     pub pgs: Mutex<BTreeMap<PgId, PgHandle>>,
-    /// Per-object write locks (the primary orders writes per object).
-    pub locks: Mutex<HashMap<(PgId, String), ObjectMutex>>,
+    /// Per-object locks (the primary orders writes per object, and reads after them).
+    pub locks: Mutex<HashMap<(PgId, String), ObjectLock>>,
+    /// The daemon's clock.
+    pub clock: Clock,
+    /// When the store opened (the clock's reading): leases granted by an earlier run of
+    /// this OSD ended by then plus one lease.
+    pub started: Duration,
+    /// Read lease timing.
+    pub lease: crate::pg::LeaseConfig,
+    /// What this OSD booted with (sent again if the map calls it down).
+    pub boot: Arc<rados::proto::mon::OsdBoot>,
+    /// Held while a map is applied, so maps reach PGs one epoch at a time, in order,
+    /// whichever task fetched them.
+    pub advancing: tokio::sync::Mutex<()>,
     /// PG log limits.
     pub log_limits: LogLimits,
     /// How often PG tasks tick.

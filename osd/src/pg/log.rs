@@ -193,6 +193,24 @@ impl PgLog {
         self.entries.retain(|e| consistent.contains(&e.object));
     }
 
+    /// Ends the log at `at` (or its head, if newer): every entry is trimmed (request ids
+    /// kept as dups) and the tail moves there. For a log whose member received recovery
+    /// copies newer than the log says: its objects hold states no entry describes, so no
+    /// other member may be brought up to date from it by log; every member whose log does
+    /// not reach the new tail is compared by listing instead.
+    pub fn seal(&mut self, at: Version) {
+        let tail = self.head().max(at);
+        for e in self.entries.drain(..) {
+            if let Some(reqid) = e.reqid {
+                self.dups.push_back((reqid, e.version));
+            }
+        }
+        while self.dups.len() > self.limits.dups {
+            self.dups.pop_front();
+        }
+        self.tail = tail;
+    }
+
     /// Drops the entries of `object` its stored state no longer reflects after recovery
     /// installed `kept` (`None`: the object is absent): those newer than `kept`, or, for an
     /// absent object, its changes after its last delete. Returns their versions.

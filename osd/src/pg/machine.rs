@@ -9,12 +9,14 @@
 //! all of them committed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use placement::{Epoch, OsdId, PgId};
 use rados::proto::osd::{ReqId, Version};
 use serde_bytes::ByteBuf;
 
 use super::intervals::PastIntervals;
+use super::lease::{Grants, LeaseConfig, PrimaryLease, PriorLeases, ReadGate};
 use super::log::{LogEntry, LogOp, PgLog};
 use super::types::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
@@ -49,12 +51,32 @@ pub struct PgMachine {
     replica_active: bool,
     /// Replica: writes that arrived before the one they follow, keyed by `prior`.
     pending: BTreeMap<Version, (LogEntry, Vec<Mutation>)>,
+    /// The time of the event being handled (the caller's monotonic clock).
+    now: Duration,
+    lease_config: LeaseConfig,
+    /// Read leases this member granted, and the fence a newer primary set.
+    grants: Grants,
 }
 
 #[derive(Debug)]
 struct Primary {
     phase: Phase,
     inflight: BTreeMap<Version, InFlight>,
+    /// Older intervals' read leases this primary must wait out before serving.
+    prior: PriorLeases,
+    /// This interval's read lease, from activation on.
+    lease: Option<PrimaryLease>,
+}
+
+impl Primary {
+    fn new(phase: Phase) -> Primary {
+        Primary {
+            phase,
+            inflight: BTreeMap::new(),
+            prior: PriorLeases::default(),
+            lease: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -96,8 +118,17 @@ enum Phase {
 }
 
 impl PgMachine {
-    /// A PG with the state it persisted (or the default, for a new one).
-    pub fn new(pg: PgId, me: OsdId, meta: PgMeta, log: PgLog) -> PgMachine {
+    /// A PG with the state it persisted (or the default, for a new one), in a process that
+    /// started at `started` (the caller's monotonic clock, as every later `now`): leases it
+    /// may have granted before it last stopped are assumed to run until `started` plus one.
+    pub fn new(
+        pg: PgId,
+        me: OsdId,
+        meta: PgMeta,
+        log: PgLog,
+        lease_config: LeaseConfig,
+        started: Duration,
+    ) -> PgMachine {
         let mut info = meta.info;
         // Writes append to the log without rewriting the info: the log is the truth.
         info.last_update = log.head();
@@ -117,6 +148,9 @@ impl PgMachine {
             primary: None,
             replica_active: false,
             pending: BTreeMap::new(),
+            now: started,
+            lease_config,
+            grants: Grants::new(&lease_config, started),
         }
     }
 
@@ -173,9 +207,50 @@ impl PgMachine {
             .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size);
     }
 
-    /// Handles one event; the effects must be carried out in order.
-    pub fn handle(&mut self, event: Event, view: &dyn ObjectView) -> Vec<Effect> {
+    /// Whether a read may be served, and until when: only by the primary of an active
+    /// interval whose every replica granted it a lease, and never once a newer primary has
+    /// asked for this PG's history. Below min_size nothing is served (as in Ceph): such a
+    /// primary has not peered, so it cannot know its copy is current. The caller also keeps
+    /// reads off objects with a write in flight.
+    pub fn read_gate(&self) -> ReadGate {
+        let Some(p) = self.primary.as_ref() else {
+            return ReadGate::CLOSED;
+        };
+        if self.state != PgState::Active || !self.grants.may_grant(self.attempt) {
+            return ReadGate::CLOSED;
+        }
+        ReadGate {
+            serving: true,
+            readable_until: p
+                .lease
+                .as_ref()
+                .and_then(|l| l.readable_until(&self.lease_config, self.now)),
+        }
+    }
+
+    /// Whether a write to `name` is in flight (ordered, not yet committed by every member).
+    pub fn writing(&self, name: &str) -> bool {
+        self.primary.as_ref().is_some_and(|p| {
+            p.inflight
+                .values()
+                .any(|w| matches!(&w.msg, PgMsg::SubWrite { entry, .. } if entry.object == name))
+        })
+    }
+
+    /// When the machine next wants an event even if nothing arrives (`handle` with any
+    /// event, `Tick` will do): the end of the wait for older leases.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match (&self.primary, self.state) {
+            (Some(p), PgState::Waiting) => Some(p.prior.until()),
+            _ => None,
+        }
+    }
+
+    /// Handles one event at `now` (the caller's monotonic clock, never going back); the
+    /// effects must be carried out in order.
+    pub fn handle(&mut self, event: Event, now: Duration, view: &dyn ObjectView) -> Vec<Effect> {
         let mut out = Vec::new();
+        self.now = self.now.max(now);
         match event {
             Event::Map(m) => self.advance_map(m, view, &mut out),
             Event::Msg { from, msg } => self.on_msg(from, msg, view, &mut out),
@@ -185,6 +260,11 @@ impl PgMachine {
                 mutations,
             } => self.on_write(reqid, name, mutations, &mut out),
             Event::Tick => self.resend(&mut out),
+            Event::WantLease => {
+                if let Some(lease) = self.primary.as_mut().and_then(|p| p.lease.as_mut()) {
+                    lease.want(self.now);
+                }
+            }
             Event::Backfill {
                 from,
                 interval,
@@ -192,7 +272,42 @@ impl PgMachine {
                 copy,
             } => self.on_backfill(from, interval, name, copy, &mut out),
         }
+        self.end_wait();
+        self.request_lease(&mut out);
         out
+    }
+
+    /// Ends the wait for older leases once they have run out.
+    fn end_wait(&mut self) {
+        if self.state == PgState::Waiting
+            && self
+                .primary
+                .as_ref()
+                .is_some_and(|p| self.now >= p.prior.until())
+        {
+            self.state = PgState::Active;
+        }
+    }
+
+    /// Asks the replicas to (re)grant the read lease if reads want it and it runs out.
+    fn request_lease(&mut self, out: &mut Vec<Effect>) {
+        let (now, config, interval) = (self.now, self.lease_config, self.attempt);
+        let Some(lease) = self.primary.as_mut().and_then(|p| p.lease.as_mut()) else {
+            return;
+        };
+        if !lease.should_request(&config, now) {
+            return;
+        }
+        lease.requested(now);
+        for to in lease.members() {
+            out.push(Effect::Send {
+                to: *to,
+                msg: PgMsg::Lease {
+                    interval,
+                    sent_at: now,
+                },
+            });
+        }
     }
 
     /// A copy from the primary serving behind a pg_temp, to this new member of the up set.
@@ -283,10 +398,7 @@ impl PgMachine {
         if self.is_primary() {
             if m.acting.len() < m.min_size {
                 self.state = PgState::Undersized;
-                self.primary = Some(Primary {
-                    phase: Phase::Idle,
-                    inflight: BTreeMap::new(),
-                });
+                self.primary = Some(Primary::new(Phase::Idle));
             } else {
                 self.start_peering(view, out);
             }
@@ -308,6 +420,11 @@ impl PgMachine {
         probe.retain(|o| m.up_osds.contains(o) && *o != self.me);
         let mut infos = BTreeMap::new();
         infos.insert(self.me, (self.info.clone(), self.log.clone()));
+        // Leases this member granted to others (an older primary) must run out before we
+        // serve; our own lease as an older primary is ours to ignore.
+        let mut prior = PriorLeases::default();
+        let (me, now, config) = (self.me, self.now, self.lease_config);
+        prior.heard(&config, self.grants.left_for(me, None, now), now);
         for to in &probe {
             out.push(self.send(
                 *to,
@@ -317,13 +434,12 @@ impl PgMachine {
             ));
         }
         self.state = PgState::Peering;
-        self.primary = Some(Primary {
-            phase: Phase::GetInfo {
-                waiting: probe,
-                infos,
-            },
-            inflight: BTreeMap::new(),
+        let mut p = Primary::new(Phase::GetInfo {
+            waiting: probe,
+            infos,
         });
+        p.prior = prior;
+        self.primary = Some(p);
         self.progress(view, out);
     }
 
@@ -334,6 +450,12 @@ impl PgMachine {
             // Read-only questions are answered whatever our interval; the asker checks.
             PgMsg::Query { interval } => {
                 self.note_attempt(from, interval);
+                // Whatever we promised is in this answer: promise older intervals no more.
+                let own = self.read_gate().readable_until;
+                if from != self.me {
+                    self.grants.fence(interval);
+                }
+                let lease_left = self.grants.left_for(from, own, self.now);
                 out.push(self.send(
                     from,
                     PgMsg::Notify {
@@ -341,6 +463,7 @@ impl PgMachine {
                         info: self.info.clone(),
                         log: self.log.entries().cloned().collect(),
                         dups: self.log.dups().copied().collect(),
+                        lease_left,
                     },
                 ))
             }
@@ -374,13 +497,20 @@ impl PgMachine {
             }),
             _ if !self.accepts(from, &msg) => {}
             PgMsg::Notify {
-                info, log, dups, ..
+                info,
+                log,
+                dups,
+                lease_left,
+                ..
             } => {
                 let log = PgLog::from_parts(info.log_tail, log, dups, self.log.limits());
-                if let Some(Phase::GetInfo { waiting, infos }) = self.phase_mut()
+                let (now, config) = (self.now, self.lease_config);
+                if let Some(p) = self.primary.as_mut()
+                    && let Phase::GetInfo { waiting, infos } = &mut p.phase
                     && waiting.remove(&from)
                 {
                     infos.insert(from, (info, log));
+                    p.prior.heard(&config, lease_left, now);
                 }
                 self.progress(view, out);
             }
@@ -453,6 +583,25 @@ impl PgMachine {
                 mutations,
                 ..
             } => self.on_subwrite(from, prior, entry, mutations, out),
+            PgMsg::Lease { interval, sent_at } => {
+                // `accepts` checked it comes from our primary in our newest attempt.
+                let granted = self
+                    .grants
+                    .grant(&self.lease_config, from, interval, self.now);
+                let m = self.map.as_ref().expect("map set");
+                if granted && m.acting.contains(&self.me) {
+                    let msg = PgMsg::LeaseAck {
+                        interval: self.attempt,
+                        sent_at,
+                    };
+                    out.push(self.send(from, msg));
+                }
+            }
+            PgMsg::LeaseAck { sent_at, .. } => {
+                if let Some(lease) = self.primary.as_mut().and_then(|p| p.lease.as_mut()) {
+                    lease.granted(from, sent_at);
+                }
+            }
             PgMsg::SubWriteAck { version, .. } => {
                 let Some(p) = self.primary.as_mut() else {
                     return;
@@ -709,7 +858,8 @@ impl PgMachine {
             | PgMsg::Versions { .. }
             | PgMsg::PushAck { .. }
             | PgMsg::ActivateAck { .. }
-            | PgMsg::SubWriteAck { .. } => self.is_primary() && stamp == self.attempt,
+            | PgMsg::SubWriteAck { .. }
+            | PgMsg::LeaseAck { .. } => self.is_primary() && stamp == self.attempt,
             // A copy reaches the primary only as the answer to its own PushTo.
             PgMsg::Push { .. } if self.is_primary() => stamp == self.attempt,
             // Copies come from the authoritative member, on the primary's order.
@@ -734,6 +884,12 @@ impl PgMachine {
         }
         self.attempt = stamp;
         true
+    }
+
+    /// The acting members other than us.
+    fn replicas(&self) -> Vec<OsdId> {
+        let m = self.map.as_ref().expect("map set");
+        m.acting.iter().copied().filter(|o| *o != self.me).collect()
     }
 
     fn phase_mut(&mut self) -> Option<&mut Phase> {

@@ -3,12 +3,14 @@
 //! simulation drive them.
 
 pub mod intervals;
+pub mod lease;
 pub mod log;
 pub mod machine;
 pub mod scrub;
 pub mod types;
 
 pub use intervals::{Interval, PastIntervals, PriorSet};
+pub use lease::{LeaseConfig, ReadGate, ReadRefused};
 pub use log::{Divergence, LogEntry, LogLimits, LogOp, PgLog};
 pub use machine::PgMachine;
 pub use types::{

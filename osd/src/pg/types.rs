@@ -2,6 +2,7 @@
 //! messages PG members exchange, and what a PG persists about itself.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use bytes::Bytes;
 use placement::{Epoch, OsdId};
@@ -162,6 +163,10 @@ pub enum PgMsg {
         log: Vec<LogEntry>,
         /// Request ids of its trimmed entries.
         dups: Vec<(ReqId, Version)>,
+        /// How much longer a read lease the holder granted (to anyone but the asker) or
+        /// held may be in force, from when it answered (see [`super::lease`]).
+        #[serde(default)]
+        lease_left: Option<Duration>,
     },
     /// Primary -> holder: report your object versions (`None`: all of them).
     GetVersions {
@@ -245,6 +250,21 @@ pub enum PgMsg {
         /// The write.
         version: Version,
     },
+    /// Primary -> replica: promise not to help a newer primary start I/O for a lease's
+    /// duration from now, so I may serve reads.
+    Lease {
+        /// The primary's interval.
+        interval: Epoch,
+        /// When the primary sent it (its clock; echoed, never read by the replica).
+        sent_at: Duration,
+    },
+    /// Replica -> primary: promised.
+    LeaseAck {
+        /// Echoed.
+        interval: Epoch,
+        /// Echoed.
+        sent_at: Duration,
+    },
 }
 
 impl PgMsg {
@@ -261,7 +281,9 @@ impl PgMsg {
             | PgMsg::Activate { interval, .. }
             | PgMsg::ActivateAck { interval }
             | PgMsg::SubWrite { interval, .. }
-            | PgMsg::SubWriteAck { interval, .. } => *interval,
+            | PgMsg::SubWriteAck { interval, .. }
+            | PgMsg::Lease { interval, .. }
+            | PgMsg::LeaseAck { interval, .. } => *interval,
         }
     }
 }
@@ -301,8 +323,11 @@ pub enum Event {
         /// What to change.
         mutations: Vec<Mutation>,
     },
-    /// Time passed: resend what has not been answered.
+    /// Time passed: resend what has not been answered, renew the read lease if reads want
+    /// it.
     Tick,
+    /// A read found the read lease missing or running out: get it (re)granted.
+    WantLease,
     /// A backfill copy from the primary serving behind a pg_temp (this OSD is a new member
     /// of the up set, not yet acting).
     Backfill {
@@ -373,6 +398,9 @@ pub enum PgState {
     Undersized,
     /// Cannot find authoritative data (every member of a write interval is down).
     Down,
+    /// Peered and activated, waiting until every read lease an older interval's primary
+    /// may hold has run out (Ceph's `wait`).
+    Waiting,
     /// A replica in an active interval.
     Replica,
 }
@@ -387,6 +415,7 @@ impl std::fmt::Display for PgState {
             PgState::Active => "active",
             PgState::Undersized => "undersized",
             PgState::Down => "down",
+            PgState::Waiting => "wait",
             PgState::Replica => "replica",
         };
         f.write_str(s)

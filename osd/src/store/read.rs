@@ -17,64 +17,47 @@ use super::keys::{
 use super::{ObjectKey, ObjectMeta, OmapEntry, Store, StoreError, decode_meta, lock};
 
 impl Store {
-    /// Reads `[off, off+len)` of an object's data (`len: None` = to the end), clamped to its
-    /// size; an `off` at or past the end gives empty data. Reads and checks only the blocks
-    /// covering the range. `None` if the object does not exist.
-    ///
-    /// A block failing its checksum yields [`StoreError::Corrupt`], bumps
-    /// [`Store::corrupt_reads`] and records the PG in [`Store::corrupt_pgs`].
+    /// A consistent view of the store as of now: every read through it sees the same
+    /// committed transactions, so an object's metadata and data always belong together.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        Ok(Snapshot {
+            store: self,
+            txn: self.shared().db.begin_read()?,
+        })
+    }
+
+    /// [`Snapshot::read`] in a snapshot of its own.
     pub fn read(
         &self,
         obj: &ObjectKey,
         off: u64,
         len: Option<u64>,
     ) -> Result<Option<(ObjectMeta, Bytes)>, StoreError> {
-        let r = self.shared().db.begin_read()?;
-        let (pool, seed) = pg_cols(obj.pg);
-        let Some(meta) = r
-            .open_table(OBJECTS)?
-            .get((pool, seed, obj.name.as_str()))?
-            .map(|v| decode_meta(v.value()))
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        let end = match len {
-            Some(len) => off.saturating_add(len).min(meta.size),
-            None => meta.size,
-        };
-        if off >= end {
-            return Ok(Some((meta, Bytes::new())));
-        }
-        let bs = u64::from(self.shared().block_size);
-        let (first, last) = (off / bs, (end - 1) / bs);
-        let blocks = r.open_table(BLOCKS)?;
-        let name = obj.name.as_str();
-        // `end - off` is at most the object's size, which was once a single `Bytes` in memory.
-        let mut out = BytesMut::with_capacity(usize::try_from(end - off).unwrap_or(0));
-        let mut expect = first;
-        for item in blocks.range((pool, seed, name, first)..=(pool, seed, name, last))? {
-            let (k, v) = item?;
-            let index = k.value().3;
-            let v = v.value();
-            let start = index * bs;
-            let want_len = bs.min(meta.size - start);
-            if index != expect || v.len() < 4 || (v.len() - 4) as u64 != want_len {
-                return Err(self.corrupt(obj, expect));
-            }
-            let (crc, data) = v.split_at(4);
-            if crc32c::crc32c(data).to_le_bytes() != crc {
-                return Err(self.corrupt(obj, index));
-            }
-            let lo = (off.max(start) - start) as usize;
-            let hi = (end.min(start + want_len) - start) as usize;
-            out.extend_from_slice(&data[lo..hi]);
-            expect += 1;
-        }
-        if expect != last + 1 {
-            return Err(self.corrupt(obj, expect));
-        }
-        Ok(Some((meta, out.freeze())))
+        self.snapshot()?.read(obj, off, len)
+    }
+
+    /// [`Snapshot::stat`] in a snapshot of its own.
+    pub fn stat(&self, obj: &ObjectKey) -> Result<Option<ObjectMeta>, StoreError> {
+        self.snapshot()?.stat(obj)
+    }
+
+    /// [`Snapshot::omap_get`] in a snapshot of its own.
+    pub fn omap_get(
+        &self,
+        obj: &ObjectKey,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<OmapEntry>, StoreError> {
+        self.snapshot()?.omap_get(obj, keys)
+    }
+
+    /// [`Snapshot::omap_list`] in a snapshot of its own.
+    pub fn omap_list(
+        &self,
+        obj: &ObjectKey,
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<OmapEntry>, StoreError> {
+        self.snapshot()?.omap_list(obj, start_after, limit)
     }
 
     pub(super) fn corrupt(&self, obj: &ObjectKey, block: u64) -> StoreError {
@@ -85,59 +68,6 @@ impl Store {
             obj: obj.clone(),
             block,
         }
-    }
-
-    /// An object's metadata, or `None` if it does not exist.
-    pub fn stat(&self, obj: &ObjectKey) -> Result<Option<ObjectMeta>, StoreError> {
-        let r = self.shared().db.begin_read()?;
-        let (pool, seed) = pg_cols(obj.pg);
-        let t = r.open_table(OBJECTS)?;
-        let v = t.get((pool, seed, obj.name.as_str()))?;
-        v.map(|v| decode_meta(v.value())).transpose()
-    }
-
-    /// The omap entries among `keys` that exist, in key order (duplicates collapse).
-    pub fn omap_get(
-        &self,
-        obj: &ObjectKey,
-        keys: &[Vec<u8>],
-    ) -> Result<Vec<OmapEntry>, StoreError> {
-        let r = self.shared().db.begin_read()?;
-        let t = r.open_table(OMAP)?;
-        let (pool, seed) = pg_cols(obj.pg);
-        let wanted: BTreeSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let mut out = Vec::new();
-        for k in wanted {
-            if let Some(v) = t.get((pool, seed, obj.name.as_str(), k))? {
-                out.push((k.to_vec(), v.value().to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` omap entries in key order, starting after `start_after`.
-    pub fn omap_list(
-        &self,
-        obj: &ObjectKey,
-        start_after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<OmapEntry>, StoreError> {
-        let r = self.shared().db.begin_read()?;
-        let t = r.open_table(OMAP)?;
-        let (pool, seed) = pg_cols(obj.pg);
-        let name = obj.name.as_str();
-        let succ = name_successor(name);
-        let lo = match start_after {
-            Some(k) => Excluded((pool, seed, name, k)),
-            None => Included((pool, seed, name, &[][..])),
-        };
-        let hi = Excluded((pool, seed, succ.as_str(), &[][..]));
-        let mut out = Vec::new();
-        for item in t.range((lo, hi))?.take(limit) {
-            let (k, v) = item?;
-            out.push((k.value().3.to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
     }
 
     /// Up to `limit` objects of a PG in name order, starting after `start_after`.
@@ -267,5 +197,126 @@ impl Store {
         }
         w.commit()?;
         Ok(())
+    }
+}
+
+/// A consistent read view of the store ([`Store::snapshot`]).
+pub struct Snapshot<'a> {
+    store: &'a Store,
+    txn: redb::ReadTransaction,
+}
+
+impl Snapshot<'_> {
+    /// Reads `[off, off+len)` of an object's data (`len: None` = to the end), clamped to its
+    /// size; an `off` at or past the end gives empty data. Reads and checks only the blocks
+    /// covering the range. `None` if the object does not exist.
+    ///
+    /// A block failing its checksum yields [`StoreError::Corrupt`], bumps
+    /// [`Store::corrupt_reads`] and records the PG in [`Store::corrupt_pgs`].
+    pub fn read(
+        &self,
+        obj: &ObjectKey,
+        off: u64,
+        len: Option<u64>,
+    ) -> Result<Option<(ObjectMeta, Bytes)>, StoreError> {
+        let r = &self.txn;
+        let (pool, seed) = pg_cols(obj.pg);
+        let Some(meta) = r
+            .open_table(OBJECTS)?
+            .get((pool, seed, obj.name.as_str()))?
+            .map(|v| decode_meta(v.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let end = match len {
+            Some(len) => off.saturating_add(len).min(meta.size),
+            None => meta.size,
+        };
+        if off >= end {
+            return Ok(Some((meta, Bytes::new())));
+        }
+        let bs = u64::from(self.store.shared().block_size);
+        let (first, last) = (off / bs, (end - 1) / bs);
+        let blocks = r.open_table(BLOCKS)?;
+        let name = obj.name.as_str();
+        // `end - off` is at most the object's size, which was once a single `Bytes` in memory.
+        let mut out = BytesMut::with_capacity(usize::try_from(end - off).unwrap_or(0));
+        let mut expect = first;
+        for item in blocks.range((pool, seed, name, first)..=(pool, seed, name, last))? {
+            let (k, v) = item?;
+            let index = k.value().3;
+            let v = v.value();
+            let start = index * bs;
+            let want_len = bs.min(meta.size - start);
+            if index != expect || v.len() < 4 || (v.len() - 4) as u64 != want_len {
+                return Err(self.store.corrupt(obj, expect));
+            }
+            let (crc, data) = v.split_at(4);
+            if crc32c::crc32c(data).to_le_bytes() != crc {
+                return Err(self.store.corrupt(obj, index));
+            }
+            let lo = (off.max(start) - start) as usize;
+            let hi = (end.min(start + want_len) - start) as usize;
+            out.extend_from_slice(&data[lo..hi]);
+            expect += 1;
+        }
+        if expect != last + 1 {
+            return Err(self.store.corrupt(obj, expect));
+        }
+        Ok(Some((meta, out.freeze())))
+    }
+
+    /// An object's metadata, or `None` if it does not exist.
+    pub fn stat(&self, obj: &ObjectKey) -> Result<Option<ObjectMeta>, StoreError> {
+        let r = &self.txn;
+        let (pool, seed) = pg_cols(obj.pg);
+        let t = r.open_table(OBJECTS)?;
+        let v = t.get((pool, seed, obj.name.as_str()))?;
+        v.map(|v| decode_meta(v.value())).transpose()
+    }
+
+    /// The omap entries among `keys` that exist, in key order (duplicates collapse).
+    pub fn omap_get(
+        &self,
+        obj: &ObjectKey,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<OmapEntry>, StoreError> {
+        let r = &self.txn;
+        let t = r.open_table(OMAP)?;
+        let (pool, seed) = pg_cols(obj.pg);
+        let wanted: BTreeSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let mut out = Vec::new();
+        for k in wanted {
+            if let Some(v) = t.get((pool, seed, obj.name.as_str(), k))? {
+                out.push((k.to_vec(), v.value().to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` omap entries in key order, starting after `start_after`.
+    pub fn omap_list(
+        &self,
+        obj: &ObjectKey,
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<OmapEntry>, StoreError> {
+        let r = &self.txn;
+        let t = r.open_table(OMAP)?;
+        let (pool, seed) = pg_cols(obj.pg);
+        let name = obj.name.as_str();
+        let succ = name_successor(name);
+        let lo = match start_after {
+            Some(k) => Excluded((pool, seed, name, k)),
+            None => Included((pool, seed, name, &[][..])),
+        };
+        let hi = Excluded((pool, seed, succ.as_str(), &[][..]));
+        let mut out = Vec::new();
+        for item in t.range((lo, hi))?.take(limit) {
+            let (k, v) = item?;
+            out.push((k.value().3.to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 }

@@ -41,13 +41,14 @@ pub fn encode(layout: Layout, data: &Bytes) -> Vec<Vec<Mutation>> {
         .collect()
 }
 
-/// A sub-write carries the receiving member's shard.
+/// A sub-write carries the receiving member's shard by the sender's map (`None`: the
+/// receiver holds no shard there, and the shell sends nothing), as `pg_task::shard_for`.
 pub fn for_member(
-    m: &Mapping,
+    m: Option<&Mapping>,
     to: OsdId,
     msg: PgMsg,
     encoded: &BTreeMap<ReqId, Vec<Vec<Mutation>>>,
-) -> PgMsg {
+) -> Option<PgMsg> {
     match msg {
         PgMsg::SubWrite {
             interval,
@@ -55,19 +56,19 @@ pub fn for_member(
             entry,
             mutations,
         } => {
-            let theirs = entry
-                .reqid
-                .and_then(|r| encoded.get(&r))
-                .zip(position(Some(m), to))
-                .map(|(per_shard, p)| per_shard[p].clone());
-            PgMsg::SubWrite {
+            let per_shard = entry.reqid.and_then(|r| encoded.get(&r));
+            let mutations = match (m.and_then(|m| m.ec.as_ref()), per_shard) {
+                (Some(_), Some(per_shard)) => per_shard[position(m, to)?].clone(),
+                _ => mutations,
+            };
+            Some(PgMsg::SubWrite {
                 interval,
                 prior,
-                mutations: theirs.unwrap_or(mutations),
+                mutations,
                 entry,
-            }
+            })
         }
-        other => other,
+        other => Some(other),
     }
 }
 

@@ -95,3 +95,22 @@ fn resent_requests_are_found_by_reqid() {
     assert_eq!(log.find_reqid(ReqId { client: 1, tid: 2 }), Some(v(1, 2)));
     assert_eq!(log.find_reqid(ReqId { client: 2, tid: 2 }), None);
 }
+
+#[test]
+fn a_sealed_log_keeps_reqids_and_makes_older_members_disjoint() {
+    let mut log = log_of(&[(v(1, 1), "a"), (v(1, 2), "a"), (v(1, 3), "a")]);
+    let mut member = log.clone();
+    member.append(entry(v(1, 4), "b"));
+    log.seal(v(1, 9));
+    assert_eq!((log.tail(), log.head(), log.len()), (v(1, 9), v(1, 9), 0));
+    assert_eq!(
+        log.find_reqid(ReqId { client: 1, tid: 2 }),
+        Some(v(1, 2)),
+        "trimmed entries keep answering resends"
+    );
+    // A member whose log stops short of the seal is compared by listing.
+    assert_eq!(member.divergence(&log), Divergence::Disjoint);
+    // Sealing below the head keeps the head.
+    log.seal(v(1, 5));
+    assert_eq!(log.tail(), v(1, 9));
+}

@@ -8,6 +8,7 @@ use placement::OsdId;
 use rados::proto::osd::Version;
 
 use super::{PgMachine, Phase, encode};
+use crate::pg::lease::PrimaryLease;
 use crate::pg::log::{Divergence, PgLog};
 use crate::pg::types::{Effect, ObjectView, PgInfo, PgMsg, PgState, WRONG_SHARD};
 use crate::store::{TxOp, Txn};
@@ -42,6 +43,16 @@ impl PgMachine {
                     if *auth_incomplete {
                         let on_disk = versions.get(&auth).cloned().unwrap_or_default();
                         auth_log.retain_consistent(&on_disk);
+                        // Its objects may be newer than its log (recovery copies): no
+                        // member may catch up from this log by entries, or it would miss
+                        // them. Seal it past every object it holds.
+                        // (Erasure-coded PGs keep their entries: their roll-back rules
+                        // count shards by log; their gap is issue-tracked.)
+                        let replicated = self.map.as_ref().is_some_and(|m| m.ec.is_none());
+                        let newest = on_disk.values().filter(|v| **v != WRONG_SHARD).max();
+                        if replicated {
+                            auth_log.seal(newest.copied().unwrap_or_default());
+                        }
                     }
                     let seen = Seen {
                         plans,
@@ -59,12 +70,18 @@ impl PgMachine {
                     self.activate(auth_log, out)
                 }
                 Phase::Activate { waiting } if waiting.is_empty() => {
-                    self.state = PgState::Active;
+                    // Serve only once every older read lease has run out (`end_wait`).
+                    self.state = PgState::Waiting;
                     Phase::Active
                 }
                 _ => return,
             };
-            self.primary.as_mut().expect("primary").phase = next;
+            let lease = matches!(next, Phase::Active).then(|| PrimaryLease::new(self.replicas()));
+            let p = self.primary.as_mut().expect("primary");
+            p.phase = next;
+            if lease.is_some() {
+                p.lease = lease;
+            }
         }
     }
 
