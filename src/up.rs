@@ -3,7 +3,7 @@
 //! with its data. DIR/pids records the processes so `shoal down` stops exactly those.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -69,8 +69,41 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
         );
     }
     let conf = dir.join("shoal.toml");
+    let host: IpAddr = [127, 0, 0, 1].into();
+    // Addresses another process holds are refused before anything starts or is written:
+    // a monitor on a busy port would talk to someone else's cluster.
+    let mon_addrs: Vec<SocketAddr> = if conf.exists() {
+        ClusterConfig::load(&conf)?
+            .mons
+            .iter()
+            .map(|m| m.addr)
+            .collect()
+    } else {
+        (0..args.mons)
+            .map(|i| SocketAddr::new(host, args.port.saturating_add(i)))
+            .collect()
+    };
+    let mon_flag = if conf.exists() {
+        format!("its monitors' addresses are in {}", conf.display())
+    } else {
+        "choose other monitor ports with --port".to_owned()
+    };
+    for addr in &mon_addrs {
+        if let Err(e) = std::net::UdpSocket::bind(addr) {
+            bail!(
+                "monitor address {addr} is not free ({e}): another cluster may be running; {mon_flag}"
+            );
+        }
+    }
+    if !args.no_gateway
+        && let Err(e) = std::net::TcpListener::bind(args.s3)
+    {
+        bail!(
+            "S3 address {} is not free ({e}); choose another with --s3 ADDR (or run --no-gateway)",
+            args.s3
+        );
+    }
     if !conf.exists() {
-        let host: IpAddr = [127, 0, 0, 1].into();
         crate::mon::create_config(&dir, args.mons, host, args.port)?;
         eprintln!("created a new cluster in {}", dir.display());
     }

@@ -1,7 +1,10 @@
 //! The chaos scripts (`chaos/*.sh`), each for a short bounded run against the debug
 //! binaries (`SHOAL_BIN`, `SHOAL_CHAOS_BIN`, so the scripts do not build): exit 0 and a
-//! clean verdict line. The cluster each run starts is stopped with `shoal down` by PID
-//! file, also if the test panics or times out.
+//! clean verdict line. The RADOS runs fault for 15 s; the S3 runs (`--s3`: the workload
+//! through two gateways with the AWS SDK, unthrottled) are one 30 s seed of each loop the
+//! README reports: kill -9 of OSDs, SIGSTOP of OSDs, kill -9 of gateways, a fault every
+//! 10 s healed after 5 s, 3 OSDs of size 3. The cluster each run starts is stopped with
+//! `shoal down` by PID file, also if the test panics or times out.
 #![allow(clippy::disallowed_methods)] // tests bound their wall time with std Instant
 
 mod common;
@@ -67,8 +70,9 @@ fn logs(dir: &Path) -> String {
     out
 }
 
-/// The numbers of the verdict line `chaos: acked=N lost=N corrupted=N stale_reads=N ...`.
-fn verdict(stdout: &str) -> Option<(u64, u64, u64, u64)> {
+/// The numbers of the verdict line `chaos: acked=N lost=N corrupted=N stale_reads=N ...`,
+/// with `http_5xx_other` (0 when the line has none: RADOS runs).
+fn verdict(stdout: &str) -> Option<(u64, u64, u64, u64, u64)> {
     let line = stdout
         .lines()
         .rev()
@@ -84,11 +88,43 @@ fn verdict(stdout: &str) -> Option<(u64, u64, u64, u64)> {
         field("lost")?,
         field("corrupted")?,
         field("stale_reads")?,
+        field("http_5xx_other").unwrap_or(0),
     ))
 }
 
-/// Runs `chaos/SCRIPT.sh` briefly and checks its verdict.
+/// A short RADOS run of `chaos/SCRIPT.sh`: 15 s of faults on 4 OSDs.
 fn run(script: &str, extra: &[&str]) {
+    let mut args = vec!["--seed", "7", "--duration", "15", "--osds", "4"];
+    args.extend(["--workload-rate", "20"]);
+    args.extend(extra);
+    run_with(script, &args);
+}
+
+/// One 30 s seed of an S3 loop: a fault every 10 s healed after 5 s, 3 OSDs of size 3,
+/// two gateways, the workload unthrottled.
+fn run_s3(script: &str) {
+    run_with(
+        script,
+        &[
+            "--seed",
+            "7",
+            "--duration",
+            "30",
+            "--osds",
+            "3",
+            "--s3",
+            "--gateways",
+            "2",
+            "--fault-every",
+            "10",
+            "--fault-for",
+            "5",
+        ],
+    );
+}
+
+/// Runs `chaos/SCRIPT.sh` with `args` and checks its verdict.
+fn run_with(script: &str, args: &[&str]) {
     let tmp = TempDir::new("chaos");
     let dir = tmp.0.join("cluster");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -98,10 +134,9 @@ fn run(script: &str, extra: &[&str]) {
     };
     let mut child = Command::new("bash")
         .arg(root.join("chaos").join(format!("{script}.sh")))
-        .args(["--seed", "7", "--duration", "15", "--osds", "4"])
-        .args(["--workload-rate", "20", "--recover-timeout", "90", "--data"])
+        .args(args)
+        .args(["--recover-timeout", "90", "--data"])
         .arg(&dir)
-        .args(extra)
         .env("SHOAL_BIN", shoal())
         .env("SHOAL_CHAOS_BIN", chaos_bin())
         .stdin(Stdio::null())
@@ -141,10 +176,10 @@ fn run(script: &str, extra: &[&str]) {
     let status = status.unwrap_or_else(|| panic!("{script} ran over {LIMIT:?}\n{report}"));
     println!("{script}: {:.1}s\n{out}", start.elapsed().as_secs_f64());
     assert!(status.success(), "{script} failed ({status})\n{report}");
-    let (acked, lost, corrupted, stale) =
+    let (acked, lost, corrupted, stale, bad_5xx) =
         verdict(&out).unwrap_or_else(|| panic!("no verdict line\n{report}"));
     assert!(acked > 0, "nothing acknowledged\n{report}");
-    assert_eq!((lost, corrupted, stale), (0, 0, 0), "{report}");
+    assert_eq!((lost, corrupted, stale, bad_5xx), (0, 0, 0, 0), "{report}");
     drop(guard);
     drop(tmp);
 }
@@ -187,8 +222,25 @@ fn bitrot() {
 }
 
 #[test]
+fn s3_kill_osds() {
+    run_s3("kill-osds");
+}
+
+#[test]
+fn s3_hang_osd() {
+    run_s3("hang-osd");
+}
+
+#[test]
+fn s3_kill_gateways() {
+    run_s3("kill-gateways");
+}
+
+#[test]
 fn the_verdict_line_is_parsed() {
     let out = "chaos: x\nchaos: acked=12 lost=0 corrupted=1 stale_reads=2 recovered_in=3.5s\n";
-    assert_eq!(verdict(out), Some((12, 0, 1, 2)));
+    assert_eq!(verdict(out), Some((12, 0, 1, 2, 0)));
+    let s3 = "chaos: acked=9 lost=0 corrupted=0 stale_reads=0 recovered_in=1.0s http_5xx_other=3";
+    assert_eq!(verdict(s3), Some((9, 0, 0, 0, 3)));
     assert_eq!(verdict("chaos: error: boom\n"), None);
 }

@@ -154,3 +154,48 @@ async fn up_serves_objects_down_stops_everything_and_data_persists() {
         b"hello over s3"
     );
 }
+
+/// A busy monitor or S3 address is refused at once, in one line naming the address and the
+/// flag that changes it; nothing is started and no cluster is created.
+#[test]
+fn busy_addresses_are_refused_before_anything_starts() {
+    let dir = TempDir::new("busy");
+    let data = dir.0.join("cluster");
+    let data = data.to_str().unwrap().to_string();
+    let _down = Down(data.clone());
+    // Someone else's monitor port (QUIC is UDP).
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let s3_addr = free_tcp_addr().to_string();
+    let started = std::time::Instant::now();
+    let out = shoal(&[
+        "up", "--data", &data, "--mons", "1", "--osds", "1", "--port", &port, "--s3", &s3_addr,
+        "--detach",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(
+        !dir.0.join("cluster/shoal.toml").exists(),
+        "no cluster was created"
+    );
+    drop(held);
+
+    // Someone else's S3 port.
+    let s3_held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = s3_held.local_addr().unwrap().to_string();
+    let port = free_addr().port().to_string();
+    let out = shoal(&[
+        "up", "--data", &data, "--mons", "1", "--osds", "1", "--port", &port, "--s3", &busy,
+        "--detach",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&busy) && err.contains("--s3"), "{err}");
+    assert!(!dir.0.join("cluster/pids").exists(), "nothing was started");
+}

@@ -59,7 +59,7 @@ pub struct Cluster {
     /// The cluster key.
     pub keyring: Keyring,
     daemons: BTreeMap<Target, Daemon>,
-    /// Recorded processes that are not OSDs or monitors (the gateway): kept in `DIR/pids`.
+    /// Recorded processes that are not daemons chaos knows: kept in `DIR/pids`.
     others: Vec<u32>,
     /// Processes we started, reaped as they exit.
     children: Vec<Child>,
@@ -82,6 +82,11 @@ fn free_ports(n: u16) -> anyhow::Result<u16> {
         }
     }
     bail!("no {n} consecutive free UDP ports on 127.0.0.1")
+}
+
+/// A free TCP port on loopback.
+fn free_tcp() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 fn alive(pid: u32) -> bool {
@@ -114,6 +119,17 @@ fn cmdline(pid: u32) -> Option<Vec<OsString>> {
             .map(|a| OsString::from_vec(a.to_vec()))
             .collect(),
     )
+}
+
+/// Whether a `shoal` command line runs an S3 gateway.
+fn is_gateway(argv: &[OsString]) -> bool {
+    argv.iter().any(|a| a == "gateway")
+}
+
+/// The address a gateway's command line listens on.
+fn listen_of(argv: &[OsString]) -> Option<SocketAddr> {
+    let i = argv.iter().position(|a| a == "--listen")?;
+    argv.get(i + 1)?.to_str()?.parse().ok()
 }
 
 /// Which daemon a `shoal` command line runs, if it is a monitor or an OSD.
@@ -164,11 +180,22 @@ pub fn reports_current(map: &ClusterMap, pgs: &[PgStatus]) -> bool {
 }
 
 impl Cluster {
-    /// Starts a new cluster in `dir` with `shoal up --detach`; stopped with `shoal down`
-    /// when dropped.
-    pub fn start(shoal: &Path, dir: &Path, mons: u32, osds: u32) -> anyhow::Result<Cluster> {
+    /// Starts a new cluster in `dir` with `shoal up --detach` (with its S3 gateway on a free
+    /// port if `gateway`); stopped with `shoal down` when dropped.
+    pub fn start(
+        shoal: &Path,
+        dir: &Path,
+        mons: u32,
+        osds: u32,
+        gateway: bool,
+    ) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(dir)?;
         let port = free_ports(mons as u16)?;
+        let s3 = if gateway {
+            vec!["--s3".to_owned(), free_tcp()?.to_string()]
+        } else {
+            vec!["--no-gateway".to_owned()]
+        };
         info!(dir = %dir.display(), port, "starting the cluster");
         let up = || {
             Command::new(shoal)
@@ -177,7 +204,8 @@ impl Cluster {
                 .arg(dir)
                 .args(["--detach", "--wait", "180"])
                 .args(["--mons", &mons.to_string(), "--osds", &osds.to_string()])
-                .args(["--port", &port.to_string(), "--no-gateway"])
+                .args(["--port", &port.to_string()])
+                .args(&s3)
                 .stdin(Stdio::null())
                 .output()
                 .with_context(|| format!("cannot run {}", shoal.display()))
@@ -229,11 +257,18 @@ impl Cluster {
             .with_context(|| format!("no running cluster in {} (no pids file)", dir.display()))?;
         let mut daemons = BTreeMap::new();
         let mut others = Vec::new();
+        let mut gateways = 0;
         for pid in pids.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
             let Some(argv) = cmdline(pid).filter(|_| alive(pid)) else {
                 continue;
             };
-            match classify(&argv) {
+            let target = if is_gateway(&argv) {
+                gateways += 1;
+                Some(Target::Gateway(gateways - 1))
+            } else {
+                classify(&argv)
+            };
+            match target {
                 Some(t) => {
                     daemons.insert(
                         t,
@@ -283,6 +318,55 @@ impl Cluster {
     /// Monitors of the cluster.
     pub fn mon_count(&self) -> usize {
         self.mons.len()
+    }
+
+    /// Where the S3 gateways listen, `gw.0` first.
+    pub fn gateway_addrs(&self) -> Vec<SocketAddr> {
+        self.daemons
+            .iter()
+            .filter(|(t, _)| matches!(t, Target::Gateway(_)))
+            .filter_map(|(_, d)| listen_of(&d.argv))
+            .collect()
+    }
+
+    /// Starts one more S3 gateway, like `gw.0` but on a free port; returns where it listens
+    /// once it does.
+    pub async fn add_gateway(&mut self) -> anyhow::Result<SocketAddr> {
+        let n = self
+            .daemons
+            .keys()
+            .filter(|t| matches!(t, Target::Gateway(_)))
+            .count() as u32;
+        let first = self
+            .daemons
+            .get(&Target::Gateway(0))
+            .context("the cluster has no S3 gateway to copy")?;
+        let addr = free_tcp()?;
+        let mut argv = first.argv.clone();
+        let at = argv
+            .iter()
+            .position(|a| a == "--listen")
+            .context("gw.0 has no --listen")?;
+        argv[at + 1] = addr.to_string().into();
+        let t = Target::Gateway(n);
+        self.daemons.insert(
+            t,
+            Daemon {
+                argv,
+                pid: None,
+                stopped: false,
+                isolated: false,
+            },
+        );
+        self.restart(t)?;
+        for _ in 0..600 {
+            self.check_alive()?;
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(addr);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{t} did not listen on {addr} within a minute")
     }
 
     /// The monitors' status report.
@@ -470,6 +554,7 @@ impl Cluster {
         Ok(match t {
             Target::Osd(i) => format!("osd.{}", self.osd_id(i).await?),
             Target::Mon(i) => format!("mon.{i}"),
+            Target::Gateway(_) => bail!("{t}: gateways have no messenger fault rules"),
         })
     }
 

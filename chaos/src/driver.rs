@@ -16,8 +16,12 @@ use crate::Args;
 use crate::cluster::Cluster;
 use crate::ledger::Ledger;
 use crate::pool;
-use crate::schedule::{self, Action, BitrotPick, Params, Schedule, Target};
-use crate::workload::{self, Shape, Workload, lock};
+use crate::s3::Gateways;
+use crate::schedule::{self, Action, BitrotPick, Params, Scenario, Schedule, Target};
+use crate::workload::{self, Backend, Shape, Workload, lock};
+
+/// Reads sent at once when a faulted daemon returns (resumed or restarted).
+const PROBE_READS: usize = 16;
 
 /// The pool the workload uses: 3 copies, writes need 2, or `--pool-ec K+M`.
 const POOL: &str = "chaos";
@@ -90,12 +94,12 @@ async fn run(args: Args, seed: u64) -> anyhow::Result<bool> {
         }
         Some(dir) => {
             let osds = new_cluster_osds(&args, kind);
-            (Cluster::start(&shoal, dir, args.mons, osds)?, None)
+            (Cluster::start(&shoal, dir, args.mons, osds, args.s3)?, None)
         }
         None => {
             let dir = temp_dir(&args);
             let osds = new_cluster_osds(&args, kind);
-            let cluster = Cluster::start(&shoal, &dir, args.mons, osds)
+            let cluster = Cluster::start(&shoal, &dir, args.mons, osds, args.s3)
                 .inspect_err(|_| eprintln!("chaos: cluster directory kept: {}", dir.display()))?;
             (cluster, Some(dir))
         }
@@ -119,25 +123,63 @@ async fn run(args: Args, seed: u64) -> anyhow::Result<bool> {
     outcome
 }
 
+/// The workload's shape and object sizes, from the flags and the mode's defaults.
+struct Sizing {
+    rate: f64,
+    writers: usize,
+    readers: usize,
+    min_len: usize,
+    max_len: usize,
+}
+
+fn sizing(args: &Args) -> Sizing {
+    let s3 = args.s3;
+    Sizing {
+        rate: args.workload_rate.unwrap_or(if s3 { 0.0 } else { 20.0 }),
+        writers: args.writers.unwrap_or(if s3 { 8 } else { 4 }),
+        readers: args.readers.unwrap_or(if s3 { 8 } else { 2 }),
+        min_len: args.min_object_size.unwrap_or(if s3 { 1024 } else { 16 }),
+        max_len: args
+            .max_object_size
+            .unwrap_or(if s3 { 256 * 1024 } else { 64 * 1024 }),
+    }
+}
+
 async fn scenario(
     args: &Args,
     seed: u64,
     kind: placement::PoolKind,
     cluster: &mut Cluster,
 ) -> anyhow::Result<bool> {
+    ensure!(
+        !(args.s3 && args.scenario == Scenario::Bitrot),
+        "bitrot corrupts a RADOS pool's object; run it without --s3"
+    );
+    ensure!(
+        args.s3 || args.scenario != Scenario::KillGateways,
+        "kill-gateways needs --s3"
+    );
     let params = Params {
         seed,
         duration_ms: args.duration * 1000,
         osds: cluster.osd_count() as u32,
         width: pool::width(kind),
         mons: cluster.mon_count() as u32,
+        gateways: if args.s3 { args.gateways } else { 0 },
         max_down: args
             .max_down
             .unwrap_or_else(|| pool::default_max_down(args.scenario, kind)),
+        every: args
+            .fault_every
+            .zip(args.fault_for)
+            .map(|(every, down)| (every * 1000, down * 1000)),
     };
     let schedule = schedule::build(args.scenario, &params)?;
     print_schedule(args, kind, &params, &schedule);
     let recover = Duration::from_secs(args.recover_timeout);
+    if args.s3 {
+        return s3_scenario(args, seed, &params, &schedule, cluster).await;
+    }
 
     let create = pool::create_args(POOL, kind, args.pg_num);
     let create: Vec<&str> = create.iter().map(String::as_str).collect();
@@ -170,22 +212,95 @@ async fn scenario(
     };
     let client = RadosClient::connect(cluster.mons.clone(), &cluster.keyring, config).await?;
     let io = client.pool(POOL).await?;
-    let ledger = Arc::new(Mutex::new(Ledger::new(seed, args.max_object_size)));
+    let backend = Backend::Rados(io.clone());
+    run_workload(
+        args,
+        seed,
+        &params,
+        &schedule,
+        cluster,
+        backend,
+        Some(&io),
+        None,
+    )
+    .await
+}
+
+/// The S3 run: the gateways (`shoal up`'s and more), the bucket, then the same workload,
+/// schedule and verdict, plus the gateways' 5xx answers other than 503.
+async fn s3_scenario(
+    args: &Args,
+    seed: u64,
+    params: &Params,
+    schedule: &Schedule,
+    cluster: &mut Cluster,
+) -> anyhow::Result<bool> {
+    let recover = Duration::from_secs(args.recover_timeout);
+    wait_healthy(cluster, recover)
+        .await?
+        .context("the cluster is not healthy before any fault")?;
+    while (cluster.gateway_addrs().len() as u32) < args.gateways {
+        let addr = cluster.add_gateway().await?;
+        println!("chaos: started another S3 gateway on {addr}");
+    }
+    let addrs = cluster.gateway_addrs();
+    ensure!(!addrs.is_empty(), "the cluster runs no S3 gateway");
+    let (access, secret) = crate::s3::keys(&cluster.dir)?;
+    let gateways = Gateways::new(&addrs, &access, &secret);
+    gateways.create_bucket().await?;
+    println!(
+        "chaos: S3 bucket {} through {} gateways: {addrs:?}",
+        crate::s3::BUCKET,
+        addrs.len()
+    );
+    let backend = Backend::S3(gateways.clone());
+    run_workload(
+        args,
+        seed,
+        params,
+        schedule,
+        cluster,
+        backend,
+        None,
+        Some(&gateways),
+    )
+    .await
+}
+
+/// Runs the workload through the schedule, waits for recovery, checks every object and
+/// prints the verdict.
+#[allow(clippy::too_many_arguments)]
+async fn run_workload(
+    args: &Args,
+    seed: u64,
+    params: &Params,
+    schedule: &Schedule,
+    cluster: &mut Cluster,
+    backend: Backend,
+    io: Option<&IoCtx>,
+    gateways: Option<&Gateways>,
+) -> anyhow::Result<bool> {
+    let recover = Duration::from_secs(args.recover_timeout);
+    let sizing = sizing(args);
+    let ledger = Arc::new(Mutex::new(
+        Ledger::new(seed, sizing.max_len).with_min_len(sizing.min_len),
+    ));
     let shape = Shape {
-        rate: args.workload_rate,
+        rate: sizing.rate,
         objects: args.objects,
-        writers: 4,
-        readers: 2,
+        writers: sizing.writers,
+        readers: sizing.readers,
         seed,
     };
-    let work = Workload::start(io.clone(), ledger.clone(), shape);
+    let mut work = Workload::start(backend.clone(), ledger.clone(), shape);
 
     let start = Instant::now();
     let mut last_end = None;
     let stepped = run_steps(
         cluster,
-        &schedule,
-        &io,
+        schedule,
+        &mut work,
+        io,
         &ledger,
         start,
         recover,
@@ -214,18 +329,28 @@ async fn scenario(
             healthy_at = None;
         }
     }
-    work.stop().await;
+    let stalls = work.stop().await;
     if healthy_at.is_some() {
-        workload::verify_all(&io, &ledger, args.objects).await;
+        workload::verify_all(&backend, &ledger, args.objects).await;
     }
     let l = lock(&ledger);
     let s = l.stats();
     for e in l.errors() {
         println!("chaos: data error: {e}");
     }
+    let (bad_5xx, described) = gateways.map(Gateways::bad_5xx).unwrap_or_default();
+    for d in &described {
+        println!("chaos: 5xx other than 503: {d}");
+    }
     println!(
-        "chaos: scenario={} seed={seed} reads_ok={} read_errors={} write_errors={}",
-        args.scenario, s.reads_ok, s.read_errors, s.write_errors
+        "chaos: scenario={} seed={seed} reads_ok={} read_errors={} write_errors={} \
+         longest_write_stall={:.1}s longest_read_stall={:.1}s",
+        args.scenario,
+        s.reads_ok,
+        s.read_errors,
+        s.write_errors,
+        stalls.write.as_secs_f64(),
+        stalls.read.as_secs_f64()
     );
     let recovered_in = match healthy_at {
         Some(at) => format!(
@@ -234,11 +359,16 @@ async fn scenario(
         ),
         None => format!("never (not HEALTH_OK within {}s)", args.recover_timeout),
     };
+    let via = if gateways.is_some() {
+        format!(" http_5xx_other={bad_5xx}")
+    } else {
+        String::new()
+    };
     println!(
-        "chaos: acked={} lost={} corrupted={} stale_reads={} recovered_in={recovered_in}",
+        "chaos: acked={} lost={} corrupted={} stale_reads={} recovered_in={recovered_in}{via}",
         s.acked, s.lost, s.corrupted, s.stale_reads
     );
-    Ok(s.clean() && healthy_at.is_some() && s.acked > 0)
+    Ok(s.clean() && healthy_at.is_some() && s.acked > 0 && bad_5xx == 0)
 }
 
 fn print_schedule(args: &Args, kind: placement::PoolKind, p: &Params, s: &Schedule) {
@@ -252,7 +382,7 @@ fn print_schedule(args: &Args, kind: placement::PoolKind, p: &Params, s: &Schedu
         p.mons,
         pool::describe(kind),
         p.max_down,
-        args.workload_rate
+        sizing(args).rate
     );
     println!(
         "chaos: schedule ({} steps; replay with --seed {}):",
@@ -264,10 +394,12 @@ fn print_schedule(args: &Args, kind: placement::PoolKind, p: &Params, s: &Schedu
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_steps(
     cluster: &mut Cluster,
     schedule: &Schedule,
-    io: &IoCtx,
+    work: &mut Workload,
+    io: Option<&IoCtx>,
     ledger: &Arc<Mutex<Ledger>>,
     start: Instant,
     recover: Duration,
@@ -306,10 +438,18 @@ async fn run_steps(
                     at.duration_since(start).as_secs_f64()
                 );
             }
-            Action::Bitrot { pick } => bitrot(cluster, io, ledger, pick, recover).await?,
+            Action::Bitrot { pick } => {
+                let io = io.context("bitrot needs the RADOS workload")?;
+                bitrot(cluster, io, ledger, pick, recover).await?
+            }
         }
         if step.action.ends_fault().is_some() || matches!(step.action, Action::Bitrot { .. }) {
             *last_end = Some(Instant::now());
+        }
+        // A daemon that returns (resumed, restarted) is read through at once: a paused
+        // primary must not answer from the map it had when it stopped.
+        if matches!(step.action, Action::Cont(_) | Action::Restart(_)) {
+            work.probe(PROBE_READS);
         }
     }
     Ok(())

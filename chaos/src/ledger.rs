@@ -109,6 +109,7 @@ const HEADER: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Ledger {
     seed: u64,
+    min_len: usize,
     max_len: usize,
     objects: BTreeMap<String, Object>,
     frozen: BTreeSet<String>,
@@ -129,9 +130,16 @@ fn name_hash(name: &str) -> u64 {
 
 /// The data of write `seq` of `name` in a run seeded with `seed`: 8-byte sequence number,
 /// then between 8 and `max_len - 8` seeded bytes.
+#[cfg(test)]
 pub fn payload(seed: u64, name: &str, seq: u64, max_len: usize) -> Vec<u8> {
+    payload_sized(seed, name, seq, 2 * HEADER, max_len)
+}
+
+/// [`payload`] of at least `min_len` bytes (and at least 16).
+pub fn payload_sized(seed: u64, name: &str, seq: u64, min_len: usize, max_len: usize) -> Vec<u8> {
     let mut rng = Rng::new(seed ^ name_hash(name) ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let len = rng.range(2 * HEADER as u64, max_len.max(2 * HEADER) as u64) as usize;
+    let lo = min_len.max(2 * HEADER);
+    let len = rng.range(lo as u64, max_len.max(lo) as u64) as usize;
     let mut data = vec![0u8; len];
     data[..HEADER].copy_from_slice(&seq.to_le_bytes());
     rng.fill(&mut data[HEADER..]);
@@ -143,12 +151,19 @@ impl Ledger {
     pub fn new(seed: u64, max_len: usize) -> Ledger {
         Ledger {
             seed,
+            min_len: 2 * HEADER,
             max_len,
             objects: BTreeMap::new(),
             frozen: BTreeSet::new(),
             stats: Stats::default(),
             errors: Vec::new(),
         }
+    }
+
+    /// Writes carry at least `min_len` bytes.
+    pub fn with_min_len(mut self, min_len: usize) -> Ledger {
+        self.min_len = min_len;
+        self
     }
 
     /// The counters so far.
@@ -167,7 +182,7 @@ impl Ledger {
         let obj = self.objects.entry(name.to_owned()).or_default();
         obj.next += 1;
         let seq = obj.next;
-        let data = payload(self.seed, name, seq, self.max_len);
+        let data = payload_sized(self.seed, name, seq, self.min_len, self.max_len);
         obj.writes.insert(
             seq,
             Write {

@@ -66,7 +66,7 @@ pub fn osds(requested: Option<u32>, kind: PoolKind) -> (u32, bool) {
 /// scenarios that also take monitors down (keeps a 3-monitor quorum).
 pub fn default_max_down(scenario: Scenario, kind: PoolKind) -> u32 {
     match scenario {
-        Scenario::KillMons | Scenario::Partition => 1,
+        Scenario::KillMons | Scenario::Partition | Scenario::KillGateways => 1,
         Scenario::KillOsds | Scenario::HangOsd | Scenario::OutAndRebalance | Scenario::Bitrot => {
             spare(kind).max(1)
         }

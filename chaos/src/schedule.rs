@@ -7,13 +7,16 @@ use std::fmt;
 use crate::rng::Rng;
 
 /// A daemon of the cluster, by its index in `shoal up`'s layout (`osd.N` is the OSD with data
-/// directory `DIR/osd.N` on CRUSH host `nodeN`; `mon.N` the monitor with id N).
+/// directory `DIR/osd.N` on CRUSH host `nodeN`; `mon.N` the monitor with id N; `gw.N` the
+/// N-th S3 gateway, `gw.0` being `shoal up`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     /// An OSD.
     Osd(u32),
     /// A monitor.
     Mon(u32),
+    /// An S3 gateway.
+    Gateway(u32),
 }
 
 impl fmt::Display for Target {
@@ -21,6 +24,7 @@ impl fmt::Display for Target {
         match self {
             Target::Osd(i) => write!(f, "osd.{i}"),
             Target::Mon(i) => write!(f, "mon.{i}"),
+            Target::Gateway(i) => write!(f, "gw.{i}"),
         }
     }
 }
@@ -132,6 +136,8 @@ pub enum Scenario {
     Partition,
     /// Flip a byte of one replica on disk; deep scrub finds it and repair fixes it.
     Bitrot,
+    /// kill -9 random S3 gateways, restart them after random delays (needs `--s3`).
+    KillGateways,
 }
 
 impl fmt::Display for Scenario {
@@ -155,8 +161,13 @@ pub struct Params {
     pub width: u32,
     /// Monitors in the cluster.
     pub mons: u32,
+    /// S3 gateways in front of it (0: none).
+    pub gateways: u32,
     /// Most daemons out of service at once.
     pub max_down: u32,
+    /// Fixed fault timing instead of random windows: a fault every `.0` ms, each lasting
+    /// `.1` ms.
+    pub every: Option<(u64, u64)>,
 }
 
 /// Why no schedule can be built; nothing was started.
@@ -176,6 +187,9 @@ pub enum ScheduleError {
     /// `max_down` is 0: nothing would ever be injected.
     #[error("--max-down 0 injects no fault")]
     NothingDown,
+    /// A gateway scenario without gateways, or one that would take them all down.
+    #[error("kill-gateways needs --s3 with at least 2 gateways (--gateways), one always up")]
+    TooFewGateways,
     /// The run is shorter than the first fault's start plus the shortest fault.
     #[error("--duration {0} ms is too short for any fault (at least {1} ms)")]
     TooShort(u64, u64),
@@ -243,13 +257,56 @@ pub fn build(scenario: Scenario, p: &Params) -> Result<Schedule, ScheduleError> 
     let mut rng = Rng::new(p.seed);
     let osds: Vec<Target> = (0..p.osds).map(Target::Osd).collect();
     let mons: Vec<Target> = (0..p.mons).map(Target::Mon).collect();
+    let gateways: Vec<Target> = (0..p.gateways).map(Target::Gateway).collect();
+    // `--fault-every`/`--fault-for` replace the random windows with fixed ones.
+    let timing = |w: Windows| match p.every {
+        Some((every, down)) => Windows {
+            down: (down, down),
+            gap: (every, every),
+        },
+        None => w,
+    };
     let steps = match scenario {
-        Scenario::KillOsds => on_off(&mut rng, p, &osds, Action::Kill, Action::Restart, KILL)?,
-        Scenario::HangOsd => on_off(&mut rng, p, &osds, Action::Stop, Action::Cont, HANG)?,
-        Scenario::KillMons => on_off(&mut rng, p, &mons, Action::Kill, Action::Restart, KILL)?,
+        Scenario::KillOsds => on_off(
+            &mut rng,
+            p,
+            &osds,
+            Action::Kill,
+            Action::Restart,
+            timing(KILL),
+        )?,
+        Scenario::HangOsd => on_off(&mut rng, p, &osds, Action::Stop, Action::Cont, timing(HANG))?,
+        Scenario::KillMons => on_off(
+            &mut rng,
+            p,
+            &mons,
+            Action::Kill,
+            Action::Restart,
+            timing(KILL),
+        )?,
+        Scenario::KillGateways => {
+            if p.gateways < 2 || p.max_down >= p.gateways {
+                return Err(ScheduleError::TooFewGateways);
+            }
+            on_off(
+                &mut rng,
+                p,
+                &gateways,
+                Action::Kill,
+                Action::Restart,
+                timing(KILL),
+            )?
+        }
         Scenario::Partition => {
             let all: Vec<Target> = osds.iter().chain(&mons).copied().collect();
-            on_off(&mut rng, p, &all, Action::Isolate, Action::Heal, HANG)?
+            on_off(
+                &mut rng,
+                p,
+                &all,
+                Action::Isolate,
+                Action::Heal,
+                timing(HANG),
+            )?
         }
         Scenario::OutAndRebalance => {
             let out = rng.below(p.osds as usize) as u32;

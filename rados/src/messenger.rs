@@ -213,10 +213,15 @@ impl Messenger {
         send.write_all(&frame).await.map_err(|e| lost(&e))?;
         send.finish().map_err(|e| lost(&e))?;
         let data = recv.read_to_end(MAX_FRAME).await.map_err(|e| lost(&e))?;
-        frame::decode(Bytes::from(data)).map_err(|error| {
-            warn!(%peer, %error, "bad frame from peer; closing the connection");
-            conn.close(CLOSE_BAD_FRAME.into(), b"bad frame");
-            CallError::BadFrame { peer, error }
+        frame::decode(Bytes::from(data)).map_err(|error| match error {
+            // A reply that ends early was cut short by a peer going away (a stream is
+            // finished when its task is dropped): the call is lost, not malformed.
+            frame::FrameError::Length { got, want } if got < want => lost(&error),
+            error => {
+                warn!(%peer, %error, "bad frame from peer; closing the connection");
+                conn.close(CLOSE_BAD_FRAME.into(), b"bad frame");
+                CallError::BadFrame { peer, error }
+            }
         })
     }
 

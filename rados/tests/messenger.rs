@@ -285,3 +285,37 @@ fn keyrings_survive_a_round_trip_through_a_file() {
     assert!(Keyring::load(&path).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A peer that goes away mid-reply (its task dropped, which finishes the stream early)
+/// has lost the call: a retryable `ConnectionLost`, not a final `BadFrame`.
+#[tokio::test]
+async fn a_reply_cut_short_is_a_lost_call_not_a_bad_frame() {
+    let key = Keyring::generate().unwrap();
+    let tls =
+        quinn::crypto::rustls::QuicServerConfig::try_from(rados::tls::server_config(&key).unwrap())
+            .unwrap();
+    let endpoint =
+        quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(tls)), local()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let replies: [&'static [u8]; 2] = [b"", b"\x20\x00\x00\x00\x00\x00\x00\x00cut"];
+    let server = tokio::spawn(async move {
+        let conn = endpoint.accept().await.unwrap().await.unwrap();
+        for reply in replies {
+            let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+            recv.read_to_end(1 << 20).await.unwrap();
+            send.write_all(reply).await.unwrap();
+            send.finish().unwrap();
+        }
+        conn.closed().await;
+    });
+    let client = Messenger::client(&key, quick()).unwrap();
+    for _ in 0..2 {
+        let err = echo(&client, addr).await.unwrap_err();
+        assert!(
+            matches!(err, CallError::ConnectionLost { .. }),
+            "a cut-short reply is retryable: {err:?}"
+        );
+    }
+    client.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+}

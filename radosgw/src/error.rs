@@ -47,20 +47,49 @@ impl GwError {
     }
 }
 
+impl GwError {
+    /// Whether the cluster could not serve the request now but may soon (a PG peering, a
+    /// map changing, a peer going away, the op deadline passing while it retried): the
+    /// client should retry, as S3 clients do on 503 SlowDown.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GwError::Rados(e) => {
+                matches!(
+                    e,
+                    ClientError::Timeout { .. } | ClientError::Mon(_) | ClientError::Messenger(_)
+                ) || matches!(e, ClientError::Osd(o) if o.is_retryable())
+                    || matches!(
+                        e,
+                        ClientError::Call(
+                            rados::CallError::Timeout { .. }
+                                | rados::CallError::Unreachable { .. }
+                                | rados::CallError::ConnectionLost { .. }
+                        )
+                    )
+            }
+            GwError::BadRecord { .. } | GwError::S3 { .. } => false,
+        }
+    }
+}
+
+/// What a client is told of a failure that is ours, not theirs (S3's own wording); the
+/// details go to the log with the request id, never to the client.
+const INTERNAL: &str = "We encountered an internal error. Please try again.";
+
 impl From<GwError> for S3Error {
     fn from(e: GwError) -> S3Error {
         match e {
             GwError::S3 { code, message } => S3Error::with_message(code, message),
-            GwError::Rados(ClientError::Timeout { .. }) => {
-                tracing::warn!(%e, "cluster operation timed out");
+            e if e.is_transient() => {
+                tracing::warn!(%e, "the cluster is not serving this request now; 503 SlowDown");
                 S3Error::with_message(
-                    S3ErrorCode::ServiceUnavailable,
-                    "the storage cluster did not answer in time; retry",
+                    S3ErrorCode::SlowDown,
+                    "The storage cluster is busy or recovering; please retry.",
                 )
             }
             other => {
                 tracing::error!(error = %other, "internal error");
-                S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
+                S3Error::with_message(S3ErrorCode::InternalError, INTERNAL)
             }
         }
     }
@@ -68,3 +97,47 @@ impl From<GwError> for S3Error {
 
 /// Results of gateway operations.
 pub type GwResult<T> = Result<T, GwError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rados::proto::osd::OsdError;
+
+    fn code(e: GwError) -> (S3ErrorCode, String) {
+        let s3: S3Error = e.into();
+        (
+            s3.code().clone(),
+            s3.message().unwrap_or_default().to_owned(),
+        )
+    }
+
+    #[test]
+    fn cluster_trouble_is_slow_down_and_bugs_say_nothing_inside() {
+        let timeout = GwError::Rados(ClientError::Timeout {
+            after: std::time::Duration::from_secs(30),
+            last: Box::new(rados::client::RetryCause::NoSuchPool),
+        });
+        assert_eq!(code(timeout).0, S3ErrorCode::SlowDown);
+        let peering = GwError::Rados(ClientError::Osd(OsdError::Unavailable {
+            pg: "1.2".into(),
+            state: "peering".into(),
+        }));
+        assert_eq!(code(peering).0, S3ErrorCode::SlowDown);
+        let lost = GwError::Rados(ClientError::Call(rados::CallError::ConnectionLost {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            reason: "reset".into(),
+        }));
+        assert_eq!(code(lost).0, S3ErrorCode::SlowDown);
+        let bug = GwError::Rados(ClientError::Osd(OsdError::Io(
+            "disk on fire at /dev/x".into(),
+        )));
+        let (c, message) = code(bug);
+        assert_eq!(c, S3ErrorCode::InternalError);
+        assert!(!message.contains("/dev/x"), "{message}");
+        let record = GwError::BadRecord {
+            object: "o".into(),
+            reason: "truncated".into(),
+        };
+        assert_eq!(code(record), (S3ErrorCode::InternalError, INTERNAL.into()));
+    }
+}

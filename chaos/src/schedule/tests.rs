@@ -9,17 +9,20 @@ fn params(seed: u64) -> Params {
         osds: 5,
         width: 3,
         mons: 3,
+        gateways: 2,
         max_down: 1,
+        every: None,
     }
 }
 
-const ALL: [Scenario; 6] = [
+const ALL: [Scenario; 7] = [
     Scenario::KillOsds,
     Scenario::HangOsd,
     Scenario::KillMons,
     Scenario::OutAndRebalance,
     Scenario::Partition,
     Scenario::Bitrot,
+    Scenario::KillGateways,
 ];
 
 /// Replays the steps; returns the most daemons out at once, and fails on an end without a
@@ -71,6 +74,8 @@ fn never_more_than_max_down_at_once_and_every_fault_ends() {
             for seed in 0..200 {
                 let p = Params {
                     max_down,
+                    // Gateway faults always leave one gateway up.
+                    gateways: max_down + 1,
                     ..params(seed)
                 };
                 let s = build(scenario, &p).unwrap();
@@ -119,6 +124,7 @@ fn kill_mons_and_partition_name_only_existing_daemons() {
                 match step.action.starts_fault() {
                     Some(Target::Osd(i)) => assert!(i < p.osds),
                     Some(Target::Mon(i)) => assert!(i < p.mons),
+                    Some(Target::Gateway(_)) => panic!("{scenario:?} took a gateway down"),
                     None => {}
                 }
                 if scenario == Scenario::KillMons {
@@ -202,4 +208,59 @@ fn bitrot_picks_stay_inside_the_object_and_its_acting_set() {
     }
     assert_eq!(replicas_seen.len(), 3);
     assert_eq!(BitrotPick::new(7, 1, 1, 4).offset, 0);
+}
+
+#[test]
+fn a_fixed_period_faults_every_n_seconds_for_m_seconds() {
+    let p = Params {
+        duration_ms: 120_000,
+        every: Some((20_000, 10_000)),
+        osds: 3,
+        ..params(4)
+    };
+    for scenario in [
+        Scenario::KillOsds,
+        Scenario::HangOsd,
+        Scenario::KillGateways,
+    ] {
+        let s = build(scenario, &p).unwrap();
+        let starts: Vec<u64> = s
+            .steps
+            .iter()
+            .filter(|s| s.action.starts_fault().is_some())
+            .map(|s| s.at_ms)
+            .collect();
+        assert_eq!(
+            starts,
+            [3_000, 23_000, 43_000, 63_000, 83_000, 103_000],
+            "{scenario:?}"
+        );
+        let ends: Vec<u64> = s
+            .steps
+            .iter()
+            .filter(|s| s.action.ends_fault().is_some())
+            .map(|s| s.at_ms)
+            .collect();
+        assert_eq!(ends, [13_000, 33_000, 53_000, 73_000, 93_000, 113_000]);
+        assert_eq!(replay(&s, &p), 1);
+    }
+}
+
+#[test]
+fn gateway_faults_keep_one_gateway_up() {
+    let p = params(3);
+    for step in build(Scenario::KillGateways, &p).unwrap().steps {
+        assert!(matches!(
+            step.action.starts_fault(),
+            None | Some(Target::Gateway(0 | 1))
+        ));
+    }
+    assert_eq!(
+        build(Scenario::KillGateways, &Params { gateways: 1, ..p }),
+        Err(ScheduleError::TooFewGateways)
+    );
+    assert_eq!(
+        build(Scenario::KillGateways, &Params { max_down: 2, ..p }),
+        Err(ScheduleError::TooFewGateways)
+    );
 }

@@ -195,9 +195,9 @@ impl PgLog {
 
     /// Ends the log at `at` (or its head, if newer): every entry is trimmed (request ids
     /// kept as dups) and the tail moves there. For a log whose member received recovery
-    /// copies newer than the log says: its objects hold states no entry describes, so no
-    /// other member may be brought up to date from it by log; every member whose log does
-    /// not reach the new tail is compared by listing instead.
+    /// copies: its objects hold states no entry describes, so no other member may be
+    /// brought up to date from it by log. Sealed at a version no other log holds, every
+    /// member that did not adopt the sealed log is compared by listing instead.
     pub fn seal(&mut self, at: Version) {
         let tail = self.head().max(at);
         for e in self.entries.drain(..) {

@@ -144,21 +144,35 @@ impl Objects {
         head_want: u64,
     ) -> GwResult<Option<(ObjectMeta, Bytes)>> {
         let oid = head_oid(&bucket.id, key);
+        let want = head_want.min(STRIPE);
         let ops = vec![
             Op::GetXattr(META_XATTR.to_owned()),
             Op::Read {
                 off: 0,
-                len: Some(head_want.min(STRIPE)),
+                len: Some(want),
             },
         ];
-        match self.data().operate(&oid, ops, Bytes::new()).await {
+        let (meta, bytes) = match self.data().operate(&oid, ops, Bytes::new()).await {
             Ok((reply, bytes)) => match reply.results.first() {
-                Some(OpResult::Xattr(Some(meta))) => Ok(Some((decode(&oid, meta)?, bytes))),
-                _ => Ok(None),
+                Some(OpResult::Xattr(Some(meta))) => (decode::<ObjectMeta>(&oid, meta)?, bytes),
+                _ => return Ok(None),
             },
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // The OSD reads metadata and data in one snapshot; a length that disagrees with
+        // the manifest means they are not of one version, and is never served.
+        let expect = meta.manifest.head_len.min(want);
+        if bytes.len() as u64 != expect {
+            return Err(GwError::BadRecord {
+                object: oid,
+                reason: format!(
+                    "head holds {} bytes where its manifest says {expect}",
+                    bytes.len()
+                ),
+            });
         }
+        Ok(Some((meta, bytes)))
     }
 
     /// Waits for one of the `max_uploads` slots that bound the memory of uploads in flight.

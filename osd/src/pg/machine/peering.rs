@@ -43,15 +43,24 @@ impl PgMachine {
                     if *auth_incomplete {
                         let on_disk = versions.get(&auth).cloned().unwrap_or_default();
                         auth_log.retain_consistent(&on_disk);
-                        // Its objects may be newer than its log (recovery copies): no
-                        // member may catch up from this log by entries, or it would miss
-                        // them. Seal it past every object it holds.
-                        // (Erasure-coded PGs keep their entries: their roll-back rules
-                        // count shards by log; their gap is issue-tracked.)
+                        // Its objects came partly from recovery copies, of a history its
+                        // log does not describe (some newer than its log, some not): no
+                        // member may catch up from this log by entries. Seal it at a
+                        // version no other log holds (this attempt's epoch, above every
+                        // sequence used), so every member not activated with it is
+                        // compared by listing. (Erasure-coded PGs keep their entries:
+                        // their roll-back rules count shards by log; issue-tracked.)
                         let replicated = self.map.as_ref().is_some_and(|m| m.ec.is_none());
-                        let newest = on_disk.values().filter(|v| **v != WRONG_SHARD).max();
                         if replicated {
-                            auth_log.seal(newest.copied().unwrap_or_default());
+                            let seq = on_disk
+                                .values()
+                                .filter(|v| **v != WRONG_SHARD)
+                                .map(|v| v.seq)
+                                .chain([auth_log.head().seq, self.info.issued.seq])
+                                .max()
+                                .unwrap_or_default();
+                            let epoch = self.attempt;
+                            auth_log.seal(Version { epoch, seq });
                         }
                     }
                     let seen = Seen {
