@@ -250,3 +250,111 @@ async fn a_pg_whose_only_up_to_date_holder_is_down_stays_down() {
     wait_clean(&mons, &osds, Duration::from_secs(90));
     assert_eq!(io.read("z", 0, None).await.unwrap(), b"new".as_slice());
 }
+
+/// The data of write `seq` of the hot object: its sequence number, then filler; its length
+/// varies with `seq`.
+fn versioned(seq: u64) -> Vec<u8> {
+    let len = 8 + (seq as usize * 7_919) % 150_000;
+    let mut data: Vec<u8> = (0..len).map(|b| (b as u8) ^ (seq as u8)).collect();
+    data[..8].copy_from_slice(&seq.to_le_bytes());
+    data
+}
+
+/// Reads never lie, on real processes: while one object is overwritten as fast as the
+/// cluster allows (each write also sets an xattr with its length) and its primary is paused
+/// with SIGSTOP long enough for the others to move on, then resumed, readers ask for the
+/// xattr and the data in one request. Every answer is one whole version (the xattr's length
+/// is the data's, the bytes are that version's) and never older than the newest write
+/// acknowledged before the read was sent, also right after the resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_whole_and_never_stale_while_the_primary_pauses() {
+    use rados::WriteOp;
+    use rados::proto::osd::{Op, OpResult};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let mons = monitors();
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let osds = Osds::start(&mons, 3);
+    wait_osds(&mons, Duration::from_secs(30), "3 OSDs up", |v| {
+        up_count(v) == 3
+    });
+    json(mons.shoal("pool create hot --size 3 --min-size 2 --pg-num 4 --format json"));
+    wait_clean(&mons, &osds, Duration::from_secs(60));
+    let client = connect(&mons).await;
+    let io = client.pool("hot").await.unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (io, acked, stop) = (io.clone(), acked.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                let data = versioned(seq);
+                let len = (data.len() as u64).to_le_bytes();
+                let op = WriteOp::new().write_full(data).set_xattr("len", &len);
+                // A write that fails may still land: only acknowledged ones raise the floor.
+                if io.write("hot", op).await.is_ok() {
+                    acked.fetch_max(seq, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (io, acked, stop) = (io.clone(), acked.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut checked = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let floor = acked.load(Ordering::SeqCst);
+                    let ops = vec![Op::GetXattr("len".into()), Op::Read { off: 0, len: None }];
+                    let Ok((reply, data)) = io.operate("hot", ops, bytes::Bytes::new()).await
+                    else {
+                        continue; // not found yet, or unavailable: no answer is no lie
+                    };
+                    let Some(OpResult::Xattr(Some(len))) = reply.results.first() else {
+                        continue;
+                    };
+                    let len = u64::from_le_bytes(len[..].try_into().unwrap());
+                    assert_eq!(data.len() as u64, len, "xattr and data of different writes");
+                    let seq = u64::from_le_bytes(data[..8].try_into().unwrap());
+                    assert_eq!(&data[..], &versioned(seq)[..], "bytes of no write");
+                    assert!(
+                        seq >= floor,
+                        "stale read: write {seq} after {floor} was acked"
+                    );
+                    checked += 1;
+                }
+                checked
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let primary = acting(&mons, "hot", "hot")[0];
+    osds.signal(primary, "-STOP");
+    let before = acked.load(Ordering::SeqCst);
+    // Long enough to be marked down and for a new primary to take writes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.load(Ordering::SeqCst) < before + 20 {
+        assert!(
+            Instant::now() < deadline,
+            "no writes while the primary was paused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    osds.signal(primary, "-CONT");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    let mut checked = 0;
+    for r in readers {
+        checked += r.await.unwrap();
+    }
+    eprintln!(
+        "MEASURED reads checked: {checked}, writes acknowledged: {}",
+        acked.load(Ordering::SeqCst)
+    );
+    assert!(checked > 50, "too few reads checked: {checked}");
+}

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use placement::{Epoch, OsdId, PgId};
 use rados::proto::osd::{ReqId, Version};
-use serde_bytes::ByteBuf;
 
 use super::intervals::PastIntervals;
-use super::lease::{Grants, LeaseConfig, PrimaryLease, PriorLeases, ReadGate};
-use super::log::{LogEntry, LogOp, PgLog};
+use super::lease::{Grants, LeaseConfig, PrimaryLease, PriorLeases};
+use super::log::{LogEntry, PgLog};
 use super::types::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
     WriteError,
@@ -25,6 +24,8 @@ use super::types::{
 use crate::store::{ObjectKey, TxOp, Txn};
 
 mod peering;
+mod reads;
+mod writes;
 
 /// Replica writes buffered while an earlier one is still on its way (bounded).
 const MAX_PENDING_SUBWRITES: usize = 1024;
@@ -207,45 +208,6 @@ impl PgMachine {
             .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size);
     }
 
-    /// Whether a read may be served, and until when: only by the primary of an active
-    /// interval whose every replica granted it a lease, and never once a newer primary has
-    /// asked for this PG's history. Below min_size nothing is served (as in Ceph): such a
-    /// primary has not peered, so it cannot know its copy is current. The caller also keeps
-    /// reads off objects with a write in flight.
-    pub fn read_gate(&self) -> ReadGate {
-        let Some(p) = self.primary.as_ref() else {
-            return ReadGate::CLOSED;
-        };
-        if self.state != PgState::Active || !self.grants.may_grant(self.attempt) {
-            return ReadGate::CLOSED;
-        }
-        ReadGate {
-            serving: true,
-            readable_until: p
-                .lease
-                .as_ref()
-                .and_then(|l| l.readable_until(&self.lease_config, self.now)),
-        }
-    }
-
-    /// Whether a write to `name` is in flight (ordered, not yet committed by every member).
-    pub fn writing(&self, name: &str) -> bool {
-        self.primary.as_ref().is_some_and(|p| {
-            p.inflight
-                .values()
-                .any(|w| matches!(&w.msg, PgMsg::SubWrite { entry, .. } if entry.object == name))
-        })
-    }
-
-    /// When the machine next wants an event even if nothing arrives (`handle` with any
-    /// event, `Tick` will do): the end of the wait for older leases.
-    pub fn poll_timeout(&self) -> Option<Duration> {
-        match (&self.primary, self.state) {
-            (Some(p), PgState::Waiting) => Some(p.prior.until()),
-            _ => None,
-        }
-    }
-
     /// Handles one event at `now` (the caller's monotonic clock, never going back); the
     /// effects must be carried out in order.
     pub fn handle(&mut self, event: Event, now: Duration, view: &dyn ObjectView) -> Vec<Effect> {
@@ -275,39 +237,6 @@ impl PgMachine {
         self.end_wait();
         self.request_lease(&mut out);
         out
-    }
-
-    /// Ends the wait for older leases once they have run out.
-    fn end_wait(&mut self) {
-        if self.state == PgState::Waiting
-            && self
-                .primary
-                .as_ref()
-                .is_some_and(|p| self.now >= p.prior.until())
-        {
-            self.state = PgState::Active;
-        }
-    }
-
-    /// Asks the replicas to (re)grant the read lease if reads want it and it runs out.
-    fn request_lease(&mut self, out: &mut Vec<Effect>) {
-        let (now, config, interval) = (self.now, self.lease_config, self.attempt);
-        let Some(lease) = self.primary.as_mut().and_then(|p| p.lease.as_mut()) else {
-            return;
-        };
-        if !lease.should_request(&config, now) {
-            return;
-        }
-        lease.requested(now);
-        for to in lease.members() {
-            out.push(Effect::Send {
-                to: *to,
-                msg: PgMsg::Lease {
-                    interval,
-                    sent_at: now,
-                },
-            });
-        }
     }
 
     /// A copy from the primary serving behind a pg_temp, to this new member of the up set.
@@ -715,135 +644,6 @@ impl PgMachine {
             next = self.pending.remove(&version);
         }
         self.pending.retain(|prior, _| *prior > version);
-    }
-
-    // ----- client writes -----
-
-    fn on_write(
-        &mut self,
-        reqid: ReqId,
-        name: String,
-        mutations: Vec<Mutation>,
-        out: &mut Vec<Effect>,
-    ) {
-        let reply = |result| Effect::Reply { reqid, result };
-        if !self.is_primary() {
-            out.push(reply(Err(WriteError::NotPrimary)));
-            return;
-        }
-        if self.state != PgState::Active {
-            out.push(reply(Err(WriteError::NotActive(self.state))));
-            return;
-        }
-        if let Some(version) = self.log.find_reqid(reqid) {
-            let p = self.primary.as_ref().expect("primary");
-            if !p.inflight.contains_key(&version) {
-                out.push(reply(Ok(version)));
-            }
-            // Still in flight: the reply comes when every replica has it.
-            return;
-        }
-        let m = self.map.as_ref().expect("map set");
-        let prior = self.log.head();
-        let version = Version {
-            epoch: m.epoch,
-            seq: prior.seq.max(self.info.issued.seq) + 1,
-        };
-        self.info.issued = version;
-        let entry = LogEntry {
-            version,
-            object: name,
-            op: if mutations.contains(&Mutation::Remove) {
-                LogOp::Delete
-            } else {
-                LogOp::Modify
-            },
-            crc: mutations.iter().rev().find_map(|m| match m {
-                Mutation::WriteFull(data) => Some(crc32c::crc32c(data)),
-                _ => None,
-            }),
-            reqid: Some(reqid),
-        };
-        let replicas: BTreeSet<OsdId> =
-            m.acting.iter().copied().filter(|o| *o != self.me).collect();
-        let msg = PgMsg::SubWrite {
-            interval: self.attempt,
-            prior,
-            entry: entry.clone(),
-            mutations: mutations.clone(),
-        };
-        out.push(Effect::Persist(self.write_txn(entry, mutations)));
-        if replicas.is_empty() {
-            out.push(reply(Ok(version)));
-            return;
-        }
-        for to in &replicas {
-            out.push(self.send(*to, msg.clone()));
-        }
-        let p = self.primary.as_mut().expect("primary");
-        p.inflight.insert(
-            version,
-            InFlight {
-                reqid,
-                waiting: replicas,
-                msg,
-            },
-        );
-    }
-
-    /// The transaction applying one logged write: object changes and the log entry together.
-    fn write_txn(&mut self, entry: LogEntry, mutations: Vec<Mutation>) -> Txn {
-        let obj = self.key(&entry.object);
-        let version = entry.version;
-        // Erasure-coded: keep the shard's previous state until the PG is next clean, so a
-        // write that fewer than k shards applied can be rolled back by decoding it.
-        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
-        let stash = erasure.then(|| TxOp::Stash { obj: obj.clone() });
-        let mut ops: Vec<TxOp> = stash
-            .into_iter()
-            .chain(mutations.into_iter().map(|m| {
-                let obj = obj.clone();
-                match m {
-                    Mutation::WriteFull(data) => TxOp::WriteFull { obj, data, version },
-                    Mutation::Remove => TxOp::Remove { obj },
-                    Mutation::SetXattr(name, value) => TxOp::SetXattr {
-                        obj,
-                        name,
-                        value: value.into_vec(),
-                        version,
-                    },
-                    Mutation::RmXattr(name) => TxOp::RmXattr { obj, name, version },
-                    Mutation::OmapSet(entries) => TxOp::OmapSet {
-                        obj,
-                        entries: entries
-                            .into_iter()
-                            .map(|(k, v)| (k.into_vec(), v.into_vec()))
-                            .collect(),
-                        version,
-                    },
-                    Mutation::OmapRm(keys) => TxOp::OmapRm {
-                        obj,
-                        keys: keys.into_iter().map(ByteBuf::into_vec).collect(),
-                        version,
-                    },
-                }
-            }))
-            .collect();
-        ops.push(TxOp::AppendLog {
-            pg: self.pg,
-            version,
-            entry: encode(&entry),
-        });
-        if let Some(tail) = self.log.append(entry) {
-            self.info.log_tail = tail;
-            ops.push(TxOp::TrimLog {
-                pg: self.pg,
-                through: tail,
-            });
-            ops.push(self.meta_op());
-        }
-        self.info.last_update = version;
-        Txn { ops }
     }
 
     // ----- helpers -----
