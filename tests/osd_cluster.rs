@@ -333,7 +333,7 @@ async fn reads_are_whole_and_never_stale_while_the_primary_pauses() {
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let primary = acting(&mons, "hot", "hot")[0];
-    osds.signal(primary, "-STOP");
+    osds.signal(primary, "STOP");
     let before = acked.load(Ordering::SeqCst);
     // Long enough to be marked down and for a new primary to take writes.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -344,7 +344,7 @@ async fn reads_are_whole_and_never_stale_while_the_primary_pauses() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    osds.signal(primary, "-CONT");
+    osds.signal(primary, "CONT");
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();

@@ -312,6 +312,28 @@ impl RadosClient {
         }
     }
 
+    /// Resolves once a map newer than `state` routes the op to another OSD than `osd` (or to
+    /// none); returns that map's epoch. Never resolves otherwise.
+    async fn moved(
+        &self,
+        state: &MapState,
+        pool: PoolId,
+        locate: Locate<'_>,
+        osd: placement::OsdId,
+    ) -> Epoch {
+        let mut epochs = self.shared.map.subscribe();
+        let seen = state.epoch();
+        loop {
+            if epochs.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            let next = epochs.borrow_and_update().clone();
+            if next.epoch() > seen && rules::moved(&next.map, &next.placement, pool, locate, osd) {
+                return next.epoch();
+            }
+        }
+    }
+
     /// Runs `attempt` against the primary of the PG `locate` names until it succeeds, fails
     /// for good, or the op timeout passes. Between attempts: refresh the map, then wait for
     /// the backoff or a newer epoch, whichever comes first. `attempt` must resend the same
@@ -337,17 +359,32 @@ impl RadosClient {
         loop {
             let state = self.current();
             let cause = match rules::route(&state.map, &state.placement, pool, locate) {
-                Ok(target) => match tokio::time::timeout_at(deadline, attempt(target.addr)).await {
-                    Ok(outcome) => match rules::judge(outcome) {
-                        Verdict::Done(reply) => return Ok(reply),
-                        Verdict::Fail(e) => return Err(e),
-                        Verdict::Retry(cause) => cause,
-                    },
-                    Err(_) => RetryCause::Call(CallError::Timeout {
-                        peer: target.addr,
-                        after: timeout,
-                    }),
-                },
+                Ok(target) => {
+                    // A newer map that routes the op elsewhere (its primary marked down,
+                    // say) ends the attempt at once: no waiting out a dead peer's timeout.
+                    // The same reqid goes to the new primary; a write the old one applied
+                    // is answered from the PG log, never applied twice.
+                    let moved = self.moved(&state, pool, locate, target.osd);
+                    tokio::select! {
+                        outcome = tokio::time::timeout_at(deadline, attempt(target.addr)) => {
+                            match outcome {
+                                Ok(outcome) => match rules::judge(outcome) {
+                                    Verdict::Done(reply) => return Ok(reply),
+                                    Verdict::Fail(e) => return Err(e),
+                                    Verdict::Retry(cause) => cause,
+                                },
+                                Err(_) => RetryCause::Call(CallError::Timeout {
+                                    peer: target.addr,
+                                    after: timeout,
+                                }),
+                            }
+                        }
+                        epoch = moved => RetryCause::Moved {
+                            osd: target.osd,
+                            epoch,
+                        },
+                    }
+                }
                 Err(RouteError::NoSuchPool) if refreshed => {
                     return Err(ClientError::NoSuchPool(pool_name.to_owned()));
                 }

@@ -89,6 +89,14 @@ pub enum RetryCause {
     /// The call got no reply (timeout, unreachable, connection lost).
     #[error(transparent)]
     Call(CallError),
+    /// A newer map routes the op away from the OSD it was sent to (abandoned, resent).
+    #[error("{osd} is no longer the primary at epoch {epoch}")]
+    Moved {
+        /// The OSD the attempt went to.
+        osd: OsdId,
+        /// The map that routes it elsewhere.
+        epoch: placement::Epoch,
+    },
     /// The pool is not in our map (refreshed once before giving up).
     #[error("the pool is not in the current map")]
     NoSuchPool,

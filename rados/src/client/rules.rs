@@ -74,6 +74,18 @@ pub(crate) fn route(
     })
 }
 
+/// Whether `map` routes the op somewhere else than `osd` (another primary, or none): an
+/// attempt in flight to `osd` is then abandoned and resent by the new route.
+pub(crate) fn moved(
+    map: &ClusterMap,
+    placement: &Placement,
+    pool: PoolId,
+    locate: Locate<'_>,
+    osd: OsdId,
+) -> bool {
+    route(map, placement, pool, locate).map_or(true, |t| t.osd != osd)
+}
+
 /// What to do with one attempt's outcome.
 #[derive(Debug)]
 pub(crate) enum Verdict<T> {

@@ -76,6 +76,32 @@ fn routes_to_the_primary_and_its_address() {
 }
 
 #[test]
+fn an_attempt_is_abandoned_only_when_a_newer_map_routes_elsewhere() {
+    let (mut map, pool) = cluster();
+    let first = route(&map, pool, Locate::Pg(3)).unwrap().osd;
+    let moved =
+        |map: &ClusterMap| rules::moved(map, &Placement::new(map), pool, Locate::Pg(3), first);
+    // An unrelated change keeps it going.
+    let other = (0..6).map(OsdId).find(|o| *o != first).unwrap();
+    change(&mut map, vec![Change::OsdDown(other)]);
+    assert_eq!(
+        route(&map, pool, Locate::Pg(3)).unwrap().osd == first,
+        !moved(&map)
+    );
+    change(
+        &mut map,
+        vec![Change::OsdUp {
+            id: other,
+            addr: addr(other.0),
+        }],
+    );
+    assert!(!moved(&map));
+    // Its primary marked down: abandon it.
+    change(&mut map, vec![Change::OsdDown(first)]);
+    assert!(moved(&map));
+}
+
+#[test]
 fn routing_follows_the_map() {
     let (mut map, pool) = cluster();
     let pg = PgId { pool, seed: 3 };
