@@ -349,16 +349,7 @@ impl Cluster {
             .context("gw.0 has no --listen")?;
         argv[at + 1] = addr.to_string().into();
         let t = Target::Gateway(n);
-        self.daemons.insert(
-            t,
-            Daemon {
-                argv,
-                pid: None,
-                stopped: false,
-                isolated: false,
-            },
-        );
-        self.restart(t)?;
+        self.launch(t, argv)?;
         for _ in 0..600 {
             self.check_alive()?;
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -367,6 +358,11 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!("{t} did not listen on {addr} within a minute")
+    }
+
+    /// A client of the cluster's monitors.
+    pub fn mon_client(&self) -> MonClient {
+        self.mon_client.clone()
     }
 
     /// The monitors' status report.
@@ -528,6 +524,11 @@ impl Cluster {
             "--host".into(),
             format!("node{index}").into(),
         ];
+        self.launch(t, argv)
+    }
+
+    /// Registers a new daemon `t` with its command line and starts it.
+    fn launch(&mut self, t: Target, argv: Vec<OsString>) -> anyhow::Result<()> {
         self.daemons.insert(
             t,
             Daemon {
@@ -554,7 +555,7 @@ impl Cluster {
         Ok(match t {
             Target::Osd(i) => format!("osd.{}", self.osd_id(i).await?),
             Target::Mon(i) => format!("mon.{i}"),
-            Target::Gateway(_) => bail!("{t}: gateways have no messenger fault rules"),
+            Target::Gateway(_) | Target::Leader => bail!("{t}: no messenger fault rules to set"),
         })
     }
 

@@ -15,9 +15,11 @@ use tokio::time::Instant;
 use crate::Args;
 use crate::cluster::Cluster;
 use crate::ledger::Ledger;
+use crate::mapwatch::MapWatch;
 use crate::pool;
 use crate::s3::Gateways;
 use crate::schedule::{self, Action, BitrotPick, Params, Scenario, Schedule, Target};
+use crate::stalls;
 use crate::workload::{self, Backend, Shape, Workload, lock};
 
 /// Reads sent at once when a faulted daemon returns (resumed or restarted).
@@ -292,27 +294,25 @@ async fn run_workload(
         readers: sizing.readers,
         seed,
     };
-    let mut work = Workload::start(backend.clone(), ledger.clone(), shape);
-
     let start = Instant::now();
-    let mut last_end = None;
-    let stepped = run_steps(
-        cluster,
-        schedule,
-        &mut work,
+    let mut work = Workload::start(backend.clone(), ledger.clone(), shape, start);
+    let watch = MapWatch::start(cluster.mon_client(), start);
+
+    let ctx = Stepping {
         io,
-        &ledger,
+        ledger: &ledger,
         start,
         recover,
-        &mut last_end,
-    )
-    .await;
-    if let Err(e) = stepped {
-        work.stop().await;
-        return Err(e);
-    }
+    };
+    let stepped = match run_steps(cluster, schedule, &mut work, &ctx).await {
+        Ok(stepped) => stepped,
+        Err(e) => {
+            work.stop().await;
+            return Err(e);
+        }
+    };
     // Recovery is timed from the last fault's end, while the workload goes on.
-    let faults_over = last_end.unwrap_or(start);
+    let faults_over = stepped.last_end.unwrap_or(start);
     println!(
         "chaos: +{:.1}s faults over; waiting for HEALTH_OK",
         start.elapsed().as_secs_f64()
@@ -329,7 +329,9 @@ async fn run_workload(
             healthy_at = None;
         }
     }
-    let stalls = work.stop().await;
+    let timeline = work.stop().await;
+    report_faults(&stepped.faults, &timeline, &watch);
+    let stalls = timeline.stalls;
     if healthy_at.is_some() {
         workload::verify_all(&backend, &ledger, args.objects).await;
     }
@@ -394,17 +396,78 @@ fn print_schedule(args: &Args, kind: placement::PoolKind, p: &Params, s: &Schedu
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the steps need besides the cluster and the workload.
+struct Stepping<'a> {
+    /// The RADOS pool (bitrot corrupts one of its objects).
+    io: Option<&'a IoCtx>,
+    ledger: &'a Arc<Mutex<Ledger>>,
+    start: Instant,
+    recover: Duration,
+}
+
+/// One fault the schedule injected: what, on which OSD id (for OSD faults), and when
+/// (since the workload started) it began and ended.
+struct FaultRecord {
+    action: Action,
+    osd: Option<u32>,
+    at: Duration,
+    until: Option<Duration>,
+}
+
+/// What running the steps left to report.
+struct Stepped {
+    /// When the last fault ended.
+    last_end: Option<Instant>,
+    faults: Vec<FaultRecord>,
+    /// The monitor a `Kill(Leader)` step killed, for its restart.
+    killed_leader: Option<Target>,
+}
+
+/// Prints, per fault, how long writes and reads stalled around it and how that splits into
+/// detection (the map marking the OSD down) and the rest (peering, lease waits, retries).
+fn report_faults(faults: &[FaultRecord], tl: &workload::Timeline, watch: &MapWatch) {
+    for (i, f) in faults.iter().enumerate() {
+        // Until the fault ended plus 5 s (a return can stall too), not past the next one
+        // (faults started within a second of each other are one fault).
+        let next = faults[i + 1..]
+            .iter()
+            .map(|n| n.at)
+            .find(|n| *n > f.at + Duration::from_secs(1));
+        let end = f.until.unwrap_or(f.at) + Duration::from_secs(5);
+        let end = next.map_or(end, |n| end.min(n));
+        let down = f.osd.and_then(|osd| watch.down_at(osd, f.at));
+        let st = stalls::of_fault(&tl.writes, &tl.reads, f.at, end, down);
+        let split = match (st.detected, st.writes_resumed) {
+            (Some(d), Some(r)) => format!(
+                "; marked down after {:.1}s, writes back {:.1}s after that",
+                d.as_secs_f64(),
+                r.as_secs_f64()
+            ),
+            _ if f.osd.is_some() => "; not marked down".to_owned(),
+            _ => String::new(),
+        };
+        println!(
+            "chaos: stall {} at +{:.1}s: writes {:.1}s, reads {:.1}s{split}",
+            f.action,
+            f.at.as_secs_f64(),
+            st.write.as_secs_f64(),
+            st.read.as_secs_f64()
+        );
+    }
+}
+
 async fn run_steps(
     cluster: &mut Cluster,
     schedule: &Schedule,
     work: &mut Workload,
-    io: Option<&IoCtx>,
-    ledger: &Arc<Mutex<Ledger>>,
-    start: Instant,
-    recover: Duration,
-    last_end: &mut Option<Instant>,
-) -> anyhow::Result<()> {
+    ctx: &Stepping<'_>,
+) -> anyhow::Result<Stepped> {
+    let (io, ledger, start, recover) = (ctx.io, ctx.ledger, ctx.start, ctx.recover);
+    let mut out = Stepped {
+        last_end: None,
+        faults: Vec::new(),
+        killed_leader: None,
+    };
     for step in &schedule.steps {
         tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
         cluster.check_alive()?;
@@ -413,7 +476,47 @@ async fn run_steps(
             start.elapsed().as_secs_f64(),
             step.action
         );
+        if let Some(t) = step.action.starts_fault() {
+            let osd = match t {
+                Target::Osd(i) => cluster.osd_id(i).await.ok(),
+                _ => None,
+            };
+            out.faults.push(FaultRecord {
+                action: step.action,
+                osd,
+                at: start.elapsed(),
+                until: None,
+            });
+        }
+        if let Some(t) = step.action.ends_fault()
+            && let Some(f) = out
+                .faults
+                .iter_mut()
+                .rev()
+                .find(|f| f.action.starts_fault() == Some(t))
+        {
+            f.until = Some(start.elapsed());
+        }
         match step.action {
+            Action::Kill(Target::Leader) => {
+                let leader = cluster
+                    .status()
+                    .await?
+                    .quorum
+                    .leader
+                    .context("the monitors have no leader to kill")?;
+                let t = Target::Mon(leader as u32);
+                println!("chaos: the leader is {t}");
+                cluster.kill(t).await?;
+                out.killed_leader = Some(t);
+            }
+            Action::Restart(Target::Leader) => {
+                let t = out
+                    .killed_leader
+                    .take()
+                    .context("no killed leader to restart")?;
+                cluster.restart(t)?;
+            }
             Action::Kill(t) => cluster.kill(t).await?,
             Action::Restart(t) => cluster.restart(t)?,
             Action::Stop(t) => cluster.pause(t, true)?,
@@ -444,7 +547,7 @@ async fn run_steps(
             }
         }
         if step.action.ends_fault().is_some() || matches!(step.action, Action::Bitrot { .. }) {
-            *last_end = Some(Instant::now());
+            out.last_end = Some(Instant::now());
         }
         // A daemon that returns (resumed, restarted) is read through at once: a paused
         // primary must not answer from the map it had when it stopped.
@@ -452,7 +555,7 @@ async fn run_steps(
             work.probe(PROBE_READS);
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Polls until the cluster is healthy [`STABLE_POLLS`] times in a row; returns when that

@@ -13,10 +13,12 @@
 mod cluster;
 mod driver;
 mod ledger;
+mod mapwatch;
 mod pool;
 mod rng;
 mod s3;
 mod schedule;
+mod stalls;
 mod workload;
 
 use std::path::PathBuf;

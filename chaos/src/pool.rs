@@ -67,9 +67,11 @@ pub fn osds(requested: Option<u32>, kind: PoolKind) -> (u32, bool) {
 pub fn default_max_down(scenario: Scenario, kind: PoolKind) -> u32 {
     match scenario {
         Scenario::KillMons | Scenario::Partition | Scenario::KillGateways => 1,
-        Scenario::KillOsds | Scenario::HangOsd | Scenario::OutAndRebalance | Scenario::Bitrot => {
-            spare(kind).max(1)
-        }
+        Scenario::KillOsds
+        | Scenario::HangOsd
+        | Scenario::OutAndRebalance
+        | Scenario::Bitrot
+        | Scenario::KillLeaderAndOsd => spare(kind).max(1),
     }
 }
 

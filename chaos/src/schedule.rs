@@ -17,6 +17,8 @@ pub enum Target {
     Mon(u32),
     /// An S3 gateway.
     Gateway(u32),
+    /// The monitor leading the quorum when the step runs (its restart restarts that one).
+    Leader,
 }
 
 impl fmt::Display for Target {
@@ -25,6 +27,7 @@ impl fmt::Display for Target {
             Target::Osd(i) => write!(f, "osd.{i}"),
             Target::Mon(i) => write!(f, "mon.{i}"),
             Target::Gateway(i) => write!(f, "gw.{i}"),
+            Target::Leader => write!(f, "the leader monitor"),
         }
     }
 }
@@ -138,6 +141,8 @@ pub enum Scenario {
     Bitrot,
     /// kill -9 random S3 gateways, restart them after random delays (needs `--s3`).
     KillGateways,
+    /// kill -9 the leader monitor and a random OSD together, restart both later.
+    KillLeaderAndOsd,
 }
 
 impl fmt::Display for Scenario {
@@ -187,6 +192,9 @@ pub enum ScheduleError {
     /// `max_down` is 0: nothing would ever be injected.
     #[error("--max-down 0 injects no fault")]
     NothingDown,
+    /// Killing the leader with an OSD needs a quorum that survives it.
+    #[error("kill-leader-and-osd needs 3 or 5 monitors, not {0}")]
+    TooFewMons(u32),
     /// A gateway scenario without gateways, or one that would take them all down.
     #[error("kill-gateways needs --s3 with at least 2 gateways (--gateways), one always up")]
     TooFewGateways,
@@ -284,6 +292,22 @@ pub fn build(scenario: Scenario, p: &Params) -> Result<Schedule, ScheduleError> 
             Action::Restart,
             timing(KILL),
         )?,
+        Scenario::KillLeaderAndOsd => {
+            if p.mons < 3 {
+                return Err(ScheduleError::TooFewMons(p.mons));
+            }
+            // One OSD at a time: the leader can only go down once.
+            let one = Params { max_down: 1, ..*p };
+            let osd_steps = on_off(
+                &mut rng,
+                &one,
+                &osds,
+                Action::Kill,
+                Action::Restart,
+                timing(KILL),
+            )?;
+            with_leader(osd_steps)
+        }
         Scenario::KillGateways => {
             if p.gateways < 2 || p.max_down >= p.gateways {
                 return Err(ScheduleError::TooFewGateways);
@@ -342,6 +366,27 @@ const HANG: Windows = Windows {
     down: (2_000, 10_000),
     gap: (1_000, 5_000),
 };
+
+/// Each OSD kill and restart of `steps` with the leader monitor killed and restarted at
+/// the same moment (right after the OSD: finding the leader asks the monitors).
+fn with_leader(steps: Vec<Step>) -> Vec<Step> {
+    let mut out = Vec::with_capacity(steps.len() * 2);
+    for step in steps {
+        out.push(step);
+        match step.action {
+            Action::Kill(_) => out.push(Step {
+                at_ms: step.at_ms,
+                action: Action::Kill(Target::Leader),
+            }),
+            Action::Restart(_) => out.push(Step {
+                at_ms: step.at_ms,
+                action: Action::Restart(Target::Leader),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
 
 /// Random fault windows over `candidates`: at most `max_down` at once, each ending by the
 /// duration; every window is a start step and an end step.

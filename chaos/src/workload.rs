@@ -69,35 +69,61 @@ pub struct Stalls {
     pub read: Duration,
 }
 
+/// What the workload saw: its stalls and every success, for the per-fault breakdown.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    /// The longest stalls.
+    pub stalls: Stalls,
+    /// When writes succeeded (since the workload started), in order.
+    pub writes: Vec<Duration>,
+    /// When reads succeeded.
+    pub reads: Vec<Duration>,
+}
+
+/// Successes remembered per kind (a few hours of a fast run; later ones still count in
+/// the stalls).
+const KEEP_TIMES: usize = 4_000_000;
+
 #[derive(Debug)]
 struct Progress {
     started: Instant,
     last_write: Option<Instant>,
     last_read: Option<Instant>,
     stalls: Stalls,
+    writes: Vec<Duration>,
+    reads: Vec<Duration>,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    fn new(started: Instant) -> Progress {
         Progress {
-            started: Instant::now(),
+            started,
             last_write: None,
             last_read: None,
             stalls: Stalls::default(),
+            writes: Vec::new(),
+            reads: Vec::new(),
         }
     }
 
     fn note(&mut self, write: bool) {
         let now = Instant::now();
         let started = self.started;
-        let (last, longest) = if write {
-            (&mut self.last_write, &mut self.stalls.write)
+        let (last, longest, times) = if write {
+            (
+                &mut self.last_write,
+                &mut self.stalls.write,
+                &mut self.writes,
+            )
         } else {
-            (&mut self.last_read, &mut self.stalls.read)
+            (&mut self.last_read, &mut self.stalls.read, &mut self.reads)
         };
         let since = last.unwrap_or(started);
         *longest = (*longest).max(now.saturating_duration_since(since));
         *last = Some(now);
+        if times.len() < KEEP_TIMES {
+            times.push(now.saturating_duration_since(started));
+        }
     }
 
     /// The stalls, counting the time since the last success up to now.
@@ -153,11 +179,16 @@ pub fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
 }
 
 impl Workload {
-    /// Starts the writers and readers.
-    pub fn start(backend: Backend, ledger: Arc<Mutex<Ledger>>, shape: Shape) -> Workload {
+    /// Starts the writers and readers; times are measured from `started`.
+    pub fn start(
+        backend: Backend,
+        ledger: Arc<Mutex<Ledger>>,
+        shape: Shape,
+        started: Instant,
+    ) -> Workload {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let progress = Arc::new(Mutex::new(Progress::new()));
+        let progress = Arc::new(Mutex::new(Progress::new(started)));
         let tasks_n = (shape.writers + shape.readers).max(1);
         let period = (shape.rate > 0.0)
             .then(|| Duration::from_secs_f64(tasks_n as f64 / shape.rate.max(0.01)));
@@ -226,8 +257,8 @@ impl Workload {
     }
 
     /// Stops sending new ops and waits for those in flight (bounded by the op timeout);
-    /// returns the longest stalls while it ran.
-    pub async fn stop(mut self) -> Stalls {
+    /// returns what it saw while it ran.
+    pub async fn stop(mut self) -> Timeline {
         let stalls = self.stalls();
         let _ = self.stop.send(true);
         while let Some(r) = self.tasks.join_next().await {
@@ -235,7 +266,12 @@ impl Workload {
                 tracing::error!(error = %e, "a workload task failed");
             }
         }
-        stalls
+        let p = lock_progress(&self.progress);
+        Timeline {
+            stalls,
+            writes: p.writes.clone(),
+            reads: p.reads.clone(),
+        }
     }
 }
 

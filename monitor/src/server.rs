@@ -45,8 +45,10 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            heartbeat: Duration::from_millis(250),
-            election: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            // A dead leader is replaced within about a second: OSD failures are decided by
+            // the leader, so its election bounds how long a fault that takes both stalls I/O.
+            heartbeat: Duration::from_millis(200),
+            election: (Duration::from_millis(750), Duration::from_millis(1500)),
             propose_timeout: Duration::from_secs(5),
             subscribe_wait: Duration::from_secs(3),
         }

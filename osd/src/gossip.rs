@@ -72,8 +72,9 @@ pub struct GossipTiming {
 }
 
 impl Default for GossipTiming {
-    /// Tuned so a killed OSD is reported within about 2 s on a LAN, while a member starved
-    /// for a second (a busy machine, a GC pause) still refutes its suspicion in time.
+    /// Tuned so a killed OSD is reported within about 2 s on a LAN (a fault's stall is
+    /// mostly this: see README), while a member starved for a second (a busy machine, a GC
+    /// pause) still refutes its suspicion in time.
     fn default() -> Self {
         GossipTiming {
             probe: Duration::from_millis(500),

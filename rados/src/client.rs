@@ -154,7 +154,7 @@ impl Shared {
         }
         let update = self
             .mons
-            .call(&GetMap { have: Some(have) })
+            .call_racing(&GetMap { have: Some(have) }, 2)
             .await
             .map_err(RetryCause::Map)?;
         self.install(update).await
@@ -165,7 +165,8 @@ impl Shared {
         let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
         loop {
             let have = self.current().epoch();
-            let result = match self.mons.call(&Subscribe { have }).await {
+            // Two monitors at once: one that died mid-poll must not hide new maps.
+            let result = match self.mons.call_racing(&Subscribe { have }, 2).await {
                 Ok(update) => self.install(update).await,
                 Err(e) => Err(RetryCause::Map(e)),
             };

@@ -67,6 +67,94 @@ impl MonClient {
         Err(last.map_or(MonClientError::NoMonitors, MonClientError::Unreachable))
     }
 
+    /// Sends `req` to the `n` monitors [`call`](Self::call) would try first, all at once,
+    /// and takes the first that answers; if none does, tries the rest in turn. For long
+    /// polls (`Subscribe`) and urgent, idempotent reports (`OsdFailure`): a monitor that died
+    /// without closing its connections (kill -9, SIGSTOP, a partition) would otherwise hold
+    /// them for a whole request timeout.
+    pub async fn call_racing<R, T>(&self, req: &R, n: usize) -> Result<T, MonClientError>
+    where
+        R: Rpc<Reply = Result<T, MonError>> + Clone,
+        T: Send + 'static,
+    {
+        let len = self.mons.len();
+        if len == 0 {
+            return Err(MonClientError::NoMonitors);
+        }
+        let n = n.clamp(1, len);
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut racing = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let at = (first + i) % len;
+            let (messenger, addr, req) = (self.messenger.clone(), self.mons[at], req.clone());
+            racing.spawn(async move { (at, messenger.call(addr, &req).await) });
+        }
+        let mut last = None;
+        let mut answered = None;
+        while let Some(joined) = racing.join_next().await {
+            let Ok((at, result)) = joined else { continue };
+            match result {
+                Ok(Ok(reply)) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return Ok(reply);
+                }
+                // An answer, but an error: another monitor may still do better.
+                Ok(Err(e)) => answered = Some(e),
+                Err(e @ CallError::Refused { .. }) => return Err(MonClientError::Unreachable(e)),
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = answered {
+            return Err(MonClientError::Mon(e));
+        }
+        for i in n..len {
+            let at = (first + i) % len;
+            match self.messenger.call(self.mons[at], req).await {
+                Ok(reply) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return reply.map_err(MonClientError::Mon);
+                }
+                Err(e @ CallError::Refused { .. }) => return Err(MonClientError::Unreachable(e)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or(MonClientError::NoMonitors, MonClientError::Unreachable))
+    }
+
+    /// Sends `req` to every monitor at once and waits for them all (a dead one up to the
+    /// request timeout); succeeds if any accepted it. For reports the leader must hear even
+    /// while it changes: each live monitor hands its copy on.
+    pub async fn call_all<R, T>(&self, req: &R) -> Result<T, MonClientError>
+    where
+        R: Rpc<Reply = Result<T, MonError>> + Clone,
+        T: Send + 'static,
+    {
+        let mut all = tokio::task::JoinSet::new();
+        for (at, addr) in self.mons.iter().copied().enumerate() {
+            let (messenger, req) = (self.messenger.clone(), req.clone());
+            all.spawn(async move { (at, messenger.call(addr, &req).await) });
+        }
+        let (mut accepted, mut answered, mut last) = (None, None, None);
+        while let Some(joined) = all.join_next().await {
+            let Ok((at, result)) = joined else { continue };
+            match result {
+                Ok(Ok(reply)) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    accepted.get_or_insert(reply);
+                }
+                Ok(Err(e)) => answered = Some(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        match (accepted, answered, last) {
+            (Some(reply), _, _) => Ok(reply),
+            (None, Some(e), _) => Err(MonClientError::Mon(e)),
+            (None, None, last) => {
+                Err(last.map_or(MonClientError::NoMonitors, MonClientError::Unreachable))
+            }
+        }
+    }
+
     /// Sends `req` to one specific monitor.
     pub async fn call_one<R, T>(&self, mon: SocketAddr, req: &R) -> Result<T, MonClientError>
     where

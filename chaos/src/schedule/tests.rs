@@ -15,7 +15,7 @@ fn params(seed: u64) -> Params {
     }
 }
 
-const ALL: [Scenario; 7] = [
+const ALL: [Scenario; 8] = [
     Scenario::KillOsds,
     Scenario::HangOsd,
     Scenario::KillMons,
@@ -23,6 +23,7 @@ const ALL: [Scenario; 7] = [
     Scenario::Partition,
     Scenario::Bitrot,
     Scenario::KillGateways,
+    Scenario::KillLeaderAndOsd,
 ];
 
 /// Replays the steps; returns the most daemons out at once, and fails on an end without a
@@ -80,10 +81,12 @@ fn never_more_than_max_down_at_once_and_every_fault_ends() {
                 };
                 let s = build(scenario, &p).unwrap();
                 let most = replay(&s, &p);
-                assert!(
-                    most <= max_down as usize,
-                    "{scenario:?} seed {seed}: {most} down"
-                );
+                // The leader goes down with its one OSD.
+                let allowed = match scenario {
+                    Scenario::KillLeaderAndOsd => 2,
+                    _ => max_down as usize,
+                };
+                assert!(most <= allowed, "{scenario:?} seed {seed}: {most} down");
             }
         }
     }
@@ -124,7 +127,9 @@ fn kill_mons_and_partition_name_only_existing_daemons() {
                 match step.action.starts_fault() {
                     Some(Target::Osd(i)) => assert!(i < p.osds),
                     Some(Target::Mon(i)) => assert!(i < p.mons),
-                    Some(Target::Gateway(_)) => panic!("{scenario:?} took a gateway down"),
+                    Some(Target::Gateway(_) | Target::Leader) => {
+                        panic!("{scenario:?} took a gateway or the leader down")
+                    }
                     None => {}
                 }
                 if scenario == Scenario::KillMons {
@@ -262,5 +267,33 @@ fn gateway_faults_keep_one_gateway_up() {
     assert_eq!(
         build(Scenario::KillGateways, &Params { max_down: 2, ..p }),
         Err(ScheduleError::TooFewGateways)
+    );
+}
+
+#[test]
+fn the_leader_goes_down_with_each_osd_and_comes_back_with_it() {
+    let p = Params {
+        every: Some((20_000, 10_000)),
+        duration_ms: 60_000,
+        ..params(2)
+    };
+    let s = build(Scenario::KillLeaderAndOsd, &p).unwrap();
+    let pairs: Vec<(u64, String)> = s
+        .steps
+        .iter()
+        .map(|s| (s.at_ms, s.action.to_string()))
+        .collect();
+    assert_eq!(pairs.len(), 12, "{pairs:?}");
+    for pair in pairs.chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0);
+        assert!(
+            pair[0].1.contains("osd.") && pair[1].1.contains("leader"),
+            "{pair:?}"
+        );
+    }
+    assert_eq!(replay(&s, &p), 2);
+    assert_eq!(
+        build(Scenario::KillLeaderAndOsd, &Params { mons: 1, ..p }),
+        Err(ScheduleError::TooFewMons(1))
     );
 }

@@ -22,7 +22,7 @@ use super::shared::Shared;
 use crate::gossip::{self, GossipId, GossipTiming, MsgPackCodec};
 
 /// How often a member still down in gossip and up in the map is reported again.
-const REPORT_AGAIN: Duration = Duration::from_secs(1);
+const REPORT_AGAIN: Duration = Duration::from_millis(250);
 
 /// Largest packet foca sends (its LAN default), with room to spare for receiving.
 const MAX_PACKET: usize = 1400;
@@ -161,7 +161,9 @@ impl Driver {
         };
         let mon = self.shared.mon.clone();
         tokio::spawn(async move {
-            if let Err(e) = mon.call(&report).await {
+            // Every monitor, each to the end: whichever is the leader (or becomes it) hears
+            // it, and followers relay their copy.
+            if let Err(e) = mon.call_all(&report).await {
                 warn!(error = %e, "failure report not delivered");
             }
         });

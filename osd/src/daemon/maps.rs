@@ -216,7 +216,11 @@ pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> b
     let fetch = async {
         while shared.map().epoch < epoch {
             let have = Some(shared.map().epoch);
-            match shared.mon.call(&rados::proto::mon::GetMap { have }).await {
+            match shared
+                .mon
+                .call_racing(&rados::proto::mon::GetMap { have }, 2)
+                .await
+            {
                 Ok(update) => apply(shared, update, shared.pg_tick).await,
                 Err(e) => {
                     warn!(error = %e, "cannot fetch a newer map; retrying");
@@ -232,11 +236,15 @@ pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> b
 pub async fn follow(shared: Arc<Shared>, tick: Duration) {
     loop {
         let current = shared.map();
+        // Two monitors at once: one that died mid-poll must not blind this OSD to new maps.
         match shared
             .mon
-            .call(&Subscribe {
-                have: current.epoch,
-            })
+            .call_racing(
+                &Subscribe {
+                    have: current.epoch,
+                },
+                2,
+            )
             .await
         {
             Ok(update) => apply(&shared, update, tick).await,
