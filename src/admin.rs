@@ -541,13 +541,8 @@ pub fn pool(conn: &Connection, cmd: &PoolCommand, format: Format) -> anyhow::Res
                             )
                         })?;
                     let kind = crate::args::parse_ec(spec, unit, *min_size)?;
-                    if let PoolKind::Erasure { k, min_size, .. } = kind
-                        && min_size == k
-                    {
-                        eprintln!(
-                            "warning: min_size = k: writes proceed with no redundancy margin; \
-                             one more failure during such a write can lose it (default k+1)"
-                        );
+                    for warning in crate::args::ec_warnings(kind) {
+                        eprintln!("warning: {warning}");
                     }
                     kind
                 }

@@ -35,6 +35,32 @@ pub fn parse_ec(spec: &str, stripe_unit: u32, min_size: Option<u8>) -> anyhow::R
     })
 }
 
+/// What an operator should know about an erasure-coded layout before using it: writes
+/// with no margin (`min_size = k`), or writes that stop at the first failure
+/// (`min_size = k+m`, as the default k+1 gives for m = 1). Empty for others.
+pub fn ec_warnings(kind: PoolKind) -> Vec<String> {
+    let PoolKind::Erasure { k, m, min_size, .. } = kind else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if min_size == k {
+        out.push(
+            "min_size = k: writes proceed with no redundancy margin; one more failure during \
+             such a write can lose it (default k+1)"
+                .to_owned(),
+        );
+    }
+    if usize::from(min_size) >= usize::from(k) + usize::from(m) {
+        out.push(format!(
+            "{k}+{m} with min_size {min_size}: writes stop whenever one of a PG's {} OSDs is \
+             down, until it returns (or is marked out and rebuilt on a spare host); m >= 2 \
+             (e.g. 2+2, 4+2) keeps writing through one failure",
+            usize::from(k) + usize::from(m)
+        ));
+    }
+    out
+}
+
 /// Parses a byte size: `65536`, `64K`, `64KiB`, `1M`, `1MiB`, `2 GiB` (binary units); used
 /// by every option and setting that takes a size.
 pub fn parse_bytes(spec: &str) -> anyhow::Result<u64> {
@@ -69,6 +95,28 @@ mod tests {
         assert!(parse_bytes("64 parsecs").is_err());
         assert!(parse_bytes("fast").is_err());
         assert!(parse_bytes("KiB").is_err());
+    }
+
+    #[test]
+    fn layouts_that_stop_or_risk_writes_are_warned_about() {
+        let warn = |spec: &str, min: Option<u8>| ec_warnings(parse_ec(spec, 65_536, min).unwrap());
+        assert!(warn("4+2", None).is_empty());
+        assert!(warn("2+2", None).is_empty());
+        let one = warn("2+1", None);
+        assert_eq!(one.len(), 1);
+        assert!(
+            one[0].contains("writes stop") && one[0].contains("m >= 2"),
+            "{one:?}"
+        );
+        assert!(warn("4+2", Some(4))[0].contains("no redundancy margin"));
+        assert_eq!(warn("4+2", Some(6)).len(), 1);
+        assert!(
+            ec_warnings(PoolKind::Replicated {
+                size: 3,
+                min_size: 2
+            })
+            .is_empty()
+        );
     }
 
     #[test]

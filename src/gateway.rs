@@ -123,7 +123,12 @@ fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<Gatewa
                 .data_pool_ec
                 .as_deref()
                 .map(|spec| crate::args::parse_ec(spec, placement::DEFAULT_STRIPE_UNIT, None))
-                .transpose()?,
+                .transpose()?
+                .inspect(|kind| {
+                    for warning in crate::args::ec_warnings(*kind) {
+                        eprintln!("warning: --data-pool-ec: {warning}");
+                    }
+                }),
         },
     })
 }

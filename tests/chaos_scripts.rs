@@ -2,8 +2,8 @@
 //! binaries (`SHOAL_BIN`, `SHOAL_CHAOS_BIN`, so the scripts do not build): exit 0 and a
 //! clean verdict line. The RADOS runs fault for 15 s; the S3 runs (`--s3`: the workload
 //! through two gateways with the AWS SDK, unthrottled) are one 30 s seed of each loop the
-//! README reports: kill -9 of OSDs, SIGSTOP of OSDs, kill -9 of gateways, a fault every
-//! 10 s healed after 5 s, 3 OSDs of size 3. The cluster each run starts is stopped with
+//! README reports: kill -9 of OSDs, SIGSTOP of OSDs, kill -9 of gateways, kill -9 of the
+//! leader monitor with an OSD, a fault every 10 s healed after 5 s, 3 OSDs of size 3. The cluster each run starts is stopped with
 //! `shoal down` by PID file, also if the test panics or times out.
 #![allow(clippy::disallowed_methods)] // tests bound their wall time with std Instant
 
@@ -234,6 +234,11 @@ fn s3_hang_osd() {
 #[test]
 fn s3_kill_gateways() {
     run_s3("kill-gateways");
+}
+
+#[test]
+fn s3_kill_leader_and_osd() {
+    run_s3("kill-leader-and-osd");
 }
 
 #[test]
