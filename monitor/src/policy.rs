@@ -9,8 +9,11 @@
 //!   enforces the flag too).
 //! - With `nodown` set nothing is marked down (the state machine would refuse it anyway, so
 //!   the leader would only commit no-ops).
+//! - **Across a leader change**: every monitor notes the reports it hears, leader or not; a
+//!   new leader decides on those of the last few seconds at once, so a failure reported while
+//!   the old leader was dying is not lost until the reporters repeat it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use placement::{ClusterMap, Flag, OsdId};
@@ -49,7 +52,15 @@ pub struct FailurePolicy {
     reports: BTreeMap<OsdId, BTreeMap<OsdId, Duration>>,
     last_beacon: BTreeMap<OsdId, Duration>,
     down_since: BTreeMap<OsdId, Duration>,
+    /// Reports heard lately, leader or not: `(when, target, reporter)`, oldest first.
+    heard: VecDeque<(Duration, OsdId, OsdId)>,
 }
+
+/// How long a report heard by a non-leader is kept for the next leader.
+pub const HEARD_FOR: Duration = Duration::from_secs(5);
+
+/// Most reports kept for the next leader.
+const HEARD_MAX: usize = 1024;
 
 impl FailurePolicy {
     /// A policy with `config`.
@@ -60,8 +71,22 @@ impl FailurePolicy {
         }
     }
 
-    /// Call on becoming leader: forget reports, start every grace period now.
-    pub fn reset(&mut self, now: Duration, map: &ClusterMap) {
+    /// Call on every failure report this monitor hears, whether it leads or not.
+    pub fn note_report(&mut self, now: Duration, target: OsdId, reporter: OsdId) {
+        self.heard.push_back((now, target, reporter));
+        while self.heard.len() > HEARD_MAX
+            || self
+                .heard
+                .front()
+                .is_some_and(|(at, _, _)| now.saturating_sub(*at) > HEARD_FOR)
+        {
+            self.heard.pop_front();
+        }
+    }
+
+    /// Call on becoming leader: start every grace period now, and decide on the reports
+    /// heard in the last [`HEARD_FOR`] (returns the mark-downs they make).
+    pub fn reset(&mut self, now: Duration, map: &ClusterMap) -> Vec<MonCommand> {
         self.reports.clear();
         self.last_beacon = map.osds.keys().map(|id| (*id, now)).collect();
         self.down_since = map
@@ -70,6 +95,19 @@ impl FailurePolicy {
             .filter(|o| !o.up)
             .map(|o| (o.id, now))
             .collect();
+        let heard = std::mem::take(&mut self.heard);
+        let mut decided = Vec::new();
+        for (at, target, reporter) in heard {
+            if now.saturating_sub(at) > HEARD_FOR {
+                continue;
+            }
+            if let Some(cmd) = self.handle_report(at, map, target, reporter)
+                && !decided.contains(&cmd)
+            {
+                decided.push(cmd);
+            }
+        }
+        decided
     }
 
     /// Call on every beacon.

@@ -128,6 +128,9 @@ struct Lifecycle {
     pgs: PgStates,
     /// The term in which this monitor became leader and reset `policy`.
     led_term: Option<u64>,
+    /// Decisions made on becoming leader (from reports heard during the election), for the
+    /// next caller that can propose them.
+    to_enact: Vec<MonCommand>,
 }
 
 /// The lifecycle state, held by a monitor that is the leader, with the current map.
@@ -222,6 +225,7 @@ impl Monitor {
                 pgs: PgStates::new(opts.policy.beacon_grace),
                 policy: FailurePolicy::new(opts.policy.clone()),
                 led_term: None,
+                to_enact: Vec::new(),
             }),
             compiled: Mutex::new(None),
             clock: Instant::now(),
@@ -371,7 +375,8 @@ impl Monitor {
         let mut life = self.lifecycle.lock().expect("lifecycle lock");
         if life.led_term != Some(term) {
             info!(term, "leading: every OSD gets a fresh beacon grace period");
-            life.policy.reset(now, &map);
+            let decided = life.policy.reset(now, &map);
+            life.to_enact.extend(decided);
             life.pgs.clear();
             life.led_term = Some(term);
         }
@@ -398,6 +403,13 @@ impl Monitor {
                 b.recovered_bytes,
             );
         }
+        // Every monitor remembers failure reports for a while: if it becomes the leader in
+        // an election the old leader's death started, it decides on them at once.
+        if let Report::Failure(f) = &report {
+            let now = self.now();
+            let mut life = self.lifecycle.lock().expect("lifecycle lock");
+            life.policy.note_report(now, f.target, f.reporter);
+        }
         let Some(mut lead) = self.leading() else {
             match self.leader().and_then(|l| self.mons.get(&l)) {
                 Some(addr) if !relayed => self.relay(*addr, report),
@@ -405,6 +417,7 @@ impl Monitor {
             }
             return;
         };
+        let mut decided = std::mem::take(&mut lead.life.to_enact);
         let Leading {
             life,
             map,
@@ -417,13 +430,13 @@ impl Monitor {
                 life.pgs.handle_beacon(*now, placement, b.id, &b.pgs);
             }
             Report::Failure(f) => {
-                let decided = life.policy.handle_report(*now, map, f.target, f.reporter);
-                drop(lead);
-                if let Some(cmd) = decided {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.enact(cmd).await });
-                }
+                decided.extend(life.policy.handle_report(*now, map, f.target, f.reporter));
             }
+        }
+        drop(lead);
+        for cmd in decided {
+            let me = self.clone();
+            tokio::spawn(async move { me.enact(cmd).await });
         }
     }
 
@@ -448,7 +461,9 @@ impl Monitor {
             let now = lead.now;
             lead.life.pgs.prune(now, &lead.placement);
             let map = lead.map.clone();
-            lead.life.policy.tick(now, &map)
+            let mut commands = std::mem::take(&mut lead.life.to_enact);
+            commands.extend(lead.life.policy.tick(now, &map));
+            commands
         };
         for cmd in commands {
             self.enact(cmd).await;

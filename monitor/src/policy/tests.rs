@@ -148,3 +148,22 @@ fn nodown_holds_back_every_mark_down() {
     p.handle_report(secs(100), &map, OsdId(0), OsdId(2));
     assert_eq!(p.handle_report(secs(100), &map, OsdId(0), OsdId(4)), None);
 }
+
+#[test]
+fn a_new_leader_decides_on_reports_heard_during_the_election() {
+    let map = map();
+    let mut p = FailurePolicy::new(PolicyConfig::default());
+    // Heard while another monitor led (or nobody did).
+    p.note_report(secs(10), OsdId(0), OsdId(2));
+    p.note_report(secs(10), OsdId(0), OsdId(4));
+    p.note_report(secs(10), OsdId(1), OsdId(2));
+    assert_eq!(
+        p.reset(secs(11), &map),
+        vec![MonCommand::MarkDown(vec![OsdId(0)])]
+    );
+    // Old ones are not: the reporters would have repeated them if they still held.
+    let mut p = FailurePolicy::new(PolicyConfig::default());
+    p.note_report(secs(10), OsdId(0), OsdId(2));
+    p.note_report(secs(10), OsdId(0), OsdId(4));
+    assert!(p.reset(secs(10) + HEARD_FOR + secs(1), &map).is_empty());
+}

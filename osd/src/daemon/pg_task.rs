@@ -12,7 +12,7 @@ use placement::{Epoch, OsdId, PgId};
 use rados::proto::osd::{ReqId, Version};
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::ec::{self, EncodedWrite};
 use super::peer::PgPeer;
@@ -60,8 +60,9 @@ pub struct PgSnapshot {
     pub clean: bool,
     /// Whether this OSD is its primary.
     pub primary: bool,
-    /// The map it last saw.
-    pub mapping: Option<Mapping>,
+    /// The map it last saw (shared: snapshots are taken after every event and cloned by
+    /// every read).
+    pub mapping: Option<Arc<Mapping>>,
     /// First epoch of its interval.
     pub since: Epoch,
     /// Its newest write.
@@ -208,7 +209,8 @@ impl ObjectView for StoreView<'_> {
 /// Starts the task for `machine`.
 pub fn spawn(machine: PgMachine, shared: Arc<Shared>, tick: Duration) -> PgHandle {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let (snapshot, watch) = watch::channel(snapshot_of(&machine, shared.id));
+    let mapping = machine.mapping().cloned().map(Arc::new);
+    let (snapshot, watch) = watch::channel(snapshot_of(&machine, shared.id, mapping));
     let handle = PgHandle {
         tx,
         snapshot: watch,
@@ -218,21 +220,29 @@ pub fn spawn(machine: PgMachine, shared: Arc<Shared>, tick: Duration) -> PgHandl
     handle
 }
 
-fn snapshot_of(machine: &PgMachine, me: OsdId) -> PgSnapshot {
+fn snapshot_of(machine: &PgMachine, me: OsdId, mapping: Option<Arc<Mapping>>) -> PgSnapshot {
     PgSnapshot {
         state: machine.state(),
         clean: machine.is_clean(),
         primary: machine.mapping().and_then(Mapping::primary) == Some(me),
-        mapping: machine.mapping().cloned(),
+        mapping,
         since: machine.interval(),
         last_update: machine.log().head(),
         read_gate: machine.read_gate(),
     }
 }
 
-/// Replaces the snapshot if it changed (readers wake only for news).
+/// Replaces the snapshot if it changed (readers wake only for news). The mapping is copied
+/// only when its epoch changed.
 fn publish(snapshot: &watch::Sender<PgSnapshot>, machine: &PgMachine, me: OsdId) {
-    let next = snapshot_of(machine, me);
+    let epoch = machine.mapping().map(|m| m.epoch);
+    let kept = snapshot
+        .borrow()
+        .mapping
+        .clone()
+        .filter(|m| Some(m.epoch) == epoch);
+    let mapping = kept.or_else(|| machine.mapping().cloned().map(Arc::new));
+    let next = snapshot_of(machine, me, mapping);
     snapshot.send_if_modified(|s| {
         let changed = s.state != next.state
             || s.clean != next.clean
@@ -246,6 +256,45 @@ fn publish(snapshot: &watch::Sender<PgSnapshot>, machine: &PgMachine, me: OsdId)
     });
 }
 
+/// Where a primary's time between a new interval and serving went, logged when it starts
+/// serving: what an operator reads to see what a fault's stall was made of.
+#[derive(Default)]
+struct Activation {
+    /// When the current interval began here.
+    interval: Option<(Epoch, Duration)>,
+    /// When it started waiting out older leases.
+    waiting: Option<Duration>,
+}
+
+impl Activation {
+    fn observe(&mut self, pg: PgId, machine: &PgMachine, before: PgState, now: Duration) {
+        let interval = machine.interval();
+        if self.interval.is_none_or(|(e, _)| e != interval) {
+            self.interval = Some((interval, now));
+            self.waiting = None;
+        }
+        let state = machine.state();
+        if state == before || !machine.is_primary() {
+            return;
+        }
+        match state {
+            PgState::Waiting => self.waiting = Some(now),
+            PgState::Active => {
+                let began = self.interval.map_or(now, |(_, t)| t);
+                let lease_wait = self.waiting.map_or(Duration::ZERO, |w| now - w);
+                info!(
+                    %pg,
+                    epoch = interval.0,
+                    serving_after_ms = (now - began).as_millis() as u64,
+                    lease_wait_ms = lease_wait.as_millis() as u64,
+                    "pg active"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn run(
     mut machine: PgMachine,
     shared: Arc<Shared>,
@@ -257,6 +306,7 @@ async fn run(
     let mut waiters: HashMap<ReqId, Vec<oneshot::Sender<Result<Version, WriteError>>>> =
         HashMap::new();
     let mut ec_writes: HashMap<ReqId, Arc<EncodedWrite>> = HashMap::new();
+    let mut activation = Activation::default();
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -296,7 +346,10 @@ async fn run(
                 pg,
                 shard,
             };
-            machine.handle(event, shared.clock.now(), &view)
+            let before = machine.state();
+            let effects = machine.handle(event, shared.clock.now(), &view);
+            activation.observe(pg, &machine, before, shared.clock.now());
+            effects
         };
         publish(&snapshot, &machine, shared.id);
         for effect in effects {
