@@ -218,7 +218,9 @@ async fn handle(
 
 /// Serves a read: after any write in flight to the object has committed everywhere (the
 /// object's lock), and only while the PG's read lease holds, so a paused or partitioned
-/// primary never answers from data a newer primary has moved past.
+/// primary never answers from data a newer primary has moved past. The gate is checked
+/// again once the store was read: a PG closes its gate before it answers a newer primary,
+/// so a gate still open then means the read saw nothing a newer interval wrote or undid.
 async fn read(
     shared: &Arc<Shared>,
     handle: &PgHandle,
@@ -226,10 +228,34 @@ async fn read(
     ops: &[Op],
 ) -> Result<(ObjectReply, Bytes), OsdError> {
     let _lock = ObjectLock::read(shared, key).await;
-    let snap = wait_for(shared, handle, key.pg, |s, now| {
-        readable(shared, handle, s, now)
-    })
-    .await?;
+    for _ in 0..READ_TRIES {
+        let snap = wait_for(shared, handle, key.pg, |s, now| {
+            readable(shared, handle, s, now)
+        })
+        .await?;
+        let answer = read_once(shared, &snap, key, ops).await;
+        if still_serving(shared, handle) {
+            return answer;
+        }
+    }
+    Err(unavailable(key.pg, "lost its read lease while reading"))
+}
+
+/// Whether the PG's gate is still open now (checked after a read of the store).
+fn still_serving(shared: &Shared, handle: &PgHandle) -> bool {
+    let snap = handle.snapshot();
+    snap.primary && snap.read_gate.check(shared.clock.now()).is_ok()
+}
+
+/// Reads that end with the gate closed are tried again this many times in all.
+const READ_TRIES: usize = 3;
+
+async fn read_once(
+    shared: &Arc<Shared>,
+    snap: &PgSnapshot,
+    key: &ObjectKey,
+    ops: &[Op],
+) -> Result<(ObjectReply, Bytes), OsdError> {
     if let Some(ec) = snap.mapping.as_ref().and_then(|m| m.ec.as_ref()) {
         return ec_read(shared, ec, key, ops).await;
     }
@@ -569,22 +595,29 @@ pub async fn list(
     }
     // A listing is a read: served under the read lease like any other.
     let (handle, _) = serving_primary(&shared, req.pg, &map)?;
-    wait_for(&shared, &handle, req.pg, |s, now| {
-        readable(&shared, &handle, s, now)
-    })
-    .await?;
-    let store = shared.store.clone();
     let limit = req.limit.clamp(1, 10_000) as usize;
-    tokio::task::spawn_blocking(move || {
-        store
-            .list(req.pg, req.start_after.as_deref(), limit)
-            .map_err(store_err)
-            .map(|page| {
-                page.into_iter()
-                    .map(|(name, m)| (name, stat_of(&m)))
-                    .collect()
-            })
-    })
-    .await
-    .map_err(|e| OsdError::Io(e.to_string()))?
+    for _ in 0..READ_TRIES {
+        wait_for(&shared, &handle, req.pg, |s, now| {
+            readable(&shared, &handle, s, now)
+        })
+        .await?;
+        let store = shared.store.clone();
+        let start_after = req.start_after.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            store
+                .list(req.pg, start_after.as_deref(), limit)
+                .map_err(store_err)
+                .map(|page| {
+                    page.into_iter()
+                        .map(|(name, m)| (name, stat_of(&m)))
+                        .collect()
+                })
+        })
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()))?;
+        if still_serving(&shared, &handle) {
+            return page;
+        }
+    }
+    Err(unavailable(req.pg, "lost its read lease while listing"))
 }

@@ -11,6 +11,12 @@
 //! received the request (its clock, later in real time), and a member tells a new primary how
 //! much of its bound is *left*, which the new primary adds to its own clock on receipt
 //! (later still). Every conversion errs towards waiting longer.
+//!
+//! A member that answers a new primary's question is fenced by it: from then on it serves no
+//! read in an older interval. So the new primary waits only for leases held by members that
+//! did not answer (down, paused, partitioned) and for grants a restarted member cannot
+//! remember; when the old primary is alive and answers (an OSD coming back, a planned
+//! remap) nobody waits.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -195,46 +201,72 @@ impl Grants {
         self.fence = self.fence.max(interval);
     }
 
-    /// How long, from `now`, a lease we granted to anyone but `asker` may still be in
-    /// force (`None`: none), our own lease as a primary (`own`) included. Expired grants are
-    /// forgotten.
-    pub fn left_for(
-        &mut self,
-        asker: OsdId,
-        own: Option<Duration>,
-        now: Duration,
-    ) -> Option<Duration> {
+    /// The leases we granted to anyone but `asker` that may still be in force at `now`, per
+    /// grantee, and those this process cannot remember. Expired grants are forgotten.
+    pub fn left_for(&mut self, asker: OsdId, now: Duration) -> LeasesLeft {
         self.until.retain(|_, u| *u > now);
-        self.until
-            .iter()
-            .filter(|(to, _)| **to != asker)
-            .map(|(_, u)| *u)
-            .chain([self.forgotten_until])
-            .chain(own)
-            .max()
-            .filter(|u| *u > now)
-            .map(|u| u - now)
+        LeasesLeft {
+            granted: self
+                .until
+                .iter()
+                .filter(|(to, _)| **to != asker)
+                .map(|(to, u)| (*to, *u - now))
+                .collect(),
+            forgotten: (self.forgotten_until > now).then(|| self.forgotten_until - now),
+            fenced: false,
+        }
     }
 }
 
-/// What a new primary learned of older leases while peering: the latest time (its clock)
-/// until which any of them may be in force.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A member's answer to a new primary about read leases: how much of each may be left, from
+/// when it answered (the new primary adds it to its own clock on receipt).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeasesLeft {
+    /// Per holder: leases this member granted, and its own lease as a primary if it may
+    /// still serve under it (the asker is left out).
+    pub granted: Vec<(OsdId, Duration)>,
+    /// Leases granted before this process started, to anyone.
+    pub forgotten: Option<Duration>,
+    /// The question fenced this member: it serves no read in any interval older than the
+    /// asker's from now on, so leases granted *to it* are moot (Ceph waits only for prior
+    /// members that are down, for the same reason).
+    pub fenced: bool,
+}
+
+/// What a new primary learned of older leases while peering: per holder, the latest time
+/// (its clock) until which each may be in force, and which holders its question fenced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriorLeases {
-    until: Duration,
+    holders: BTreeMap<OsdId, Duration>,
+    forgotten: Duration,
+    fenced: BTreeSet<OsdId>,
 }
 
 impl PriorLeases {
-    /// Adds a member's answer received at `now`: `left` of a lease may remain.
-    pub fn heard(&mut self, config: &LeaseConfig, left: Option<Duration>, now: Duration) {
-        if let Some(left) = left {
-            self.until = self.until.max(now + config.stretch(left));
+    /// Adds `from`'s answer received at `now`.
+    pub fn heard(&mut self, config: &LeaseConfig, from: OsdId, left: &LeasesLeft, now: Duration) {
+        for (holder, l) in &left.granted {
+            let u = self.holders.entry(*holder).or_default();
+            *u = (*u).max(now + config.stretch(*l));
+        }
+        if let Some(l) = left.forgotten {
+            self.forgotten = self.forgotten.max(now + config.stretch(l));
+        }
+        if left.fenced {
+            self.fenced.insert(from);
         }
     }
 
-    /// When every older lease has run out.
+    /// When every older lease whose holder may still serve has run out: a fenced holder's
+    /// leases are moot, a forgotten one may be anyone's.
     pub fn until(&self) -> Duration {
-        self.until
+        self.holders
+            .iter()
+            .filter(|(h, _)| !self.fenced.contains(h))
+            .map(|(_, u)| *u)
+            .chain([self.forgotten])
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -320,6 +352,14 @@ mod tests {
         assert!(!l.should_request(&C, ms(7)));
     }
 
+    fn left(granted: &[(u32, u64)], forgotten: Option<u64>, fenced: bool) -> LeasesLeft {
+        LeasesLeft {
+            granted: granted.iter().map(|(o, l)| (OsdId(*o), ms(*l))).collect(),
+            forgotten: forgotten.map(ms),
+            fenced,
+        }
+    }
+
     #[test]
     fn a_fenced_member_grants_nothing_older_and_reports_what_it_promised() {
         let mut g = Grants::new(&C, ms(0));
@@ -327,30 +367,48 @@ mod tests {
         g.fence(Epoch(7));
         assert!(!g.grant(&C, OsdId(1), Epoch(5), ms(3500)), "fenced off");
         assert!(g.grant(&C, OsdId(3), Epoch(7), ms(3500)));
-        // Asked by OSD 3: its own grant does not hold it back, OSD 1's does.
-        assert_eq!(g.left_for(OsdId(3), None, ms(4000)), Some(ms(1100)));
+        // Asked by OSD 3: its own grant is left out, OSD 1's is reported.
+        assert_eq!(
+            g.left_for(OsdId(3), ms(4000)),
+            left(&[(1, 1100)], None, false)
+        );
         // Asked by OSD 1: OSD 3's grant is what remains.
-        assert_eq!(g.left_for(OsdId(1), None, ms(4000)), Some(ms(1600)));
-        assert_eq!(g.left_for(OsdId(1), None, ms(9000)), None);
+        assert_eq!(
+            g.left_for(OsdId(1), ms(4000)),
+            left(&[(3, 1600)], None, false)
+        );
+        assert_eq!(g.left_for(OsdId(1), ms(9000)), LeasesLeft::default());
     }
 
     #[test]
     fn a_restarted_member_assumes_a_lease_from_its_start() {
         let mut g = Grants::new(&C, ms(1000));
-        assert_eq!(g.left_for(OsdId(1), None, ms(1000)), Some(ms(2100)));
-        assert_eq!(
-            g.left_for(OsdId(1), Some(ms(5000)), ms(1000)),
-            Some(ms(4000))
-        );
+        assert_eq!(g.left_for(OsdId(1), ms(1000)), left(&[], Some(2100), false));
+        assert_eq!(g.left_for(OsdId(1), ms(3100)), LeasesLeft::default());
     }
 
     #[test]
-    fn a_new_primary_waits_for_the_longest_answer_stretched() {
+    fn a_new_primary_waits_for_the_longest_lease_stretched() {
         let mut p = PriorLeases::default();
-        p.heard(&C, Some(ms(1000)), ms(100));
-        p.heard(&C, None, ms(200));
-        p.heard(&C, Some(ms(500)), ms(300));
+        p.heard(&C, OsdId(1), &left(&[(2, 1000)], None, false), ms(100));
+        p.heard(&C, OsdId(2), &LeasesLeft::default(), ms(200));
+        p.heard(&C, OsdId(3), &left(&[(2, 500)], None, false), ms(300));
         assert_eq!(p.until(), ms(1150));
+    }
+
+    #[test]
+    fn leases_held_by_a_fenced_member_are_moot_and_forgotten_ones_are_not() {
+        // OSD 2 held a lease as the older primary (granted by 1, and its own); it answered
+        // the question, which fenced it.
+        let mut p = PriorLeases::default();
+        p.heard(&C, OsdId(1), &left(&[(2, 1500)], None, false), ms(100));
+        assert_eq!(p.until(), ms(1675));
+        p.heard(&C, OsdId(2), &left(&[], None, true), ms(200));
+        assert_eq!(p.until(), Duration::ZERO);
+        // A lease to a holder that did not answer (paused, down) still counts, and so do a
+        // restarted member's forgotten grants.
+        p.heard(&C, OsdId(3), &left(&[(4, 1000)], Some(400), true), ms(300));
+        assert_eq!(p.until(), ms(1350));
     }
 
     #[test]

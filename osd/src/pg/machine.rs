@@ -353,7 +353,7 @@ impl PgMachine {
         // serve; our own lease as an older primary is ours to ignore.
         let mut prior = PriorLeases::default();
         let (me, now, config) = (self.me, self.now, self.lease_config);
-        prior.heard(&config, self.grants.left_for(me, None, now), now);
+        prior.heard(&config, me, &self.grants.left_for(me, now), now);
         for to in &probe {
             out.push(self.send(
                 *to,
@@ -384,7 +384,16 @@ impl PgMachine {
                 if from != self.me {
                     self.grants.fence(interval);
                 }
-                let lease_left = self.grants.left_for(from, own, self.now);
+                let now = self.now;
+                let mut leases = self.grants.left_for(from, now);
+                // From now on we serve no read in an interval older than the asker's (the
+                // gate checks the fence), unless we are a newer interval's primary.
+                leases.fenced = self.primary.is_none() || !self.grants.may_grant(self.attempt);
+                if !leases.fenced
+                    && let Some(u) = own.filter(|u| *u > now)
+                {
+                    leases.granted.push((self.me, u - now));
+                }
                 out.push(self.send(
                     from,
                     PgMsg::Notify {
@@ -392,7 +401,7 @@ impl PgMachine {
                         info: self.info.clone(),
                         log: self.log.entries().cloned().collect(),
                         dups: self.log.dups().copied().collect(),
-                        lease_left,
+                        leases,
                     },
                 ))
             }
@@ -429,7 +438,7 @@ impl PgMachine {
                 info,
                 log,
                 dups,
-                lease_left,
+                leases,
                 ..
             } => {
                 let log = PgLog::from_parts(info.log_tail, log, dups, self.log.limits());
@@ -439,7 +448,7 @@ impl PgMachine {
                     && waiting.remove(&from)
                 {
                     infos.insert(from, (info, log));
-                    p.prior.heard(&config, lease_left, now);
+                    p.prior.heard(&config, from, &leases, now);
                 }
                 self.progress(view, out);
             }

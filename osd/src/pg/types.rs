@@ -10,6 +10,7 @@ use rados::proto::osd::{ReqId, Version};
 use serde::{Deserialize, Serialize};
 
 use super::intervals::PastIntervals;
+use super::lease::LeasesLeft;
 use super::log::LogEntry;
 use crate::store::Txn;
 
@@ -163,10 +164,10 @@ pub enum PgMsg {
         log: Vec<LogEntry>,
         /// Request ids of its trimmed entries.
         dups: Vec<(ReqId, Version)>,
-        /// How much longer a read lease the holder granted (to anyone but the asker) or
-        /// held may be in force, from when it answered (see [`super::lease`]).
+        /// The read leases the holder granted (to anyone but the asker) or holds that may
+        /// still be in force, from when it answered (see [`super::lease`]).
         #[serde(default)]
-        lease_left: Option<Duration>,
+        leases: LeasesLeft,
     },
     /// Primary -> holder: report your object versions (`None`: all of them).
     GetVersions {
