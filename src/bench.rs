@@ -1,6 +1,9 @@
 //! `shoal bench`: throughput figures. `codec` times the erasure codec in this process (no
 //! cluster); `rados` writes objects to a pool of a running cluster, reads them back, checks
-//! them and removes them. Rates are decimal: 1 MB = 10^6 bytes, 1 GB = 10^9 bytes.
+//! them and removes them; `s3` drives S3 gateways (see [`s3`]). Rates are decimal: 1 MB =
+//! 10^6 bytes, 1 GB = 10^9 bytes.
+
+pub mod s3;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +35,9 @@ pub enum BenchCommand {
     /// Object PUT and GET throughput on a pool of the cluster (objects `bench-N`, removed
     /// afterwards unless --keep).
     Rados(RadosArgs),
+    /// S3 PUT or GET throughput and latency through gateways (AWS SDK; `--suite` runs the
+    /// five comparison workloads).
+    S3(s3::S3Args),
 }
 
 /// Flags of `shoal bench codec`.

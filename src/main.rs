@@ -238,6 +238,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             command: bench::BenchCommand::Rados(args),
         } => bench::rados(&connection(&cli)?, args, format),
+        Command::Bench {
+            command: bench::BenchCommand::S3(args),
+        } => bench::s3::run(args, format),
     }
 }
 

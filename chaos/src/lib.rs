@@ -16,7 +16,7 @@ mod ledger;
 mod mapwatch;
 mod pool;
 mod rng;
-mod s3;
+pub mod s3;
 mod schedule;
 mod stalls;
 mod workload;

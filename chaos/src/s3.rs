@@ -78,7 +78,10 @@ pub fn keys(dir: &Path) -> anyhow::Result<(String, String)> {
     Ok((value("AWS_ACCESS_KEY_ID")?, value("AWS_SECRET_ACCESS_KEY")?))
 }
 
-fn client(addr: SocketAddr, access: &str, secret: &str) -> aws_sdk_s3::Client {
+/// An SDK client of the gateway at `endpoint` (an `http://` URL, path-style, us-east-1)
+/// that signs with the given keys and never retries on its own: the workload and
+/// `shoal bench s3` count every outcome themselves.
+pub fn sdk_client(endpoint: &str, access: &str, secret: &str) -> aws_sdk_s3::Client {
     let tls_context = TlsContext::builder()
         .with_trust_store(TrustStore::empty())
         .build()
@@ -90,7 +93,7 @@ fn client(addr: SocketAddr, access: &str, secret: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(format!("http://{addr}"))
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(Credentials::new(access, secret, None, None, "chaos"))
         .http_client(http)
@@ -107,6 +110,14 @@ fn client(addr: SocketAddr, access: &str, secret: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// An SDK failure in one line: HTTP status, S3 code and message, and the SDK's own words.
+pub fn describe<E: ProvideErrorMetadata>(e: &SdkError<E>) -> String {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().unwrap_or("");
+    let message = e.message().unwrap_or("");
+    format!("{status:?} {code} {message} ({e})")
+}
+
 impl Gateways {
     /// Clients of the gateways at `addrs`, signing with the given keys.
     pub fn new(addrs: &[SocketAddr], access: &str, secret: &str) -> Gateways {
@@ -114,7 +125,7 @@ impl Gateways {
             clients: Arc::new(
                 addrs
                     .iter()
-                    .map(|a| (*a, client(*a, access, secret)))
+                    .map(|a| (*a, sdk_client(&format!("http://{a}"), access, secret)))
                     .collect(),
             ),
             next: Arc::new(AtomicUsize::new(0)),
@@ -132,9 +143,7 @@ impl Gateways {
     /// Sorts an SDK failure; counts 5xx answers other than 503.
     fn classify<E: ProvideErrorMetadata>(&self, gw: SocketAddr, e: SdkError<E>) -> Try {
         let status = e.raw_response().map(|r| r.status().as_u16());
-        let code = e.code().unwrap_or("").to_owned();
-        let message = e.message().unwrap_or("").to_owned();
-        let what = format!("{gw}: {status:?} {code} {message} ({e})");
+        let what = format!("{gw}: {}", describe(&e));
         match status {
             Some(503) => Try::Retry(what),
             Some(s) if s >= 500 => {

@@ -22,6 +22,9 @@ pub struct Access;
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if let Some(refused) = crate::unsupported::refusal(cx.headers()) {
+            return Err(refused);
+        }
         if cx.credentials().is_some() || ANONYMOUS_READS.contains(&cx.s3_op().name()) {
             Ok(())
         } else {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use rados::RadosClient;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
@@ -206,6 +207,13 @@ pub async fn run(
         (config.objects.janitor_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let janitor_task = tokio::spawn(janitor::run(buckets, objects, every));
 
+    // Responses go out as soon as they are written: with Nagle's algorithm a small response
+    // whose headers and body leave in two writes waits for the client's delayed ACK (40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, router(svc))
         .with_graceful_shutdown(shutdown)
         .await;

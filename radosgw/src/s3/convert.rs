@@ -33,6 +33,19 @@ pub fn etag(meta: &ObjectMeta) -> ETag {
     ETag::Strong(meta.etag.clone())
 }
 
+/// Checks a request's `versionId` while buckets have no versioning: only "null" names the
+/// (one) version an object has; any other id is NoSuchVersion, so a request that names a
+/// version never acts on the current object by mistake.
+pub fn only_null_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(other) => Err(s3_error!(
+            NoSuchVersion,
+            "no version {other:?}: this bucket keeps one version per object, \"null\""
+        )),
+    }
+}
+
 /// A canned ACL header value.
 pub fn canned_acl(value: Option<&str>) -> S3Result<CannedAcl> {
     match value {
@@ -293,5 +306,9 @@ mod tests {
         );
         assert!(parse_tagging(Some("a=1&a=2")).is_err());
         assert!(parse_tagging(Some("%zz=1")).is_err());
+        assert!(only_null_version(None).is_ok());
+        assert!(only_null_version(Some("null")).is_ok());
+        let e = only_null_version(Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")).unwrap_err();
+        assert_eq!(*e.code(), S3ErrorCode::NoSuchVersion);
     }
 }

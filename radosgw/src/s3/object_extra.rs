@@ -28,9 +28,7 @@ pub(super) async fn copy_source(
             "only bucket/key copy sources are supported"
         ));
     };
-    if version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(s3_error!(NoSuchVersion, "versioning is not enabled"));
-    }
+    convert::only_null_version(version_id.as_deref())?;
     let src_bucket = s3.bucket(Some(caller), bucket, Want::ReadObject).await?;
     let Some(meta) = s3.objects.meta(&src_bucket, key).await? else {
         return Err(no_such_key(key).into());
@@ -151,6 +149,7 @@ pub(super) async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
+    convert::only_null_version(req.input.version_id.as_deref())?;
     let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
     let tag_set = meta
         .tags
@@ -172,6 +171,7 @@ pub(super) async fn put_object_tagging(
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
+    convert::only_null_version(input.version_id.as_deref())?;
     let tags: Vec<(String, String)> = input
         .tagging
         .tag_set
@@ -191,6 +191,7 @@ pub(super) async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
+    convert::only_null_version(req.input.version_id.as_deref())?;
     let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
     s3.objects
         .update_meta(&bucket, &req.input.key, |m| m.tags.clear())
@@ -203,6 +204,7 @@ pub(super) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let user = s3.user(&req).await?;
+    convert::only_null_version(req.input.version_id.as_deref())?;
     let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
     let owner = convert::owner(&meta.owner, Some(&user).filter(|u| u.uid == meta.owner));
     Ok(S3Response::new(GetObjectAclOutput {
@@ -245,6 +247,7 @@ pub(super) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
+    convert::only_null_version(input.version_id.as_deref())?;
     let acl = requested_acl(
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         input.access_control_policy.as_ref(),

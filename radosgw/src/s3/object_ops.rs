@@ -228,6 +228,7 @@ pub(super) async fn get_object(
     let bucket = s3
         .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
         .await?;
+    convert::only_null_version(input.version_id.as_deref())?;
     let found = s3
         .objects
         .meta_and_head(&bucket, &input.key, READ_CHUNK)
@@ -317,6 +318,7 @@ pub(super) async fn head_object(
     let bucket = s3
         .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
         .await?;
+    convert::only_null_version(input.version_id.as_deref())?;
     let Some(meta) = s3.objects.meta(&bucket, &input.key).await? else {
         return Err(missing(caller.as_ref(), &bucket, &input.key));
     };
@@ -367,8 +369,12 @@ pub(super) async fn delete_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    convert::only_null_version(input.version_id.as_deref())?;
     s3.objects.delete(&bucket, &input.key).await?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    Ok(S3Response::new(DeleteObjectOutput {
+        version_id: input.version_id,
+        ..Default::default()
+    }))
 }
 
 pub(super) async fn delete_objects(
@@ -385,22 +391,30 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for object in input.delete.objects {
-        match s3.objects.delete(&bucket, &object.key).await {
+        let done = match convert::only_null_version(object.version_id.as_deref()) {
+            Ok(()) => s3
+                .objects
+                .delete(&bucket, &object.key)
+                .await
+                .map_err(s3s::S3Error::from),
+            Err(e) => Err(e),
+        };
+        match done {
             Ok(()) => {
                 if !quiet {
                     deleted.push(DeletedObject {
                         key: Some(object.key),
+                        version_id: object.version_id,
                         ..Default::default()
                     });
                 }
             }
             Err(e) => {
-                let e: s3s::S3Error = e.into();
                 errors.push(Error {
                     key: Some(object.key),
                     code: Some(e.code().as_str().to_owned()),
                     message: e.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: object.version_id,
                 });
             }
         }
