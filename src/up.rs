@@ -111,9 +111,15 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut children = Vec::new();
-    let start = |name: &str, args: &[String]| -> anyhow::Result<Child> {
-        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
-        Command::new(std::env::current_exe()?)
+    let start = |name: &str, args: &[String]| -> anyhow::Result<(String, Child)> {
+        // Appended to, never truncated: a restart keeps the evidence of the last run.
+        let path = logs.join(format!("{name}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let child = Command::new(std::env::current_exe()?)
             .arg("-c")
             .arg(&conf)
             .args(args)
@@ -121,7 +127,8 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("cannot start {name}"))
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok((name.to_owned(), child))
     };
     for mon in &config.mons {
         children.push(start(
@@ -146,6 +153,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     let mut stopper = Stopper {
         children,
         pids: dir.join(PIDS),
+        logs: logs.clone(),
     };
     stopper.record()?;
 
@@ -273,27 +281,37 @@ fn wait_listening(
     }
 }
 
-/// The started processes: stopped on drop unless detached.
+/// The started processes, by name (`mon.0`, `osd.1`, `gateway`): stopped on drop unless
+/// detached.
 struct Stopper {
-    children: Vec<Child>,
+    children: Vec<(String, Child)>,
     pids: PathBuf,
+    logs: PathBuf,
 }
+
+/// Lines of a dead daemon's log shown when `shoal up` fails.
+const LOG_TAIL: usize = 5;
 
 impl Stopper {
     fn record(&self) -> anyhow::Result<()> {
         let mut f = std::fs::File::create(&self.pids)?;
-        for c in &self.children {
+        for (_, c) in &self.children {
             writeln!(f, "{}", c.id())?;
         }
         Ok(())
     }
 
     fn check_alive(&mut self) -> anyhow::Result<()> {
-        for c in &mut self.children {
+        for (name, c) in &mut self.children {
             if let Some(status) = c.try_wait()? {
+                let log = self.logs.join(format!("{name}.log"));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n  ");
                 bail!(
-                    "a daemon (pid {}) exited with {status}; see its log",
-                    c.id()
+                    "{name} (pid {}) exited with {status}; its log {} ends:\n  {tail}",
+                    c.id(),
+                    log.display()
                 );
             }
         }
@@ -306,9 +324,9 @@ impl Drop for Stopper {
         if self.children.is_empty() {
             return;
         }
-        let pids: Vec<u32> = self.children.iter().map(Child::id).collect();
+        let pids: Vec<u32> = self.children.iter().map(|(_, c)| c.id()).collect();
         stop(&pids);
-        for c in &mut self.children {
+        for (_, c) in &mut self.children {
             let _ = c.wait();
         }
         let _ = std::fs::remove_file(&self.pids);

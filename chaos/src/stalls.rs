@@ -14,7 +14,7 @@ pub struct FaultStall {
     pub read: Duration,
     /// From the fault until the map marked the daemon down, if it did.
     pub detected: Option<Duration>,
-    /// From the map marking it down until writes succeeded again (after the stall).
+    /// From the map marking it down until the first write that succeeded after that.
     pub writes_resumed: Option<Duration>,
 }
 
@@ -49,13 +49,21 @@ pub fn of_fault(
     until: Duration,
     marked_down: Option<Duration>,
 ) -> FaultStall {
-    let (write, resumed_at) = longest_gap(writes, at, until);
+    let (write, _) = longest_gap(writes, at, until);
     let (read, _) = longest_gap(reads, at, until);
+    // Not the end of the longest gap: that may be a later stall of the same window (the
+    // daemon coming back).
+    let first_write_after = |d: Duration| {
+        let i = writes.partition_point(|t| *t <= d);
+        writes
+            .get(i)
+            .map_or(until.saturating_sub(d), |t| t.saturating_sub(d))
+    };
     FaultStall {
         write,
         read,
         detected: marked_down.map(|d| d.saturating_sub(at)),
-        writes_resumed: marked_down.map(|d| resumed_at.saturating_sub(d)),
+        writes_resumed: marked_down.map(first_write_after),
     }
 }
 
@@ -101,5 +109,11 @@ mod tests {
             of_fault(&writes, &reads, ms(150), ms(5_000), None).detected,
             None
         );
+        // A longer stall later in the window (the daemon coming back) is the longest, but
+        // writes came back 100 ms after the mark-down.
+        let writes = s(&[0, 100, 2_000, 2_100, 9_000, 9_100]);
+        let st = of_fault(&writes, &reads, ms(150), ms(10_000), Some(ms(1_900)));
+        assert_eq!(st.write, ms(6_900));
+        assert_eq!(st.writes_resumed, Some(ms(100)));
     }
 }

@@ -45,10 +45,12 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            // A dead leader is replaced within about a second: OSD failures are decided by
-            // the leader, so its election bounds how long a fault that takes both stalls I/O.
-            heartbeat: Duration::from_millis(200),
-            election: (Duration::from_millis(750), Duration::from_millis(1500)),
+            // A dead leader is replaced within 1.25-1.5 s: OSD failures are decided by the
+            // leader, so its election bounds how long a fault that takes both stalls I/O.
+            // openraft's followers stand only after a leader lease (the election maximum)
+            // plus their election timeout have passed without a heartbeat.
+            heartbeat: Duration::from_millis(150),
+            election: (Duration::from_millis(500), Duration::from_millis(750)),
             propose_timeout: Duration::from_secs(5),
             subscribe_wait: Duration::from_secs(3),
         }
