@@ -154,6 +154,10 @@ pub fn run(args: &S3Args, format: Format) -> anyhow::Result<()> {
             clients: args.concurrency,
         }]
     };
+    ensure!(
+        args.objects != Some(0),
+        "--objects must be at least 1 (a GET run reads that many distinct objects)"
+    );
     let (access, secret) = keys(args)?;
     let clients: Vec<aws_sdk_s3::Client> = args
         .endpoints
