@@ -131,6 +131,8 @@ pub async fn advance(shared: &Arc<Shared>, map: Arc<ClusterMap>, tick: Duration)
             maps.pop_front();
         }
     }
+    // Logged once per epoch: several racing subscriptions may deliver the same map.
+    info!(epoch = map.epoch.0, "new map");
     shared.messenger.set_epoch(map.epoch.0);
     let placement = Placement::new(&map);
     for pool in map.pools.values() {
@@ -203,7 +205,6 @@ async fn apply(shared: &Arc<Shared>, update: MapUpdate, tick: Duration) {
     let _one_at_a_time = shared.advancing.lock().await;
     let current = shared.map();
     for map in apply_update(&current, update) {
-        info!(epoch = map.epoch.0, "new map");
         super::liveness::reboot_if_marked_down(shared, &map);
         advance(shared, map, tick).await;
     }
