@@ -50,9 +50,24 @@ impl MonClient {
     where
         R: Rpc<Reply = Result<T, MonError>>,
     {
-        let mut last = None;
         let first = self.preferred.load(Ordering::Relaxed);
-        for i in 0..self.mons.len() {
+        self.call_in_turn(req, first, 0..self.mons.len(), None)
+            .await
+    }
+
+    /// Tries the monitors at `offsets` from `first` (wrapping) one after another until one
+    /// answers; `last` is the transport error to report if none does.
+    async fn call_in_turn<R, T>(
+        &self,
+        req: &R,
+        first: usize,
+        offsets: std::ops::Range<usize>,
+        mut last: Option<CallError>,
+    ) -> Result<T, MonClientError>
+    where
+        R: Rpc<Reply = Result<T, MonError>>,
+    {
+        for i in offsets {
             let at = (first + i) % self.mons.len();
             match self.messenger.call(self.mons[at], req).await {
                 Ok(reply) => {
@@ -107,18 +122,7 @@ impl MonClient {
         if let Some(e) = answered {
             return Err(MonClientError::Mon(e));
         }
-        for i in n..len {
-            let at = (first + i) % len;
-            match self.messenger.call(self.mons[at], req).await {
-                Ok(reply) => {
-                    self.preferred.store(at, Ordering::Relaxed);
-                    return reply.map_err(MonClientError::Mon);
-                }
-                Err(e @ CallError::Refused { .. }) => return Err(MonClientError::Unreachable(e)),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map_or(MonClientError::NoMonitors, MonClientError::Unreachable))
+        self.call_in_turn(req, first, n..len, last).await
     }
 
     /// Sends `req` to every monitor at once and waits for them all (a dead one up to the

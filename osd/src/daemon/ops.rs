@@ -228,23 +228,38 @@ async fn read(
     ops: &[Op],
 ) -> Result<(ObjectReply, Bytes), OsdError> {
     let _lock = ObjectLock::read(shared, key).await;
+    under_lease(shared, handle, key.pg, |snap| async move {
+        read_once(shared, &snap, key, ops).await
+    })
+    .await
+}
+
+/// Runs `read` once the PG's read gate is open, and again (up to [`READ_TRIES`] in all)
+/// if the gate closed before `read` finished: a PG closes its gate before it answers a
+/// newer primary, so a gate still open afterwards means `read` saw nothing a newer
+/// interval wrote or undid.
+async fn under_lease<T, F, Fut>(
+    shared: &Arc<Shared>,
+    handle: &PgHandle,
+    pg: PgId,
+    mut read: F,
+) -> Result<T, OsdError>
+where
+    F: FnMut(PgSnapshot) -> Fut,
+    Fut: std::future::Future<Output = Result<T, OsdError>>,
+{
     for _ in 0..READ_TRIES {
-        let snap = wait_for(shared, handle, key.pg, |s, now| {
+        let snap = wait_for(shared, handle, pg, |s, now| {
             readable(shared, handle, s, now)
         })
         .await?;
-        let answer = read_once(shared, &snap, key, ops).await;
-        if still_serving(shared, handle) {
+        let answer = read(snap).await;
+        let after = handle.snapshot();
+        if after.primary && after.read_gate.check(shared.clock.now()).is_ok() {
             return answer;
         }
     }
-    Err(unavailable(key.pg, "lost its read lease while reading"))
-}
-
-/// Whether the PG's gate is still open now (checked after a read of the store).
-fn still_serving(shared: &Shared, handle: &PgHandle) -> bool {
-    let snap = handle.snapshot();
-    snap.primary && snap.read_gate.check(shared.clock.now()).is_ok()
+    Err(unavailable(pg, "lost its read lease while reading"))
 }
 
 /// Reads that end with the gate closed are tried again this many times in all.
@@ -596,28 +611,23 @@ pub async fn list(
     // A listing is a read: served under the read lease like any other.
     let (handle, _) = serving_primary(&shared, req.pg, &map)?;
     let limit = req.limit.clamp(1, 10_000) as usize;
-    for _ in 0..READ_TRIES {
-        wait_for(&shared, &handle, req.pg, |s, now| {
-            readable(&shared, &handle, s, now)
-        })
-        .await?;
+    under_lease(&shared, &handle, req.pg, |_| {
         let store = shared.store.clone();
         let start_after = req.start_after.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            store
-                .list(req.pg, start_after.as_deref(), limit)
-                .map_err(store_err)
-                .map(|page| {
-                    page.into_iter()
-                        .map(|(name, m)| (name, stat_of(&m)))
-                        .collect()
-                })
-        })
-        .await
-        .map_err(|e| OsdError::Io(e.to_string()))?;
-        if still_serving(&shared, &handle) {
-            return page;
+        async move {
+            tokio::task::spawn_blocking(move || {
+                store
+                    .list(req.pg, start_after.as_deref(), limit)
+                    .map_err(store_err)
+                    .map(|page| {
+                        page.into_iter()
+                            .map(|(name, m)| (name, stat_of(&m)))
+                            .collect()
+                    })
+            })
+            .await
+            .map_err(|e| OsdError::Io(e.to_string()))?
         }
-    }
-    Err(unavailable(req.pg, "lost its read lease while listing"))
+    })
+    .await
 }
