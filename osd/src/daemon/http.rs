@@ -116,6 +116,12 @@ fn metrics(shared: &Shared) -> String {
         shared.scrub.errors(),
     );
     gauge(
+        "shoal_osd_slow_requests",
+        "Client requests in flight for 5 s or more (the log names what each waits for).",
+        "gauge",
+        shared.in_flight.slow_count(shared.clock.now()) as u64,
+    );
+    gauge(
         "shoal_osd_commit_batches_total",
         "Group commits (fsyncs).",
         "counter",

@@ -15,6 +15,7 @@ mod peer;
 mod pg_task;
 mod scrub;
 mod shared;
+mod slow_ops;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -206,6 +207,7 @@ impl Osd {
             counters: shared::Counters::default(),
             backfills: Mutex::new(BTreeMap::new()),
             scrub: scrub::Scrubs::new(opts.scrub.clone(), u64::from(id.0)),
+            in_flight: slow_ops::InFlightOps::default(),
             fatal,
         });
         messenger.serve(Arc::new(router(shared.clone())));
@@ -231,6 +233,7 @@ impl Osd {
             opts.timing.gossip,
         ));
         tokio::spawn(scrub::scheduler(shared.clone()));
+        tokio::spawn(report_slow_requests(shared.clone()));
         let http = match opts.http {
             Some(addr) => Some(http::serve(shared.clone(), addr).await?),
             None => None,
@@ -434,6 +437,22 @@ async fn check_cluster(store: &Store, maps: &[Arc<ClusterMap>]) -> Result<(), Os
                 }],
             })
             .await?),
+    }
+}
+
+/// Logs client requests that have waited past [`slow_ops::SLOW`], once per period each.
+async fn report_slow_requests(shared: Arc<shared::Shared>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        for slow in shared.in_flight.take_slow(shared.clock.now()) {
+            tracing::warn!(
+                request = %slow.what,
+                waited_ms = slow.age.as_millis() as u64,
+                waiting_for = slow.stage,
+                "slow request"
+            );
+        }
     }
 }
 

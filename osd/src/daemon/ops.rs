@@ -17,6 +17,7 @@ use super::maps;
 use super::pg_task::{PgHandle, PgInput, PgSnapshot};
 use super::scrub;
 use super::shared::{Counters, Shared};
+use super::slow_ops::TrackedOp;
 use crate::StoreError;
 use crate::ec::{Layout, RESERVED_XATTR_PREFIX};
 use crate::pg::types::EcMapping;
@@ -41,8 +42,16 @@ pub async fn serve(
     epoch: Epoch,
     payload: Bytes,
 ) -> (Result<ObjectReply, OsdError>, Bytes) {
+    let kind = if req.ops.iter().any(Op::is_write) {
+        "write"
+    } else {
+        "read"
+    };
+    let what = format!("{kind} pool {} object {:?}", req.pool.0, req.object);
+    let op = shared.in_flight.start(what, shared.clock.now());
     // A client that saw a newer map is answered from that map, never from an older one
     // this OSD happened to hold (a paused OSD that resumes is the usual case).
+    op.stage("catching up with the client's map");
     if epoch > shared.map().epoch && !maps::catch_up(&shared, epoch, CATCH_UP).await {
         Counters::bump(&shared.counters.errors);
         let pg = req.object.clone();
@@ -51,7 +60,7 @@ pub async fn serve(
             Bytes::new(),
         );
     }
-    let result = handle(&shared, req, payload).await;
+    let result = handle(&shared, &op, req, payload).await;
     match &result {
         Ok(_) => {}
         Err(_) => Counters::bump(&shared.counters.errors),
@@ -143,6 +152,7 @@ fn check_ops(ops: &[Op], erasure: bool) -> Result<(), OsdError> {
 
 async fn handle(
     shared: &Arc<Shared>,
+    op: &TrackedOp<'_>,
     req: ObjectRequest,
     payload: Bytes,
 ) -> Result<(ObjectReply, Bytes), OsdError> {
@@ -179,18 +189,23 @@ async fn handle(
         name: req.object.clone(),
     };
     if writes == 0 {
-        return read(shared, &handle, &key, &req.ops).await;
+        return read(shared, op, &handle, &key, &req.ops).await;
     }
+    op.stage("waiting for the PG to be active");
     wait_for(shared, &handle, pg, |s, _| s.state == PgState::Active).await?;
     // A write holds its PG's scrub gate until every member committed it, so a scrub that
     // holds the gate exclusively compares members with no write in flight.
+    op.stage("waiting for the PG's scrub gate");
     let _gate = shared.scrub.gate(pg).read_owned().await;
     // Writes to one object are ordered here, and reads wait for them: guards see the state
     // the write applies to, and no read sees a write before every member has it.
+    op.stage("waiting for the object's lock");
     let _lock = ObjectLock::write(shared, &key).await;
+    op.stage("checking guards");
     let (meta, _, results) = evaluate_blocking(shared, &key, &req.ops).await?;
     let mutations = mutations_of(&req.ops, payload, meta.is_some())?;
     let (tx, rx) = oneshot::channel();
+    op.stage("queued for the PG");
     handle
         .tx
         .send(PgInput::Write {
@@ -201,6 +216,7 @@ async fn handle(
         })
         .await
         .map_err(|_| unavailable(pg, "stopping"))?;
+    op.stage("waiting for every member to commit");
     let version = rx
         .await
         .map_err(|_| unavailable(pg, "stopping"))?
@@ -223,11 +239,14 @@ async fn handle(
 /// so a gate still open then means the read saw nothing a newer interval wrote or undid.
 async fn read(
     shared: &Arc<Shared>,
+    op: &TrackedOp<'_>,
     handle: &PgHandle,
     key: &ObjectKey,
     ops: &[Op],
 ) -> Result<(ObjectReply, Bytes), OsdError> {
+    op.stage("waiting for the object's lock (a write in flight)");
     let _lock = ObjectLock::read(shared, key).await;
+    op.stage("waiting for the read lease, or reading");
     under_lease(shared, handle, key.pg, |snap| async move {
         read_once(shared, &snap, key, ops).await
     })

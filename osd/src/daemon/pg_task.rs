@@ -307,6 +307,7 @@ async fn run(
         HashMap::new();
     let mut ec_writes: HashMap<ReqId, Arc<EncodedWrite>> = HashMap::new();
     let mut activation = Activation::default();
+    let mut stalls = StallReport::default();
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -399,6 +400,56 @@ async fn run(
             !ws.is_empty()
         });
         publish(&snapshot, &machine, shared.id);
+        stalls.observe(pg, &machine, shared.clock.now());
+    }
+}
+
+/// Warns, at most once per [`SLOW`], about this PG's writes that replicas have not
+/// acknowledged for [`SLOW`], and about replica writes held back for a missing earlier one:
+/// a stall within one interval names the member it waits for.
+#[derive(Default)]
+struct StallReport {
+    /// When it last warned.
+    last: Option<Duration>,
+    /// Since when replica writes have been held back.
+    held_since: Option<Duration>,
+}
+
+/// A write or held-back replica write older than this is reported.
+const SLOW: Duration = super::slow_ops::SLOW;
+
+impl StallReport {
+    fn observe(&mut self, pg: PgId, machine: &PgMachine, now: Duration) {
+        let held = machine.held_subwrites();
+        if held.is_none() {
+            self.held_since = None;
+        } else if self.held_since.is_none() {
+            self.held_since = Some(now);
+        }
+        if self.last.is_some_and(|t| now.saturating_sub(t) < SLOW) {
+            return;
+        }
+        let slow = machine.slow_writes(SLOW);
+        if let Some(oldest) = slow.first() {
+            self.last = Some(now);
+            let waiting: Vec<u32> = oldest.waiting.iter().map(|o| o.0).collect();
+            warn!(
+                %pg,
+                writes = slow.len(),
+                oldest = %oldest.version,
+                waited_ms = oldest.age.as_millis() as u64,
+                ?waiting,
+                state = %machine.state(),
+                "writes waiting for replicas"
+            );
+        }
+        let held_long = self
+            .held_since
+            .is_some_and(|t| now.saturating_sub(t) >= SLOW);
+        if let Some((held, prior, head)) = held.filter(|_| held_long) {
+            self.last = Some(now);
+            warn!(%pg, held, %prior, %head, "replica writes held back for an earlier write");
+        }
     }
 }
 

@@ -117,6 +117,8 @@ pub struct Shared {
     pub backfills: Mutex<BTreeMap<PgId, super::backfill::Progress>>,
     /// Scrub results, queues, schedule and per-PG write gates.
     pub scrub: super::scrub::Scrubs,
+    /// Client requests being served, for slow-request warnings.
+    pub in_flight: super::slow_ops::InFlightOps,
     /// Set when the OSD must stop (its disk failed).
     pub fatal: watch::Sender<Option<String>>,
 }

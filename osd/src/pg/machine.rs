@@ -85,6 +85,19 @@ struct InFlight {
     reqid: ReqId,
     waiting: BTreeSet<OsdId>,
     msg: PgMsg,
+    /// When the primary ordered it.
+    since: Duration,
+}
+
+/// A write the primary ordered that some replica has not acknowledged for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowWrite {
+    /// Its version.
+    pub version: Version,
+    /// The replicas it still waits for.
+    pub waiting: Vec<OsdId>,
+    /// How long it has waited.
+    pub age: Duration,
 }
 
 #[derive(Debug)]
@@ -173,6 +186,30 @@ impl PgMachine {
     /// Writes ordered by this primary that some replica has not acknowledged yet.
     pub fn writes_in_flight(&self) -> usize {
         self.primary.as_ref().map_or(0, |p| p.inflight.len())
+    }
+
+    /// Writes in flight for `older` or longer, oldest first, with the replicas they wait
+    /// for: what an operator needs to see when writes stall without an interval change.
+    pub fn slow_writes(&self, older: Duration) -> Vec<SlowWrite> {
+        let Some(p) = &self.primary else {
+            return Vec::new();
+        };
+        p.inflight
+            .iter()
+            .filter(|(_, w)| self.now.saturating_sub(w.since) >= older)
+            .map(|(version, w)| SlowWrite {
+                version: *version,
+                waiting: w.waiting.iter().copied().collect(),
+                age: self.now.saturating_sub(w.since),
+            })
+            .collect()
+    }
+
+    /// A replica's writes held back for an earlier one it lacks: how many, the earliest
+    /// `prior` they wait for, and our log head (they apply once the head reaches it).
+    pub fn held_subwrites(&self) -> Option<(usize, Version, Version)> {
+        let first = self.pending.keys().next()?;
+        Some((self.pending.len(), *first, self.log.head()))
     }
 
     /// Its info.

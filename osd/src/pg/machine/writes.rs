@@ -81,6 +81,7 @@ impl PgMachine {
                 reqid,
                 waiting: replicas,
                 msg,
+                since: self.now,
             },
         );
     }
