@@ -1,7 +1,8 @@
 //! Seeded simulation of one PG on a few OSDs: random kills (also between a write hitting the
 //! disk and its acknowledgement going out, and between the sub-writes of one write), pauses
 //! (SIGSTOP: a frozen OSD handles nothing while the others move on, and serves what it was
-//! sent when it resumes, reads first), restarts, map changes, dropped, duplicated and
+//! sent when it resumes, reads first), restarts, map changes that reach each OSD after its
+//! own delay (peers talk to it from epochs it does not know yet), dropped, duplicated and
 //! reordered messages, and a client that retries with the same reqid. Time is simulated:
 //! every OSD has its own clock (offset, and a rate within 2% of the others'), leases run out
 //! on it. Reads go to any OSD that believes it is the primary, frozen ones included, and a
@@ -17,7 +18,7 @@
 //! (both profiles run it).
 //! Run more: `SHOAL_SIM_SEEDS=20000` (from `SHOAL_SIM_FIRST`, default 0).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -235,6 +236,9 @@ struct Node {
     /// When a pause ends (simulated time).
     frozen_until: Duration,
     inbox: Vec<Event>,
+    /// Maps published that it has not received yet (its subscription lags), oldest first:
+    /// peers may reach it from an epoch it does not know.
+    behind: VecDeque<Mapping>,
     /// Reads sent to it while frozen: the object and when the client sent it.
     reads: Vec<(String, Duration)>,
     /// Its clock: `offset + time * (1000 + rate) / 1000`.
@@ -330,6 +334,7 @@ impl Sim {
                     frozen: false,
                     frozen_until: Duration::ZERO,
                     inbox: Vec::new(),
+                    behind: VecDeque::new(),
                     reads: Vec::new(),
                     offset,
                     rate,
@@ -405,7 +410,28 @@ impl Sim {
         };
         self.maps.push(m.clone());
         for i in 0..p.osds {
-            self.deliver(OsdId(i), Event::Map(m.clone()));
+            let lags = self.rng.chance(30);
+            let node = &mut self.nodes[i as usize];
+            if lags || !node.behind.is_empty() {
+                node.behind.push_back(m.clone());
+            } else {
+                self.deliver(OsdId(i), Event::Map(m.clone()));
+            }
+        }
+    }
+
+    /// `osd` receives the oldest map it lags behind by, if any.
+    fn deliver_lagging_map(&mut self, osd: OsdId) {
+        if let Some(m) = self.nodes[osd.0 as usize].behind.pop_front() {
+            self.deliver(osd, Event::Map(m));
+        }
+    }
+
+    /// `osd` fetches every map it lacks, as the shell does before serving a client whose
+    /// map is newer.
+    fn catch_up(&mut self, osd: OsdId) {
+        while !self.nodes[osd.0 as usize].behind.is_empty() {
+            self.deliver_lagging_map(osd);
         }
     }
 
@@ -540,6 +566,7 @@ impl Sim {
         node.pg = None;
         node.frozen = false;
         node.inbox.clear();
+        node.behind.clear();
         node.reads.clear();
         self.net.retain(|(from, to, _)| *from != osd && *to != osd);
     }
@@ -648,6 +675,7 @@ impl Sim {
         let now = self.now(osd);
         let node = &mut self.nodes[osd.0 as usize];
         let mut pg = node.disk.load(osd, now);
+        node.behind.clear();
         let (current, history) = self.maps.split_last().expect("a map");
         for m in history {
             pg.observe_history(m);
@@ -670,10 +698,11 @@ impl Sim {
             return;
         }
         let op = self.inflight[&name].clone();
-        let node = &self.nodes[primary.0 as usize];
-        if node.frozen {
+        if self.nodes[primary.0 as usize].frozen {
             return; // lost in a paused process's socket; the client resends
         }
+        self.catch_up(primary);
+        let node = &self.nodes[primary.0 as usize];
         // As the shell does: the primary encodes by its own map when the write arrives.
         let its_map = node.pg.as_ref().and_then(|p| p.mapping());
         let mutations = match (&op.data, self.profile.ec) {
@@ -782,6 +811,16 @@ impl Sim {
                 let name = format!("obj{}", self.rng.below(NAMES as u64));
                 self.read(&name);
             }
+            28..=33 => {
+                let lagging: Vec<OsdId> = (0..osds)
+                    .map(OsdId)
+                    .filter(|o| !self.nodes[o.0 as usize].behind.is_empty())
+                    .collect();
+                if !lagging.is_empty() {
+                    let osd = lagging[self.rng.below(lagging.len() as u64) as usize];
+                    self.deliver_lagging_map(osd);
+                }
+            }
             _ if !self.net.is_empty() => {
                 let i = self.rng.below(self.net.len() as u64) as usize;
                 let (from, to, msg) = if self.rng.chance(3) {
@@ -803,6 +842,7 @@ impl Sim {
             return false;
         };
         self.inflight.is_empty()
+            && self.nodes.iter().all(|n| n.behind.is_empty())
             && m.acting.len() == self.profile.size
             && m.acting.iter().all(|o| self.alive(*o))
             && self.nodes[primary.0 as usize]

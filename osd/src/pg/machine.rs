@@ -723,9 +723,13 @@ impl PgMachine {
         }
     }
 
-    /// A replica's check of a stamp: within the interval and no older than seen.
+    /// A replica's check of a stamp: within the interval, no older than seen, and from an
+    /// epoch whose map we have. An order from a newer epoch waits (the primary resends it)
+    /// until that map arrived here: acting on it first would let the map, arriving after,
+    /// start a new interval under an activation the primary already counts.
     fn note_stamp(&mut self, stamp: Epoch) -> bool {
-        if self.is_primary() || stamp < self.interval || stamp < self.attempt {
+        let unknown_epoch = self.map.as_ref().is_none_or(|m| stamp > m.epoch);
+        if self.is_primary() || stamp < self.interval || stamp < self.attempt || unknown_epoch {
             return false;
         }
         self.attempt = stamp;
