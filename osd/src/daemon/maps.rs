@@ -110,12 +110,16 @@ fn start_pg(shared: &Arc<Shared>, pg: PgId, tick: Duration) -> Option<pg_task::P
             machine.observe_history(&m);
         }
     }
+    // Loading ran unlocked: whoever started the PG meanwhile (a peer's message racing the
+    // map, or start-up) wins, and this copy is dropped unstarted. Two tasks for one PG would
+    // split its messages: one could acknowledge an activation the other never saw.
+    let mut pgs = shared.pgs.lock().expect("pgs lock");
+    if let Some(running) = pgs.get(&pg) {
+        tracing::debug!(%pg, "pg started meanwhile by another task; using that one");
+        return Some(running.clone());
+    }
     let handle = pg_task::spawn(machine, shared.clone(), tick);
-    shared
-        .pgs
-        .lock()
-        .expect("pgs lock")
-        .insert(pg, handle.clone());
+    pgs.insert(pg, handle.clone());
     Some(handle)
 }
 
@@ -211,10 +215,13 @@ async fn apply(shared: &Arc<Shared>, update: MapUpdate, tick: Duration) {
 }
 
 /// Brings the map up to `epoch` (a peer or client named it) before going on, within
-/// `within`; returns whether the map is now at least that new. A request from a newer
-/// epoch is answered from the newer map, never from the one this OSD happened to have.
+/// `within`; returns whether the map is now at least that new and fed to every PG. A
+/// request from a newer epoch is answered from the newer map, never from the one this OSD
+/// happened to have.
 pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> bool {
     let fetch = async {
+        // A map is recorded before it is fed to the PGs: wait for whoever applies it.
+        drop(shared.advancing.lock().await);
         while shared.map().epoch < epoch {
             let have = Some(shared.map().epoch);
             match shared

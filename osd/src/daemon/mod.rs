@@ -349,6 +349,13 @@ fn scrub_router(shared: Arc<shared::Shared>) -> Router {
 /// Hands a peer's PG message to the PG's task, starting one for a PG this OSD does not
 /// run yet (a primary may probe any OSD that could hold the PG).
 async fn deliver_peer(shared: &Arc<shared::Shared>, req: PgPeer, ctx: rados::Context) {
+    // A peer on a newer map: fetch that map first. The PG ignores orders from an epoch it
+    // has not seen (the peer resends them), so catching up now saves a resend; and a peer
+    // that booted since is known by its address only in the newer map.
+    let epoch = placement::Epoch(ctx.epoch);
+    if epoch > shared.map().epoch {
+        maps::catch_up(shared, epoch, PEER_CATCH_UP).await;
+    }
     let Some(from) = sender(shared, &ctx) else {
         return;
     };
@@ -361,6 +368,9 @@ async fn deliver_peer(shared: &Arc<shared::Shared>, req: PgPeer, ctx: rados::Con
         .send(pg_task::PgInput::Event(Event::Msg { from, msg }))
         .await;
 }
+
+/// How long a peer's message waits for this OSD to fetch the peer's newer map.
+const PEER_CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The data directory's identity: created on first start, kept forever.
 async fn identity(store: &Store) -> Result<[u8; 16], OsdError> {
