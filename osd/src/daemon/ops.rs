@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use placement::{Epoch, PgId, Placement};
+use placement::{Epoch, PgId};
 use rados::proto::osd::{
     ListObjects, ObjectReply, ObjectRequest, ObjectStat, Op, OpResult, OsdError, Version,
 };
@@ -78,13 +78,13 @@ fn pg_of(
     object: &str,
 ) -> Result<(PgId, Option<Layout>), OsdError> {
     let map = shared.map();
-    if !map.pools.contains_key(&pool) {
-        return Err(OsdError::NoSuchPool);
-    }
-    let pg = Placement::new(&map)
-        .map_object(pool, object.as_bytes())
-        .map_err(|_| OsdError::NoSuchPool)?;
-    Ok((pg.pg, ec::layout_of(&map, pool)))
+    // The name's hash picks the PG; which OSDs hold it is the PG task's business.
+    let pg = map
+        .pools
+        .get(&pool)
+        .ok_or(OsdError::NoSuchPool)?
+        .pg_of(object.as_bytes());
+    Ok((pg, ec::layout_of(&map, pool)))
 }
 
 /// The handle of `pg` if this OSD is its active primary in `map`, else why not.
