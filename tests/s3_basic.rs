@@ -507,3 +507,56 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         "get from a missing bucket",
     );
 }
+
+/// Gateways reuse a bucket record they read for up to 2 s. A bucket deleted through one
+/// gateway must still take no writes through another that read it a moment before (its
+/// index shards refuse them), and that gateway sees the delete once its copy is older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_deleted_through_one_gateway_takes_no_writes_through_another() {
+    let cluster = Cluster::start();
+    let a = cluster.s3();
+    let other = cluster.extra_gateway();
+    let b = other.client_for(&cluster.user);
+    a.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .must("create through A");
+    put(&b, "shared", "first", b"1").await;
+    a.delete_object()
+        .bucket("shared")
+        .key("first")
+        .send()
+        .await
+        .must("delete the object through A");
+    a.delete_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .must("delete the bucket through A");
+    expect_err(
+        b.put_object()
+            .bucket("shared")
+            .key("second")
+            .body(ByteStream::from_static(b"2"))
+            .send()
+            .await,
+        404,
+        Some("NoSuchBucket"),
+        "put through B into the bucket A deleted",
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    expect_err(
+        b.head_bucket().bucket("shared").send().await,
+        404,
+        None,
+        "head through B once its record is older than 2 s",
+    );
+    a.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .must("create the name again through A");
+    let listed = list_keys(&a, "shared", "", 1000).await;
+    assert!(listed.is_empty(), "the new bucket lists {listed:?}");
+}

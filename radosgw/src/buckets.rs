@@ -3,6 +3,10 @@
 //! before a delete checks emptiness, so a racing PUT either lands before the check (and the
 //! bucket is not empty) or is refused.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use futures::future::try_join_all;
 use rados::proto::osd::Version;
 use rados::{IoCtx, WriteOp};
@@ -33,12 +37,22 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
+/// How long a bucket record read for an object request is reused. Changes made through
+/// this gateway are seen at once; another gateway's ACL change or delete within this bound.
+/// Writes into a bucket deleted meanwhile are still refused: they need its live index shard.
+pub const BUCKET_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Records kept at most; the cache starts over beyond this.
+const BUCKET_CACHE_MAX: usize = 10_000;
+
 /// Bucket operations.
 #[derive(Clone, Debug)]
 pub struct Buckets {
     meta: IoCtx,
     index: IoCtx,
     shards: u32,
+    /// Records recently read, by name, with when they were read.
+    cache: Arc<Mutex<HashMap<String, (Instant, BucketRecord)>>>,
 }
 
 impl Buckets {
@@ -48,6 +62,7 @@ impl Buckets {
             meta: cluster.meta.clone(),
             index: cluster.index.clone(),
             shards: shards.max(1),
+            cache: Arc::default(),
         }
     }
 
@@ -138,9 +153,43 @@ impl Buckets {
         }
     }
 
-    /// Bucket `name`, if it exists.
+    /// Bucket `name`, if it exists, read now.
     pub async fn get(&self, name: &str) -> GwResult<Option<BucketRecord>> {
-        Ok(self.get_versioned(name).await?.map(|(r, _)| r))
+        let record = self.get_versioned(name).await?.map(|(r, _)| r);
+        match &record {
+            Some(r) => self.remember(r),
+            None => self.forget(name),
+        }
+        Ok(record)
+    }
+
+    /// Bucket `name` as read within [`BUCKET_CACHE_TTL`], or read now: for object
+    /// requests, which would otherwise pay a metadata read each.
+    pub async fn get_cached(&self, name: &str) -> GwResult<Option<BucketRecord>> {
+        let hit = self
+            .lock_cache()
+            .get(name)
+            .and_then(|(at, record)| (at.elapsed() < BUCKET_CACHE_TTL).then(|| record.clone()));
+        match hit {
+            Some(record) => Ok(Some(record)),
+            None => self.get(name).await,
+        }
+    }
+
+    fn remember(&self, record: &BucketRecord) {
+        let mut cache = self.lock_cache();
+        if cache.len() >= BUCKET_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(record.name.clone(), (Instant::now(), record.clone()));
+    }
+
+    fn forget(&self, name: &str) {
+        self.lock_cache().remove(name);
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, BucketRecord)>> {
+        self.cache.lock().expect("bucket cache lock")
     }
 
     async fn get_versioned(&self, name: &str) -> GwResult<Option<(BucketRecord, Version)>> {
@@ -188,12 +237,13 @@ impl Buckets {
             let op = WriteOp::new()
                 .assert_version(version)
                 .write_full(encode(&record));
-            match self
+            let written = self
                 .meta
                 .write(&bucket_oid(name), op)
                 .await
-                .map_err(GwError::from)
-            {
+                .map_err(GwError::from);
+            self.forget(name);
+            match written {
                 Err(e) if e.is_guard_failed() => continue,
                 other => return other.map(drop),
             }
@@ -202,6 +252,7 @@ impl Buckets {
 
     /// Deletes an empty bucket (BucketNotEmpty otherwise).
     pub async fn delete(&self, record: &BucketRecord) -> GwResult<()> {
+        self.forget(&record.name);
         self.set_state(record, STATE_DELETING).await?;
         let empty = self.is_empty(record).await;
         if !matches!(empty, Ok(true)) {

@@ -137,53 +137,43 @@ impl Cluster {
     /// Starts the gateway (again) on the same port and waits until it answers HTTP.
     pub fn restart_gateway(&mut self) {
         assert!(self.gateway.is_none(), "the gateway is running");
+        let log = self.gateway_log_path();
+        self.gateway = Some(self.spawn_gateway(self.addr, &log));
+        wait_gateway(self.addr, &mut self.gateway, &log, Duration::from_secs(90));
+    }
+
+    /// Another gateway on this cluster, on its own port and log; killed when dropped.
+    pub fn extra_gateway(&self) -> ExtraGateway {
+        let addr = free_tcp_addr();
+        let log = self.dir().join(format!("gateway-{}.log", addr.port()));
+        let mut child = Some(self.spawn_gateway(addr, &log));
+        wait_gateway(addr, &mut child, &log, Duration::from_secs(90));
+        ExtraGateway { child, addr }
+    }
+
+    /// `shoal gateway` with the test flags on `addr`, logging to `log`.
+    fn spawn_gateway(&self, addr: SocketAddr, log: &Path) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.gateway_log_path())
+            .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        Command::new(env!("CARGO_BIN_EXE_shoal"))
             .arg("--conf")
             .arg(&self.mons.conf)
-            .args(["gateway", "--listen", &self.addr.to_string()])
+            .args(["gateway", "--listen", &addr.to_string()])
             .args(GATEWAY_ARGS)
             .args(&self.extra_args)
             .env("RUST_LOG", "info,radosgw=debug,openraft=error")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap();
-        self.gateway = Some(child);
-        self.wait_gateway(Duration::from_secs(90));
+            .unwrap()
     }
 
     /// kill -9 of the gateway.
     pub fn kill_gateway(&mut self) {
         kill_child(&mut self.gateway);
-    }
-
-    /// Waits until the gateway answers an HTTP request (any status); panics with its log if
-    /// it exits or `within` passes.
-    fn wait_gateway(&mut self, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            if try_http_request(self.addr, "GET", "/", &[], b"").is_ok() {
-                return;
-            }
-            if let Some(status) = self.gateway.as_mut().and_then(|c| c.try_wait().unwrap()) {
-                panic!(
-                    "gateway exited with {status} before serving\n{}",
-                    self.gateway_log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gateway not answering on {} within {within:?}\n{}",
-                self.addr,
-                self.gateway_log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
     }
 
     /// The gateway's log, for failure messages.
@@ -248,6 +238,51 @@ impl Drop for Cluster {
                 eprintln!("{line}");
             }
         }
+    }
+}
+
+/// A second `shoal gateway` on the same cluster (see [`Cluster::extra_gateway`]).
+pub struct ExtraGateway {
+    child: Option<Child>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ExtraGateway {
+    /// The SDK client of `user` through this gateway.
+    pub fn client_for(&self, user: &User) -> aws_sdk_s3::Client {
+        s3_client(
+            &format!("http://{}", self.addr),
+            &user.access_key,
+            &user.secret_key,
+        )
+    }
+}
+
+impl Drop for ExtraGateway {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+    }
+}
+
+/// Waits until the gateway on `addr` answers an HTTP request (any status); panics with its
+/// log if it exits or `within` passes.
+fn wait_gateway(addr: SocketAddr, child: &mut Option<Child>, log: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if try_http_request(addr, "GET", "/", &[], b"").is_ok() {
+            return;
+        }
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+            panic!("gateway exited with {status} before serving\n{}", log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway not answering on {addr} within {within:?}\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

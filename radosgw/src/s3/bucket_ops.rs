@@ -105,7 +105,9 @@ pub(super) async fn delete_bucket(
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let user = s3.user(&req).await?;
-    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .await?;
     s3.buckets.delete(&bucket).await?;
     Ok(S3Response::new(DeleteBucketOutput::default()))
 }
@@ -147,7 +149,7 @@ pub(super) async fn put_bucket_acl(
         input.acl.as_ref().map(BucketCannedACL::as_str),
         input.access_control_policy.as_ref(),
     )?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
     s3.buckets.set_acl(&bucket.name, acl).await?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }

@@ -62,15 +62,40 @@ impl ShoalS3 {
             .ok_or_else(|| s3_error!(AccessDenied, "authentication required"))
     }
 
-    /// Bucket `name` if `caller` may do `want` with it. For [`Want::ReadObject`] the
-    /// object's ACL is checked later with [`may_read_object`].
+    /// Bucket `name` if `caller` may do `want` with it, as read within
+    /// [`crate::buckets::BUCKET_CACHE_TTL`]. For [`Want::ReadObject`] the object's ACL is
+    /// checked later with [`may_read_object`].
     pub(crate) async fn bucket(
         &self,
         caller: Option<&UserRecord>,
         name: &str,
         want: Want,
     ) -> S3Result<BucketRecord> {
+        let bucket = self
+            .buckets
+            .get_cached(name)
+            .await?
+            .ok_or_else(|| crate::buckets::no_such_bucket(name))?;
+        Self::allowed(caller, bucket, want)
+    }
+
+    /// Like [`ShoalS3::bucket`], with the record read now: for changes to the bucket
+    /// itself (delete, ACL), which must not act on a record another gateway replaced.
+    pub(crate) async fn bucket_now(
+        &self,
+        caller: Option<&UserRecord>,
+        name: &str,
+        want: Want,
+    ) -> S3Result<BucketRecord> {
         let bucket = self.buckets.must_get(name).await?;
+        Self::allowed(caller, bucket, want)
+    }
+
+    fn allowed(
+        caller: Option<&UserRecord>,
+        bucket: BucketRecord,
+        want: Want,
+    ) -> S3Result<BucketRecord> {
         let owner = caller.is_some_and(|u| u.uid == bucket.owner);
         let allowed = owner
             || match want {
