@@ -123,7 +123,8 @@ fn start_pg(shared: &Arc<Shared>, pg: PgId, tick: Duration) -> Option<pg_task::P
     Some(handle)
 }
 
-/// Makes `map` current: records it, and feeds it to every PG served or held here.
+/// Makes `map` current: records it, and feeds it to every PG served or held here. Callers
+/// hold [`Shared::advancing`].
 pub async fn advance(shared: &Arc<Shared>, map: Arc<ClusterMap>, tick: Duration) {
     {
         let mut maps = shared.maps.write().expect("maps lock");
@@ -218,22 +219,39 @@ async fn apply(shared: &Arc<Shared>, update: MapUpdate, tick: Duration) {
 /// `within`; returns whether the map is now at least that new and fed to every PG. A
 /// request from a newer epoch is answered from the newer map, never from the one this OSD
 /// happened to have.
+///
+/// One fetch at a time: callers wait on the lock maps are applied under, and find the map
+/// there once the first of them fetched it (maps are recorded and fed under that lock, so a
+/// map seen under it has reached every PG queue).
 pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> bool {
     let fetch = async {
-        // A map is recorded before it is fed to the PGs: wait for whoever applies it.
-        drop(shared.advancing.lock().await);
-        while shared.map().epoch < epoch {
-            let have = Some(shared.map().epoch);
-            match shared
+        loop {
+            let one_at_a_time = shared.advancing.lock().await;
+            let current = shared.map();
+            if current.epoch >= epoch {
+                return;
+            }
+            let have = Some(current.epoch);
+            let update = shared
                 .mon
                 .call_racing(&rados::proto::mon::GetMap { have }, 2)
-                .await
-            {
-                Ok(update) => apply(shared, update, shared.pg_tick).await,
+                .await;
+            let newer = match update {
+                Ok(update) => apply_update(&current, update),
                 Err(e) => {
                     warn!(error = %e, "cannot fetch a newer map; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Vec::new()
                 }
+            };
+            let fetched = !newer.is_empty();
+            for map in newer {
+                super::liveness::reboot_if_marked_down(shared, &map);
+                advance(shared, map, shared.pg_tick).await;
+            }
+            drop(one_at_a_time);
+            if !fetched {
+                // A monitor behind the others, or none reachable: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     };

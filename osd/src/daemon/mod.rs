@@ -222,7 +222,10 @@ impl Osd {
         }
         let stored = maps::start_stored_pgs(&shared, tick)?;
         info!(pgs = stored, "loaded PGs from the store");
-        maps::advance(&shared, latest, tick).await;
+        {
+            let _one_at_a_time = shared.advancing.lock().await;
+            maps::advance(&shared, latest, tick).await;
+        }
         tokio::spawn(maps::follow(shared.clone(), tick));
         tokio::spawn(backfill::run(shared.clone()));
         tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
@@ -233,7 +236,8 @@ impl Osd {
             opts.timing.gossip,
         ));
         tokio::spawn(scrub::scheduler(shared.clone()));
-        tokio::spawn(report_slow_requests(shared.clone()));
+        let s = shared.clone();
+        tokio::spawn(async move { slow_ops::report(&s.in_flight, || s.clock.now()).await });
         let http = match opts.http {
             Some(addr) => Some(http::serve(shared.clone(), addr).await?),
             None => None,
@@ -447,22 +451,6 @@ async fn check_cluster(store: &Store, maps: &[Arc<ClusterMap>]) -> Result<(), Os
                 }],
             })
             .await?),
-    }
-}
-
-/// Logs client requests that have waited past [`slow_ops::SLOW`], once per period each.
-async fn report_slow_requests(shared: Arc<shared::Shared>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        ticker.tick().await;
-        for slow in shared.in_flight.take_slow(shared.clock.now()) {
-            tracing::warn!(
-                request = %slow.what,
-                waited_ms = slow.age.as_millis() as u64,
-                waiting_for = slow.stage,
-                "slow request"
-            );
-        }
     }
 }
 

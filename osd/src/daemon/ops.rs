@@ -78,7 +78,8 @@ fn pg_of(
     object: &str,
 ) -> Result<(PgId, Option<Layout>), OsdError> {
     let map = shared.map();
-    // The name's hash picks the PG; which OSDs hold it is the PG task's business.
+    // The name's hash picks the PG; which OSDs hold it is the PG task's business (a PG no
+    // rule can place has no primary here: the client hears NotPrimary, as from any OSD).
     let pg = map
         .pools
         .get(&pool)

@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 use super::ec::{self, EncodedWrite};
 use super::peer::PgPeer;
 use super::shared::Shared;
+use super::slow_ops::SLOW;
 use crate::pg::types::{EcMapping, WRONG_SHARD};
 use crate::pg::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, ReadGate,
@@ -405,31 +406,29 @@ async fn run(
 }
 
 /// Warns, at most once per [`SLOW`], about this PG's writes that replicas have not
-/// acknowledged for [`SLOW`], and about replica writes held back for a missing earlier one:
-/// a stall within one interval names the member it waits for.
+/// acknowledged for [`SLOW`], and about replica writes held back for [`SLOW`] behind the
+/// same missing write: a stall within one interval names the member it waits for.
 #[derive(Default)]
 struct StallReport {
     /// When it last warned.
     last: Option<Duration>,
-    /// Since when replica writes have been held back.
-    held_since: Option<Duration>,
+    /// The earliest missing write replica writes are held back for, and since when.
+    held: Option<(Version, Duration)>,
 }
-
-/// A write or held-back replica write older than this is reported.
-const SLOW: Duration = super::slow_ops::SLOW;
 
 impl StallReport {
     fn observe(&mut self, pg: PgId, machine: &PgMachine, now: Duration) {
         let held = machine.held_subwrites();
-        if held.is_none() {
-            self.held_since = None;
-        } else if self.held_since.is_none() {
-            self.held_since = Some(now);
-        }
+        // Held back for the same write all along: progress resets the clock.
+        self.held = match (held, self.held) {
+            (Some((_, prior, _)), Some((was, since))) if prior == was => Some((prior, since)),
+            (Some((_, prior, _)), _) => Some((prior, now)),
+            (None, _) => None,
+        };
         if self.last.is_some_and(|t| now.saturating_sub(t) < SLOW) {
             return;
         }
-        let slow = machine.slow_writes(SLOW);
+        let slow = machine.slow_writes(now, SLOW);
         if let Some(oldest) = slow.first() {
             self.last = Some(now);
             let waiting: Vec<u32> = oldest.waiting.iter().map(|o| o.0).collect();
@@ -444,8 +443,8 @@ impl StallReport {
             );
         }
         let held_long = self
-            .held_since
-            .is_some_and(|t| now.saturating_sub(t) >= SLOW);
+            .held
+            .is_some_and(|(_, since)| now.saturating_sub(since) >= SLOW);
         if let Some((held, prior, head)) = held.filter(|_| held_long) {
             self.last = Some(now);
             warn!(%pg, held, %prior, %head, "replica writes held back for an earlier write");

@@ -106,6 +106,23 @@ impl Drop for TrackedOp<'_> {
     }
 }
 
+/// Logs requests of `ops` that have waited past [`SLOW`], once per period each, checking
+/// every second by `now` (the daemon's clock); runs until the process ends.
+pub async fn report(ops: &InFlightOps, now: impl Fn() -> Duration) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        for slow in ops.take_slow(now()) {
+            tracing::warn!(
+                request = %slow.what,
+                waited_ms = slow.age.as_millis() as u64,
+                waiting_for = slow.stage,
+                "slow request"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,10 @@ use crate::store::{ObjectKey, TxOp, Txn};
 
 mod peering;
 mod reads;
+mod stalls;
 mod writes;
+
+pub use stalls::SlowWrite;
 
 /// Replica writes buffered while an earlier one is still on its way (bounded).
 const MAX_PENDING_SUBWRITES: usize = 1024;
@@ -87,17 +90,6 @@ struct InFlight {
     msg: PgMsg,
     /// When the primary ordered it.
     since: Duration,
-}
-
-/// A write the primary ordered that some replica has not acknowledged for a while.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlowWrite {
-    /// Its version.
-    pub version: Version,
-    /// The replicas it still waits for.
-    pub waiting: Vec<OsdId>,
-    /// How long it has waited.
-    pub age: Duration,
 }
 
 #[derive(Debug)]
@@ -186,30 +178,6 @@ impl PgMachine {
     /// Writes ordered by this primary that some replica has not acknowledged yet.
     pub fn writes_in_flight(&self) -> usize {
         self.primary.as_ref().map_or(0, |p| p.inflight.len())
-    }
-
-    /// Writes in flight for `older` or longer, oldest first, with the replicas they wait
-    /// for: what an operator needs to see when writes stall without an interval change.
-    pub fn slow_writes(&self, older: Duration) -> Vec<SlowWrite> {
-        let Some(p) = &self.primary else {
-            return Vec::new();
-        };
-        p.inflight
-            .iter()
-            .filter(|(_, w)| self.now.saturating_sub(w.since) >= older)
-            .map(|(version, w)| SlowWrite {
-                version: *version,
-                waiting: w.waiting.iter().copied().collect(),
-                age: self.now.saturating_sub(w.since),
-            })
-            .collect()
-    }
-
-    /// A replica's writes held back for an earlier one it lacks: how many, the earliest
-    /// `prior` they wait for, and our log head (they apply once the head reaches it).
-    pub fn held_subwrites(&self) -> Option<(usize, Version, Version)> {
-        let first = self.pending.keys().next()?;
-        Some((self.pending.len(), *first, self.log.head()))
     }
 
     /// Its info.
@@ -709,27 +677,34 @@ impl PgMachine {
             // A copy reaches the primary only as the answer to its own PushTo.
             PgMsg::Push { .. } if self.is_primary() => stamp == self.attempt,
             // Copies come from the authoritative member, on the primary's order.
-            PgMsg::Push { .. } => self.note_stamp(stamp),
+            PgMsg::Push { .. } => self.knows_epoch(stamp) && self.note_stamp(stamp),
             _ => {
-                self.map.as_ref().and_then(Mapping::primary) == Some(from) && self.note_stamp(stamp)
+                self.map.as_ref().and_then(Mapping::primary) == Some(from)
+                    && self.knows_epoch(stamp)
+                    && self.note_stamp(stamp)
             }
         }
     }
 
-    /// Records a newer attempt of our primary; false if `stamp` is stale or foreign.
+    /// Whether we have the map of epoch `stamp`. An order from a newer epoch waits (the
+    /// primary resends it) until that map arrived here: acting on it first would let the
+    /// map, arriving after, start a new interval under an activation the primary already
+    /// counts.
+    fn knows_epoch(&self, stamp: Epoch) -> bool {
+        self.map.as_ref().is_some_and(|m| stamp <= m.epoch)
+    }
+
+    /// Records a newer attempt of our primary (a question of it, answered whatever our
+    /// map): older attempts' orders are ignored from now on, even before we have the map.
     fn note_attempt(&mut self, from: OsdId, stamp: Epoch) {
         if self.map.as_ref().and_then(Mapping::primary) == Some(from) {
             self.note_stamp(stamp);
         }
     }
 
-    /// A replica's check of a stamp: within the interval, no older than seen, and from an
-    /// epoch whose map we have. An order from a newer epoch waits (the primary resends it)
-    /// until that map arrived here: acting on it first would let the map, arriving after,
-    /// start a new interval under an activation the primary already counts.
+    /// A replica's check of a stamp: within the interval and no older than seen.
     fn note_stamp(&mut self, stamp: Epoch) -> bool {
-        let unknown_epoch = self.map.as_ref().is_none_or(|m| stamp > m.epoch);
-        if self.is_primary() || stamp < self.interval || stamp < self.attempt || unknown_epoch {
+        if self.is_primary() || stamp < self.interval || stamp < self.attempt {
             return false;
         }
         self.attempt = stamp;
