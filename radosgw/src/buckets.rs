@@ -3,9 +3,8 @@
 //! before a delete checks emptiness, so a racing PUT either lands before the check (and the
 //! bucket is not empty) or is refused.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::try_join_all;
 use rados::proto::osd::Version;
@@ -19,6 +18,7 @@ use crate::layout::{
     BUCKETS_OID, STATE_LIVE, STATE_XATTR, bucket_oid, index_oid, uploads_oid, user_buckets_oid,
 };
 use crate::records::{BucketRecord, CannedAcl, decode, encode, now_ms};
+use crate::ttl_cache::TtlCache;
 
 /// The value of an index shard's state xattr while a delete is checking emptiness.
 const STATE_DELETING: &[u8] = b"deleting";
@@ -51,8 +51,8 @@ pub struct Buckets {
     meta: IoCtx,
     index: IoCtx,
     shards: u32,
-    /// Records recently read, by name, with when they were read.
-    cache: Arc<Mutex<HashMap<String, (Instant, BucketRecord)>>>,
+    /// Records recently read for object requests, by name.
+    cache: Arc<TtlCache<BucketRecord>>,
 }
 
 impl Buckets {
@@ -62,7 +62,7 @@ impl Buckets {
             meta: cluster.meta.clone(),
             index: cluster.index.clone(),
             shards: shards.max(1),
-            cache: Arc::default(),
+            cache: Arc::new(TtlCache::new(BUCKET_CACHE_TTL, BUCKET_CACHE_MAX)),
         }
     }
 
@@ -155,41 +155,22 @@ impl Buckets {
 
     /// Bucket `name`, if it exists, read now.
     pub async fn get(&self, name: &str) -> GwResult<Option<BucketRecord>> {
-        let record = self.get_versioned(name).await?.map(|(r, _)| r);
-        match &record {
-            Some(r) => self.remember(r),
-            None => self.forget(name),
-        }
-        Ok(record)
+        Ok(self.get_versioned(name).await?.map(|(r, _)| r))
     }
 
     /// Bucket `name` as read within [`BUCKET_CACHE_TTL`], or read now: for object
     /// requests, which would otherwise pay a metadata read each.
     pub async fn get_cached(&self, name: &str) -> GwResult<Option<BucketRecord>> {
-        let hit = self
-            .lock_cache()
-            .get(name)
-            .and_then(|(at, record)| (at.elapsed() < BUCKET_CACHE_TTL).then(|| record.clone()));
-        match hit {
-            Some(record) => Ok(Some(record)),
-            None => self.get(name).await,
+        if let Some(record) = self.cache.get(name, tokio::time::Instant::now()) {
+            return Ok(Some(record));
         }
-    }
-
-    fn remember(&self, record: &BucketRecord) {
-        let mut cache = self.lock_cache();
-        if cache.len() >= BUCKET_CACHE_MAX {
-            cache.clear();
+        let ticket = self.cache.begin_read();
+        let record = self.get(name).await?;
+        if let Some(r) = &record {
+            self.cache
+                .store(name, r.clone(), ticket, tokio::time::Instant::now());
         }
-        cache.insert(record.name.clone(), (Instant::now(), record.clone()));
-    }
-
-    fn forget(&self, name: &str) {
-        self.lock_cache().remove(name);
-    }
-
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, BucketRecord)>> {
-        self.cache.lock().expect("bucket cache lock")
+        Ok(record)
     }
 
     async fn get_versioned(&self, name: &str) -> GwResult<Option<(BucketRecord, Version)>> {
@@ -242,7 +223,7 @@ impl Buckets {
                 .write(&bucket_oid(name), op)
                 .await
                 .map_err(GwError::from);
-            self.forget(name);
+            self.cache.forget(name);
             match written {
                 Err(e) if e.is_guard_failed() => continue,
                 other => return other.map(drop),
@@ -252,7 +233,7 @@ impl Buckets {
 
     /// Deletes an empty bucket (BucketNotEmpty otherwise).
     pub async fn delete(&self, record: &BucketRecord) -> GwResult<()> {
-        self.forget(&record.name);
+        self.cache.forget(&record.name);
         self.set_state(record, STATE_DELETING).await?;
         let empty = self.is_empty(record).await;
         if !matches!(empty, Ok(true)) {
@@ -268,6 +249,8 @@ impl Buckets {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
+        // Requests that read the record while the delete ran must not keep it.
+        self.cache.forget(&record.name);
         let key = vec![record.name.as_bytes().to_vec()];
         self.meta
             .omap_rm(&user_buckets_oid(&record.owner), key.clone())

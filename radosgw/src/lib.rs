@@ -23,6 +23,7 @@ pub mod records;
 pub mod s3;
 pub mod server;
 pub mod text;
+pub mod ttl_cache;
 pub mod unsupported;
 pub mod users;
 

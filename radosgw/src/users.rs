@@ -3,8 +3,6 @@
 //! signature layer's key lookup ([`Users`] implements [`s3s::auth::S3Auth`]), cached briefly
 //! so that a busy gateway does not read the key for every request.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rados::proto::osd::Version;
@@ -17,15 +15,20 @@ use crate::error::{GwError, GwResult};
 use crate::ids;
 use crate::layout::{USERS_OID, key_oid, user_buckets_oid, user_oid};
 use crate::records::{AccessKey, UserRecord, decode, encode, now_ms};
+use crate::ttl_cache::TtlCache;
 
 /// How long a looked-up key is trusted before it is read again (a removed key stops
 /// working within this time).
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// Keys cached at most.
+const KEY_CACHE_MAX: usize = 10_000;
+
 /// The user store.
 pub struct Users {
     meta: IoCtx,
-    cache: Mutex<HashMap<String, (Instant, UserRecord)>>,
+    /// Users by access key.
+    cache: TtlCache<UserRecord>,
 }
 
 impl std::fmt::Debug for Users {
@@ -47,7 +50,7 @@ impl Users {
     pub fn new(meta: IoCtx) -> Users {
         Users {
             meta,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(KEY_CACHE_TTL, KEY_CACHE_MAX),
         }
     }
 
@@ -158,7 +161,7 @@ impl Users {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
-        self.cache.lock().expect("cache lock").remove(access);
+        self.cache.forget(access);
         Ok(())
     }
 
@@ -204,11 +207,10 @@ impl Users {
 
     /// The user owning access key `access` (cached for [`KEY_CACHE_TTL`]).
     pub async fn by_access_key(&self, access: &str) -> GwResult<Option<UserRecord>> {
-        if let Some((at, record)) = self.cache.lock().expect("cache lock").get(access)
-            && at.elapsed() < KEY_CACHE_TTL
-        {
-            return Ok(Some(record.clone()));
+        if let Some(record) = self.cache.get(access, Instant::now()) {
+            return Ok(Some(record));
         }
+        let ticket = self.cache.begin_read();
         let uid = match self.meta.read(&key_oid(access), 0, None).await {
             Ok(uid) => String::from_utf8_lossy(&uid).into_owned(),
             Err(e) if e.is_not_found() => return Ok(None),
@@ -220,11 +222,8 @@ impl Users {
         if !record.keys.iter().any(|k| k.access == access) {
             return Ok(None);
         }
-        let mut cache = self.cache.lock().expect("cache lock");
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(access.to_owned(), (Instant::now(), record.clone()));
+        self.cache
+            .store(access, record.clone(), ticket, Instant::now());
         Ok(Some(record))
     }
 }
