@@ -178,3 +178,87 @@ async fn gossip_marks_killed_and_hung_osds_down_and_leaves_healthy_ones_alone() 
     }
     assert!(acked.load(Ordering::Relaxed) > 0, "the load wrote nothing");
 }
+
+/// The value of `shoal_osd_gossip_dropped_total{reason}` in an OSD's `/metrics`.
+fn dropped(osds: &Osds, i: usize, reason: &str) -> u64 {
+    let metrics = common::osds::http_get(osds.http[i], "/metrics");
+    let label = format!("reason=\"{reason}\"}}");
+    metrics
+        .lines()
+        .find(|l| l.starts_with("shoal_osd_gossip_dropped_total") && l.contains(&label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no gossip_dropped {reason} in\n{metrics}"))
+}
+
+/// Gossip is plain UDP: packets not signed with the cluster key, replayed or stale are
+/// dropped and counted, and nobody is marked down for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_and_stale_gossip_packets_are_dropped_and_counted() {
+    use osd::gossip::seal::{GossipKey, MAX_AGE_MS, Sealer};
+    let mons = Monitors::start(1);
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let osds = Osds::start(&mons, 3);
+    wait_osds(&mons, Duration::from_secs(30), "3 OSDs up", |v| {
+        v["osds"]
+            .as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|o| o["up"] == true))
+    });
+    let target = 0;
+    let id = id_of(&mons, target);
+    let dump = json(mons.shoal("osd dump --format json"));
+    let gossip: std::net::SocketAddr = dump["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .and_then(|o| o["gossip"].as_str())
+        .expect("the map names the OSD's gossip address")
+        .parse()
+        .unwrap();
+    let before = osd_states(&mons);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |packet: &[u8]| socket.send_to(packet, gossip).unwrap();
+
+    // Not signed with the cluster key: random bytes, and a well-formed trailer by another key.
+    send(&[0x5a; 200]);
+    let mut stranger = Sealer::new(
+        GossipKey::from_secret(b"not the cluster key"),
+        placement::OsdId(1),
+        1,
+    );
+    send(&stranger.seal(b"suspect everyone", now_ms));
+    // Signed with the cluster key, but sent twice, or long ago.
+    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let key = GossipKey::from_secret(keyring.key().secret_der());
+    let mut insider = Sealer::new(key, placement::OsdId(4242), 1);
+    let genuine = insider.seal(b"not a foca packet", now_ms);
+    send(&genuine);
+    send(&genuine);
+    send(&insider.seal(b"old news", now_ms - 2 * MAX_AGE_MS));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = (
+            dropped(&osds, target, "forged"),
+            dropped(&osds, target, "replayed"),
+            dropped(&osds, target, "stale"),
+        );
+        if counts.0 >= 2 && counts.1 >= 1 && counts.2 >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dropped (forged, replayed, stale) = {counts:?}\n{}",
+            osds.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Genuine gossip still flows: everyone stays up, with the same boots.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(osd_states(&mons), before, "{}", osds.logs());
+}

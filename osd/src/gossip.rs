@@ -3,11 +3,14 @@
 //! machine; the UDP shell that drives it is `daemon::gossip`.
 //!
 //! Gossip only *suspects*: a member foca declares down becomes a failure report to the
-//! monitors, which mark OSDs down. The map stays the truth.
+//! monitors, which mark OSDs down. The map stays the truth. Packets are signed with the
+//! cluster key ([`seal`]), so only members can make an OSD suspect another.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
+
+pub mod seal;
 
 use bytes::{Buf, BufMut};
 use foca::{Codec, Config, Header, Identity, Member};

@@ -2,6 +2,9 @@
 //! declares down become failure reports to the monitors (again every `REPORT_AGAIN` while
 //! the map still has them up); the monitors decide.
 //!
+//! Packets carry a tag by the cluster key and a counter (`gossip::seal`): forged, altered,
+//! replayed and stale ones are dropped and counted (`shoal_osd_gossip_dropped_total`).
+//!
 //! Sends are awaited (`send_to().await`), so a socket that is not yet writable delays a
 //! packet instead of losing it.
 
@@ -19,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::shared::Shared;
+use crate::gossip::seal::{GossipKey, Opener, Sealer};
 use crate::gossip::{self, GossipId, GossipTiming, MsgPackCodec};
 
 /// How often a member still down in gossip and up in the map is reported again.
@@ -29,8 +33,15 @@ const MAX_PACKET: usize = 1400;
 
 type Swim = Foca<GossipId, MsgPackCodec, SmallRng, NoCustomBroadcast>;
 
-/// Runs the detector for this OSD until the process ends.
-pub async fn run(shared: Arc<Shared>, socket: UdpSocket, boot: Epoch, timing: GossipTiming) {
+/// Runs the detector for this OSD until the process ends; packets are signed and checked
+/// with `key`.
+pub async fn run(
+    shared: Arc<Shared>,
+    socket: UdpSocket,
+    boot: Epoch,
+    timing: GossipTiming,
+    key: GossipKey,
+) {
     let addr = socket.local_addr().expect("a bound socket has an address");
     let me = GossipId {
         osd: shared.id,
@@ -40,7 +51,10 @@ pub async fn run(shared: Arc<Shared>, socket: UdpSocket, boot: Epoch, timing: Go
     };
     let members = shared.map().osds.len();
     let rng = SmallRng::seed_from_u64(u64::from(shared.id.0) ^ boot.0.rotate_left(32));
+    let sealer = Sealer::new(key.clone(), shared.id, boot.0);
     let mut driver = Driver {
+        sealer,
+        opener: Opener::new(key),
         shared,
         socket: Arc::new(socket),
         swim: Foca::new(me, gossip::config(members, timing), rng, MsgPackCodec),
@@ -57,12 +71,7 @@ pub async fn run(shared: Arc<Shared>, socket: UdpSocket, boot: Epoch, timing: Go
     loop {
         tokio::select! {
             got = driver.socket.recv_from(&mut buf) => match got {
-                Ok((n, _)) => {
-                    let result = driver.swim.handle_data(&buf[..n], &mut driver.runtime);
-                    if let Err(e) = result {
-                        debug!(error = %e, "gossip packet dropped");
-                    }
-                }
+                Ok((n, from)) => driver.receive(&buf[..n], from),
                 Err(e) => warn!(error = %e, "gossip receive failed"),
             },
             Some(timer) = timers.recv() => {
@@ -77,6 +86,10 @@ pub async fn run(shared: Arc<Shared>, socket: UdpSocket, boot: Epoch, timing: Go
 }
 
 struct Driver {
+    /// Signs what we send.
+    sealer: Sealer,
+    /// Checks what we receive.
+    opener: Opener,
     shared: Arc<Shared>,
     socket: Arc<UdpSocket>,
     swim: Swim,
@@ -89,6 +102,22 @@ struct Driver {
 }
 
 impl Driver {
+    /// Hands an authentic, new packet to foca; counts and drops anything else.
+    fn receive(&mut self, datagram: &[u8], from: std::net::SocketAddr) {
+        let packet = match self.opener.open(datagram, self.shared.clock.unix_ms()) {
+            Ok(packet) => packet,
+            Err(why) => {
+                let counter = &self.shared.counters.gossip_dropped[why.index()];
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                debug!(%from, reason = why.as_str(), "gossip packet dropped");
+                return;
+            }
+        };
+        if let Err(e) = self.swim.handle_data(packet, &mut self.runtime) {
+            debug!(%from, error = %e, "gossip packet not understood");
+        }
+    }
+
     /// Keeps foca in step with the map: our own identity (a re-boot is a new instance),
     /// up OSDs it has not met, the cluster size; and reports members still down.
     fn follow_map(&mut self) {
@@ -172,7 +201,8 @@ impl Driver {
     /// Carries out what foca asked for: packets, timers, notifications.
     async fn drain(&mut self, timers: &mpsc::UnboundedSender<Timer<GossipId>>) {
         while let Some((to, data)) = self.runtime.to_send() {
-            if let Err(e) = self.socket.send_to(&data, to.addr).await {
+            let sealed = self.sealer.seal(&data, self.shared.clock.unix_ms());
+            if let Err(e) = self.socket.send_to(&sealed, to.addr).await {
                 debug!(to = %to.osd, error = %e, "gossip send failed");
             }
         }

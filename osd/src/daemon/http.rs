@@ -133,6 +133,20 @@ fn metrics(shared: &Shared) -> String {
         "counter",
         stats.txns,
     );
+    let _ = writeln!(
+        out,
+        "# HELP shoal_osd_gossip_dropped_total Gossip packets dropped: not signed with the \
+         cluster key (forged), seen before (replayed), too old or far ahead (stale), too short.\n\
+         # TYPE shoal_osd_gossip_dropped_total counter"
+    );
+    for why in crate::gossip::seal::Dropped::ALL {
+        let n = c.gossip_dropped[why.index()].load(Ordering::Relaxed);
+        let reason = why.as_str();
+        let _ = writeln!(
+            out,
+            "shoal_osd_gossip_dropped_total{{osd=\"{id}\",reason=\"{reason}\"}} {n}"
+        );
+    }
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for s in primary_pg_statuses(shared) {
         *states.entry(s.state).or_default() += 1;

@@ -229,11 +229,14 @@ impl Osd {
         tokio::spawn(maps::follow(shared.clone(), tick));
         tokio::spawn(backfill::run(shared.clone()));
         tokio::spawn(liveness::beacons(shared.clone(), opts.timing.beacon));
+        let gossip_key =
+            crate::gossip::seal::GossipKey::from_secret(opts.keyring.key().secret_der());
         tokio::spawn(gossip::run(
             shared.clone(),
             gossip_socket,
             epoch,
             opts.timing.gossip,
+            gossip_key,
         ));
         tokio::spawn(scrub::scheduler(shared.clone()));
         let s = shared.clone();

@@ -46,6 +46,16 @@ impl Clock {
         tokio::time::Instant::from_std(self.origin + t)
     }
 
+    /// Milliseconds since the Unix epoch (wall time, for stamps other OSDs check; the
+    /// monotonic readings above never leave this process).
+    #[allow(clippy::disallowed_methods)] // the shell's one clock
+    pub fn unix_ms(&self) -> u64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// An instant no timer reaches (a day away).
     pub fn far_future(&self) -> tokio::time::Instant {
         self.instant_at(self.now() + Duration::from_secs(86_400))
@@ -65,6 +75,9 @@ pub struct Counters {
     pub recovered_objects: AtomicU64,
     /// Bytes copied by recovery and backfill (as the source).
     pub recovered_bytes: AtomicU64,
+    /// Gossip packets dropped, by [`crate::gossip::seal::Dropped`] reason (short, forged,
+    /// replayed, stale).
+    pub gossip_dropped: [AtomicU64; 4],
 }
 
 impl Counters {
