@@ -34,10 +34,16 @@ pub enum OsdCommand {
     Dump,
     /// Mark an OSD down.
     Down { id: OsdId },
-    /// Mark an OSD out (its data moves elsewhere).
-    Out { id: OsdId },
-    /// Mark an OSD in.
-    In { id: OsdId },
+    /// Mark OSDs out (their data moves elsewhere), all in one epoch.
+    Out {
+        #[arg(required = true)]
+        ids: Vec<OsdId>,
+    },
+    /// Mark OSDs in, all in one epoch.
+    In {
+        #[arg(required = true)]
+        ids: Vec<OsdId>,
+    },
     /// Set an OSD's CRUSH weight (capacity, 1.0 = 1 TiB by convention).
     Reweight { id: OsdId, weight: Weight },
     /// Delete a down OSD from the map.
@@ -335,13 +341,25 @@ pub(crate) fn changed(what: String, epoch: placement::Epoch, format: Format) -> 
     }
 }
 
+/// `osd.1, osd.4`.
+fn osd_names(ids: &[OsdId]) -> String {
+    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
 /// `shoal osd ...`.
 pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Result<()> {
     let simple = |c: AdminCommand, what: String| changed(what, admin(conn, c)?, format);
     match cmd {
         OsdCommand::Down { id } => simple(AdminCommand::OsdDown(*id), format!("marked down {id}")),
-        OsdCommand::Out { id } => simple(AdminCommand::OsdOut(*id), format!("marked out {id}")),
-        OsdCommand::In { id } => simple(AdminCommand::OsdIn(*id), format!("marked in {id}")),
+        OsdCommand::Out { ids } => simple(
+            AdminCommand::OsdOut(ids.clone()),
+            format!("marked out {}", osd_names(ids)),
+        ),
+        OsdCommand::In { ids } => simple(
+            AdminCommand::OsdIn(ids.clone()),
+            format!("marked in {}", osd_names(ids)),
+        ),
         OsdCommand::Reweight { id, weight } => simple(
             AdminCommand::OsdReweight(*id, *weight),
             format!("reweighted {id} to {weight}"),

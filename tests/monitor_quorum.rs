@@ -192,6 +192,7 @@ fn bad_admin_input_gets_one_line_and_changes_nothing() {
         ("pool rm a", "--yes-i-really-mean-it"),
         ("pool rm nope --yes-i-really-mean-it", "does not exist"),
         ("osd out 7", "osd.7 does not exist"),
+        ("osd in 7 8", "osd.7 does not exist"),
         ("osd set nosuchflag", "unknown flag"),
         ("osd map nope obj", "does not exist"),
     ] {

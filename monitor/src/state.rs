@@ -197,28 +197,31 @@ impl MonState {
         }
     }
 
+    /// Marks `ids` in (or out), in one epoch; nothing changes unless every id exists. OSDs
+    /// already so are left alone.
+    fn mark_in(&self, ids: &[OsdId], is_in: bool) -> Result<Vec<Change>, MonError> {
+        let mut changes = Vec::new();
+        let ids: std::collections::BTreeSet<OsdId> = ids.iter().copied().collect();
+        for id in &ids {
+            if self.osd(*id)?.is_in != is_in {
+                changes.push(if is_in {
+                    Change::OsdIn(*id)
+                } else {
+                    Change::OsdOut(*id)
+                });
+            }
+        }
+        Ok(changes)
+    }
+
     fn admin(&mut self, cmd: &AdminCommand) -> Result<Vec<Change>, MonError> {
         Ok(match cmd {
             AdminCommand::OsdDown(id) => {
                 self.osd(*id)?;
                 self.mark(&[*id], |o| o.up, Change::OsdDown, Flag::Nodown)
             }
-            AdminCommand::OsdOut(id) => {
-                let osd = self.osd(*id)?;
-                if osd.is_in {
-                    vec![Change::OsdOut(*id)]
-                } else {
-                    vec![]
-                }
-            }
-            AdminCommand::OsdIn(id) => {
-                let osd = self.osd(*id)?;
-                if osd.is_in {
-                    vec![]
-                } else {
-                    vec![Change::OsdIn(*id)]
-                }
-            }
+            AdminCommand::OsdOut(ids) => self.mark_in(ids, false)?,
+            AdminCommand::OsdIn(ids) => self.mark_in(ids, true)?,
             AdminCommand::OsdReweight(id, weight) => {
                 self.osd(*id)?;
                 vec![Change::OsdWeight {

@@ -121,7 +121,11 @@ fn bad_admin_commands_change_nothing() {
         ),
         (pool("y", PoolKind::erasure(4, 2)), "domains"),
         (MonCommand::Admin(A::PoolRm("nope".into())), "no pool"),
-        (MonCommand::Admin(A::OsdOut(OsdId(9))), "no osd"),
+        (MonCommand::Admin(A::OsdOut(vec![OsdId(9)])), "no osd"),
+        (
+            MonCommand::Admin(A::OsdOut(vec![OsdId(0), OsdId(9)])),
+            "one of several missing",
+        ),
         (MonCommand::Admin(A::OsdRm(OsdId(0))), "up"),
     ];
     for (cmd, why) in cases {
@@ -137,6 +141,28 @@ fn bad_admin_commands_change_nothing() {
             level: DomainType::Host
         }
     );
+}
+
+#[test]
+fn several_osds_go_out_and_in_in_one_epoch() {
+    let mut s = cluster(3);
+    let before = s.map.epoch;
+    let ids = vec![OsdId(0), OsdId(2), OsdId(0)];
+    assert_eq!(
+        s.apply(&MonCommand::Admin(A::OsdOut(ids.clone()))),
+        MonResponse::Epoch(before.next())
+    );
+    let is_in = |s: &MonState, i: u32| s.map.osds[&OsdId(i)].is_in;
+    assert!(!is_in(&s, 0) && is_in(&s, 1) && !is_in(&s, 2));
+    assert_eq!(
+        s.apply(&MonCommand::Admin(A::OsdIn(vec![
+            OsdId(0),
+            OsdId(1),
+            OsdId(2)
+        ]))),
+        MonResponse::Epoch(before.next().next())
+    );
+    assert!((0..3).all(|i| is_in(&s, i)));
 }
 
 #[test]
@@ -162,7 +188,7 @@ fn callers_catch_up_by_incrementals_or_full_map() {
             min_size: 1,
         },
     ));
-    s.apply(&MonCommand::Admin(A::OsdOut(OsdId(0))));
+    s.apply(&MonCommand::Admin(A::OsdOut(vec![OsdId(0)])));
     match s.updates_since(Some(old.epoch)) {
         MapUpdate::Incrementals(incs) => {
             let mut caught_up = old;

@@ -182,10 +182,10 @@ impl Rpc for OsdBeacon {
 pub enum AdminCommand {
     /// Mark an OSD down.
     OsdDown(OsdId),
-    /// Mark an OSD out.
-    OsdOut(OsdId),
-    /// Mark an OSD in.
-    OsdIn(OsdId),
+    /// Mark OSDs out, all in one epoch (their data moves once, not once per OSD).
+    OsdOut(Vec<OsdId>),
+    /// Mark OSDs in, all in one epoch.
+    OsdIn(Vec<OsdId>),
     /// Set an OSD's CRUSH weight.
     OsdReweight(OsdId, Weight),
     /// Delete an OSD (it must be down).
