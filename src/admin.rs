@@ -32,6 +32,9 @@ pub enum OsdCommand {
     Ls,
     /// Every OSD entry, the flags and the epoch.
     Dump,
+    /// Space each OSD uses: data held (roll-back copies included), store file size,
+    /// objects and PGs, from the OSDs' latest beacons.
+    Df,
     /// Mark an OSD down.
     Down { id: OsdId },
     /// Mark OSDs out (their data moves elsewhere), all in one epoch.
@@ -148,7 +151,10 @@ pub(crate) fn status(conn: &Connection) -> anyhow::Result<StatusReport> {
 }
 
 pub(crate) fn admin(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<placement::Epoch> {
-    call(conn, &Admin(cmd))
+    // One id for every retry of this command (the client retries on another monitor when
+    // one fails mid-call).
+    let id = radosgw::ids::random_u64();
+    call(conn, &Admin { id, cmd })
 }
 
 /// `shoal status`.
@@ -374,6 +380,7 @@ pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Resul
         OsdCommand::Ls => list_osds(&status(conn)?.map, format),
         OsdCommand::Dump => dump_osds(&status(conn)?.map, format),
         OsdCommand::Tree => tree_osds(&status(conn)?.map, format),
+        OsdCommand::Df => crate::df_cli::osds(conn, format),
         OsdCommand::Map { pool, object } => osd_map(&status(conn)?.map, pool, object, format),
         OsdCommand::Corrupt(args) => crate::scrub_cli::corrupt(args, format),
     }
@@ -383,7 +390,8 @@ fn flag_names(map: &ClusterMap) -> Vec<&'static str> {
     map.flags.iter().map(|f| f.name()).collect()
 }
 
-fn state(up: bool, is_in: bool) -> (&'static str, &'static str) {
+/// `up`/`down` and `in`/`out`, as every OSD listing prints them.
+pub(crate) fn state(up: bool, is_in: bool) -> (&'static str, &'static str) {
     (
         if up { "up" } else { "down" },
         if is_in { "in" } else { "out" },

@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod crush_test;
 mod debug_cli;
+mod df_cli;
 mod gateway;
 mod mon;
 mod osd_daemon;
@@ -86,6 +87,8 @@ enum Command {
     },
     /// Cluster status: health, monitors, OSDs, pools, PGs, usage.
     Status,
+    /// Space used per pool: objects, user data and raw bytes on the OSDs.
+    Df,
     /// Health summary; `detail` lists every check.
     Health {
         /// Show each check's details.
@@ -202,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: Some(cmd), ..
         } => admin::mon(&connection(&cli)?, cmd, format),
         Command::Status => admin::show_status(&connection(&cli)?, format),
+        Command::Df => df_cli::pools(&connection(&cli)?, format),
         Command::Health { detail } => {
             admin::show_health(&connection(&cli)?, detail.is_some(), format)
         }

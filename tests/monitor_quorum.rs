@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use placement::{ClusterMap, Location, Weight};
-use rados::proto::mon::{GetMap, MapUpdate, OsdBoot};
+use placement::{ClusterMap, DomainType, Location, PoolKind, Weight};
+use rados::proto::mon::{Admin, AdminCommand, GetMap, MapUpdate, MonError, OsdBoot};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient};
 
 /// Each monitor's own (locally applied) map.
@@ -213,4 +213,50 @@ fn bad_admin_input_gets_one_line_and_changes_nothing() {
     let v = json(mons.shoal("osd map a someobject --format json"));
     assert_eq!(v["pool"], "a");
     assert!(v["pgid"].as_str().unwrap().starts_with("1."));
+}
+
+/// A client whose reply was lost sends its command again with the same id: the monitors
+/// answer what they answered the first time instead of "already exists".
+#[test]
+fn a_retried_admin_command_reports_its_first_answer() {
+    let mons = Monitors::start(3);
+    mons.wait_leader(&[0, 1, 2], Duration::from_secs(30));
+    let keyring = Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = MonClient::new(
+            Messenger::client(&keyring, MessengerConfig::default()).unwrap(),
+            mons.addrs.clone(),
+        );
+        let request = |id| Admin {
+            id,
+            cmd: AdminCommand::PoolCreate {
+                name: "retried".into(),
+                kind: PoolKind::Replicated {
+                    size: 1,
+                    min_size: 1,
+                },
+                pg_num: 8,
+                failure_domain: DomainType::Osd,
+            },
+        };
+        let first = client.call(&request(42)).await.unwrap();
+        // The retry goes to every monitor in turn: each answers from the replicated record.
+        for &addr in &mons.addrs {
+            let again = client.call_one(addr, &request(42)).await.unwrap();
+            assert_eq!(again, first, "retry through {addr}");
+        }
+        let other = client.call(&request(43)).await;
+        assert!(
+            matches!(
+                other,
+                Err(rados::MonClientError::Mon(MonError::PoolExists(_)))
+            ),
+            "a new request for the same pool: {other:?}"
+        );
+    });
+    assert_eq!(pools(&mons), vec!["retried".to_string()]);
 }

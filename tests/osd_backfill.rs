@@ -186,3 +186,134 @@ async fn out_new_and_auto_out_osds_rebalance_behind_pg_temp() {
     let _ = took;
     verify(&io, &acked).await;
 }
+
+/// `shoal df` and `shoal osd df` once the OSDs have reported what they store.
+fn df(mons: &Monitors) -> (serde_json::Value, serde_json::Value) {
+    (
+        json(mons.shoal("--timeout 5 df --format json")),
+        json(mons.shoal("--timeout 5 osd df --format json")),
+    )
+}
+
+/// `shoal df` counts each pool's objects, user bytes and raw bytes from what every OSD
+/// reports; `shoal osd df` shows each OSD's share; both follow the data when an OSD goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn df_and_osd_df_account_for_every_copy_and_shard() {
+    let mons = Monitors::start(1);
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let osds = Osds::start(&mons, 4);
+    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
+        v["osds"]
+            .as_array()
+            .is_some_and(|a| a.len() == 4 && a.iter().all(|o| o["up"] == true))
+    });
+    json(mons.shoal("pool create rep --size 3 --min-size 2 --pg-num 8 --format json"));
+    json(mons.shoal("pool create ec --ec 2+1 --pg-num 8 --format json"));
+    wait_settled(&mons, &osds, Duration::from_secs(60));
+    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let client = RadosClient::connect(mons.addrs.clone(), &keyring, ClientConfig::default())
+        .await
+        .unwrap();
+    let (mut rep_acked, mut ec_acked) = (BTreeMap::new(), BTreeMap::new());
+    write_range(&client.pool("rep").await.unwrap(), 0..30, &mut rep_acked).await;
+    write_range(&client.pool("ec").await.unwrap(), 30..50, &mut ec_acked).await;
+    let data = |r: std::ops::Range<usize>| r.map(|i| payload(i).len() as u64).sum::<u64>();
+    let (rep_bytes, ec_bytes) = (data(0..30), data(30..50));
+
+    // Beacons come every 2 s: wait until every copy and shard is counted.
+    let pool = |df: &serde_json::Value, name: &str| {
+        df["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no pool {name} in {df}"))
+            .clone()
+    };
+    let started = Instant::now();
+    let (pools, per_osd) = loop {
+        let (pools, per_osd) = df(&mons);
+        let raw = pool(&pools, "rep")["raw_bytes"].as_u64().unwrap();
+        if raw == 3 * rep_bytes && pool(&pools, "ec")["objects"] == 20 {
+            break (pools, per_osd);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "df never counted every copy: {pools}\n{per_osd}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let rep = pool(&pools, "rep");
+    assert_eq!(rep["objects"], 30, "{rep}");
+    assert_eq!(rep["stored_bytes"], rep_bytes, "{rep}");
+    let ec = pool(&pools, "ec");
+    // Shards are a third of the object each, rounded up to whole bytes per stripe chunk.
+    let stored = ec["stored_bytes"].as_u64().unwrap();
+    assert!(
+        (ec_bytes..ec_bytes + 20 * 2).contains(&stored),
+        "ec stored {stored}, wrote {ec_bytes}: {ec}"
+    );
+    let raw = ec["raw_bytes"].as_u64().unwrap();
+    assert!(raw >= ec_bytes * 3 / 2, "ec raw {raw}: {ec}");
+
+    let rows = per_osd["osds"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 4, "{per_osd}");
+    let used: u64 = rows.iter().map(|o| o["used_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(
+        used,
+        3 * rep_bytes + raw,
+        "the OSDs' data adds up to the pools' raw bytes: {per_osd}"
+    );
+    for o in &rows {
+        assert!(o["up"] == true && o["in"] == true, "{o}");
+        assert!(o["pgs"].as_u64().unwrap() > 0, "{o}");
+        assert!(o["objects"].as_u64().unwrap() > 0, "{o}");
+        assert!(
+            o["file_bytes"].as_u64().unwrap() >= o["used_bytes"].as_u64().unwrap(),
+            "a store's file holds at least its data: {o}"
+        );
+    }
+    let text = String::from_utf8(mons.shoal("df").stdout).unwrap();
+    assert!(text.contains("STORED") && text.contains("rep"), "{text}");
+    let text = String::from_utf8(mons.shoal("osd df").stdout).unwrap();
+    assert!(text.contains("up/in"), "{text}");
+
+    // An OSD goes out: once rebalanced, the in OSDs hold every copy again.
+    let out = id_of(&mons, 3);
+    json(mons.shoal(&format!("osd out {out} --format json")));
+    wait_settled(&mons, &osds, Duration::from_secs(120));
+    let started = Instant::now();
+    loop {
+        let (pools, per_osd) = df(&mons);
+        let held_by_in: u64 = per_osd["osds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["id"] != out)
+            .map(|o| o["used_bytes"].as_u64().unwrap())
+            .sum();
+        let expected = pool(&pools, "rep")["raw_bytes"].as_u64().unwrap();
+        if held_by_in >= 3 * rep_bytes + ec_bytes * 3 / 2 {
+            let row = per_osd["osds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["id"] == out)
+                .unwrap()
+                .clone();
+            assert_eq!(row["in"], false, "{row}");
+            eprintln!(
+                "MEASURED after osd out: the out OSD still holds {} bytes in {} PGs (rep raw {expected})",
+                row["used_bytes"], row["pgs"]
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the in OSDs never held every copy: {pools}\n{per_osd}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    verify(&client.pool("rep").await.unwrap(), &rep_acked).await;
+    verify(&client.pool("ec").await.unwrap(), &ec_acked).await;
+}

@@ -115,6 +115,9 @@ impl Beacons {
                                 pgs: pg_reports(&map, OsdId(id)),
                                 recovered_objects: 0,
                                 recovered_bytes: 0,
+                                file_bytes: 0,
+                                pgs_stored: 0,
+                                pools: Vec::new(),
                             };
                             let _ = client.call(&beacon).await;
                         }

@@ -3,7 +3,8 @@
 //! Pure parts (no I/O, no clock): [`state`] is the replicated state machine (a command
 //! in, a validated map change and a reply out), [`policy`] decides when OSDs are marked
 //! down and out, [`pg_states`] keeps the PG states primaries report, and [`health`] derives
-//! HEALTH_OK/WARN/ERR from the map, quorum and PG states. [`server`] is the daemon shell
+//! HEALTH_OK/WARN/ERR from the map, quorum and PG states, and [`usage`] sums the space the
+//! OSDs report per OSD and per pool. [`server`] is the daemon shell
 //! around them (clock, tick task, messenger), [`store`] and [`network`] serve Raft.
 
 #![forbid(unsafe_code)]
@@ -17,5 +18,6 @@ pub mod recovery;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod usage;
 
 pub use state::{MonCommand, MonResponse, MonState};

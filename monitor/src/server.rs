@@ -2,7 +2,7 @@
 //! A shell: decisions live in [`crate::state`], [`crate::policy`], [`crate::pg_states`] and
 //! [`crate::health`]; this module owns the clock, the tick task and the channels.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -12,8 +12,8 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{BasicNode, Raft};
 use placement::{ClusterMap, Epoch, Fsid, Placement};
 use rados::proto::mon::{
-    Admin, BackfillDone, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot, OsdFailure,
-    PgDump, PgStatus, QuorumStatus, RecoveryStatus, Status, StatusReport, Subscribe,
+    Admin, BackfillDone, Df, DfReport, GetMap, MapUpdate, MonError, MonInfo, OsdBeacon, OsdBoot,
+    OsdFailure, PgDump, PgStatus, QuorumStatus, RecoveryStatus, Status, StatusReport, Subscribe,
 };
 use rados::{Keyring, Messenger, MessengerConfig, Router, Rpc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use crate::pg_states::{PgDumpView, PgStates};
 use crate::policy::{FailurePolicy, PolicyConfig};
 use crate::state::{MonCommand, MonResponse};
 use crate::store::{LogStore, NodeId, StateMachine, TypeConfig, open_db};
+use crate::usage::UsageBook;
 
 /// How often the leader runs the failure policy.
 const TICK: Duration = Duration::from_millis(500);
@@ -152,7 +153,8 @@ pub struct Monitor {
     messenger: Arc<Messenger>,
     contacts: Contacts,
     timing: Timing,
-    usage: Mutex<HashMap<placement::OsdId, (u64, u64)>>,
+    /// Space the OSDs reported in their beacons (soft state).
+    usage: Mutex<UsageBook>,
     /// Recovery rates from beacons (soft state, like `usage`).
     recovery: Mutex<crate::recovery::RecoveryRates>,
     lifecycle: Mutex<Lifecycle>,
@@ -221,7 +223,7 @@ impl Monitor {
             messenger,
             contacts,
             timing: opts.timing,
-            usage: Mutex::new(HashMap::new()),
+            usage: Mutex::new(UsageBook::default()),
             recovery: Mutex::new(crate::recovery::RecoveryRates::default()),
             lifecycle: Mutex::new(Lifecycle {
                 pgs: PgStates::new(opts.policy.beacon_grace),
@@ -252,7 +254,7 @@ impl Monitor {
     fn router(self: &Arc<Self>) -> Router {
         let raft = self.raft.clone();
         let (r1, r2, r3) = (raft.clone(), raft.clone(), raft);
-        let [m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11]: [Arc<Monitor>; 11] =
+        let [m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12]: [Arc<Monitor>; 12] =
             std::array::from_fn(|_| self.clone());
         Router::new()
             .route(move |r: RaftAppend, _| {
@@ -290,7 +292,11 @@ impl Monitor {
             .route(move |r: Admin, _| {
                 let m = m4.clone();
                 async move {
-                    match m.propose(MonCommand::Admin(r.0)).await? {
+                    let cmd = MonCommand::AdminOnce {
+                        id: r.id,
+                        cmd: r.cmd,
+                    };
+                    match m.propose(cmd).await? {
                         MonResponse::Epoch(e) | MonResponse::Booted(_, e) => Ok(e),
                         MonResponse::Rejected(e) => Err(e),
                     }
@@ -328,6 +334,10 @@ impl Monitor {
             .route(move |_: PgDump, _| {
                 let m = m10.clone();
                 async move { m.pg_dump().await }
+            })
+            .route(move |_: Df, _| {
+                let m = m12.clone();
+                async move { Ok(m.df().await) }
             })
             .route(move |r: BackfillDone, _| {
                 let m = m11.clone();
@@ -397,7 +407,7 @@ impl Monitor {
             self.usage
                 .lock()
                 .expect("usage lock")
-                .insert(b.id, (b.bytes, b.objects));
+                .observe(self.now(), b);
             self.recovery.lock().expect("recovery lock").observe(
                 self.now(),
                 b.id,
@@ -627,6 +637,18 @@ impl Monitor {
         Ok(self.local_pg_dump().1.pgs)
     }
 
+    /// `Df`: the leader hears every beacon (followers relay theirs), so a follower asks it.
+    async fn df(&self) -> DfReport {
+        if let Some(report) = self.ask_leader(&Df).await {
+            return report;
+        }
+        let (map, _) = self.current();
+        self.usage
+            .lock()
+            .expect("usage lock")
+            .report(self.now(), &map)
+    }
+
     async fn status(&self) -> Result<StatusReport, MonError> {
         // The leader knows the whole quorum and the PG states: ask it when we are not it.
         if let Some(report) = self.ask_leader(&Status).await {
@@ -636,12 +658,7 @@ impl Monitor {
         let (map, view) = self.local_pg_dump();
         let reported = (view.reported > 0).then_some(view.pgs.as_slice());
         let (health, checks, pgs) = crate::health::evaluate(&map, &quorum, reported);
-        let (bytes, objects) = self
-            .usage
-            .lock()
-            .expect("usage lock")
-            .values()
-            .fold((0, 0), |(b, o), (nb, no)| (b + nb, o + no));
+        let (bytes, objects) = self.usage.lock().expect("usage lock").totals();
         Ok(StatusReport {
             health,
             checks,

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Incrementals kept for `GetMap { have }`; a caller further behind gets the full map.
 pub const HISTORY: usize = 500;
 
+/// Answers to operator commands kept for their retries (the newest ones).
+pub const ANSWERED: usize = 1024;
+
 /// A command in the Raft log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MonCommand {
@@ -22,6 +25,14 @@ pub enum MonCommand {
     MarkOut(Vec<OsdId>),
     /// An operator command.
     Admin(AdminCommand),
+    /// An operator command applied at most once per `id` (the client's request id): a
+    /// retry is answered what the first one was.
+    AdminOnce {
+        /// The request id.
+        id: u64,
+        /// The command.
+        cmd: AdminCommand,
+    },
     /// A PG's primary finished backfilling behind this pg_temp.
     BackfillDone(BackfillDone),
 }
@@ -46,15 +57,32 @@ pub struct MonState {
     pub history: VecDeque<placement::Incremental>,
     /// OSD ids by data-directory uuid, so a restarted OSD keeps its id.
     pub osd_uuids: BTreeMap<[u8; 16], OsdId>,
+    /// The latest operator commands' ids and answers, oldest first (at most [`ANSWERED`]).
+    #[serde(default)]
+    pub answered: VecDeque<(u64, MonResponse)>,
 }
 
 impl MonState {
+    /// Applies `cmd` unless request `id` was applied already; either way, its answer.
+    fn apply_once(&mut self, id: u64, cmd: &AdminCommand) -> MonResponse {
+        if let Some((_, answer)) = self.answered.iter().find(|(seen, _)| *seen == id) {
+            return answer.clone();
+        }
+        let answer = self.apply(&MonCommand::Admin(cmd.clone()));
+        self.answered.push_back((id, answer.clone()));
+        while self.answered.len() > ANSWERED {
+            self.answered.pop_front();
+        }
+        answer
+    }
+
     /// The state of a new cluster.
     pub fn new(fsid: Fsid) -> MonState {
         MonState {
             map: ClusterMap::new(fsid),
             history: VecDeque::new(),
             osd_uuids: BTreeMap::new(),
+            answered: VecDeque::new(),
         }
     }
 
@@ -69,6 +97,7 @@ impl MonState {
                 Ok(self.mark(ids, |o| o.is_in && !o.up, Change::OsdOut, Flag::Noout))
             }
             MonCommand::Admin(admin) => self.admin(admin),
+            MonCommand::AdminOnce { id, cmd } => return self.apply_once(*id, cmd),
             // Only the entry the primary backfilled behind: a newer one stays.
             MonCommand::BackfillDone(done) => {
                 Ok(if self.map.pg_temp.get(&done.pg) == Some(&done.temp) {

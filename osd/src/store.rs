@@ -26,14 +26,14 @@
 //! | `pg_log` | `(u32 pool, u32 seed, u64 epoch, u64 seq)` | opaque log entry |
 //! | `pg_meta` | `(u32 pool, u32 seed)` | opaque PG info |
 //! | `meta` | `&str` | OSD-wide metadata bytes |
-//! | `store_info` | `&str` | `u64`: `format_version`, `block_size`, `usage_bytes`, `usage_objects` |
+//! | `store_info` | `&str` | `u64`: `format_version`, `block_size`, `usage_bytes`, `usage_objects`, `pool_usage`, `pool_usage/{bytes,objects}/{pool}` |
 //!
 //! Block `i` of an object of size `n` holds bytes `[i*B, min((i+1)*B, n))` where `B` is the
 //! `block_size` recorded in `store_info` when the file was created (a later
 //! [`StoreConfig::block_size`] does not change it). An object of size `n` has exactly
 //! `ceil(n/B)` blocks, indices `0..ceil(n/B)`; an empty object has none. `ObjectMeta::crc` is
-//! crc32c of the whole data. `usage_*` are rewritten in every write transaction, so they are
-//! exact after a crash.
+//! crc32c of the whole data. `usage_*` and the per-pool `pool_usage/*` (nonzero pools only) are
+//! rewritten in every write transaction, so they are exact after a crash.
 
 mod apply;
 mod error;
@@ -45,8 +45,8 @@ mod scrub;
 mod tests;
 mod types;
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -60,8 +60,8 @@ use error::{decode_meta, encode_meta};
 pub use read::Snapshot;
 pub use scrub::{DeepRead, ScrubItem, ScrubRead};
 pub use types::{
-    CommitStats, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT, StoreConfig, TxOp, Txn, Usage,
-    stash_pg,
+    Accounts, CommitStats, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT, StoreConfig, TxOp,
+    Txn, Usage, stash_pg,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,8 +73,10 @@ struct Shared {
     db: Database,
     /// Block size of this file (from `store_info`, not the config).
     block_size: u32,
+    /// The redb file.
+    path: PathBuf,
     /// Written only by the committer, after a successful commit.
-    usage: Mutex<Usage>,
+    usage: Mutex<Accounts>,
     stats: Mutex<CommitStats>,
     corrupt_reads: AtomicU64,
     /// Bounded by the number of PGs.
@@ -130,6 +132,7 @@ impl Store {
         let shared = Arc::new(Shared {
             db,
             block_size,
+            path: path.to_owned(),
             usage: Mutex::new(usage),
             stats: Mutex::new(CommitStats::default()),
             corrupt_reads: AtomicU64::new(0),
@@ -174,7 +177,20 @@ impl Store {
 
     /// Data bytes and object count as of the last commit.
     pub fn usage(&self) -> Usage {
-        *lock(&self.shared().usage)
+        lock(&self.shared().usage).total
+    }
+
+    /// [`Usage`] per pool column of the keys, as of the last commit: a pool's roll-back
+    /// copies count under its id with [`STASH_POOL_BIT`] set.
+    pub fn pool_usage(&self) -> BTreeMap<u32, Usage> {
+        lock(&self.shared().usage).pools.clone()
+    }
+
+    /// The size of the store's file: what it takes on disk, free pages and all.
+    pub fn file_bytes(&self) -> Result<u64, StoreError> {
+        Ok(std::fs::metadata(&self.shared().path)
+            .map_err(|e| StoreError::File(Arc::new(e)))?
+            .len())
     }
 
     /// Reads that hit a corrupt block since open.

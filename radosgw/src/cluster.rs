@@ -80,7 +80,11 @@ impl Cluster {
                 pg_num,
                 failure_domain: settings.failure_domain,
             };
-            match client.mon_client().call(&Admin(cmd)).await {
+            let request = Admin {
+                id: crate::ids::random_u64(),
+                cmd,
+            };
+            match client.mon_client().call(&request).await {
                 Ok(epoch) => {
                     tracing::info!(pool = name, pg_num, %epoch, "created pool");
                     created = created.max(Some(epoch));

@@ -1,4 +1,5 @@
-//! Random identifiers: bucket ids, write tags, upload ids, access keys and secrets. All come
+//! Random identifiers: bucket ids, write tags, upload ids, access keys and secrets, monitor
+//! request ids. All come
 //! from the OS's CSPRNG, since secrets and upload ids must not be guessable.
 
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -8,6 +9,11 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("the OS random source is available");
     buf
+}
+
+/// A random request id (a monitor command's, the same on every retry).
+pub fn random_u64() -> u64 {
+    u64::from_be_bytes(random_bytes::<8>())
 }
 
 /// `n` random bytes as lowercase hex (2n characters).

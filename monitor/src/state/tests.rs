@@ -242,3 +242,38 @@ fn replicas_applying_the_same_log_agree_and_state_round_trips() {
     let snapshot: MonState = rmp_serde::from_slice(&rmp_serde::to_vec(&a).unwrap()).unwrap();
     assert_eq!(snapshot, a);
 }
+
+#[test]
+fn a_retried_admin_command_gets_its_first_answer_and_changes_nothing_more() {
+    let mut s = cluster(3);
+    let create = A::PoolCreate {
+        name: "a".into(),
+        kind: PoolKind::erasure(2, 1),
+        pg_num: 16,
+        failure_domain: DomainType::Host,
+    };
+    let once = |id| MonCommand::AdminOnce {
+        id,
+        cmd: create.clone(),
+    };
+    let first = s.apply(&once(7));
+    assert!(matches!(first, MonResponse::Epoch(_)), "{first:?}");
+    let after = s.clone();
+    assert_eq!(s.apply(&once(7)), first, "the retry's answer");
+    assert_eq!(s, after, "the retry changed the state");
+    assert!(
+        matches!(rejected(s.apply(&once(8))), MonError::PoolExists(_)),
+        "another request for the same pool is refused"
+    );
+    for id in 100..100 + ANSWERED as u64 {
+        s.apply(&MonCommand::AdminOnce {
+            id,
+            cmd: A::OsdIn(vec![OsdId(0)]),
+        });
+    }
+    assert_eq!(s.answered.len(), ANSWERED, "answers kept are bounded");
+    assert!(
+        !s.answered.iter().any(|(id, _)| *id == 7),
+        "the oldest went first"
+    );
+}

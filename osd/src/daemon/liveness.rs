@@ -2,16 +2,18 @@
 //! the map says this running OSD is down. Peers' failures are found by gossip
 //! (`daemon::gossip`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use placement::ClusterMap;
-use rados::proto::mon::{OsdBeacon, PgStatus};
+use placement::{ClusterMap, PoolId};
+use rados::proto::mon::{OsdBeacon, PgStatus, PoolStored};
 use tracing::{info, warn};
 
 use super::backfill;
 use super::shared::Shared;
+use crate::store::STASH_POOL_BIT;
 
 /// Sends a beacon every `every`.
 pub async fn beacons(shared: Arc<Shared>, every: Duration) {
@@ -21,6 +23,7 @@ pub async fn beacons(shared: Arc<Shared>, every: Duration) {
         let usage = shared.store.usage();
         let pgs = with_object_counts(&shared, primary_pg_statuses(&shared)).await;
         let (recovered_objects, recovered_bytes) = backfill::recovered(&shared);
+        let stored = stored(&shared).await;
         let beacon = OsdBeacon {
             id: shared.id,
             epoch: shared.map().epoch,
@@ -29,10 +32,75 @@ pub async fn beacons(shared: Arc<Shared>, every: Duration) {
             pgs,
             recovered_objects,
             recovered_bytes,
+            file_bytes: stored.file_bytes,
+            pgs_stored: stored.pgs,
+            pools: stored.pools,
         };
         if let Err(e) = shared.mon.call(&beacon).await {
             warn!(error = %e, "beacon not delivered");
         }
+    }
+}
+
+/// What the store holds beyond its totals, for `shoal osd df` and `shoal df`.
+struct Stored {
+    file_bytes: u64,
+    pgs: u64,
+    pools: Vec<PoolStored>,
+}
+
+/// Reads the store's per-pool usage, file size and PG count; a part that cannot be read
+/// is reported as zero (and logged), the beacon still goes out.
+async fn stored(shared: &Shared) -> Stored {
+    let store = shared.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let file_bytes = store.file_bytes();
+        let pgs = store.pgs();
+        (file_bytes, pgs, store.pool_usage())
+    })
+    .await;
+    let Ok((file_bytes, pgs, by_column)) = read else {
+        return Stored {
+            file_bytes: 0,
+            pgs: 0,
+            pools: Vec::new(),
+        };
+    };
+    let file_bytes = file_bytes.unwrap_or_else(|e| {
+        warn!(error = %e, "store file size unknown");
+        0
+    });
+    let pgs = match pgs {
+        // A PG's roll-back copies live in a PG of their own: count the PG once.
+        Ok(pgs) => pgs
+            .iter()
+            .filter(|pg| pg.pool.0 & STASH_POOL_BIT == 0)
+            .count() as u64,
+        Err(e) => {
+            warn!(error = %e, "store PGs not listed");
+            0
+        }
+    };
+    let mut pools: BTreeMap<u32, PoolStored> = BTreeMap::new();
+    for (column, usage) in by_column {
+        let id = column & !STASH_POOL_BIT;
+        let p = pools.entry(id).or_insert(PoolStored {
+            pool: PoolId(id),
+            bytes: 0,
+            objects: 0,
+            rollback_bytes: 0,
+        });
+        if column & STASH_POOL_BIT == 0 {
+            p.bytes += usage.bytes;
+            p.objects += usage.objects;
+        } else {
+            p.rollback_bytes += usage.bytes;
+        }
+    }
+    Stored {
+        file_bytes,
+        pgs,
+        pools: pools.into_values().collect(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The write side: table setup on open, the committer thread's group-commit loop, and how
 //! each [`TxOp`] changes the tables.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Included};
 
 use bytes::Bytes;
@@ -11,19 +11,19 @@ use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::mpsc;
 
 use super::keys::{
-    BLOCKS, FORMAT_VERSION, INFO, INFO_BLOCK_SIZE, INFO_FORMAT, INFO_USAGE_BYTES,
-    INFO_USAGE_OBJECTS, META, OBJECTS, OMAP, PG_LOG, PG_META, name_successor, next_pg, pg_bounds,
-    pg_cols, pg_of,
+    BLOCKS, FORMAT_VERSION, INFO, INFO_BLOCK_SIZE, INFO_FORMAT, INFO_POOL_USAGE, INFO_USAGE_BYTES,
+    INFO_USAGE_OBJECTS, META, OBJECTS, OMAP, PG_LOG, PG_META, POOL_USAGE_PREFIX, name_successor,
+    next_pg, parse_pool_usage_key, pg_bounds, pg_cols, pg_of, pool_usage_key,
 };
 use super::types::{STASH_POOL_BIT, stash_pg};
 use super::{
-    ObjectKey, ObjectMeta, Request, Shared, StoreError, TxOp, Txn, Usage, decode_meta, encode_meta,
-    lock,
+    Accounts, ObjectKey, ObjectMeta, Request, Shared, StoreError, TxOp, Txn, Usage, decode_meta,
+    encode_meta, lock,
 };
 
 /// Creates the tables if needed, checks the format and returns the file's block size and
 /// persisted usage. A new file records `block_size`; an existing one keeps its own.
-pub(super) fn init(db: &Database, block_size: u32) -> Result<(u32, Usage), StoreError> {
+pub(super) fn init(db: &Database, block_size: u32) -> Result<(u32, Accounts), StoreError> {
     let w = db.begin_write()?;
     let out = {
         let mut t = Tables::open(&w)?;
@@ -67,7 +67,17 @@ pub(super) fn init(db: &Database, block_size: u32) -> Result<(u32, Usage), Store
         };
         let bytes = t.info.get(INFO_USAGE_BYTES)?.map_or(0, |v| v.value());
         let objects = t.info.get(INFO_USAGE_OBJECTS)?.map_or(0, |v| v.value());
-        (block_size, Usage { bytes, objects })
+        let total = Usage { bytes, objects };
+        let pools = if t.info.get(INFO_POOL_USAGE)?.is_some() {
+            load_pool_usage(&t.info)?
+        } else {
+            // A file from before per-pool accounting: count once, from the objects.
+            let mut usage = count_pool_usage(&t.objects)?;
+            save_usage(&mut t.info, &mut usage)?;
+            t.info.insert(INFO_POOL_USAGE, 1)?;
+            usage.pools
+        };
+        (block_size, Accounts { total, pools })
     };
     w.commit()?;
     Ok(out)
@@ -125,7 +135,7 @@ pub(super) fn run_committer(shared: &Shared, mut rx: mpsc::Receiver<Request>, ma
 fn commit_txns(shared: &Shared, txns: &[&Txn]) -> Result<(), StoreError> {
     let mut w = shared.db.begin_write()?;
     w.set_durability(Durability::Immediate)?;
-    let mut usage = *lock(&shared.usage);
+    let mut usage = lock(&shared.usage).clone();
     {
         let mut t = Tables::open(&w)?;
         let mut buf = Vec::new();
@@ -134,8 +144,7 @@ fn commit_txns(shared: &Shared, txns: &[&Txn]) -> Result<(), StoreError> {
                 t.apply(op, &mut usage, shared.block_size, &mut buf)?;
             }
         }
-        t.info.insert(INFO_USAGE_BYTES, usage.bytes)?;
-        t.info.insert(INFO_USAGE_OBJECTS, usage.objects)?;
+        save_usage(&mut t.info, &mut usage)?;
     }
     w.commit()?;
     *lock(&shared.usage) = usage;
@@ -143,6 +152,63 @@ fn commit_txns(shared: &Shared, txns: &[&Txn]) -> Result<(), StoreError> {
     stats.batches += 1;
     stats.txns += txns.len() as u64;
     Ok(())
+}
+
+/// Writes the totals and each pool's usage to `store_info`; pools left holding nothing lose
+/// their keys and their entry.
+fn save_usage(
+    info: &mut Table<'_, &'static str, u64>,
+    usage: &mut Accounts,
+) -> Result<(), StoreError> {
+    info.insert(INFO_USAGE_BYTES, usage.total.bytes)?;
+    info.insert(INFO_USAGE_OBJECTS, usage.total.objects)?;
+    for (pool, u) in &usage.pools {
+        let (bytes, objects) = (
+            pool_usage_key("bytes", *pool),
+            pool_usage_key("objects", *pool),
+        );
+        if *u == Usage::default() {
+            info.remove(bytes.as_str())?;
+            info.remove(objects.as_str())?;
+        } else {
+            info.insert(bytes.as_str(), u.bytes)?;
+            info.insert(objects.as_str(), u.objects)?;
+        }
+    }
+    usage.pools.retain(|_, u| *u != Usage::default());
+    Ok(())
+}
+
+/// Each pool's usage as [`save_usage`] wrote it.
+fn load_pool_usage(
+    info: &Table<'_, &'static str, u64>,
+) -> Result<BTreeMap<u32, Usage>, StoreError> {
+    let mut pools: BTreeMap<u32, Usage> = BTreeMap::new();
+    for item in info.range(POOL_USAGE_PREFIX..)? {
+        let (k, v) = item?;
+        let Some((field, pool)) = parse_pool_usage_key(k.value()) else {
+            break;
+        };
+        let u = pools.entry(pool).or_default();
+        match field {
+            "bytes" => u.bytes = v.value(),
+            _ => u.objects = v.value(),
+        }
+    }
+    Ok(pools)
+}
+
+/// Each pool's usage, counted from the objects table.
+fn count_pool_usage(
+    objects: &Table<'_, (u32, u32, &'static str), &'static [u8]>,
+) -> Result<Accounts, StoreError> {
+    let mut usage = Accounts::default();
+    for item in objects.iter()? {
+        let (k, v) = item?;
+        let meta = decode_meta(v.value())?;
+        usage.account(k.value().0, None, Some(meta.size));
+    }
+    Ok(usage)
 }
 
 /// Adds the PGs that have any key in `t` to `out`, seeking once per PG.
@@ -211,18 +277,6 @@ struct Tables<'t> {
     info: Table<'t, &'static str, u64>,
 }
 
-/// Moves `usage` from an object's old state to its new one (`None` = absent).
-fn account(usage: &mut Usage, old: Option<u64>, new: Option<u64>) {
-    if let Some(size) = old {
-        usage.bytes = usage.bytes.saturating_sub(size);
-        usage.objects = usage.objects.saturating_sub(1);
-    }
-    if let Some(size) = new {
-        usage.bytes = usage.bytes.saturating_add(size);
-        usage.objects = usage.objects.saturating_add(1);
-    }
-}
-
 impl<'t> Tables<'t> {
     fn open(w: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
         Ok(Tables {
@@ -248,12 +302,12 @@ impl<'t> Tables<'t> {
         &self,
         obj: &ObjectKey,
         version: Version,
-        usage: &mut Usage,
+        usage: &mut Accounts,
     ) -> Result<ObjectMeta, StoreError> {
         let mut meta = match self.get_meta(obj)? {
             Some(meta) => meta,
             None => {
-                account(usage, None, Some(0));
+                usage.account(obj.pg.pool.0, None, Some(0));
                 ObjectMeta::empty(version)
             }
         };
@@ -304,7 +358,7 @@ impl<'t> Tables<'t> {
     }
 
     /// Copies `obj` (meta and blocks) over its stash, or drops the stash if `obj` is absent.
-    fn stash(&mut self, obj: &ObjectKey, usage: &mut Usage) -> Result<(), StoreError> {
+    fn stash(&mut self, obj: &ObjectKey, usage: &mut Accounts) -> Result<(), StoreError> {
         let to = obj.stash();
         let (tp, ts) = pg_cols(to.pg);
         let old = self.get_meta(&to)?;
@@ -313,7 +367,7 @@ impl<'t> Tables<'t> {
             self.drop_blocks_from(&to, 0)?;
         }
         let Some(meta) = self.get_meta(obj)? else {
-            account(usage, old.map(|m| m.size), None);
+            usage.account(to.pg.pool.0, old.map(|m| m.size), None);
             return Ok(());
         };
         let (pool, seed) = pg_cols(obj.pg);
@@ -328,7 +382,7 @@ impl<'t> Tables<'t> {
                 .insert((tp, ts, to.name.as_str(), i), block.as_slice())?;
         }
         self.put_meta(&to, &meta)?;
-        account(usage, old.map(|m| m.size), Some(meta.size));
+        usage.account(to.pg.pool.0, old.map(|m| m.size), Some(meta.size));
         Ok(())
     }
 
@@ -398,7 +452,7 @@ impl<'t> Tables<'t> {
     fn apply(
         &mut self,
         op: &TxOp,
-        usage: &mut Usage,
+        usage: &mut Accounts,
         bs: u32,
         buf: &mut Vec<u8>,
     ) -> Result<(), StoreError> {
@@ -414,7 +468,7 @@ impl<'t> Tables<'t> {
                     xattrs: old.map(|m| m.xattrs).unwrap_or_default(),
                 };
                 self.put_meta(obj, &meta)?;
-                account(usage, old_size, Some(meta.size));
+                usage.account(obj.pg.pool.0, old_size, Some(meta.size));
             }
             TxOp::Stash { obj } => self.stash(obj, usage)?,
             TxOp::Remove { obj } => {
@@ -423,7 +477,7 @@ impl<'t> Tables<'t> {
                     self.objects.remove((pool, seed, obj.name.as_str()))?;
                     self.drop_blocks_from(obj, 0)?;
                     self.clear_omap(obj)?;
-                    account(usage, Some(old.size), None);
+                    usage.account(obj.pg.pool.0, Some(old.size), None);
                 }
             }
             TxOp::SetXattr {
@@ -482,7 +536,7 @@ impl<'t> Tables<'t> {
                     xattrs: xattrs.clone(),
                 };
                 self.put_meta(obj, &meta)?;
-                account(usage, old_size, Some(meta.size));
+                usage.account(obj.pg.pool.0, old_size, Some(meta.size));
             }
             TxOp::AppendLog { pg, version, entry } => {
                 let (pool, seed) = pg_cols(*pg);
@@ -513,8 +567,7 @@ impl<'t> Tables<'t> {
                 }
                 for pg in pgs {
                     let (bytes, objects) = self.remove_pg(pg)?;
-                    usage.bytes = usage.bytes.saturating_sub(bytes);
-                    usage.objects = usage.objects.saturating_sub(objects);
+                    usage.remove(pg.pool.0, bytes, objects);
                 }
             }
             TxOp::SetMeta { key, value } => {

@@ -61,6 +61,9 @@ pub enum StoreError {
     /// The committer thread could not be started. Nothing changed.
     #[error("start object store committer: {0}")]
     Thread(#[source] Arc<std::io::Error>),
+    /// The store's file could not be examined (its size). Nothing changed.
+    #[error("object store file: {0}")]
+    File(#[source] Arc<std::io::Error>),
     /// [`StoreConfig`](super::StoreConfig) is unusable. Nothing changed.
     #[error("bad store config: {0}")]
     Config(&'static str),

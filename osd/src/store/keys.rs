@@ -35,6 +35,25 @@ pub(super) const INFO_USAGE_BYTES: &str = "usage_bytes";
 /// [`INFO`] key: number of objects.
 pub(super) const INFO_USAGE_OBJECTS: &str = "usage_objects";
 
+/// [`INFO`] key: present once the per-pool usage keys are kept (files from before them are
+/// counted once on open).
+pub(super) const INFO_POOL_USAGE: &str = "pool_usage";
+/// [`INFO`] keys `pool_usage/bytes/{pool}` and `pool_usage/objects/{pool}`: one pool
+/// column's share of `usage_*`.
+pub(super) const POOL_USAGE_PREFIX: &str = "pool_usage/";
+
+/// The [`INFO`] key of one pool's `field` (`bytes` or `objects`).
+pub(super) fn pool_usage_key(field: &str, pool: u32) -> String {
+    format!("{POOL_USAGE_PREFIX}{field}/{pool}")
+}
+
+/// `(field, pool)` of a key [`pool_usage_key`] made; `None` for any other key.
+pub(super) fn parse_pool_usage_key(key: &str) -> Option<(&str, u32)> {
+    let (field, pool) = key.strip_prefix(POOL_USAGE_PREFIX)?.split_once('/')?;
+    matches!(field, "bytes" | "objects").then_some(())?;
+    Some((field, pool.parse().ok()?))
+}
+
 /// The format this code writes and reads.
 pub(super) const FORMAT_VERSION: u64 = 1;
 

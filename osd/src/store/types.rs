@@ -107,6 +107,42 @@ pub struct Usage {
     pub objects: u64,
 }
 
+/// [`Usage`] in all and per pool, as of the last commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounts {
+    /// Every object.
+    pub total: Usage,
+    /// Per pool column of the keys: a pool's roll-back copies count under its id with
+    /// [`STASH_POOL_BIT`] set. Pools holding nothing are absent.
+    pub pools: BTreeMap<u32, Usage>,
+}
+
+impl Accounts {
+    /// Moves usage from an object's old state to its new one (`None` = absent) in `pool`.
+    pub(super) fn account(&mut self, pool: u32, old: Option<u64>, new: Option<u64>) {
+        let entry = self.pools.entry(pool).or_default();
+        for u in [&mut self.total, entry] {
+            if let Some(size) = old {
+                u.bytes = u.bytes.saturating_sub(size);
+                u.objects = u.objects.saturating_sub(1);
+            }
+            if let Some(size) = new {
+                u.bytes = u.bytes.saturating_add(size);
+                u.objects = u.objects.saturating_add(1);
+            }
+        }
+    }
+
+    /// Takes `bytes` and `objects` away from `pool` (a removed PG).
+    pub(super) fn remove(&mut self, pool: u32, bytes: u64, objects: u64) {
+        let entry = self.pools.entry(pool).or_default();
+        for u in [&mut self.total, entry] {
+            u.bytes = u.bytes.saturating_sub(bytes);
+            u.objects = u.objects.saturating_sub(objects);
+        }
+    }
+}
+
 /// Group-commit counters since [`Store::open`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CommitStats {

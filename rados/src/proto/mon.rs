@@ -142,6 +142,29 @@ pub struct OsdBeacon {
     /// Bytes of those copies.
     #[serde(default)]
     pub recovered_bytes: u64,
+    /// The size of its store's file (free pages included).
+    #[serde(default)]
+    pub file_bytes: u64,
+    /// PGs its store holds anything of (strays included).
+    #[serde(default)]
+    pub pgs_stored: u64,
+    /// What it stores of each pool.
+    #[serde(default)]
+    pub pools: Vec<PoolStored>,
+}
+
+/// What one OSD stores of one pool (in its beacon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolStored {
+    /// The pool.
+    pub pool: placement::PoolId,
+    /// Bytes of its object copies or shards.
+    pub bytes: u64,
+    /// Its object copies or shards.
+    pub objects: u64,
+    /// Bytes of roll-back copies (an erasure-coded write's previous shard, kept until the
+    /// write is known everywhere).
+    pub rollback_bytes: u64,
 }
 
 /// One PG as its primary reports it (`shoal pg dump`).
@@ -232,7 +255,14 @@ impl Rpc for BackfillDone {
 
 /// Runs an admin command on the leader; replies with the epoch that holds the change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Admin(pub AdminCommand);
+pub struct Admin {
+    /// Chosen by the client, the same on every retry: a command the monitors already applied
+    /// answers what it answered then instead of being applied again (a retried
+    /// `pool create` whose reply was lost reports success, not "already exists").
+    pub id: u64,
+    /// The command.
+    pub cmd: AdminCommand,
+}
 impl Rpc for Admin {
     const METHOD: u16 = 105;
     type Reply = Result<Epoch, MonError>;
@@ -335,6 +365,63 @@ pub struct Status;
 impl Rpc for Status {
     const METHOD: u16 = 106;
     type Reply = Result<StatusReport, MonError>;
+}
+
+/// Space used, per OSD and per pool (`shoal osd df`, `shoal df`), from the OSDs' latest
+/// beacons. Answered by the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Df;
+impl Rpc for Df {
+    const METHOD: u16 = 108;
+    type Reply = Result<DfReport, MonError>;
+}
+
+/// Space used, per OSD and per pool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DfReport {
+    /// Every OSD in the map, by id.
+    pub osds: Vec<OsdDf>,
+    /// Every pool in the map, by id.
+    pub pools: Vec<PoolDf>,
+}
+
+/// One OSD's row of `shoal osd df`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OsdDf {
+    /// The OSD.
+    pub id: OsdId,
+    /// Up in the map.
+    pub up: bool,
+    /// In the map (holds data by placement).
+    #[serde(rename = "in")]
+    pub is_in: bool,
+    /// Data bytes its store holds, roll-back copies included.
+    pub used_bytes: u64,
+    /// The size of its store's file.
+    pub file_bytes: u64,
+    /// Objects (copies, shards and roll-back copies) its store holds.
+    pub objects: u64,
+    /// PGs its store holds anything of.
+    pub pgs: u64,
+    /// Seconds since its last beacon; `None` if none arrived since this monitor led.
+    pub reported_secs_ago: Option<u64>,
+}
+
+/// One pool's row of `shoal df`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolDf {
+    /// Its name.
+    pub name: String,
+    /// Its id.
+    pub id: placement::PoolId,
+    /// Objects: the copies (or shards) stored over the copies each object has, rounded
+    /// to the nearest (exact once the pool is active+clean).
+    pub objects: u64,
+    /// Bytes of user data: the replicated copies' bytes over the pool's size, or the shards'
+    /// bytes times k/(k+m) (stripe padding included).
+    pub stored_bytes: u64,
+    /// Bytes on the OSDs: every copy or shard, roll-back copies included.
+    pub raw_bytes: u64,
 }
 
 /// Every PG of every pool in the current map (`shoal pg dump`), in PG order: the state its

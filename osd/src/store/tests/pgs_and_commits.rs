@@ -380,3 +380,68 @@ fn bad_config_is_rejected() {
         ));
     }
 }
+
+#[tokio::test]
+async fn usage_is_kept_per_pool_with_roll_back_copies_apart_and_survives_reopen() {
+    let dir = TempDir::new();
+    let u = |bytes, objects| Usage { bytes, objects };
+    let stash_pool = pg(1, 0).pool.0 | super::super::STASH_POOL_BIT;
+    {
+        let store = open(&dir);
+        commit(
+            &store,
+            vec![
+                write_full(&key(pg(1, 0), "a"), pattern(100, 1), 1),
+                write_full(&key(pg(1, 1), "b"), pattern(10, 2), 1),
+                write_full(&key(pg(2, 0), "c"), pattern(7, 3), 1),
+                TxOp::Stash {
+                    obj: key(pg(1, 0), "a"),
+                },
+            ],
+        )
+        .await;
+        let pools = store.pool_usage();
+        assert_eq!(pools.get(&1), Some(&u(110, 2)));
+        assert_eq!(pools.get(&2), Some(&u(7, 1)));
+        assert_eq!(
+            pools.get(&stash_pool),
+            Some(&u(100, 1)),
+            "the roll-back copy"
+        );
+        assert_eq!(store.usage(), u(217, 4));
+        assert!(store.file_bytes().unwrap() > 0);
+        // A removed PG takes its roll-back copies with it; an emptied pool is gone.
+        commit(
+            &store,
+            vec![
+                TxOp::RemovePg { pg: pg(1, 0) },
+                TxOp::Remove {
+                    obj: key(pg(2, 0), "c"),
+                },
+            ],
+        )
+        .await;
+        let pools = store.pool_usage();
+        assert_eq!(pools.get(&1), Some(&u(10, 1)));
+        assert_eq!(pools.get(&stash_pool), None);
+        assert_eq!(pools.get(&2), None, "a pool holding nothing is absent");
+    }
+    let store = open(&dir);
+    assert_eq!(store.pool_usage(), BTreeMap::from([(1, u(10, 1))]));
+
+    // A file written before per-pool usage was kept: counted once from the objects on open.
+    drop(store);
+    {
+        let db = redb::Database::open(dir.db()).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut info = w.open_table(super::super::keys::INFO).unwrap();
+            info.retain(|k, _| !k.starts_with(super::super::keys::INFO_POOL_USAGE))
+                .unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.pool_usage(), BTreeMap::from([(1, u(10, 1))]));
+    assert_eq!(store.usage(), u(10, 1));
+}
