@@ -71,11 +71,7 @@ async fn stored(shared: &Shared) -> Stored {
         0
     });
     let pgs = match pgs {
-        // A PG's roll-back copies live in a PG of their own: count the PG once.
-        Ok(pgs) => pgs
-            .iter()
-            .filter(|pg| pg.pool.0 & STASH_POOL_BIT == 0)
-            .count() as u64,
+        Ok(pgs) => pgs.len() as u64, // roll-back copies are not listed as PGs of their own
         Err(e) => {
             warn!(error = %e, "store PGs not listed");
             0
