@@ -278,42 +278,44 @@ async fn df_and_osd_df_account_for_every_copy_and_shard() {
     let text = String::from_utf8(mons.shoal("osd df").stdout).unwrap();
     assert!(text.contains("up/in"), "{text}");
 
-    // An OSD goes out: once rebalanced, the in OSDs hold every copy again.
+    // An OSD goes out: once rebalanced, the in OSDs hold every copy again and the out
+    // OSD, whose copies are strays now, deletes them.
     let out = id_of(&mons, 3);
     json(mons.shoal(&format!("osd out {out} --format json")));
+    let moved = Instant::now();
     wait_settled(&mons, &osds, Duration::from_secs(120));
-    let started = Instant::now();
     loop {
         let (pools, per_osd) = df(&mons);
-        let held_by_in: u64 = per_osd["osds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|o| o["id"] != out)
-            .map(|o| o["used_bytes"].as_u64().unwrap())
-            .sum();
-        let expected = pool(&pools, "rep")["raw_bytes"].as_u64().unwrap();
-        if held_by_in >= 3 * rep_bytes + ec_bytes * 3 / 2 {
-            let row = per_osd["osds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|o| o["id"] == out)
-                .unwrap()
-                .clone();
+        let rows = per_osd["osds"].as_array().unwrap();
+        let row = rows.iter().find(|o| o["id"] == out).unwrap();
+        let used: u64 = rows.iter().map(|o| o["used_bytes"].as_u64().unwrap()).sum();
+        let raw = |name| pool(&pools, name)["raw_bytes"].as_u64().unwrap();
+        if row["used_bytes"] == 0 && row["pgs"] == 0 {
             assert_eq!(row["in"], false, "{row}");
+            assert_eq!(raw("rep"), 3 * rep_bytes, "{pools}");
+            assert_eq!(pool(&pools, "ec")["objects"], 20, "{pools}");
+            assert_eq!(
+                used,
+                raw("rep") + raw("ec"),
+                "no copy is left over: {per_osd}"
+            );
             eprintln!(
-                "MEASURED after osd out: the out OSD still holds {} bytes in {} PGs (rep raw {expected})",
-                row["used_bytes"], row["pgs"]
+                "MEASURED osd out -> its stray copies deleted: {:.1?}",
+                moved.elapsed()
             );
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the in OSDs never held every copy: {pools}\n{per_osd}"
+            moved.elapsed() < Duration::from_secs(90),
+            "the out OSD kept its stray copies: {pools}\n{per_osd}\n{}",
+            osds.logs()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    assert!(
+        osds.logs().contains("stray copy deleted"),
+        "no stray deletion was logged"
+    );
     verify(&client.pool("rep").await.unwrap(), &rep_acked).await;
     verify(&client.pool("ec").await.unwrap(), &ec_acked).await;
 }

@@ -122,6 +122,12 @@ fn metrics(shared: &Shared) -> String {
         shared.in_flight.slow_count(shared.clock.now()) as u64,
     );
     gauge(
+        "shoal_osd_stray_pgs_removed_total",
+        "PG copies deleted here because the PG is active+clean on other OSDs.",
+        "counter",
+        c.stray_pgs_removed.load(Ordering::Relaxed),
+    );
+    gauge(
         "shoal_osd_commit_batches_total",
         "Group commits (fsyncs).",
         "counter",

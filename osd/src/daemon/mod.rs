@@ -208,6 +208,7 @@ impl Osd {
             backfills: Mutex::new(BTreeMap::new()),
             scrub: scrub::Scrubs::new(opts.scrub.clone(), u64::from(id.0)),
             in_flight: slow_ops::InFlightOps::default(),
+            stray_removals: tokio::sync::Semaphore::new(1),
             fatal,
         });
         messenger.serve(Arc::new(router(shared.clone())));

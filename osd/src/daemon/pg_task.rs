@@ -385,6 +385,23 @@ async fn run(
                         let _ = w.send(result.clone());
                     }
                 }
+                Effect::RemoveStray(txn) => {
+                    let _one_at_a_time = shared.stray_removals.acquire().await;
+                    if let Err(e) = shared.store.commit(txn).await {
+                        error!(%pg, error = %e, "store commit failed; stopping the OSD");
+                        shared.fail(format!("store commit failed: {e}"));
+                        return;
+                    }
+                    // Gone here: a later map or peer message starts the PG afresh.
+                    rx.close();
+                    shared
+                        .pgs
+                        .lock()
+                        .expect("pgs lock")
+                        .retain(|p, h| *p != pg || !h.tx.is_closed());
+                    super::shared::Counters::bump(&shared.counters.stray_pgs_removed);
+                    return;
+                }
                 Effect::Backfilled { .. } => {
                     if let Some(reply) = backfill_reply.take() {
                         let _ = reply.send(true);

@@ -75,6 +75,8 @@ pub struct Counters {
     pub recovered_objects: AtomicU64,
     /// Bytes copied by recovery and backfill (as the source).
     pub recovered_bytes: AtomicU64,
+    /// Stray PG copies deleted (the PG is clean elsewhere).
+    pub stray_pgs_removed: AtomicU64,
     /// Gossip packets dropped, by [`crate::gossip::seal::Dropped`] reason (short, forged,
     /// replayed, stale).
     pub gossip_dropped: [AtomicU64; 4],
@@ -132,6 +134,9 @@ pub struct Shared {
     pub scrub: super::scrub::Scrubs,
     /// Client requests being served, for slow-request warnings.
     pub in_flight: super::slow_ops::InFlightOps,
+    /// One stray PG copy deleted at a time: a deletion is one store transaction as large as
+    /// the PG, and client writes share the committer with it.
+    pub stray_removals: tokio::sync::Semaphore,
     /// Set when the OSD must stop (its disk failed).
     pub fatal: watch::Sender<Option<String>>,
 }

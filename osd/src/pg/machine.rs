@@ -26,9 +26,11 @@ use crate::store::{ObjectKey, TxOp, Txn};
 mod peering;
 mod reads;
 mod stalls;
+mod strays;
 mod writes;
 
 pub use stalls::SlowWrite;
+pub use strays::STRAY_CHECK_EVERY;
 
 /// Replica writes buffered while an earlier one is still on its way (bounded).
 const MAX_PENDING_SUBWRITES: usize = 1024;
@@ -60,6 +62,11 @@ pub struct PgMachine {
     lease_config: LeaseConfig,
     /// Read leases this member granted, and the fence a newer primary set.
     grants: Grants,
+    /// When this stray last asked the primary whether it may delete its copy.
+    stray_asked: Option<Duration>,
+    /// The newest stamp any primary asked about our copy with (`Query`, `GetVersions`): a
+    /// primary of a newer interval may be counting on what we told it.
+    asked_up_to: Epoch,
 }
 
 #[derive(Debug)]
@@ -157,6 +164,8 @@ impl PgMachine {
             now: started,
             lease_config,
             grants: Grants::new(&lease_config, started),
+            stray_asked: None,
+            asked_up_to: Epoch(0),
         }
     }
 
@@ -226,7 +235,10 @@ impl PgMachine {
                 name,
                 mutations,
             } => self.on_write(reqid, name, mutations, &mut out),
-            Event::Tick => self.resend(&mut out),
+            Event::Tick => {
+                self.resend(&mut out);
+                self.ask_about_stray(&mut out);
+            }
             Event::WantLease => {
                 if let Some(lease) = self.primary.as_mut().and_then(|p| p.lease.as_mut()) {
                     lease.want(self.now);
@@ -384,6 +396,7 @@ impl PgMachine {
             // Read-only questions are answered whatever our interval; the asker checks.
             PgMsg::Query { interval } => {
                 self.note_attempt(from, interval);
+                self.asked_up_to = self.asked_up_to.max(interval);
                 // Whatever we promised is in this answer: promise older intervals no more.
                 let own = self.read_gate().readable_until;
                 if from != self.me {
@@ -412,6 +425,7 @@ impl PgMachine {
             }
             PgMsg::GetVersions { interval, names } => {
                 self.note_attempt(from, interval);
+                self.asked_up_to = self.asked_up_to.max(interval);
                 let versions = match names {
                     None => view.versions(),
                     Some(names) => names
@@ -438,6 +452,9 @@ impl PgMachine {
                 interval,
                 rollback,
             }),
+            // Answered and checked on both sides against the current interval.
+            PgMsg::StrayCheck { interval } => self.on_stray_check(from, interval, out),
+            PgMsg::StrayRemove { interval } => self.on_stray_remove(from, interval, out),
             _ if !self.accepts(from, &msg) => {}
             PgMsg::Notify {
                 info,

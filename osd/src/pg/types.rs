@@ -266,6 +266,16 @@ pub enum PgMsg {
         /// Echoed.
         sent_at: Duration,
     },
+    /// A holder outside the acting and up sets -> the primary: may I delete my copy?
+    StrayCheck {
+        /// The interval the holder is in.
+        interval: Epoch,
+    },
+    /// Primary -> that holder: the PG is active+clean in this interval without you.
+    StrayRemove {
+        /// Echoed.
+        interval: Epoch,
+    },
 }
 
 impl PgMsg {
@@ -284,7 +294,9 @@ impl PgMsg {
             | PgMsg::SubWrite { interval, .. }
             | PgMsg::SubWriteAck { interval, .. }
             | PgMsg::Lease { interval, .. }
-            | PgMsg::LeaseAck { interval, .. } => *interval,
+            | PgMsg::LeaseAck { interval, .. }
+            | PgMsg::StrayCheck { interval }
+            | PgMsg::StrayRemove { interval } => *interval,
         }
     }
 }
@@ -373,6 +385,10 @@ pub enum Effect {
         /// The object.
         name: String,
     },
+    /// Apply this transaction, which deletes the PG's copy here (a stray the primary
+    /// released), then stop serving the PG: the machine is not used again. Throttled by
+    /// the shell, like backfill.
+    RemoveStray(Txn),
     /// Answer a client write.
     Reply {
         /// The request.
