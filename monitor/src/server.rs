@@ -658,7 +658,7 @@ impl Monitor {
         let (map, view) = self.local_pg_dump();
         let reported = (view.reported > 0).then_some(view.pgs.as_slice());
         let (health, checks, pgs) = crate::health::evaluate(&map, &quorum, reported);
-        let (bytes, objects) = self.usage.lock().expect("usage lock").totals();
+        let (bytes, objects) = self.usage.lock().expect("usage lock").totals(&map);
         Ok(StatusReport {
             health,
             checks,

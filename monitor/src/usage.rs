@@ -40,11 +40,12 @@ impl UsageBook {
         );
     }
 
-    /// Bytes and objects of every OSD together.
-    pub fn totals(&self) -> (u64, u64) {
+    /// Bytes and objects of every OSD still in `map`, together.
+    pub fn totals(&self, map: &ClusterMap) -> (u64, u64) {
         self.osds
-            .values()
-            .fold((0, 0), |(b, o), s| (b + s.bytes, o + s.objects))
+            .iter()
+            .filter(|(id, _)| map.osds.contains_key(id))
+            .fold((0, 0), |(b, o), (_, s)| (b + s.bytes, o + s.objects))
     }
 
     /// Every OSD and pool of `map` with what was last reported of it.
@@ -218,7 +219,7 @@ mod tests {
             (silent.used_bytes, silent.up, silent.reported_secs_ago),
             (0, false, None)
         );
-        assert_eq!(book.totals(), (4300, 42));
+        assert_eq!(book.totals(&map()), (4300, 42));
     }
 
     #[test]
@@ -229,5 +230,6 @@ mod tests {
         let report = book.report(Duration::ZERO, &map());
         assert_eq!(report.pools[0].raw_bytes, 300);
         assert_eq!(report.pools[0].objects, 1);
+        assert_eq!(book.totals(&map()), (300, 3));
     }
 }

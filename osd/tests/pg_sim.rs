@@ -491,7 +491,6 @@ impl Sim {
 
     fn carry_out(&mut self, me: OsdId, effects: Vec<Effect>) {
         for effect in effects {
-            let now = self.now(me);
             // Crash between effects: what was persisted stays, the rest never happens.
             if self.drop_percent > 0 && self.rng.chance(1) && self.rng.chance(20) {
                 self.kill(me);
@@ -500,18 +499,13 @@ impl Sim {
             let node = &mut self.nodes[me.0 as usize];
             match effect {
                 Effect::Persist(txn) => node.disk.apply(txn.ops),
-                // As the shell does: the copy goes and so does the PG's task; the next event
-                // for the PG finds it afresh (here: a new machine on the emptied disk).
+                // As the shell does: the copy goes, the machine forgets it.
                 Effect::RemoveStray(txn) => {
                     node.disk.apply(txn.ops);
-                    let known = node.pg.as_ref().and_then(|p| p.mapping()).map(|m| m.epoch);
-                    let mut pg = node.disk.load(me, now);
-                    for m in self.maps.iter().filter(|m| Some(m.epoch) <= known) {
-                        pg.observe_history(m);
+                    if let Some(pg) = node.pg.as_mut() {
+                        pg.forget_copy();
                     }
-                    node.pg = Some(pg);
                     self.strays_removed += 1;
-                    return;
                 }
                 Effect::Send { to, msg } => {
                     // As the shell does: the member's shard by the sender's own map.

@@ -386,21 +386,18 @@ async fn run(
                     }
                 }
                 Effect::RemoveStray(txn) => {
-                    let _one_at_a_time = shared.stray_removals.acquire().await;
+                    // One deletion at a time, and never waited for: a busy OSD skips it and
+                    // the stray asks again later, its queue never parked behind another PG.
+                    let Ok(_one_at_a_time) = shared.stray_removals.try_acquire() else {
+                        continue;
+                    };
                     if let Err(e) = shared.store.commit(txn).await {
                         error!(%pg, error = %e, "store commit failed; stopping the OSD");
                         shared.fail(format!("store commit failed: {e}"));
                         return;
                     }
-                    // Gone here: a later map or peer message starts the PG afresh.
-                    rx.close();
-                    shared
-                        .pgs
-                        .lock()
-                        .expect("pgs lock")
-                        .retain(|p, h| *p != pg || !h.tx.is_closed());
+                    machine.forget_copy();
                     super::shared::Counters::bump(&shared.counters.stray_pgs_removed);
-                    return;
                 }
                 Effect::Backfilled { .. } => {
                     if let Some(reply) = backfill_reply.take() {

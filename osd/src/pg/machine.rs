@@ -64,8 +64,8 @@ pub struct PgMachine {
     grants: Grants,
     /// When this stray last asked the primary whether it may delete its copy.
     stray_asked: Option<Duration>,
-    /// The newest stamp any primary asked about our copy with (`Query`, `GetVersions`): a
-    /// primary of a newer interval may be counting on what we told it.
+    /// The newest stamp any primary asked about our copy with (`Query`, `GetVersions`): one
+    /// newer than our map may be a newer interval's primary counting on what we told it.
     asked_up_to: Epoch,
 }
 
@@ -453,8 +453,10 @@ impl PgMachine {
                 rollback,
             }),
             // Answered and checked on both sides against the current interval.
-            PgMsg::StrayCheck { interval } => self.on_stray_check(from, interval, out),
-            PgMsg::StrayRemove { interval } => self.on_stray_remove(from, interval, out),
+            PgMsg::StrayCheck { .. } => self.on_stray_check(from, out),
+            PgMsg::StrayRemove { interval, epoch } => {
+                self.on_stray_remove(from, interval, epoch, out)
+            }
             _ if !self.accepts(from, &msg) => {}
             PgMsg::Notify {
                 info,

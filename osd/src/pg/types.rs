@@ -271,10 +271,13 @@ pub enum PgMsg {
         /// The interval the holder is in.
         interval: Epoch,
     },
-    /// Primary -> that holder: the PG is active+clean in this interval without you.
+    /// Primary -> that holder: the PG is active+clean without you, in the interval that
+    /// began at `interval`, as of the primary's map `epoch`.
     StrayRemove {
-        /// Echoed.
+        /// The clean interval's first epoch.
         interval: Epoch,
+        /// The primary's map epoch.
+        epoch: Epoch,
     },
 }
 
@@ -296,7 +299,7 @@ impl PgMsg {
             | PgMsg::Lease { interval, .. }
             | PgMsg::LeaseAck { interval, .. }
             | PgMsg::StrayCheck { interval }
-            | PgMsg::StrayRemove { interval } => *interval,
+            | PgMsg::StrayRemove { interval, .. } => *interval,
         }
     }
 }
@@ -386,8 +389,8 @@ pub enum Effect {
         name: String,
     },
     /// Apply this transaction, which deletes the PG's copy here (a stray the primary
-    /// released), then stop serving the PG: the machine is not used again. Throttled by
-    /// the shell, like backfill.
+    /// released), then call [`super::PgMachine::forget_copy`]; or skip it (the shell
+    /// deletes one PG at a time; the stray asks again later).
     RemoveStray(Txn),
     /// Answer a client write.
     Reply {

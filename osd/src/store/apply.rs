@@ -67,17 +67,20 @@ pub(super) fn init(db: &Database, block_size: u32) -> Result<(u32, Accounts), St
         };
         let bytes = t.info.get(INFO_USAGE_BYTES)?.map_or(0, |v| v.value());
         let objects = t.info.get(INFO_USAGE_OBJECTS)?.map_or(0, |v| v.value());
-        let total = Usage { bytes, objects };
-        let pools = if t.info.get(INFO_POOL_USAGE)?.is_some() {
-            load_pool_usage(&t.info)?
+        let usage = if t.info.get(INFO_POOL_USAGE)?.is_some() {
+            Accounts {
+                total: Usage { bytes, objects },
+                pools: load_pool_usage(&t.info)?,
+            }
         } else {
-            // A file from before per-pool accounting: count once, from the objects.
+            // A file from before per-pool accounting: count once, from the objects (the
+            // totals too, so that they agree).
             let mut usage = count_pool_usage(&t.objects)?;
             save_usage(&mut t.info, &mut usage)?;
             t.info.insert(INFO_POOL_USAGE, 1)?;
-            usage.pools
+            usage
         };
-        (block_size, Accounts { total, pools })
+        (block_size, usage)
     };
     w.commit()?;
     Ok(out)

@@ -1,17 +1,19 @@
 //! Stray copies: a PG's data left on an OSD that is no longer in its acting or up set (an
 //! OSD marked out, a remap after a failure, a finished backfill). As Ceph's primary purges
 //! its strays once the PG is clean, the holder asks the primary now and then; a primary that
-//! is active+clean in the same interval, with the asker outside its acting and up sets, tells
-//! it to delete its copy.
+//! is active+clean, with the asker outside its acting and up sets, tells it so, naming the
+//! interval it is clean in and its map's epoch.
 //!
 //! Why that is safe: clean means every member of the current acting set (the pool's full
 //! size, in CRUSH's places) holds every acknowledged write and recorded this interval as
 //! `last_epoch_clean`, so no later peering probes intervals before it, and no stray copy can
-//! hold a write that is not also on the acting set. Both sides check the same interval, so
-//! a primary with an old map never vouches for an interval it has not seen, and a holder
-//! whose map made it a member again keeps its copy. A holder that a newer interval's
-//! primary has already asked about its copy keeps it too: that primary may be counting on
-//! the answer (its map may be ahead of ours).
+//! hold a write that is not also on the acting set. The stray deletes only if its own map's
+//! epoch lies within what the primary vouches for (from the clean interval's start up to the
+//! primary's epoch), so the two speak of the same interval even when one of them dates its
+//! start later (an OSD that missed history); a holder whose map made it a member again, or
+//! that is ahead of the primary, keeps its copy. A holder that a primary asked about its copy
+//! from an epoch newer than its own map keeps it too: that primary may be counting on the
+//! answer.
 
 use std::time::Duration;
 
@@ -56,34 +58,48 @@ impl PgMachine {
         }
     }
 
-    /// The primary's answer to a stray: delete only while active+clean in the very interval
-    /// the stray asks about, and only an OSD outside the acting and up sets.
-    pub(super) fn on_stray_check(&self, from: OsdId, interval: Epoch, out: &mut Vec<Effect>) {
+    /// The primary's answer to a stray: only while active+clean, and only to an OSD outside
+    /// the acting and up sets.
+    pub(super) fn on_stray_check(&self, from: OsdId, out: &mut Vec<Effect>) {
         let Some(m) = self.map.as_ref() else { return };
         if self.is_primary()
             && self.is_clean()
-            && interval == self.interval
             && !m.acting.contains(&from)
             && !m.up.contains(&from)
         {
-            out.push(self.send(from, PgMsg::StrayRemove { interval }));
+            let (interval, epoch) = (self.interval, m.epoch);
+            out.push(self.send(from, PgMsg::StrayRemove { interval, epoch }));
         }
     }
 
-    /// Deletes this stray copy if the primary of our current interval says so. The machine
-    /// is left empty and is not used again (the shell ends the PG here; a later map or
-    /// peer starts it afresh, as on a new OSD).
-    pub(super) fn on_stray_remove(&mut self, from: OsdId, interval: Epoch, out: &mut Vec<Effect>) {
-        let primary = self.map.as_ref().and_then(|m| m.primary());
-        if !self.is_stray_here() || interval != self.interval || primary != Some(from) {
+    /// Asks the shell to delete this stray copy if the primary vouches for the epoch our map
+    /// is at (see the module's comment). The shell carries it out, or not (one deletion at
+    /// a time per OSD), and then calls [`PgMachine::forget_copy`].
+    pub(super) fn on_stray_remove(
+        &mut self,
+        from: OsdId,
+        clean_since: Epoch,
+        vouched_to: Epoch,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(m) = self.map.as_ref() else { return };
+        let ours = m.epoch;
+        if !self.is_stray_here()
+            || m.primary() != Some(from)
+            || !(clean_since..=vouched_to).contains(&ours)
+            || self.asked_up_to > ours
+        {
             return;
         }
-        // A primary of a newer interval (whose map we lack yet) asked about our copy: it
-        // may be relying on our answer, whatever the older interval's primary says.
-        if self.asked_up_to > interval {
-            return;
-        }
-        tracing::info!(pg = %self.pg, %interval, "stray copy deleted: the pg is clean elsewhere");
+        out.push(Effect::RemoveStray(Txn {
+            ops: vec![TxOp::RemovePg { pg: self.pg }],
+        }));
+    }
+
+    /// The shell deleted this PG's copy here ([`Effect::RemoveStray`]): the machine goes on
+    /// as on an OSD that never held it, keeping only the interval history.
+    pub fn forget_copy(&mut self) {
+        tracing::info!(pg = %self.pg, interval = %self.interval, "stray copy deleted: the pg is clean elsewhere");
         self.info = PgInfo::default();
         self.log = PgLog::from_parts(
             Version::default(),
@@ -92,8 +108,5 @@ impl PgMachine {
             self.log.limits(),
         );
         self.pending.clear();
-        out.push(Effect::RemoveStray(Txn {
-            ops: vec![TxOp::RemovePg { pg: self.pg }],
-        }));
     }
 }
