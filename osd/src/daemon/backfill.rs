@@ -28,6 +28,7 @@ use tracing::{info, warn};
 
 use super::pg_task::PgInput;
 use super::shared::{Counters, Shared};
+use crate::StoreError;
 use crate::backfill::{Bandwidth, Job, order};
 use crate::pg::{Event, ObjectCopy, PgState};
 use crate::store::{ObjectKey, Store};
@@ -223,6 +224,42 @@ async fn tell_monitors(shared: &Shared, pg: PgId, temp: Vec<Option<OsdId>>) {
     }
 }
 
+/// Why a backfill pass stopped (the next pass starts it again).
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The local store failed.
+    #[error("object store: {0}")]
+    Store(#[from] StoreError),
+    /// A blocking store task died.
+    #[error("store task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// This OSD no longer serves the PG as primary in the interval the job began in.
+    #[error("the PG's interval changed")]
+    IntervalChanged,
+    /// The local copy does not match its checksum; it is not sent.
+    #[error("{0}: local copy fails its checksum")]
+    Checksum(String),
+    /// The target has no address in the map.
+    #[error("{0} has no address")]
+    NoAddress(OsdId),
+    /// The target refused the copy.
+    #[error("{target}: {reason}")]
+    Refused {
+        /// The target.
+        target: OsdId,
+        /// Why.
+        reason: BackfillRefused,
+    },
+    /// The target did not answer, after every attempt.
+    #[error("{target}: {source}")]
+    Unreachable {
+        /// The target.
+        target: OsdId,
+        /// The last attempt's failure.
+        source: rados::CallError,
+    },
+}
+
 /// Copies every object of `job.pg` to its targets.
 async fn backfill_pg(
     shared: &Arc<Shared>,
@@ -230,7 +267,7 @@ async fn backfill_pg(
     interval: Epoch,
     bandwidth: &AsyncMutex<Bandwidth>,
     now: impl Fn() -> Duration,
-) -> Result<(), String> {
+) -> Result<(), BackfillError> {
     let pg = job.pg;
     let total = count(&shared.store, pg).await?;
     set_progress(shared, pg, |p| {
@@ -243,14 +280,11 @@ async fn backfill_pg(
     loop {
         let page = {
             let (store, after) = (shared.store.clone(), after.clone());
-            tokio::task::spawn_blocking(move || store.list(pg, after.as_deref(), PAGE))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?
+            tokio::task::spawn_blocking(move || store.list(pg, after.as_deref(), PAGE)).await??
         };
         for (name, _) in &page {
             if !still_serving(shared, pg, interval) {
-                return Err("the PG's interval changed".into());
+                return Err(BackfillError::IntervalChanged);
             }
             let Some((push, data)) = read_for_push(&shared.store, pg, name, interval).await? else {
                 continue; // deleted since the listing
@@ -291,15 +325,13 @@ fn set_progress(shared: &Shared, pg: PgId, f: impl FnOnce(&mut Progress)) {
 }
 
 /// Objects in `pg` on this OSD.
-pub async fn count(store: &Store, pg: PgId) -> Result<u64, String> {
+pub async fn count(store: &Store, pg: PgId) -> Result<u64, BackfillError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
         let mut n = 0u64;
         let mut after: Option<String> = None;
         loop {
-            let page = store
-                .list(pg, after.as_deref(), 1024)
-                .map_err(|e| e.to_string())?;
+            let page = store.list(pg, after.as_deref(), 1024)?;
             n += page.len() as u64;
             if page.len() < 1024 {
                 return Ok(n);
@@ -307,8 +339,7 @@ pub async fn count(store: &Store, pg: PgId) -> Result<u64, String> {
             after = page.last().map(|(name, _)| name.clone());
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Reads `name` and checks its data against the stored crc32c before it leaves.
@@ -317,23 +348,22 @@ async fn read_for_push(
     pg: PgId,
     name: &str,
     interval: Epoch,
-) -> Result<Option<(BackfillPush, Bytes)>, String> {
+) -> Result<Option<(BackfillPush, Bytes)>, BackfillError> {
     let (store, name) = (store.clone(), name.to_string());
     tokio::task::spawn_blocking(move || {
         let key = ObjectKey {
             pg,
             name: name.clone(),
         };
-        let Some((meta, data)) = store.read(&key, 0, None).map_err(|e| e.to_string())? else {
+        let Some((meta, data)) = store.read(&key, 0, None)? else {
             return Ok(None);
         };
         let crc = crc32c::crc32c(&data);
         if crc != meta.crc {
-            return Err(format!("{name}: local copy fails its checksum"));
+            return Err(BackfillError::Checksum(name));
         }
         let omap = store
-            .omap_list(&key, None, usize::MAX)
-            .map_err(|e| e.to_string())?
+            .omap_list(&key, None, usize::MAX)?
             .into_iter()
             .map(|(k, v)| (ByteBuf::from(k), ByteBuf::from(v)))
             .collect();
@@ -348,8 +378,7 @@ async fn read_for_push(
         };
         Ok(Some((push, data)))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 async fn send(
@@ -357,11 +386,11 @@ async fn send(
     target: OsdId,
     push: &BackfillPush,
     data: Bytes,
-) -> Result<(), String> {
-    let mut last = String::new();
+) -> Result<(), BackfillError> {
+    let mut last = None;
     for _ in 0..ATTEMPTS {
         let Some(addr) = shared.addr_of(target) else {
-            return Err(format!("{target} has no address"));
+            return Err(BackfillError::NoAddress(target));
         };
         match shared
             .messenger
@@ -369,11 +398,14 @@ async fn send(
             .await
         {
             Ok((Ok(()), _)) => return Ok(()),
-            Ok((Err(e), _)) => return Err(format!("{target}: {e}")),
-            Err(e) => last = e.to_string(),
+            Ok((Err(reason), _)) => return Err(BackfillError::Refused { target, reason }),
+            Err(e) => last = Some(e),
         }
     }
-    Err(format!("{target}: {last}"))
+    Err(match last {
+        Some(source) => BackfillError::Unreachable { target, source },
+        None => BackfillError::NoAddress(target),
+    })
 }
 
 /// Total recovery counters, for beacons.

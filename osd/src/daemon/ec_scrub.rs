@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::ec;
+use super::scrub::ScrubError;
 use super::shared::Shared;
 use crate::ec::Codec;
 use crate::pg::scrub::{Finding, MemberPage};
@@ -27,7 +28,7 @@ pub async fn deep_page(
     pages: &[(OsdId, MemberPage)],
     end: Option<&str>,
     found: &[Finding],
-) -> Result<Vec<Finding>, String> {
+) -> Result<Vec<Finding>, ScrubError> {
     let Some((_, primary)) = pages.first() else {
         return Ok(Vec::new());
     };
@@ -67,7 +68,7 @@ async fn check_object(
     ec: &EcMapping,
     key: &ObjectKey,
     version: Version,
-) -> Result<Vec<BadCopy>, String> {
+) -> Result<Vec<BadCopy>, ScrubError> {
     let l = ec.layout;
     let mut set = JoinSet::new();
     for (position, holder) in ec.shards.iter().enumerate() {
@@ -90,7 +91,7 @@ async fn check_object(
         })
     };
     while let Some(joined) = set.join_next().await {
-        let (position, holder, got) = joined.map_err(|e| e.to_string())?;
+        let (position, holder, got) = joined?;
         match got {
             Ok(Some((info, data))) if info.version == version => {
                 let layout_stripes = 0..l.stripes(info.meta.size);
@@ -109,7 +110,12 @@ async fn check_object(
             Err(OsdError::Corrupt(_)) => flag(holder, ScrubProblem::ReadError { block: 0 }),
             // Absent or another version: the metadata comparison reports it.
             Ok(_) => {}
-            Err(e) => return Err(format!("{holder}: {e}")),
+            Err(source) => {
+                return Err(ScrubError::Member {
+                    osd: holder,
+                    source,
+                });
+            }
         }
     }
     if shards.iter().all(Option::is_some) {
@@ -127,15 +133,8 @@ async fn parity_culprit(
     l: crate::ec::Layout,
     size: u64,
     shards: Vec<Vec<u8>>,
-) -> Result<Option<(usize, u64)>, String> {
-    tokio::task::spawn_blocking(move || {
-        let codec = Codec::new(l).map_err(|e| e.to_string())?;
-        codec
-            .find_bad_shard(size, &shards)
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+) -> Result<Option<(usize, u64)>, ScrubError> {
+    tokio::task::spawn_blocking(move || Ok(Codec::new(l)?.find_bad_shard(size, &shards)?)).await?
 }
 
 /// Rebuilds every bad shard of one object from `k` good ones (or removes it, if the
@@ -145,7 +144,7 @@ pub async fn repair_object(
     ec: &EcMapping,
     pg: PgId,
     f: &Finding,
-) -> Result<(), String> {
+) -> Result<(), ScrubError> {
     let name = &f.report.name;
     let key = ObjectKey {
         pg,
@@ -157,10 +156,10 @@ pub async fn repair_object(
             Some(version) => {
                 let position = ec
                     .position(bad.osd)
-                    .ok_or_else(|| format!("{} holds no shard of {pg}", bad.osd))?;
+                    .ok_or(ScrubError::NoShard { osd: bad.osd, pg })?;
                 let copy = ec::rebuild(shared, ec, &key, version, position, Some(bad.osd))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(ScrubError::here(shared))?;
                 Some(copy)
             }
         };

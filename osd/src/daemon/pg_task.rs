@@ -18,6 +18,9 @@ use super::ec::{self, EncodedWrite};
 use super::peer::PgPeer;
 use super::shared::Shared;
 use super::slow_ops::SLOW;
+
+/// How long a stray PG waits for its turn to delete its copy before skipping this chance.
+const STRAY_REMOVAL_WAIT: Duration = Duration::from_secs(1);
 use crate::pg::types::{EcMapping, WRONG_SHARD};
 use crate::pg::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, ReadGate,
@@ -386,9 +389,13 @@ async fn run(
                     }
                 }
                 Effect::RemoveStray(txn) => {
-                    // One deletion at a time, and never waited for: a busy OSD skips it and
-                    // the stray asks again later, its queue never parked behind another PG.
-                    let Ok(_one_at_a_time) = shared.stray_removals.try_acquire() else {
+                    // One deletion at a time per OSD. Waiting parks this PG's queue, so not
+                    // for long: behind a large deletion it skips, and asks again later.
+                    // Events that queue meanwhile find the copy gone, as on a new OSD.
+                    let permit = shared.stray_removals.acquire();
+                    let Ok(Ok(_one_at_a_time)) =
+                        tokio::time::timeout(STRAY_REMOVAL_WAIT, permit).await
+                    else {
                         continue;
                     };
                     if let Err(e) = shared.store.commit(txn).await {

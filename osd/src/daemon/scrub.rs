@@ -222,7 +222,7 @@ async fn runner(shared: Arc<Shared>, pg: PgId) {
                 }
                 Err(why) => {
                     warn!(%pg, %kind, %why, "scrub stopped");
-                    s.status.aborted = Some(why);
+                    s.status.aborted = Some(why.to_string());
                     false
                 }
             }
@@ -230,6 +230,69 @@ async fn runner(shared: Arc<Shared>, pg: PgId) {
         if auto_repair {
             info!(%pg, "auto-repair after scrub errors");
             enqueue(&shared, pg, ScrubKind::Repair);
+        }
+    }
+}
+
+/// Why a scrub pass or a repair stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrubError {
+    /// This OSD or a member answered with an error.
+    #[error("{osd}: {source}")]
+    Member {
+        /// Who answered.
+        osd: OsdId,
+        /// What it said.
+        source: OsdError,
+    },
+    /// A member did not answer.
+    #[error("{osd}: {source}")]
+    Unreachable {
+        /// The member.
+        osd: OsdId,
+        /// The call's failure.
+        source: rados::CallError,
+    },
+    /// A member has no address in the map.
+    #[error("{0} has no address in the map")]
+    NoAddress(OsdId),
+    /// This OSD's store failed.
+    #[error("object store: {0}")]
+    Store(#[from] crate::StoreError),
+    /// A spawned task died.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// Writes kept landing between the members' pages.
+    #[error("members' PG logs did not reach the same head")]
+    HeadsDiffer,
+    /// Repair: nobody holds a copy to repair from.
+    #[error("no authoritative copy")]
+    NoAuthority,
+    /// Repair: the authority's object is gone.
+    #[error("the authority no longer has the object")]
+    AuthorityLost,
+    /// Repair: the authority's object changed since the scrub compared it.
+    #[error("the authority's copy changed since it was scrubbed")]
+    AuthorityChanged,
+    /// Erasure-coded repair: the bad copy's holder has no shard position.
+    #[error("{osd} holds no shard of {pg}")]
+    NoShard {
+        /// The holder.
+        osd: OsdId,
+        /// The PG.
+        pg: PgId,
+    },
+    /// Erasure coding failed.
+    #[error("erasure code: {0}")]
+    Codec(#[from] crate::ec::EcError),
+}
+
+impl ScrubError {
+    /// An error this OSD ran into (its wire form).
+    pub(super) fn here(shared: &Shared) -> impl Fn(OsdError) -> ScrubError + '_ {
+        |source| ScrubError::Member {
+            osd: shared.id,
+            source,
         }
     }
 }
@@ -242,7 +305,12 @@ struct Found {
 
 /// One pass over the PG; with `repair`, bad copies with an authority are rewritten and
 /// not counted (the caller scrubs again to confirm).
-async fn scrub(shared: &Arc<Shared>, pg: PgId, deep: bool, repair: bool) -> Result<Found, String> {
+async fn scrub(
+    shared: &Arc<Shared>,
+    pg: PgId,
+    deep: bool,
+    repair: bool,
+) -> Result<Found, ScrubError> {
     let mut found = Found {
         errors: 0,
         objects: Vec::new(),
@@ -251,7 +319,7 @@ async fn scrub(shared: &Arc<Shared>, pg: PgId, deep: bool, repair: bool) -> Resu
     loop {
         let gate = shared.scrub.gate(pg);
         let _writes_blocked = gate.write().await;
-        let members = active_primary(shared, pg).map_err(|e| e.to_string())?;
+        let members = active_primary(shared, pg).map_err(ScrubError::here(shared))?;
         let pages = gather(shared, pg, &members, cursor.as_deref(), deep).await?;
         let end = page_end(&pages);
         let mut findings = compare_page(&pages, end.as_deref());
@@ -293,7 +361,7 @@ async fn gather(
     members: &[OsdId],
     cursor: Option<&str>,
     deep: bool,
-) -> Result<Vec<(OsdId, MemberPage)>, String> {
+) -> Result<Vec<(OsdId, MemberPage)>, ScrubError> {
     let req = ScrubMap {
         pg,
         start_after: cursor.map(str::to_owned),
@@ -310,8 +378,8 @@ async fn gather(
             .collect();
         let mut pages = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let (osd, page) = t.await.map_err(|e| e.to_string())?;
-            pages.push((osd, page.map_err(|e| format!("osd.{}: {e}", osd.0))?));
+            let (osd, page) = t.await?;
+            pages.push((osd, page?));
         }
         if heads_agree(&pages) {
             return Ok(pages);
@@ -319,7 +387,7 @@ async fn gather(
         // A write whose client gave up may still be committing on some member.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err("members' PG logs did not reach the same head".into())
+    Err(ScrubError::HeadsDiffer)
 }
 
 /// One member's page: from the local store, or over the messenger.
@@ -327,18 +395,16 @@ async fn member_page(
     shared: &Arc<Shared>,
     osd: OsdId,
     req: ScrubMap,
-) -> Result<MemberPage, String> {
+) -> Result<MemberPage, ScrubError> {
     if osd == shared.id {
         return local_page(&shared.store, req)
             .await
-            .map_err(|e| e.to_string());
+            .map_err(ScrubError::here(shared));
     }
-    let addr = shared
-        .addr_of(osd)
-        .ok_or_else(|| "no address in the map".to_string())?;
+    let addr = shared.addr_of(osd).ok_or(ScrubError::NoAddress(osd))?;
     match shared.messenger.call(addr, &req).await {
-        Ok(reply) => reply.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(reply) => reply.map_err(|source| ScrubError::Member { osd, source }),
+        Err(source) => Err(ScrubError::Unreachable { osd, source }),
     }
 }
 
@@ -372,17 +438,17 @@ async fn local_page(store: &Store, req: ScrubMap) -> Result<MemberPage, OsdError
 
 /// Rewrites every bad copy of one object from its authority (or removes it, if the
 /// authority has no such object). Runs with client writes to the PG blocked.
-async fn repair_object(shared: &Arc<Shared>, pg: PgId, f: &Finding) -> Result<(), String> {
+async fn repair_object(shared: &Arc<Shared>, pg: PgId, f: &Finding) -> Result<(), ScrubError> {
     let name = &f.report.name;
-    let auth = f.report.authority.ok_or("no authoritative copy")?;
+    let auth = f.report.authority.ok_or(ScrubError::NoAuthority)?;
     let copy = match &f.auth {
         None => None,
         Some(want) => {
             let copy = fetch(shared, pg, auth, name)
                 .await?
-                .ok_or("the authority no longer has the object")?;
+                .ok_or(ScrubError::AuthorityLost)?;
             if copy.version != want.version || crc32c::crc32c(&copy.data) != want.crc {
-                return Err("the authority's copy changed since it was scrubbed".into());
+                return Err(ScrubError::AuthorityChanged);
             }
             Some(copy)
         }
@@ -401,13 +467,13 @@ async fn fetch(
     pg: PgId,
     osd: OsdId,
     name: &str,
-) -> Result<Option<ObjectCopy>, String> {
+) -> Result<Option<ObjectCopy>, ScrubError> {
     if osd == shared.id {
         return local_copy(&shared.store, pg, name.to_owned())
             .await
-            .map_err(|e| e.to_string());
+            .map_err(ScrubError::here(shared));
     }
-    let addr = shared.addr_of(osd).ok_or("no address in the map")?;
+    let addr = shared.addr_of(osd).ok_or(ScrubError::NoAddress(osd))?;
     let req = FetchObject {
         pg,
         name: name.to_owned(),
@@ -416,8 +482,8 @@ async fn fetch(
         .messenger
         .call_with_payload(addr, &req, Bytes::new())
         .await
-        .map_err(|e| e.to_string())?;
-    let mut copy = reply.map_err(|e| e.to_string())?;
+        .map_err(|source| ScrubError::Unreachable { osd, source })?;
+    let mut copy = reply.map_err(|source| ScrubError::Member { osd, source })?;
     if let Some(c) = copy.as_mut() {
         c.data = data;
     }
@@ -468,13 +534,11 @@ pub(super) async fn install(
     osd: OsdId,
     name: &str,
     copy: Option<ObjectCopy>,
-) -> Result<(), String> {
+) -> Result<(), ScrubError> {
     if osd == shared.id {
-        return apply_copy(&shared.store, pg, name.to_owned(), copy)
-            .await
-            .map_err(|e| e.to_string());
+        return Ok(apply_copy(&shared.store, pg, name.to_owned(), copy).await?);
     }
-    let addr = shared.addr_of(osd).ok_or("no address in the map")?;
+    let addr = shared.addr_of(osd).ok_or(ScrubError::NoAddress(osd))?;
     let mut copy = copy;
     let data = copy
         .as_mut()
@@ -489,9 +553,9 @@ pub(super) async fn install(
         .messenger
         .call_with_payload(addr, &req, data)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|source| ScrubError::Unreachable { osd, source })?
         .0
-        .map_err(|e| e.to_string())
+        .map_err(|source| ScrubError::Member { osd, source })
 }
 
 /// Replaces the local copy with `copy` (or removes it), keeping the copy's version.

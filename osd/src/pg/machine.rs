@@ -64,6 +64,9 @@ pub struct PgMachine {
     grants: Grants,
     /// When this stray last asked the primary whether it may delete its copy.
     stray_asked: Option<Duration>,
+    /// Whether the store may hold anything of this PG: false once a stray copy is deleted,
+    /// until the machine persists something again.
+    copy_here: bool,
     /// The newest stamp any primary asked about our copy with (`Query`, `GetVersions`): one
     /// newer than our map may be a newer interval's primary counting on what we told it.
     asked_up_to: Epoch,
@@ -165,6 +168,7 @@ impl PgMachine {
             lease_config,
             grants: Grants::new(&lease_config, started),
             stray_asked: None,
+            copy_here: true,
             asked_up_to: Epoch(0),
         }
     }
@@ -253,6 +257,7 @@ impl PgMachine {
         }
         self.end_wait();
         self.request_lease(&mut out);
+        self.copy_here |= out.iter().any(|e| matches!(e, Effect::Persist(_)));
         out
     }
 

@@ -7,11 +7,11 @@
 //! Why that is safe: clean means every member of the current acting set (the pool's full
 //! size, in CRUSH's places) holds every acknowledged write and recorded this interval as
 //! `last_epoch_clean`, so no later peering probes intervals before it, and no stray copy can
-//! hold a write that is not also on the acting set. The stray deletes only if its own map's
-//! epoch lies within what the primary vouches for (from the clean interval's start up to the
-//! primary's epoch), so the two speak of the same interval even when one of them dates its
-//! start later (an OSD that missed history); a holder whose map made it a member again, or
-//! that is ahead of the primary, keeps its copy. A holder that a primary asked about its copy
+//! hold a write that is not also on the acting set. The stray deletes only if its current
+//! interval, from its start up to the stray's map epoch, overlaps the span the primary
+//! vouches for (from the clean interval's start up to the primary's epoch): intervals do
+//! not overlap, so both speak of the same one even when either dates its start later (an
+//! OSD that missed history). A holder whose map made it a member again keeps its copy. A holder that a primary asked about its copy
 //! from an epoch newer than its own map keeps it too: that primary may be counting on the
 //! answer.
 
@@ -44,6 +44,7 @@ impl PgMachine {
     /// On a tick: a stray asks the primary, at most once per [`STRAY_CHECK_EVERY`].
     pub(super) fn ask_about_stray(&mut self, out: &mut Vec<Effect>) {
         if !self.is_stray_here()
+            || !self.copy_here
             || self
                 .stray_asked
                 .is_some_and(|at| self.now.saturating_sub(at) < STRAY_CHECK_EVERY)
@@ -84,9 +85,13 @@ impl PgMachine {
     ) {
         let Some(m) = self.map.as_ref() else { return };
         let ours = m.epoch;
+        // Our current interval, as far as we know it, overlaps the span the primary knows
+        // clean: intervals do not overlap, so it is that interval, however either of us
+        // dates its start.
+        let same_interval = clean_since <= ours && self.interval <= vouched_to;
         if !self.is_stray_here()
             || m.primary() != Some(from)
-            || !(clean_since..=vouched_to).contains(&ours)
+            || !same_interval
             || self.asked_up_to > ours
         {
             return;
@@ -108,5 +113,6 @@ impl PgMachine {
             self.log.limits(),
         );
         self.pending.clear();
+        self.copy_here = false;
     }
 }
