@@ -344,8 +344,13 @@ impl PgMachine {
             self.info.incomplete |= self.info.shard.is_some();
             self.info.shard = Some(p);
         }
-        out.push(self.persist_meta());
         let m = self.map.as_ref().expect("map set");
+        let member = m.acting.contains(&self.me) || m.up.contains(&self.me);
+        // A deleted stray copy stays deleted: nothing is recorded for a PG this OSD neither
+        // holds nor serves (a restart or a later map starts it afresh, as on a new OSD).
+        if self.copy_here || member {
+            out.push(self.persist_meta());
+        }
         if self.is_primary() {
             if m.acting.len() < m.min_size {
                 self.state = PgState::Undersized;

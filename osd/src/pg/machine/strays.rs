@@ -9,9 +9,13 @@
 //! `last_epoch_clean`, so no later peering probes intervals before it, and no stray copy can
 //! hold a write that is not also on the acting set. The stray deletes only if its current
 //! interval, from its start up to the stray's map epoch, overlaps the span the primary
-//! vouches for (from the clean interval's start up to the primary's epoch): intervals do
-//! not overlap, so both speak of the same one even when either dates its start later (an
-//! OSD that missed history). A holder whose map made it a member again keeps its copy. A holder that a primary asked about its copy
+//! vouches for (from the clean interval's start up to the primary's epoch). An OSD that
+//! missed epochs (a full map, a crash between recording a map and feeding it to its PGs)
+//! may date an interval's start later or earlier than others do, so two spans that overlap
+//! may not be one interval everywhere; but a member takes part in an interval only after
+//! processing its map (orders from an unknown epoch wait), so whatever the stray's span
+//! covers beyond what it processed, it held nothing of. A holder whose map made it a member
+//! again keeps its copy. A holder that a primary asked about its copy
 //! from an epoch newer than its own map keeps it too: that primary may be counting on the
 //! answer.
 
@@ -90,6 +94,7 @@ impl PgMachine {
         // dates its start.
         let same_interval = clean_since <= ours && self.interval <= vouched_to;
         if !self.is_stray_here()
+            || !self.copy_here
             || m.primary() != Some(from)
             || !same_interval
             || self.asked_up_to > ours
