@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use placement::{ClusterMap, DomainType, Flag, OsdId, Placement, Pool, PoolKind, Weight};
-use rados::proto::mon::{Admin, AdminCommand, MonError, Status, StatusReport};
+use rados::proto::mon::{Admin, AdminCommand, Df, MonError, Status, StatusReport};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError};
 use serde_json::json;
 
-use crate::output::{Format, print_json};
+use crate::output::{Format, osd_state, print_json};
 
 /// How to reach the monitors.
 pub struct Connection {
@@ -380,7 +380,7 @@ pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Resul
         OsdCommand::Ls => list_osds(&status(conn)?.map, format),
         OsdCommand::Dump => dump_osds(&status(conn)?.map, format),
         OsdCommand::Tree => tree_osds(&status(conn)?.map, format),
-        OsdCommand::Df => crate::df_cli::osds(conn, format),
+        OsdCommand::Df => crate::df_cli::osds(&call(conn, &Df)?, format),
         OsdCommand::Map { pool, object } => osd_map(&status(conn)?.map, pool, object, format),
         OsdCommand::Corrupt(args) => crate::scrub_cli::corrupt(args, format),
     }
@@ -388,14 +388,6 @@ pub fn osd(conn: &Connection, cmd: &OsdCommand, format: Format) -> anyhow::Resul
 
 fn flag_names(map: &ClusterMap) -> Vec<&'static str> {
     map.flags.iter().map(|f| f.name()).collect()
-}
-
-/// `up`/`down` and `in`/`out`, as every OSD listing prints them.
-pub(crate) fn state(up: bool, is_in: bool) -> (&'static str, &'static str) {
-    (
-        if up { "up" } else { "down" },
-        if is_in { "in" } else { "out" },
-    )
 }
 
 /// The JSON form of `osd dump` and `osd tree` (the hierarchy is in each entry).
@@ -432,7 +424,7 @@ fn dump_osds(map: &ClusterMap, format: Format) -> anyhow::Result<()> {
     println!("epoch {}", map.epoch);
     println!("flags {}", flag_names(map).join(","));
     for o in map.osds.values() {
-        let (u, i) = state(o.up, o.is_in);
+        let (u, i) = osd_state(o.up, o.is_in);
         let addr = o.addr.map_or("-".into(), |a| a.to_string());
         println!(
             "{} {u} {i} weight {} {addr} {}/{}",
@@ -465,7 +457,7 @@ fn tree_osds(map: &ClusterMap, format: Format) -> anyhow::Result<()> {
         for (host, osds) in hosts {
             println!("{:<6} {:<10}     host {host}", "", "");
             for o in osds {
-                let (u, i) = state(o.up, o.is_in);
+                let (u, i) = osd_state(o.up, o.is_in);
                 println!(
                     "{:<6} {:<10} {:<28} {u:<8} {i:<4}",
                     o.id.0,

@@ -1,14 +1,12 @@
 //! `shoal df` (space per pool) and `shoal osd df` (space per OSD), like `ceph df` and
 //! `ceph osd df`, from the usage the OSDs report in their beacons.
 
-use rados::proto::mon::{Df, DfReport};
+use rados::proto::mon::DfReport;
 
-use crate::admin::{Connection, call, state};
-use crate::output::{Format, approx_size, print_json};
+use crate::output::{Format, approx_size, osd_state, print_json};
 
 /// `shoal df`: per pool, objects, user data and raw bytes on the OSDs.
-pub fn pools(conn: &Connection, format: Format) -> anyhow::Result<()> {
-    let report: DfReport = call(conn, &Df)?;
+pub fn pools(report: &DfReport, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         return print_json(&serde_json::json!({ "pools": report.pools }));
     }
@@ -30,8 +28,7 @@ pub fn pools(conn: &Connection, format: Format) -> anyhow::Result<()> {
 }
 
 /// `shoal osd df`: per OSD, data held (roll-back copies included), file size, objects, PGs.
-pub fn osds(conn: &Connection, format: Format) -> anyhow::Result<()> {
-    let report: DfReport = call(conn, &Df)?;
+pub fn osds(report: &DfReport, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         return print_json(&serde_json::json!({ "osds": report.osds }));
     }
@@ -40,7 +37,7 @@ pub fn osds(conn: &Connection, format: Format) -> anyhow::Result<()> {
         "OSD", "STATE", "USED", "FILE", "OBJECTS", "PGS", "REPORTED"
     );
     for o in &report.osds {
-        let (up, is_in) = state(o.up, o.is_in);
+        let (up, is_in) = osd_state(o.up, o.is_in);
         let state = format!("{up}/{is_in}");
         let reported = o
             .reported_secs_ago

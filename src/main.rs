@@ -205,7 +205,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: Some(cmd), ..
         } => admin::mon(&connection(&cli)?, cmd, format),
         Command::Status => admin::show_status(&connection(&cli)?, format),
-        Command::Df => df_cli::pools(&connection(&cli)?, format),
+        Command::Df => {
+            let report = admin::call(&connection(&cli)?, &rados::proto::mon::Df)?;
+            df_cli::pools(&report, format)
+        }
         Command::Health { detail } => {
             admin::show_health(&connection(&cli)?, detail.is_some(), format)
         }

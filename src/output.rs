@@ -17,6 +17,14 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `up`/`down` and `in`/`out`, as every OSD listing prints them.
+pub fn osd_state(up: bool, is_in: bool) -> (&'static str, &'static str) {
+    (
+        if up { "up" } else { "down" },
+        if is_in { "in" } else { "out" },
+    )
+}
+
 /// `1.5 GiB`, `730 KiB`, `12 B`: a size rounded to one decimal in the largest binary unit
 /// it reaches, for tables people read (JSON gives exact bytes).
 pub fn approx_size(bytes: u64) -> String {
