@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::osds::{Osds, wait_osds, wait_settled};
+use common::osds::{Osds, wait_all_up, wait_settled};
 use common::{Monitors, json};
 
 /// Names in `shoal rados -p POOL ls --format json`.
@@ -54,11 +54,7 @@ fn bench_rados_writes_reads_and_cleans_up() {
     let mons = Monitors::start(1);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let osds = Osds::start(&mons, 3);
-    wait_osds(&mons, Duration::from_secs(30), "3 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 3 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 3);
     json(mons.shoal("pool create p --size 3 --pg-num 8 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(60));
 

@@ -11,18 +11,26 @@ use placement::{ClusterMap, DomainType, Location, PoolKind, Weight};
 use rados::proto::mon::{Admin, AdminCommand, GetMap, MapUpdate, MonError, OsdBoot};
 use rados::{Keyring, Messenger, MessengerConfig, MonClient};
 
-/// Each monitor's own (locally applied) map.
-fn local_maps(mons: &Monitors, which: &[usize]) -> Vec<ClusterMap> {
+/// A client of every monitor, and the runtime it runs on.
+fn mon_client(mons: &Monitors) -> (tokio::runtime::Runtime, MonClient) {
     let keyring = Keyring::load(&mons.dir.0.join("keyring")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let client = MonClient::new(
+    let client = rt.block_on(async {
+        MonClient::new(
             Messenger::client(&keyring, MessengerConfig::default()).unwrap(),
             mons.addrs.clone(),
-        );
+        )
+    });
+    (rt, client)
+}
+
+/// Each monitor's own (locally applied) map.
+fn local_maps(mons: &Monitors, which: &[usize]) -> Vec<ClusterMap> {
+    let (rt, client) = mon_client(mons);
+    rt.block_on(async {
         let mut maps = Vec::new();
         for &i in which {
             match client
@@ -221,16 +229,8 @@ fn bad_admin_input_gets_one_line_and_changes_nothing() {
 fn a_retried_admin_command_reports_its_first_answer() {
     let mons = Monitors::start(3);
     mons.wait_leader(&[0, 1, 2], Duration::from_secs(30));
-    let keyring = Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, client) = mon_client(&mons);
     rt.block_on(async {
-        let client = MonClient::new(
-            Messenger::client(&keyring, MessengerConfig::default()).unwrap(),
-            mons.addrs.clone(),
-        );
         let request = |id| Admin {
             id,
             cmd: AdminCommand::PoolCreate {

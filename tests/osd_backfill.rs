@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, wait_osds, wait_settled};
+use common::osds::{Osds, wait_all_up, wait_osds, wait_settled};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -75,11 +75,7 @@ async fn out_new_and_auto_out_osds_rebalance_behind_pg_temp() {
     let mons = Monitors::start_with(1, &["--down-out-interval", "3"]);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let mut osds = Osds::start(&mons, 4);
-    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 4 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 4);
     json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 16 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(60));
     let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
@@ -202,11 +198,7 @@ async fn df_and_osd_df_account_for_every_copy_and_shard() {
     let mons = Monitors::start(1);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let osds = Osds::start(&mons, 4);
-    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 4 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 4);
     json(mons.shoal("pool create rep --size 3 --min-size 2 --pg-num 8 --format json"));
     json(mons.shoal("pool create ec --ec 2+1 --pg-num 8 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(60));

@@ -13,7 +13,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, corrupt, index_of, pg_command, placement_of, wait_osds, wait_settled};
+use common::osds::{
+    Osds, corrupt, index_of, pg_command, placement_of, wait_all_up, wait_osds, wait_settled,
+};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -59,11 +61,7 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
     let mons = Monitors::start(1);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let mut osds = Osds::start(&mons, 6);
-    wait_osds(&mons, Duration::from_secs(30), "6 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 6 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 6);
     // 7 shards on 6 hosts cannot be placed: a clear error.
     let too_wide = mons.shoal("pool create wide --ec 5+2 --pg-num 4");
     assert!(!too_wide.status.success());

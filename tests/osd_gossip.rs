@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, wait_osds};
+use common::osds::{Osds, wait_all_up, wait_osds};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, RadosClient};
 
@@ -68,11 +68,7 @@ async fn gossip_marks_killed_and_hung_osds_down_and_leaves_healthy_ones_alone() 
     let mons = Monitors::start(1);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let mut osds = Osds::start(&mons, 4);
-    wait_osds(&mons, Duration::from_secs(30), "4 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 4 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 4);
     json(mons.shoal("pool create load --size 3 --min-size 2 --pg-num 16 --format json"));
 
     // A steady write load for the whole test.
@@ -199,11 +195,7 @@ async fn forged_replayed_and_stale_gossip_packets_are_dropped_and_counted() {
     let mons = Monitors::start(1);
     mons.wait_leader(&[0], Duration::from_secs(20));
     let osds = Osds::start(&mons, 3);
-    wait_osds(&mons, Duration::from_secs(30), "3 OSDs up", |v| {
-        v["osds"]
-            .as_array()
-            .is_some_and(|a| a.len() == 3 && a.iter().all(|o| o["up"] == true))
-    });
+    wait_all_up(&mons, 3);
     let target = 0;
     let id = id_of(&mons, target);
     let dump = json(mons.shoal("osd dump --format json"));

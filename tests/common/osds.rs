@@ -151,6 +151,20 @@ pub fn wait_osds(
     }
 }
 
+/// Waits (30 s at most) until the map holds exactly `n` OSDs, every one up.
+pub fn wait_all_up(mons: &Monitors, n: usize) {
+    wait_osds(
+        mons,
+        Duration::from_secs(30),
+        &format!("{n} OSDs up"),
+        |v| {
+            v["osds"]
+                .as_array()
+                .is_some_and(|a| a.len() == n && a.iter().all(|o| o["up"] == true))
+        },
+    );
+}
+
 /// The harness index of OSD `id` (OSD `i` runs on host `host{i}`; ids are assigned by the
 /// monitors in boot order, which need not match).
 pub fn index_of(mons: &Monitors, id: u64) -> usize {

@@ -26,7 +26,7 @@ use crate::pg::{
     Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, ReadGate,
     WriteError,
 };
-use crate::store::{ObjectKey, Store};
+use crate::store::{ObjectKey, Store, Txn};
 
 /// Events queued per PG before senders wait (bounded memory under load).
 const QUEUE: usize = 256;
@@ -360,10 +360,7 @@ async fn run(
         for effect in effects {
             match effect {
                 Effect::Persist(txn) => {
-                    if let Err(e) = shared.store.commit(txn).await {
-                        // The disk failed under us: nothing later may claim durability.
-                        error!(%pg, error = %e, "store commit failed; stopping the OSD");
-                        shared.fail(format!("store commit failed: {e}"));
+                    if !commit_or_stop(&shared, pg, txn).await {
                         return;
                     }
                 }
@@ -398,9 +395,7 @@ async fn run(
                     else {
                         continue;
                     };
-                    if let Err(e) = shared.store.commit(txn).await {
-                        error!(%pg, error = %e, "store commit failed; stopping the OSD");
-                        shared.fail(format!("store commit failed: {e}"));
+                    if !commit_or_stop(&shared, pg, txn).await {
                         return;
                     }
                     machine.forget_copy();
@@ -423,6 +418,19 @@ async fn run(
         });
         publish(&snapshot, &machine, shared.id);
         stalls.observe(pg, &machine, shared.clock.now());
+    }
+}
+
+/// Commits a PG's transaction; if the store fails, stops the OSD (the disk failed under
+/// us: nothing later may claim durability) and returns false.
+async fn commit_or_stop(shared: &Shared, pg: PgId, txn: Txn) -> bool {
+    match shared.store.commit(txn).await {
+        Ok(()) => true,
+        Err(e) => {
+            error!(%pg, error = %e, "store commit failed; stopping the OSD");
+            shared.fail(format!("store commit failed: {e}"));
+            false
+        }
     }
 }
 
