@@ -283,7 +283,7 @@ struct Sim {
     acks: u64,
     trace: bool,
     /// Erasure-coded writes in flight: each shard's mutations, by request.
-    encoded: BTreeMap<ReqId, Vec<Vec<Mutation>>>,
+    encoded: BTreeMap<(OsdId, ReqId), Vec<Vec<Mutation>>>,
     /// Simulated real time.
     time: Duration,
     /// Every op the client issued, per object, in order.
@@ -510,7 +510,7 @@ impl Sim {
                 Effect::Send { to, msg } => {
                     // As the shell does: the member's shard by the sender's own map.
                     let sender = node.pg.as_ref().and_then(|p| p.mapping());
-                    if let Some(msg) = shards::for_member(sender, to, msg, &self.encoded) {
+                    if let Some(msg) = shards::for_member(sender, me, to, msg, &self.encoded) {
                         self.net.push((me, to, msg));
                     }
                 }
@@ -543,7 +543,7 @@ impl Sim {
                     ));
                 }
                 Effect::Reply { reqid, result } => {
-                    self.encoded.remove(&reqid);
+                    self.encoded.remove(&(me, reqid));
                     let Ok(version) = result else { continue };
                     let time = self.time;
                     for op in self.issued.values_mut().flatten() {
@@ -687,9 +687,9 @@ impl Sim {
         self.boots[osd.0 as usize] += 1;
         let now = self.now(osd);
         let node = &mut self.nodes[osd.0 as usize];
-        let mut pg = node.disk.load(osd, now);
         node.behind.clear();
         let (current, history) = self.maps.split_last().expect("a map");
+        let mut pg = node.disk.load(osd, now).restarted_after(current.epoch);
         for m in history {
             pg.observe_history(m);
         }
@@ -725,7 +725,7 @@ impl Sim {
                     return;
                 };
                 let ours = per_shard[mine].clone();
-                self.encoded.insert(op.reqid, per_shard);
+                self.encoded.insert((primary, op.reqid), per_shard);
                 ours
             }
             (Some(data), None) => vec![Mutation::WriteFull(data.clone())],

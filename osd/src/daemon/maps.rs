@@ -76,14 +76,10 @@ pub fn load_machine(shared: &Shared, pg: PgId) -> Result<PgMachine, StoreError> 
         meta.dups.clone(),
         shared.log_limits,
     );
-    Ok(PgMachine::new(
-        pg,
-        shared.id,
-        meta,
-        log,
-        shared.lease,
-        shared.started,
-    ))
+    Ok(
+        PgMachine::new(pg, shared.id, meta, log, shared.lease, shared.started)
+            .restarted_after(shared.before_boot),
+    )
 }
 
 /// Starts a task for `pg`, seeding its interval history with the maps seen before `now`.

@@ -172,6 +172,7 @@ impl Osd {
         };
         let map = current_map(&store, &mon).await?;
         check_cluster(&store, &map).await?;
+        let before_boot = map.last().expect("current_map returns a map").epoch;
         let (id, epoch) = mon.call(&boot).await?;
         if let Some(expected) = opts.expect_id.filter(|e| *e != id) {
             return Err(OsdError::Identity(format!(
@@ -199,6 +200,7 @@ impl Osd {
             locks: Mutex::new(HashMap::new()),
             clock,
             started,
+            before_boot,
             lease: opts.timing.lease,
             advancing: tokio::sync::Mutex::new(()),
             boot: Arc::new(boot),

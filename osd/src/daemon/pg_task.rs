@@ -367,7 +367,7 @@ async fn run(
                 Effect::Send { to, msg } => {
                     match shard_for(machine.mapping(), to, msg, &ec_writes) {
                         Some(msg) => send(&shared, pg, to, msg, Bytes::new()),
-                        None => warn!(%pg, %to, "no shard position for member; write not sent"),
+                        None => warn!(%pg, %to, "no shard for this member; write not sent"),
                     }
                 }
                 Effect::Push {
@@ -512,7 +512,8 @@ async fn encode_shards(
 }
 
 /// A message as `to` must receive it: a sub-write of an erasure-coded object carries `to`'s
-/// shard (`None`: `to` holds no shard).
+/// shard (`None`: `to` holds no shard, or the write's encoding is gone, so the only data at
+/// hand is our own shard, which must never reach another position).
 fn shard_for(
     mapping: Option<&Mapping>,
     to: OsdId,
@@ -529,7 +530,14 @@ fn shard_for(
         return Some(msg);
     };
     let encoded = entry.reqid.and_then(|r| ec_writes.get(&r));
-    let (Some(ec), Some(enc)) = (mapping.and_then(|m| m.ec.as_ref()), encoded) else {
+    let ec = mapping.and_then(|m| m.ec.as_ref());
+    let carries_data = mutations
+        .iter()
+        .any(|m| matches!(m, Mutation::WriteFull(_)));
+    if ec.is_some() && encoded.is_none() && carries_data {
+        return None;
+    }
+    let (Some(ec), Some(enc)) = (ec, encoded) else {
         return Some(PgMsg::SubWrite {
             interval,
             prior,

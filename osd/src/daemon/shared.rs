@@ -115,6 +115,9 @@ pub struct Shared {
     /// When the store opened (the clock's reading): leases granted by an earlier run of
     /// this OSD ended by then plus one lease.
     pub started: Duration,
+    /// The newest epoch when this run booted: an earlier run may have peered in it, so
+    /// PGs peer as primary only in later ones (`PgMachine::restarted_after`).
+    pub before_boot: placement::Epoch,
     /// Read lease timing.
     pub lease: crate::pg::LeaseConfig,
     /// What this OSD booted with (sent again if the map calls it down).

@@ -70,6 +70,11 @@ pub struct PgMachine {
     /// The newest stamp any primary asked about our copy with (`Query`, `GetVersions`): one
     /// newer than our map may be a newer interval's primary counting on what we told it.
     asked_up_to: Epoch,
+    /// Epochs in which an earlier run of this OSD may have peered as this PG's primary:
+    /// peering again in one of them would reuse its attempt stamp, so a late order of that
+    /// run (a copy it asked for) would pass for one of ours. Peering waits for a newer map
+    /// (the monitor publishes one for every boot).
+    peer_floor: Epoch,
 }
 
 #[derive(Debug)]
@@ -170,7 +175,15 @@ impl PgMachine {
             stray_asked: None,
             copy_here: true,
             asked_up_to: Epoch(0),
+            peer_floor: Epoch(0),
         }
+    }
+
+    /// Says this OSD started after an earlier run that may have seen epochs up to `floor`:
+    /// as a primary, this machine peers only in a newer epoch (see `peer_floor`).
+    pub fn restarted_after(mut self, floor: Epoch) -> PgMachine {
+        self.peer_floor = floor;
+        self
     }
 
     /// The PG.
@@ -303,19 +316,26 @@ impl PgMachine {
             .map
             .as_ref()
             .is_some_and(|old| old.up_osds != m.up_osds);
+        let held_back = self
+            .map
+            .as_ref()
+            .is_some_and(|old| old.epoch <= self.peer_floor);
         self.map = Some(m);
         if new_interval {
             self.interval = self.intervals.current_start().unwrap_or_default();
-            self.attempt = self.interval;
+            // Never back to an older stamp: a primary may have asked us with a newer one
+            // (from a map we lack yet), and its older attempts' orders must stay refused.
+            self.attempt = self.attempt.max(self.interval);
             self.start_interval(view, out);
-        } else if up_changed
+        } else if (up_changed || held_back)
             && matches!(
                 self.state,
                 PgState::Peering | PgState::Recovering | PgState::Down
             )
         {
-            // A peer we wait for may be gone, or a blocking one back: peer again. Not once
-            // activation began: members may already serve this interval's log.
+            // A peer we wait for may be gone, or a blocking one back, or the map we were
+            // held back at (`peer_floor`) is past: peer again. Not once activation began:
+            // members may already serve this interval's log.
             let m = self.map.as_ref().expect("map set");
             if self.is_primary() && m.acting.len() >= m.min_size {
                 self.start_peering(view, out);
@@ -367,6 +387,11 @@ impl PgMachine {
 
     fn start_peering(&mut self, view: &dyn ObjectView, out: &mut Vec<Effect>) {
         let m = self.map.as_ref().expect("map set");
+        if m.epoch <= self.peer_floor {
+            self.state = PgState::Peering;
+            self.primary = Some(Primary::new(Phase::Idle));
+            return;
+        }
         self.attempt = m.epoch;
         let prior = self
             .intervals
@@ -405,7 +430,7 @@ impl PgMachine {
         match msg {
             // Read-only questions are answered whatever our interval; the asker checks.
             PgMsg::Query { interval } => {
-                self.note_attempt(from, interval);
+                self.note_attempt(interval);
                 self.asked_up_to = self.asked_up_to.max(interval);
                 // Whatever we promised is in this answer: promise older intervals no more.
                 let own = self.read_gate().readable_until;
@@ -434,7 +459,7 @@ impl PgMachine {
                 ))
             }
             PgMsg::GetVersions { interval, names } => {
-                self.note_attempt(from, interval);
+                self.note_attempt(interval);
                 self.asked_up_to = self.asked_up_to.max(interval);
                 let versions = match names {
                     None => view.versions(),
@@ -723,12 +748,12 @@ impl PgMachine {
         self.map.as_ref().is_some_and(|m| stamp <= m.epoch)
     }
 
-    /// Records a newer attempt of our primary (a question of it, answered whatever our
-    /// map): older attempts' orders are ignored from now on, even before we have the map.
-    fn note_attempt(&mut self, from: OsdId, stamp: Epoch) {
-        if self.map.as_ref().and_then(Mapping::primary) == Some(from) {
-            self.note_stamp(stamp);
-        }
+    /// Records the attempt of a question we answer (whatever our map, whoever asks): the
+    /// asker counts on our answer, so orders of older attempts are ignored from now on, even
+    /// before we have the map. The asker is the primary of the map its stamp names, so every
+    /// newer primary stamps at least that, and only stale orders are refused.
+    fn note_attempt(&mut self, stamp: Epoch) {
+        self.note_stamp(stamp);
     }
 
     /// A replica's check of a stamp: within the interval and no older than seen.

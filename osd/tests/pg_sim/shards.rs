@@ -42,12 +42,14 @@ pub fn encode(layout: Layout, data: &Bytes) -> Vec<Vec<Mutation>> {
 }
 
 /// A sub-write carries the receiving member's shard by the sender's map (`None`: the
-/// receiver holds no shard there, and the shell sends nothing), as `pg_task::shard_for`.
+/// receiver holds no shard there, or the sender no longer has the write's encoding, and the
+/// shell sends nothing), as `pg_task::shard_for`. Each OSD keeps its own encodings.
 pub fn for_member(
     m: Option<&Mapping>,
+    me: OsdId,
     to: OsdId,
     msg: PgMsg,
-    encoded: &BTreeMap<ReqId, Vec<Vec<Mutation>>>,
+    encoded: &BTreeMap<(OsdId, ReqId), Vec<Vec<Mutation>>>,
 ) -> Option<PgMsg> {
     match msg {
         PgMsg::SubWrite {
@@ -56,9 +58,10 @@ pub fn for_member(
             entry,
             mutations,
         } => {
-            let per_shard = entry.reqid.and_then(|r| encoded.get(&r));
+            let per_shard = entry.reqid.and_then(|r| encoded.get(&(me, r)));
             let mutations = match (m.and_then(|m| m.ec.as_ref()), per_shard) {
                 (Some(_), Some(per_shard)) => per_shard[position(m, to)?].clone(),
+                (Some(_), None) if mutations.iter().any(carries_data) => return None,
                 _ => mutations,
             };
             Some(PgMsg::SubWrite {
@@ -70,6 +73,11 @@ pub fn for_member(
         }
         other => Some(other),
     }
+}
+
+/// Whether a mutation carries object data (a shard of it, once encoded).
+fn carries_data(m: &Mutation) -> bool {
+    matches!(m, Mutation::WriteFull(_))
 }
 
 /// The push recovery sends from `me` to `to`: `me`'s version of `name` with `to`'s shard,
