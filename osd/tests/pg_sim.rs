@@ -65,6 +65,18 @@ const EC_2_2: Profile = Profile {
     }),
 };
 
+/// 4+2: a write that reached 3 of 6 shards decodes neither way without the roll-back copies.
+const EC_4_2: Profile = Profile {
+    osds: 8,
+    size: 6,
+    min_size: 5,
+    ec: Some(Layout {
+        k: 4,
+        m: 2,
+        stripe_unit: 8,
+    }),
+};
+
 const LIMITS: LogLimits = LogLimits {
     entries: 6,
     dups: 500,
@@ -163,8 +175,14 @@ impl Disk {
                     Some(o) => {
                         self.stash.insert(obj.name, o.clone());
                     }
+                    // A tombstone: absent before this write, as the store keeps it.
                     None => {
-                        self.stash.remove(&obj.name);
+                        let tombstone = Obj {
+                            version: Version::ZERO,
+                            data: Bytes::new(),
+                            xattrs: BTreeMap::new(),
+                        };
+                        self.stash.insert(obj.name, tombstone);
                     }
                 },
                 // Roll-back copies, or the whole PG (a stray copy, with its roll-back copies).
@@ -1008,6 +1026,11 @@ fn acknowledged_writes_survive_every_schedule() {
 #[test]
 fn erasure_coded_writes_survive_every_schedule() {
     schedules(EC_2_2, 1000);
+}
+
+#[test]
+fn erasure_coded_4_2_writes_survive_every_schedule() {
+    schedules(EC_4_2, 1000);
 }
 
 fn schedules(profile: Profile, default_seeds: u64) {

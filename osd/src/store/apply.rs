@@ -370,7 +370,9 @@ impl<'t> Tables<'t> {
             self.drop_blocks_from(&to, 0)?;
         }
         let Some(meta) = self.get_meta(obj)? else {
-            usage.account(to.pg.pool.0, old.map(|m| m.size), None);
+            // Absent before the write: a tombstone says so (see `TxOp::Stash`).
+            self.put_meta(&to, &ObjectMeta::empty(Version::ZERO))?;
+            usage.account(to.pg.pool.0, old.map(|m| m.size), Some(0));
             return Ok(());
         };
         let (pool, seed) = pg_cols(obj.pg);

@@ -263,8 +263,9 @@ pub enum TxOp {
         value: Vec<u8>,
     },
     /// Erasure-coded shards: keep the object's current state (data and meta) as its
-    /// roll-back copy, replacing an older one (an absent object drops it). A write fewer
-    /// than k shards applied can then be undone by decoding the previous version.
+    /// roll-back copy, replacing an older one. A write fewer than k shards applied can then
+    /// be undone by decoding the previous version. An absent object leaves a tombstone (no
+    /// data, version zero): "absent before this write" counts for a roll-back like a copy.
     Stash {
         /// The object.
         obj: ObjectKey,

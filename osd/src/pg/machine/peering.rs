@@ -276,14 +276,15 @@ impl PgMachine {
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
         let mut out = BTreeMap::new();
         for name in names {
-            let states: Vec<(Option<Version>, Option<Version>)> = members
+            // Each member's current state and the state its roll-back copy keeps, if any
+            // (`Some(None)`: a tombstone, absent before the write).
+            type States = (Option<Version>, Option<Option<Version>>);
+            let states: Vec<States> = members
                 .iter()
                 .map(|o| (seen.state_of(*o, name, auth), seen.stash_of(*o, name)))
                 .collect();
             let holders = |s: Option<Version>| {
-                let kept = |(now, stash): &(Option<Version>, Option<Version>)| {
-                    *now == s || (s.is_some() && *stash == s)
-                };
+                let kept = |(now, stash): &States| *now == s || *stash == Some(s);
                 states.iter().filter(|x| kept(x)).count()
             };
             let want = seen.state_of(auth, name, auth);
@@ -295,7 +296,7 @@ impl PgMachine {
             // because it has not recovered it yet, so the PG waits for more shards.
             let mut others: Vec<Option<Version>> = states
                 .iter()
-                .flat_map(|(now, stash)| [*now, *stash])
+                .flat_map(|(now, stash)| [*now, stash.flatten()])
                 .filter(|s| s.is_some() && *s != want && *s != Some(WRONG_SHARD))
                 .collect();
             others.sort();
@@ -516,8 +517,14 @@ impl Seen {
         self.versions.get(&from).and_then(|v| v.get(name)).copied()
     }
 
-    /// The version of `member`'s roll-back copy of `name`, if it reported one.
-    fn stash_of(&self, member: OsdId, name: &str) -> Option<Version> {
-        self.stashed.get(&member).and_then(|s| s.get(name)).copied()
+    /// The state `member`'s roll-back copy of `name` keeps, if it reported one: a version,
+    /// or `Some(None)` for a tombstone (version zero: the object was absent).
+    fn stash_of(&self, member: OsdId, name: &str) -> Option<Option<Version>> {
+        let v = self
+            .stashed
+            .get(&member)
+            .and_then(|s| s.get(name))
+            .copied()?;
+        Some((v != Version::ZERO).then_some(v))
     }
 }
