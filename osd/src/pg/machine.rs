@@ -123,6 +123,9 @@ enum Phase {
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
         /// Erasure-coded: each member's roll-back copies.
         stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        /// Members whose objects are all their log says (not `incomplete`): only their
+        /// lacking an object says it was absent.
+        complete: BTreeSet<OsdId>,
     },
     Recover {
         auth: OsdId,
@@ -323,9 +326,7 @@ impl PgMachine {
         self.map = Some(m);
         if new_interval {
             self.interval = self.intervals.current_start().unwrap_or_default();
-            // Never back to an older stamp: a primary may have asked us with a newer one
-            // (from a map we lack yet), and its older attempts' orders must stay refused.
-            self.attempt = self.attempt.max(self.interval);
+            self.attempt = self.interval;
             self.start_interval(view, out);
         } else if (up_changed || held_back)
             && matches!(
@@ -361,7 +362,9 @@ impl PgMachine {
             && self.info.shard != Some(p)
         {
             // Moved to another shard position: everything held here is the wrong shard.
-            self.info.incomplete |= self.info.shard.is_some();
+            // New to the PG: nothing is held yet. Either way this member's lacking an
+            // object says nothing of the object's history until it is recovered.
+            self.info.incomplete = true;
             self.info.shard = Some(p);
         }
         let m = self.map.as_ref().expect("map set");
@@ -430,7 +433,7 @@ impl PgMachine {
         match msg {
             // Read-only questions are answered whatever our interval; the asker checks.
             PgMsg::Query { interval } => {
-                self.note_attempt(interval);
+                self.note_attempt(from, interval);
                 self.asked_up_to = self.asked_up_to.max(interval);
                 // Whatever we promised is in this answer: promise older intervals no more.
                 let own = self.read_gate().readable_until;
@@ -459,7 +462,7 @@ impl PgMachine {
                 ))
             }
             PgMsg::GetVersions { interval, names } => {
-                self.note_attempt(interval);
+                self.note_attempt(from, interval);
                 self.asked_up_to = self.asked_up_to.max(interval);
                 let versions = match names {
                     None => view.versions(),
@@ -730,8 +733,12 @@ impl PgMachine {
             | PgMsg::LeaseAck { .. } => self.is_primary() && stamp == self.attempt,
             // A copy reaches the primary only as the answer to its own PushTo.
             PgMsg::Push { .. } if self.is_primary() => stamp == self.attempt,
-            // Copies come from the authoritative member, on the primary's order.
-            PgMsg::Push { .. } => self.knows_epoch(stamp) && self.note_stamp(stamp),
+            // Copies come from the authoritative member, on the primary's order. Not one
+            // of an attempt older than a question we answered since (whoever asked, and
+            // whatever our interval): that asker counts on our objects staying as we said.
+            PgMsg::Push { .. } => {
+                stamp >= self.asked_up_to && self.knows_epoch(stamp) && self.note_stamp(stamp)
+            }
             _ => {
                 self.map.as_ref().and_then(Mapping::primary) == Some(from)
                     && self.knows_epoch(stamp)
@@ -748,12 +755,12 @@ impl PgMachine {
         self.map.as_ref().is_some_and(|m| stamp <= m.epoch)
     }
 
-    /// Records the attempt of a question we answer (whatever our map, whoever asks): the
-    /// asker counts on our answer, so orders of older attempts are ignored from now on, even
-    /// before we have the map. The asker is the primary of the map its stamp names, so every
-    /// newer primary stamps at least that, and only stale orders are refused.
-    fn note_attempt(&mut self, stamp: Epoch) {
-        self.note_stamp(stamp);
+    /// Records a newer attempt of our primary (a question of it, answered whatever our
+    /// map): older attempts' orders are ignored from now on, even before we have the map.
+    fn note_attempt(&mut self, from: OsdId, stamp: Epoch) {
+        if self.map.as_ref().and_then(Mapping::primary) == Some(from) {
+            self.note_stamp(stamp);
+        }
     }
 
     /// A replica's check of a stamp: within the interval and no older than seen.

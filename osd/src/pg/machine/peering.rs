@@ -35,8 +35,10 @@ impl PgMachine {
                     plans,
                     versions,
                     stashed,
+                    complete,
                     ..
                 } if waiting.is_empty() => {
+                    let complete = std::mem::take(complete);
                     let (auth, mut auth_log) = (*auth, auth_log.clone());
                     let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
                     let stashed = std::mem::take(stashed);
@@ -67,6 +69,7 @@ impl PgMachine {
                         plans,
                         versions,
                         stashed,
+                        complete,
                     };
                     self.plan_copies(auth, auth_log, seen, out)
                 }
@@ -132,6 +135,11 @@ impl PgMachine {
             })
             .map(|(id, v)| (*id, v.clone()))
             .expect("own info present");
+        let complete: BTreeSet<OsdId> = infos
+            .iter()
+            .filter(|(_, (info, _))| !info.incomplete)
+            .map(|(id, _)| *id)
+            .collect();
         let mut plans = BTreeMap::new();
         for member in &m.acting {
             if *member == auth {
@@ -200,6 +208,7 @@ impl PgMachine {
             waiting: ask,
             versions,
             stashed,
+            complete,
         }
     }
 
@@ -278,13 +287,19 @@ impl PgMachine {
         for name in names {
             // Each member's current state and the state its roll-back copy keeps, if any
             // (`Some(None)`: a tombstone, absent before the write).
-            type States = (Option<Version>, Option<Option<Version>>);
+            type States = (Option<Option<Version>>, Option<Option<Version>>);
             let states: Vec<States> = members
                 .iter()
-                .map(|o| (seen.state_of(*o, name, auth), seen.stash_of(*o, name)))
+                .map(|o| {
+                    let now = seen.state_of(*o, name, auth);
+                    // An incomplete member may lack the object only because it has not
+                    // recovered it yet: that says nothing about its history.
+                    let vouches = now.is_some() || seen.complete.contains(o);
+                    (vouches.then_some(now), seen.stash_of(*o, name))
+                })
                 .collect();
             let holders = |s: Option<Version>| {
-                let kept = |(now, stash): &States| *now == s || *stash == Some(s);
+                let kept = |(now, stash): &States| *now == Some(s) || *stash == Some(s);
                 states.iter().filter(|x| kept(x)).count()
             };
             let want = seen.state_of(auth, name, auth);
@@ -296,7 +311,7 @@ impl PgMachine {
             // because it has not recovered it yet, so the PG waits for more shards.
             let mut others: Vec<Option<Version>> = states
                 .iter()
-                .flat_map(|(now, stash)| [*now, stash.flatten()])
+                .flat_map(|(now, stash)| [now.flatten(), stash.flatten()])
                 .filter(|s| s.is_some() && *s != want && *s != Some(WRONG_SHARD))
                 .collect();
             others.sort();
@@ -501,6 +516,8 @@ pub(super) struct Seen {
     versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
     /// Erasure-coded: their roll-back copies.
     stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
+    /// Members that were not `incomplete` when peering began.
+    complete: BTreeSet<OsdId>,
 }
 
 impl Seen {
