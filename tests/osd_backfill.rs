@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, wait_all_up, wait_osds, wait_settled};
+use common::osds::{Osds, id_of, wait_all_up, wait_osds, wait_settled};
 use common::{Monitors, json};
 use rados::client::{ClientConfig, IoCtx, RadosClient};
 
@@ -42,17 +42,6 @@ async fn verify(io: &IoCtx, acked: &BTreeMap<String, u32>) {
 
 fn status(mons: &Monitors) -> serde_json::Value {
     json(mons.shoal("--timeout 5 status --format json"))
-}
-
-fn id_of(mons: &Monitors, i: usize) -> u64 {
-    json(mons.shoal("osd dump --format json"))["osds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["host"] == format!("host{i}"))
-        .unwrap_or_else(|| panic!("host{i} not in the map"))["id"]
-        .as_u64()
-        .unwrap()
 }
 
 /// The OSDs serving any PG, per `shoal pg dump`.

@@ -2,7 +2,8 @@
 //! bandwidth cap. The shell (`daemon::backfill`) copies the objects.
 //!
 //! A PG needs backfill when this OSD is its primary behind a pg_temp and its up set has
-//! members outside the acting set. Degraded PGs (fewer acting copies than the pool's size)
+//! members outside the acting set (erasure-coded: per shard position, each fed by the
+//! position's old holder). Degraded PGs (fewer acting copies than the pool's size)
 //! go first: they are one failure closer to losing data than merely misplaced ones.
 
 use std::time::Duration;
@@ -19,7 +20,18 @@ pub struct Job {
     /// Whether it has fewer acting copies than its pool's size.
     pub degraded: bool,
     /// Up members that are not acting: they receive the copies.
-    pub targets: Vec<OsdId>,
+    pub targets: Vec<Target>,
+}
+
+/// One new member and where its copies come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The new member.
+    pub osd: OsdId,
+    /// The member that sends it every object: the primary (replicated), or the old holder
+    /// of the shard position it takes (erasure-coded: that holder's objects are exactly the
+    /// shard it needs).
+    pub source: OsdId,
 }
 
 impl Job {
@@ -28,11 +40,34 @@ impl Job {
         if m.primary() != Some(me) {
             return None;
         }
-        let targets: Vec<OsdId> =
-            m.up.iter()
-                .filter(|o| !m.acting.contains(o))
-                .copied()
-                .collect();
+        let targets: Vec<Target> = match &m.ec {
+            None => {
+                m.up.iter()
+                    .filter(|o| !m.acting.contains(o))
+                    .map(|o| Target {
+                        osd: *o,
+                        source: me,
+                    })
+                    .collect()
+            }
+            // A new member already acting at another position is not sent this one's
+            // shard over the one it serves: recovery decodes it there once the pg_temp
+            // clears.
+            Some(ec) => ec
+                .up
+                .iter()
+                .zip(&ec.shards)
+                .filter_map(|(crush, held)| match (crush, held) {
+                    (Some(osd), Some(source)) if osd != source && !m.acting.contains(osd) => {
+                        Some(Target {
+                            osd: *osd,
+                            source: *source,
+                        })
+                    }
+                    _ => None,
+                })
+                .collect(),
+        };
         let degraded = m.acting.len() < m.size;
         (!targets.is_empty()).then_some(Job {
             pg,
@@ -125,11 +160,41 @@ mod tests {
     fn only_the_acting_primary_backfills_the_new_members() {
         let m = mapping(&[3, 1, 2], &[0, 1, 2]);
         let job = Job::of(pg(0), &m, OsdId(0)).unwrap();
-        assert_eq!(job.targets, vec![OsdId(3)]);
+        let target = Target {
+            osd: OsdId(3),
+            source: OsdId(0),
+        };
+        assert_eq!(job.targets, vec![target]);
         assert!(!job.degraded);
         assert_eq!(Job::of(pg(0), &m, OsdId(1)), None, "not the primary");
         let clean = mapping(&[0, 1, 2], &[0, 1, 2]);
         assert_eq!(Job::of(pg(0), &clean, OsdId(0)), None, "nothing to move");
+    }
+
+    #[test]
+    fn erasure_coded_targets_are_fed_by_the_old_holder_of_their_position() {
+        let l = crate::ec::Layout {
+            k: 2,
+            m: 1,
+            stripe_unit: 8,
+        };
+        let held = [Some(0), Some(1), Some(2)];
+        let crush = [Some(0), Some(4), Some(1)];
+        let osds = |s: &[Option<u32>]| s.iter().map(|o| o.map(OsdId)).collect::<Vec<_>>();
+        let mut m = mapping(&[0, 4, 1], &[0, 1, 2]);
+        m.ec = Some(crate::pg::types::EcMapping {
+            layout: l,
+            shards: osds(&held),
+            up: osds(&crush),
+        });
+        let job = Job::of(pg(0), &m, OsdId(0)).unwrap();
+        // osd.4 takes position 1 from osd.1; osd.1 moves to position 2 but serves 1 now,
+        // so it gets its new shard by decoding later, never over the one it serves.
+        let target = Target {
+            osd: OsdId(4),
+            source: OsdId(1),
+        };
+        assert_eq!(job.targets, vec![target]);
     }
 
     #[test]

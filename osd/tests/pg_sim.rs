@@ -429,7 +429,11 @@ impl Sim {
             size: p.size,
             min_size: p.min_size,
             up_osds: self.up.clone(),
-            ec: p.ec.map(|layout| EcMapping { layout, shards }),
+            ec: p.ec.map(|layout| EcMapping {
+                layout,
+                up: shards.clone(),
+                shards,
+            }),
         };
         self.maps.push(m.clone());
         for i in 0..p.osds {

@@ -4,6 +4,7 @@
 //!
 //! Only CRUSH-set changes count: an OSD that merely goes down or comes back up keeps its
 //! slots, and catches up by log recovery inside the acting set, which is far cheaper.
+//! Erasure-coded pools keep their old holders position by position (see `erasure_changes`).
 
 use std::collections::BTreeSet;
 
@@ -13,10 +14,23 @@ use crate::map::ClusterMap;
 use crate::placement::Placement;
 
 /// The pg_temp changes that should accompany the step from `before` to `after` (the map
-/// with the other changes already applied). Replicated pools only.
+/// with the other changes already applied).
 pub fn pg_temp_changes(before: &ClusterMap, after: &ClusterMap) -> Vec<Change> {
     let old = Placement::new(before);
     let new = Placement::new(after);
+    let mut changes = replicated_changes(before, after, &old, &new);
+    changes.extend(erasure_changes(before, after, &old, &new));
+    changes
+}
+
+/// Replicated pools: the old acting set serves a PG whose CRUSH set changed until the new
+/// members are backfilled from it.
+fn replicated_changes(
+    before: &ClusterMap,
+    after: &ClusterMap,
+    old: &Placement,
+    new: &Placement,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     for pool in after.pools.values().filter(|p| !p.is_erasure()) {
         let same_pool = before
@@ -54,6 +68,66 @@ pub fn pg_temp_changes(before: &ClusterMap, after: &ClusterMap) -> Vec<Change> {
             // Someone new must receive the data, and someone old can still serve it.
             if !holders.is_empty() && !up.is_subset(&holders) {
                 changes.push(Change::PgTempSet { pg, osds: acting });
+            }
+        }
+    }
+    changes
+}
+
+/// Erasure-coded pools, position by position: a shard position whose CRUSH member changed
+/// stays with its old holder while that holder is up, so the new member is backfilled with
+/// exactly that shard and every acknowledged object keeps k readable shards however many
+/// positions move at once. A position whose old holder is down (or that was a hole) goes
+/// to its CRUSH member at once, which recovery fills by decoding. The entry is cleared when
+/// every position is served by its CRUSH member.
+fn erasure_changes(
+    before: &ClusterMap,
+    after: &ClusterMap,
+    old: &Placement,
+    new: &Placement,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for pool in after.pools.values().filter(|p| p.is_erasure()) {
+        let same_pool = before
+            .pools
+            .get(&pool.id)
+            .is_some_and(|p| p.pg_num == pool.pg_num && p.rule == pool.rule);
+        for seed in 0..pool.pg_num {
+            let pg = PgId {
+                pool: pool.id,
+                seed,
+            };
+            let Ok(now) = new.map_pg(pg) else { continue };
+            // Who serves each position now: the pg_temp's holder if set, else (when the
+            // CRUSH set changed) the old map's.
+            let serving = match after.pg_temp.get(&pg) {
+                Some(_) => now.acting.clone(),
+                None if same_pool => match (old.map_pg(pg), old.crush_set(pg), new.crush_set(pg)) {
+                    (Ok(was), Ok(raw_was), Ok(raw_now)) if raw_was != raw_now => was.acting,
+                    _ => continue,
+                },
+                None => continue,
+            };
+            if serving.len() != now.up.len() {
+                continue;
+            }
+            let is_up = |o: &OsdId| after.osds.get(o).is_some_and(|e| e.up);
+            let temp: Vec<Option<OsdId>> = serving
+                .iter()
+                .zip(&now.up)
+                .map(|(held, crush)| match held.filter(is_up) {
+                    // Kept even while its CRUSH member is down: it still has the shard.
+                    Some(h) if Some(h) != *crush => Some(h),
+                    _ => *crush,
+                })
+                .collect();
+            let current = after.pg_temp.get(&pg);
+            if temp == now.up {
+                if current.is_some() {
+                    changes.push(Change::PgTempClear(pg));
+                }
+            } else if current != Some(&temp) {
+                changes.push(Change::PgTempSet { pg, osds: temp });
             }
         }
     }

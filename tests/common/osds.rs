@@ -181,6 +181,18 @@ pub fn index_of(mons: &Monitors, id: u64) -> usize {
     host.trim_start_matches("host").parse().unwrap()
 }
 
+/// The id of the OSD with harness index `i` (it runs on host `host{i}`).
+pub fn id_of(mons: &Monitors, i: usize) -> u64 {
+    json(mons.shoal("osd dump --format json"))["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["host"] == format!("host{i}"))
+        .unwrap_or_else(|| panic!("host{i} not in the map"))["id"]
+        .as_u64()
+        .unwrap()
+}
+
 /// Waits until no pg_temp is left and every PG reports `active+clean`.
 pub fn wait_settled(mons: &Monitors, osds: &Osds, within: Duration) -> Duration {
     let start = Instant::now();

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use super::pg_task::PgInput;
 use super::shared::{Counters, Shared};
 use crate::StoreError;
-use crate::backfill::{Bandwidth, Job, order};
+use crate::backfill::{Bandwidth, Job, Target, order};
 use crate::pg::{Event, ObjectCopy, PgState};
 use crate::store::{ObjectKey, Store};
 
@@ -68,11 +68,34 @@ pub enum BackfillRefused {
     /// This OSD is not a backfill target of the PG in that interval (the map moved on).
     #[error("not a backfill target of this pg now")]
     NotTarget,
+    /// A relaying holder could not read its copy or reach the new member.
+    #[error("the shard's holder could not send it: {0}")]
+    Relay(String),
 }
 
 impl Rpc for BackfillPush {
     const METHOD: u16 = 220;
     type Reply = Result<(), BackfillRefused>;
+}
+
+/// Erasure-coded backfill, primary -> the old holder of a shard position: send your copy of
+/// `name` (exactly the shard the position's new member needs) to `to`. Answers the bytes
+/// sent (0: the holder has no such object now).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackfillRelay {
+    /// The PG.
+    pub pg: PgId,
+    /// The primary's interval (carried in the copy).
+    pub interval: Epoch,
+    /// The object.
+    pub name: String,
+    /// The new member.
+    pub to: OsdId,
+}
+
+impl Rpc for BackfillRelay {
+    const METHOD: u16 = 221;
+    type Reply = Result<u64, BackfillRefused>;
 }
 
 /// A PG's backfill as `shoal pg dump` shows it.
@@ -128,6 +151,24 @@ pub async fn serve_push(
     match (sent, stored.await) {
         (Ok(()), Ok(true)) => Ok(()),
         _ => Err(BackfillRefused::NotTarget),
+    }
+}
+
+/// Sends this OSD's copy of an object to a new member, for the primary (erasure-coded
+/// backfill: this OSD held the shard position the new member takes).
+pub async fn serve_relay(shared: Arc<Shared>, req: BackfillRelay) -> Result<u64, BackfillRefused> {
+    let relay = |e: BackfillError| BackfillRefused::Relay(e.to_string());
+    let Some((push, data)) = read_for_push(&shared.store, req.pg, &req.name, req.interval)
+        .await
+        .map_err(relay)?
+    else {
+        return Ok(0);
+    };
+    let bytes = data.len() as u64;
+    match send(&shared, req.to, &push, data).await {
+        Ok(()) => Ok(bytes),
+        Err(BackfillError::Refused { reason, .. }) => Err(reason),
+        Err(e) => Err(relay(e)),
     }
 }
 
@@ -289,11 +330,17 @@ async fn backfill_pg(
             let Some((push, data)) = read_for_push(&shared.store, pg, name, interval).await? else {
                 continue; // deleted since the listing
             };
+            // Erasure-coded shards of one object are the same size: ours stands for each.
             let wait = bandwidth.lock().await.take(data.len() as u64, now());
             tokio::time::sleep(wait).await;
             for target in &job.targets {
-                send(shared, *target, &push, data.clone()).await?;
-                Counters::add(&shared.counters.recovered_bytes, data.len() as u64);
+                let bytes = if target.source == shared.id {
+                    send(shared, target.osd, &push, data.clone()).await?;
+                    data.len() as u64
+                } else {
+                    relay(shared, target, &push).await?
+                };
+                Counters::add(&shared.counters.recovered_bytes, bytes);
                 Counters::add(&shared.counters.recovered_objects, 1);
             }
             set_progress(shared, pg, |p| p.copied += 1);
@@ -405,6 +452,43 @@ async fn send(
     Err(match last {
         Some(source) => BackfillError::Unreachable { target, source },
         None => BackfillError::NoAddress(target),
+    })
+}
+
+/// Asks `target.source` to send its copy of the object `push` names to `target.osd`.
+async fn relay(
+    shared: &Shared,
+    target: &Target,
+    push: &BackfillPush,
+) -> Result<u64, BackfillError> {
+    let req = BackfillRelay {
+        pg: push.pg,
+        interval: push.interval,
+        name: push.name.clone(),
+        to: target.osd,
+    };
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let Some(addr) = shared.addr_of(target.source) else {
+            return Err(BackfillError::NoAddress(target.source));
+        };
+        match shared.messenger.call(addr, &req).await {
+            Ok(Ok(bytes)) => return Ok(bytes),
+            Ok(Err(reason)) => {
+                return Err(BackfillError::Refused {
+                    target: target.osd,
+                    reason,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(source) => BackfillError::Unreachable {
+            target: target.source,
+            source,
+        },
+        None => BackfillError::NoAddress(target.source),
     })
 }
 

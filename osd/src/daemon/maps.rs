@@ -34,6 +34,7 @@ pub fn mapping(map: &ClusterMap, placement: &Placement, pg: PgId) -> Option<Mapp
                 stripe_unit: stripe_unit as usize,
             },
             shards: p.acting.clone(),
+            up: p.up.clone(),
         }),
         PoolKind::Replicated { .. } => None,
     };

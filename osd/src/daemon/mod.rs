@@ -292,7 +292,8 @@ impl Osd {
 }
 
 fn router(shared: Arc<shared::Shared>) -> Router {
-    let (s1, s2, s3, s4, s5) = (
+    let (s1, s2, s3, s4, s5, s6) = (
+        shared.clone(),
         shared.clone(),
         shared.clone(),
         shared.clone(),
@@ -317,6 +318,10 @@ fn router(shared: Arc<shared::Shared>) -> Router {
         .route(move |req: backfill::BackfillPush, ctx| {
             let shared = s4.clone();
             async move { backfill::serve_push(shared, req, ctx).await }
+        })
+        .route(move |req: backfill::BackfillRelay, _| {
+            let shared = s6.clone();
+            async move { backfill::serve_relay(shared, req).await }
         })
         .route(move |req: PgPeer, ctx| {
             let shared = s3.clone();

@@ -545,7 +545,7 @@ fn shard_for(
             mutations,
         });
     };
-    let mutations = enc.shard_mutations(&mutations, ec.position(to)?);
+    let mutations = enc.shard_mutations(&mutations, ec.write_position(to)?);
     Some(PgMsg::SubWrite {
         interval,
         prior,

@@ -49,12 +49,22 @@ pub struct EcMapping {
     pub layout: crate::ec::Layout,
     /// Shard i's holder (`None`: a hole, no OSD serves that position now).
     pub shards: Vec<Option<OsdId>>,
+    /// Shard i's CRUSH member (differs from `shards` under a pg_temp: it is backfilled
+    /// from the holder, see `backfill::Job`).
+    pub up: Vec<Option<OsdId>>,
 }
 
 impl EcMapping {
     /// The shard `osd` holds in this epoch.
     pub fn position(&self, osd: OsdId) -> Option<usize> {
         self.shards.iter().position(|s| *s == Some(osd))
+    }
+
+    /// The shard `osd` is sent writes of: the one it holds, or, being backfilled under a
+    /// pg_temp, the one it takes.
+    pub fn write_position(&self, osd: OsdId) -> Option<usize> {
+        self.position(osd)
+            .or_else(|| self.up.iter().position(|s| *s == Some(osd)))
     }
 }
 

@@ -60,7 +60,7 @@ pub fn for_member(
         } => {
             let per_shard = entry.reqid.and_then(|r| encoded.get(&(me, r)));
             let mutations = match (m.and_then(|m| m.ec.as_ref()), per_shard) {
-                (Some(_), Some(per_shard)) => per_shard[position(m, to)?].clone(),
+                (Some(ec), Some(per_shard)) => per_shard[ec.write_position(to)?].clone(),
                 (Some(_), None) if mutations.iter().any(carries_data) => return None,
                 _ => mutations,
             };

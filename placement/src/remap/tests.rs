@@ -109,3 +109,71 @@ fn a_new_osd_receives_data_behind_a_pg_temp() {
         assert!(!p.acting.contains(&Some(OsdId(9))));
     }
 }
+
+fn erasure_cluster() -> (ClusterMap, crate::ids::PoolId) {
+    let mut map = synth::map(Shape {
+        zones: 1,
+        hosts: 10,
+        osds_per_host: 1,
+    });
+    let pool = synth::add_pool(&mut map, PoolKind::erasure(4, 2), 64, DomainType::Host).unwrap();
+    (map, pool)
+}
+
+#[test]
+fn erasure_positions_that_move_stay_with_their_old_holders_however_many_move() {
+    let (mut map, pool) = erasure_cluster();
+    let before = Placement::new(&map);
+    let out = [OsdId(2), OsdId(5), OsdId(7)];
+    step(&mut map, out.iter().map(|o| Change::OsdOut(*o)).collect());
+    let after = Placement::new(&map);
+    let mut moved_together = 0;
+    for seed in 0..64 {
+        let pg = PgId { pool, seed };
+        let was = before.map_pg(pg).unwrap();
+        let now = after.map_pg(pg).unwrap();
+        // Every shard is served where it was: nothing needs decoding to be read.
+        assert_eq!(now.acting, was.acting, "{pg}");
+        let moved = (0..6).filter(|p| now.up[*p] != was.acting[*p]).count();
+        assert_eq!(moved > 0, map.pg_temp.contains_key(&pg), "{pg}");
+        moved_together += usize::from(moved >= 2);
+    }
+    assert!(moved_together > 0, "no PG moved two positions at once");
+    // Backfilled: each primary clears its entry; every PG is then served by CRUSH.
+    let done: Vec<Change> = map
+        .pg_temp
+        .keys()
+        .map(|pg| Change::PgTempClear(*pg))
+        .collect();
+    step(&mut map, done);
+    let settled = Placement::new(&map);
+    for seed in 0..64 {
+        let now = settled.map_pg(PgId { pool, seed }).unwrap();
+        assert_eq!(now.acting, now.up);
+        assert!(out.iter().all(|o| !now.up.contains(&Some(*o))));
+    }
+}
+
+#[test]
+fn erasure_a_holder_that_goes_down_hands_its_position_to_the_crush_member() {
+    let (mut map, pool) = erasure_cluster();
+    step(&mut map, vec![Change::OsdOut(OsdId(3))]);
+    let held: Vec<PgId> = map.pg_temp.keys().copied().collect();
+    assert!(!held.is_empty());
+    // osd.3 serves its old positions behind the pg_temps; then it dies.
+    let temps = step(&mut map, vec![Change::OsdDown(OsdId(3))]);
+    assert!(
+        temps.iter().all(|c| matches!(c, Change::PgTempClear(_))),
+        "{temps:?}"
+    );
+    let now = Placement::new(&map);
+    for pg in held {
+        assert!(!map.pg_temp.contains_key(&pg));
+        let p = now.map_pg(pg).unwrap();
+        assert_eq!(p.acting, p.up, "{pg}: the replacement recovers by decoding");
+    }
+    // A down OSD that merely keeps its slot moves nothing.
+    let (mut map, _) = erasure_cluster();
+    assert!(step(&mut map, vec![Change::OsdDown(OsdId(1))]).is_empty());
+    let _ = pool;
+}

@@ -58,8 +58,13 @@ impl PgMachine {
             }),
             reqid: Some(reqid),
         };
-        let replicas: BTreeSet<OsdId> =
-            m.acting.iter().copied().filter(|o| *o != self.me).collect();
+        let replicas: BTreeSet<OsdId> = m
+            .acting
+            .iter()
+            .copied()
+            .chain(self.backfill_targets())
+            .filter(|o| *o != self.me)
+            .collect();
         let msg = PgMsg::SubWrite {
             interval: self.attempt,
             prior,
@@ -88,13 +93,34 @@ impl PgMachine {
 
     /// The transaction applying one logged write: object changes and the log entry together.
     pub(super) fn write_txn(&mut self, entry: LogEntry, mutations: Vec<Mutation>) -> Txn {
+        let version = entry.version;
+        let mut ops = self.object_ops(&entry, mutations);
+        ops.push(TxOp::AppendLog {
+            pg: self.pg,
+            version,
+            entry: encode(&entry),
+        });
+        if let Some(tail) = self.log.append(entry) {
+            self.info.log_tail = tail;
+            ops.push(TxOp::TrimLog {
+                pg: self.pg,
+                through: tail,
+            });
+            ops.push(self.meta_op());
+        }
+        self.info.last_update = version;
+        Txn { ops }
+    }
+
+    /// What a write does to its object.
+    pub(super) fn object_ops(&self, entry: &LogEntry, mutations: Vec<Mutation>) -> Vec<TxOp> {
         let obj = self.key(&entry.object);
         let version = entry.version;
         // Erasure-coded: keep the shard's previous state until the PG is next clean, so a
         // write that fewer than k shards applied can be rolled back by decoding it.
         let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
         let stash = erasure.then(|| TxOp::Stash { obj: obj.clone() });
-        let mut ops: Vec<TxOp> = stash
+        stash
             .into_iter()
             .chain(mutations.into_iter().map(|m| {
                 let obj = obj.clone();
@@ -123,21 +149,6 @@ impl PgMachine {
                     },
                 }
             }))
-            .collect();
-        ops.push(TxOp::AppendLog {
-            pg: self.pg,
-            version,
-            entry: encode(&entry),
-        });
-        if let Some(tail) = self.log.append(entry) {
-            self.info.log_tail = tail;
-            ops.push(TxOp::TrimLog {
-                pg: self.pg,
-                through: tail,
-            });
-            ops.push(self.meta_op());
-        }
-        self.info.last_update = version;
-        Txn { ops }
+            .collect()
     }
 }
