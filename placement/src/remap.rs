@@ -112,15 +112,30 @@ fn erasure_changes(
                 continue;
             }
             let is_up = |o: &OsdId| after.osds.get(o).is_some_and(|e| e.up);
-            let temp: Vec<Option<OsdId>> = serving
+            let held: Vec<Option<OsdId>> = serving.iter().map(|h| h.filter(is_up)).collect();
+            let mut temp: Vec<Option<OsdId>> = held
                 .iter()
                 .zip(&now.up)
-                .map(|(held, crush)| match held.filter(is_up) {
+                .map(|(held, crush)| match held {
                     // Kept even while its CRUSH member is down: it still has the shard.
-                    Some(h) if Some(h) != *crush => Some(h),
+                    Some(h) if *held != *crush => Some(*h),
                     _ => *crush,
                 })
                 .collect();
+            // An OSD kept at its old position cannot also take its new one (an OSD serves
+            // one position): that position keeps its own old holder, or stays a hole until
+            // the entry clears and recovery fills it.
+            let kept: BTreeSet<OsdId> = temp
+                .iter()
+                .zip(&held)
+                .filter(|(t, h)| t.is_some() && t == h)
+                .filter_map(|(t, _)| *t)
+                .collect();
+            for (p, t) in temp.iter_mut().enumerate() {
+                if t.is_some_and(|o| kept.contains(&o)) && *t != held[p] {
+                    *t = held[p].filter(|h| !kept.contains(h));
+                }
+            }
             let current = after.pg_temp.get(&pg);
             if temp == now.up {
                 if current.is_some() {

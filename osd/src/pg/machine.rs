@@ -23,6 +23,7 @@ use super::types::{
 };
 use crate::store::{ObjectKey, TxOp, Txn};
 
+mod backfill;
 mod peering;
 mod reads;
 mod stalls;
@@ -275,43 +276,6 @@ impl PgMachine {
         self.request_lease(&mut out);
         self.copy_here |= out.iter().any(|e| matches!(e, Effect::Persist(_)));
         out
-    }
-
-    /// A copy from the primary serving behind a pg_temp, to this new member of the up set.
-    /// Stored like a recovery copy: the PG is then `incomplete` here, so the peering that
-    /// follows the pg_temp compares listings with this member instead of trusting its log.
-    fn on_backfill(
-        &mut self,
-        from: OsdId,
-        interval: Epoch,
-        name: String,
-        copy: ObjectCopy,
-        view: &dyn ObjectView,
-        out: &mut Vec<Effect>,
-    ) {
-        let Some(m) = &self.map else { return };
-        let target = m.up.contains(&self.me) && !m.acting.contains(&self.me);
-        // The sender's interval is not compared with ours: a new OSD dates the interval
-        // from the first map it saw, later than the primary does. A stray copy is harmless
-        // anyway: it only makes this member compare by listing.
-        let _ = interval;
-        // Erasure-coded copies come from the old holder of our position (an acting member).
-        let sender = m.primary() == Some(from) || (m.ec.is_some() && m.acting.contains(&from));
-        if !target || !sender {
-            return;
-        }
-        // A write forwarded to us meanwhile may be newer than this copy (erasure-coded
-        // targets get writes during backfill): keep the newer. Still acknowledged.
-        if view.version(&name).is_some_and(|v| v >= copy.version) {
-            out.push(Effect::Backfilled { name });
-            return;
-        }
-        self.info.incomplete = true;
-        let op = ObjectCopy::into_op(Some(copy), self.key(&name));
-        out.push(Effect::Persist(Txn {
-            ops: vec![op, self.meta_op()],
-        }));
-        out.push(Effect::Backfilled { name });
     }
 
     // ----- maps and intervals -----
@@ -737,91 +701,6 @@ impl PgMachine {
             next = self.pending.remove(&version);
         }
         self.pending.retain(|prior, _| *prior > version);
-    }
-
-    /// Erasure-coded, under a pg_temp: whether we are the CRUSH member of a shard position
-    /// its old holder still serves (being backfilled from it). Such a member also applies
-    /// the position's writes, so the final peering finds every acknowledged write on k
-    /// acting members even when several positions moved at once.
-    fn is_backfill_target(&self) -> bool {
-        let Some(m) = &self.map else { return false };
-        m.ec.as_ref()
-            .is_some_and(|ec| ec.up.contains(&Some(self.me)) && !m.acting.contains(&self.me))
-    }
-
-    /// A write as a backfill target applies it: the object only (our log describes nothing
-    /// yet: we are `incomplete`, compared by listing at the next peering), and only if it
-    /// is newer than what we hold (a backfill copy may bring it, or an older state, in any
-    /// order). The acknowledgement echoes the primary's stamp.
-    fn on_backfill_write(
-        &mut self,
-        from: OsdId,
-        interval: Epoch,
-        entry: LogEntry,
-        mutations: Vec<Mutation>,
-        view: &dyn ObjectView,
-        out: &mut Vec<Effect>,
-    ) {
-        if self.map.as_ref().and_then(Mapping::primary) != Some(from) {
-            return;
-        }
-        let version = entry.version;
-        if view
-            .version(&entry.object)
-            .is_none_or(|held| held < version)
-        {
-            self.info.incomplete = true;
-            let mut ops = self.object_ops(&entry, mutations);
-            ops.push(self.meta_op());
-            out.push(Effect::Persist(Txn { ops }));
-        }
-        out.push(self.send(from, PgMsg::SubWriteAck { interval, version }));
-    }
-
-    /// Writes in flight stop waiting for backfill targets the new map no longer has (down,
-    /// or the position moved again); those all acting members applied are answered.
-    fn forget_departed_targets(&mut self, out: &mut Vec<Effect>) {
-        let Some(m) = &self.map else { return };
-        let keep: BTreeSet<OsdId> = m
-            .acting
-            .iter()
-            .copied()
-            .chain(self.backfill_targets())
-            .collect();
-        let Some(p) = self.primary.as_mut() else {
-            return;
-        };
-        let mut done = Vec::new();
-        for (version, w) in p.inflight.iter_mut() {
-            w.waiting.retain(|o| keep.contains(o));
-            if w.waiting.is_empty() {
-                done.push(*version);
-            }
-        }
-        for version in done {
-            let w = p.inflight.remove(&version).expect("present");
-            out.push(Effect::Reply {
-                reqid: w.reqid,
-                result: Ok(version),
-            });
-        }
-    }
-
-    /// Erasure-coded, under a pg_temp: the CRUSH members of positions their old holders
-    /// still serve (see `is_backfill_target`); they get every write too.
-    fn backfill_targets(&self) -> Vec<OsdId> {
-        let Some(m) = &self.map else {
-            return Vec::new();
-        };
-        let Some(ec) = &m.ec else { return Vec::new() };
-        ec.up
-            .iter()
-            .zip(&ec.shards)
-            .filter_map(|(crush, held)| match crush {
-                Some(t) if crush != held && !m.acting.contains(t) => Some(*t),
-                _ => None,
-            })
-            .collect()
     }
 
     // ----- helpers -----

@@ -177,3 +177,54 @@ fn erasure_a_holder_that_goes_down_hands_its_position_to_the_crush_member() {
     assert!(step(&mut map, vec![Change::OsdDown(OsdId(1))]).is_empty());
     let _ = pool;
 }
+
+#[test]
+fn erasure_pg_temps_never_name_an_osd_twice_through_outs_ins_and_deaths() {
+    let (mut map, _) = erasure_cluster();
+    let addr = "127.0.0.1:7000".parse().unwrap();
+    // Seeded waves of outs, ins, deaths and returns while older entries still pin OSDs
+    // (OSDs trade positions), a few OSDs at a time; some entries clear as if backfilled.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut repeats = 0;
+    for _ in 0..300 {
+        let mut changes = Vec::new();
+        let mut touched = BTreeSet::new();
+        for _ in 0..1 + next(3) {
+            let o = OsdId(next(10) as u32);
+            if !touched.insert(o) {
+                continue;
+            }
+            let entry = &map.osds[&o];
+            changes.push(match (next(4), entry.is_in, entry.up) {
+                (0, true, _) => Change::OsdOut(o),
+                (0, false, _) => Change::OsdIn(o),
+                (1, _, true) => Change::OsdDown(o),
+                (1, _, false) => Change::OsdUp { id: o, addr },
+                (_, true, _) if next(2) == 0 => Change::OsdOut(o),
+                _ => Change::OsdIn(o),
+            });
+        }
+        if next(3) == 0 {
+            let pgs: Vec<PgId> = map.pg_temp.keys().copied().collect();
+            changes.extend(
+                pgs.into_iter()
+                    .filter(|_| next(2) == 0)
+                    .map(Change::PgTempClear),
+            );
+        }
+        step(&mut map, changes);
+        for (pg, temp) in &map.pg_temp {
+            let osds: Vec<OsdId> = temp.iter().flatten().copied().collect();
+            let unique: BTreeSet<OsdId> = osds.iter().copied().collect();
+            repeats += usize::from(unique.len() != osds.len());
+            assert_eq!(unique.len(), osds.len(), "{pg}: {temp:?}");
+        }
+    }
+    assert_eq!(repeats, 0);
+}
