@@ -11,9 +11,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, id_of, wait_all_up, wait_osds, wait_settled};
+use common::osds::{Osds, connect, id_of, wait_all_up, wait_osds, wait_settled};
 use common::{Monitors, json};
-use rados::client::{ClientConfig, IoCtx, RadosClient};
+use rados::client::{ClientConfig, IoCtx};
 
 fn payload(i: usize) -> Vec<u8> {
     let len = 32 * 1024 + (i * 7919) % 32_768;
@@ -67,14 +67,7 @@ async fn out_new_and_auto_out_osds_rebalance_behind_pg_temp() {
     wait_all_up(&mons, 4);
     json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 16 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(60));
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(60),
-        ..ClientConfig::default()
-    };
-    let client = RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap();
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = client.pool("data").await.unwrap();
     let mut acked = BTreeMap::new();
     write_range(&io, 0..120, &mut acked).await;
@@ -191,10 +184,7 @@ async fn df_and_osd_df_account_for_every_copy_and_shard() {
     json(mons.shoal("pool create rep --size 3 --min-size 2 --pg-num 8 --format json"));
     json(mons.shoal("pool create ec --ec 2+1 --pg-num 8 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(60));
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let client = RadosClient::connect(mons.addrs.clone(), &keyring, ClientConfig::default())
-        .await
-        .unwrap();
+    let client = connect(&mons, ClientConfig::default().op_timeout).await;
     let (mut rep_acked, mut ec_acked) = (BTreeMap::new(), BTreeMap::new());
     write_range(&client.pool("rep").await.unwrap(), 0..30, &mut rep_acked).await;
     write_range(&client.pool("ec").await.unwrap(), 30..50, &mut ec_acked).await;

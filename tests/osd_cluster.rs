@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, http_get, index_of, wait_osds};
+use common::osds::{Osds, connect, http_get, index_of, wait_osds};
 use common::{Monitors, json};
-use rados::client::{ClientConfig, IoCtx, RadosClient};
+use rados::client::IoCtx;
 
 /// Monitors that mark a silent OSD down quickly (failure reports usually come first).
 fn monitors() -> Monitors {
@@ -58,17 +58,6 @@ fn acting(mons: &Monitors, pool: &str, object: &str) -> Vec<usize> {
         .collect()
 }
 
-async fn connect(mons: &Monitors) -> Arc<RadosClient> {
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(60),
-        ..ClientConfig::default()
-    };
-    RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap()
-}
-
 fn payload(i: usize) -> Vec<u8> {
     let len = 1 + (i * 7919) % 200_000;
     (0..len).map(|b| (b as u8) ^ (i as u8)).collect()
@@ -107,7 +96,7 @@ async fn acknowledged_writes_survive_killing_a_replica_then_a_primary() {
     json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 16 --format json"));
     wait_clean(&mons, &osds, Duration::from_secs(60));
 
-    let client = connect(&mons).await;
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = client.pool("data").await.unwrap();
     let mut acked = BTreeMap::new();
     write_all(&io, 0..30, &mut acked).await;
@@ -192,7 +181,7 @@ async fn a_pg_whose_only_up_to_date_holder_is_down_stays_down() {
     // size 2, min_size 1: one member alone may take writes.
     json(mons.shoal("pool create thin --size 2 --min-size 1 --pg-num 4 --format json"));
     wait_clean(&mons, &osds, Duration::from_secs(60));
-    let client = connect(&mons).await;
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = client.pool("thin").await.unwrap();
     io.write_full("z", b"old".to_vec()).await.unwrap();
 
@@ -212,16 +201,7 @@ async fn a_pg_whose_only_up_to_date_holder_is_down_stays_down() {
     wait_osds(&mons, Duration::from_secs(30), "b up", |v| up_count(v) == 3);
 
     // b alone has only the old data: the PG must be down, never serve "old".
-    let quick = {
-        let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-        let config = ClientConfig {
-            op_timeout: Duration::from_secs(8),
-            ..ClientConfig::default()
-        };
-        RadosClient::connect(mons.addrs.clone(), &keyring, config)
-            .await
-            .unwrap()
-    };
+    let quick = connect(&mons, Duration::from_secs(8)).await;
     let qio = quick.pool("thin").await.unwrap();
     match qio.read("z", 0, None).await {
         Ok(data) => panic!(
@@ -280,7 +260,7 @@ async fn reads_are_whole_and_never_stale_while_the_primary_pauses() {
     });
     json(mons.shoal("pool create hot --size 3 --min-size 2 --pg-num 4 --format json"));
     wait_clean(&mons, &osds, Duration::from_secs(60));
-    let client = connect(&mons).await;
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = client.pool("hot").await.unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::osds::{
-    Osds, corrupt, index_of, pg_command, placement_of, wait_all_up, wait_osds, wait_settled,
+    Osds, connect, corrupt, index_of, pg_command, placement_of, wait_all_up, wait_osds,
+    wait_settled,
 };
 use common::{Monitors, json};
-use rados::client::{ClientConfig, IoCtx, RadosClient};
+use rados::client::IoCtx;
 
 /// Sizes around the layout's edges: 1 byte, a chunk (64 KiB), a stripe (256 KiB), many.
 const SIZES: &[usize] = &[
@@ -74,14 +75,7 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
     assert_eq!(get["stripe_unit"], 65536, "{get}");
     wait_settled(&mons, &osds, Duration::from_secs(60));
 
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(60),
-        ..ClientConfig::default()
-    };
-    let client = RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap();
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = client.pool("ec").await.unwrap();
     // The same layout with min_size = k: serves I/O with no margin (the CLI warns).
     let k_pool = mons.shoal("pool create eck --ec 4+2 --pg-num 8 --min-size 4");
@@ -201,13 +195,7 @@ async fn ec_4_2_round_trips_survives_two_kills_and_rebuilds() {
         "MEASURED ec 4+2 min_size 4: two OSDs killed -> every object read back: {:.1?}",
         killed.elapsed()
     );
-    let impatient = ClientConfig {
-        op_timeout: Duration::from_secs(3),
-        ..ClientConfig::default()
-    };
-    let quick = RadosClient::connect(mons.addrs.clone(), &keyring, impatient)
-        .await
-        .unwrap();
+    let quick = connect(&mons, Duration::from_secs(3)).await;
     let refused = quick
         .pool("ec")
         .await

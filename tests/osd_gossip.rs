@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, wait_all_up, wait_osds};
+use common::osds::{Osds, connect, wait_all_up, wait_osds};
 use common::{Monitors, json};
-use rados::client::{ClientConfig, RadosClient};
 
 /// `id -> (up, up_from)` from `shoal osd dump`.
 fn osd_states(mons: &Monitors) -> BTreeMap<u64, (bool, u64)> {
@@ -72,14 +71,7 @@ async fn gossip_marks_killed_and_hung_osds_down_and_leaves_healthy_ones_alone() 
     json(mons.shoal("pool create load --size 3 --min-size 2 --pg-num 16 --format json"));
 
     // A steady write load for the whole test.
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(60),
-        ..ClientConfig::default()
-    };
-    let client = RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap();
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let io = Arc::new(client.pool("load").await.unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));

@@ -13,9 +13,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, id_of, wait_all_up, wait_settled};
+use common::osds::{Osds, connect, id_of, wait_all_up, wait_settled};
 use common::{Monitors, json};
-use rados::client::{ClientConfig, IoCtx, RadosClient};
+use rados::client::IoCtx;
 
 /// Object sizes, cycled: edges of a 64 KiB chunk and a 256 KiB stripe, up to 4 MiB.
 const SIZES: &[usize] = &[1, 4095, 65_537, 262_147, 1_000_003, 4 << 20];
@@ -116,14 +116,7 @@ async fn several_positions_move_at_once_and_nothing_is_lost() {
     json(mons.shoal("pool create ec --ec 4+2 --pg-num 16 --format json"));
     json(mons.shoal("pool create rep --size 3 --min-size 2 --pg-num 16 --format json"));
     wait_settled(&mons, &osds, Duration::from_secs(90));
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(60),
-        ..ClientConfig::default()
-    };
-    let client = RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap();
+    let client = connect(&mons, Duration::from_secs(60)).await;
     let mut pools = Vec::new();
     for name in ["ec", "rep"] {
         let io = client.pool(name).await.unwrap();

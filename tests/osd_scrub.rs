@@ -8,12 +8,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::osds::{Osds, http_get, wait_osds};
+use common::osds::{Osds, connect, http_get, wait_osds};
 use common::{Monitors, json};
-use rados::client::{ClientConfig, RadosClient};
 
 fn payload(i: usize) -> Vec<u8> {
     // Several 64 KiB blocks, so the corrupted byte is not in the first one.
@@ -89,17 +87,6 @@ fn scrub(mons: &Monitors, cmd: &str, pgid: &str) -> serde_json::Value {
     common::osds::pg_command(mons, cmd, pgid)
 }
 
-async fn connect(mons: &Monitors) -> Arc<RadosClient> {
-    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
-    let config = ClientConfig {
-        op_timeout: Duration::from_secs(30),
-        ..ClientConfig::default()
-    };
-    RadosClient::connect(mons.addrs.clone(), &keyring, config)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_scrub_finds_silent_corruption_repair_and_read_repair_fix_it() {
     let started = Instant::now();
@@ -114,7 +101,7 @@ async fn deep_scrub_finds_silent_corruption_repair_and_read_repair_fix_it() {
     json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 4 --format json"));
     wait_pgs(&mons, &osds, "active+clean", |s| s == "active+clean");
 
-    let client = connect(&mons).await;
+    let client = connect(&mons, Duration::from_secs(30)).await;
     let io = client.pool("data").await.unwrap();
     for i in 0..8 {
         io.write_full(&format!("obj-{i}"), payload(i))
@@ -224,7 +211,7 @@ async fn auto_repair_from_the_config_file_repairs_after_a_scrub_finds_errors() {
     });
     json(mons.shoal("pool create data --size 3 --min-size 2 --pg-num 1 --format json"));
     wait_pgs(&mons, &osds, "active+clean", |s| s == "active+clean");
-    let client = connect(&mons).await;
+    let client = connect(&mons, Duration::from_secs(30)).await;
     let io = client.pool("data").await.unwrap();
     for i in 0..3 {
         io.write_full(&format!("obj-{i}"), payload(i))

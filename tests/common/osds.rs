@@ -5,7 +5,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rados::client::{ClientConfig, RadosClient};
+
 use super::{Monitors, json, kill_child};
+
+/// A RADOS client of the monitors' cluster whose operations give up after `op_timeout`.
+pub async fn connect(mons: &Monitors, op_timeout: Duration) -> std::sync::Arc<RadosClient> {
+    let keyring = rados::Keyring::load(&mons.dir.0.join("keyring")).unwrap();
+    let config = ClientConfig {
+        op_timeout,
+        ..ClientConfig::default()
+    };
+    RadosClient::connect(mons.addrs.clone(), &keyring, config)
+        .await
+        .unwrap()
+}
 
 /// A free TCP port on loopback.
 fn free_tcp_addr() -> std::net::SocketAddr {
