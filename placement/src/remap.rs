@@ -11,28 +11,15 @@ use std::collections::BTreeSet;
 use crate::ids::{OsdId, PgId};
 use crate::incremental::Change;
 use crate::map::ClusterMap;
-use crate::placement::Placement;
+use crate::placement::{PgPlacement, Placement};
 
 /// The pg_temp changes that should accompany the step from `before` to `after` (the map
 /// with the other changes already applied).
 pub fn pg_temp_changes(before: &ClusterMap, after: &ClusterMap) -> Vec<Change> {
     let old = Placement::new(before);
     let new = Placement::new(after);
-    let mut changes = replicated_changes(before, after, &old, &new);
-    changes.extend(erasure_changes(before, after, &old, &new));
-    changes
-}
-
-/// Replicated pools: the old acting set serves a PG whose CRUSH set changed until the new
-/// members are backfilled from it.
-fn replicated_changes(
-    before: &ClusterMap,
-    after: &ClusterMap,
-    old: &Placement,
-    new: &Placement,
-) -> Vec<Change> {
     let mut changes = Vec::new();
-    for pool in after.pools.values().filter(|p| !p.is_erasure()) {
+    for pool in after.pools.values() {
         let same_pool = before
             .pools
             .get(&pool.id)
@@ -43,35 +30,41 @@ fn replicated_changes(
                 seed,
             };
             let Ok(now) = new.map_pg(pg) else { continue };
-            let up: BTreeSet<OsdId> = now.up.iter().flatten().copied().collect();
-            if after.pg_temp.contains_key(&pg) {
-                let serving: BTreeSet<OsdId> = now.acting.iter().flatten().copied().collect();
-                if serving.is_empty() || serving == up {
-                    changes.push(Change::PgTempClear(pg));
+            // The acting set before the step, if the step changed the PG's CRUSH set.
+            let moved_from = || match (old.map_pg(pg), old.crush_set(pg), new.crush_set(pg)) {
+                (Ok(was), Ok(raw_was), Ok(raw_now)) if same_pool && raw_was != raw_now => {
+                    Some(was.acting)
                 }
-                continue;
-            }
-            if !same_pool {
-                continue;
-            }
-            let (Ok(was), Ok(raw_was), Ok(raw_now)) =
-                (old.map_pg(pg), old.crush_set(pg), new.crush_set(pg))
-            else {
-                continue;
+                _ => None,
             };
-            if raw_was == raw_now {
-                continue;
-            }
-            let acting: Vec<Option<OsdId>> =
-                was.acting.iter().flatten().map(|o| Some(*o)).collect();
-            let holders: BTreeSet<OsdId> = acting.iter().flatten().copied().collect();
-            // Someone new must receive the data, and someone old can still serve it.
-            if !holders.is_empty() && !up.is_subset(&holders) {
-                changes.push(Change::PgTempSet { pg, osds: acting });
-            }
+            changes.extend(if pool.is_erasure() {
+                erasure_change(after, &now, moved_from)
+            } else {
+                replicated_change(after, &now, moved_from)
+            });
         }
     }
     changes
+}
+
+/// Replicated pools: the old acting set serves a PG whose CRUSH set changed until the new
+/// members are backfilled from it.
+fn replicated_change(
+    after: &ClusterMap,
+    now: &PgPlacement,
+    moved_from: impl FnOnce() -> Option<Vec<Option<OsdId>>>,
+) -> Option<Change> {
+    let pg = now.pg;
+    let up: BTreeSet<OsdId> = now.up.iter().flatten().copied().collect();
+    if after.pg_temp.contains_key(&pg) {
+        let serving: BTreeSet<OsdId> = now.acting.iter().flatten().copied().collect();
+        return (serving.is_empty() || serving == up).then_some(Change::PgTempClear(pg));
+    }
+    let acting: Vec<Option<OsdId>> = moved_from()?.into_iter().flatten().map(Some).collect();
+    let holders: BTreeSet<OsdId> = acting.iter().flatten().copied().collect();
+    // Someone new must receive the data, and someone old can still serve it.
+    (!holders.is_empty() && !up.is_subset(&holders))
+        .then_some(Change::PgTempSet { pg, osds: acting })
 }
 
 /// Erasure-coded pools, position by position: a shard position whose CRUSH member changed
@@ -80,73 +73,52 @@ fn replicated_changes(
 /// positions move at once. A position whose old holder is down (or that was a hole) goes
 /// to its CRUSH member at once, which recovery fills by decoding. The entry is cleared when
 /// every position is served by its CRUSH member.
-fn erasure_changes(
-    before: &ClusterMap,
+fn erasure_change(
     after: &ClusterMap,
-    old: &Placement,
-    new: &Placement,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for pool in after.pools.values().filter(|p| p.is_erasure()) {
-        let same_pool = before
-            .pools
-            .get(&pool.id)
-            .is_some_and(|p| p.pg_num == pool.pg_num && p.rule == pool.rule);
-        for seed in 0..pool.pg_num {
-            let pg = PgId {
-                pool: pool.id,
-                seed,
-            };
-            let Ok(now) = new.map_pg(pg) else { continue };
-            // Who serves each position now: the pg_temp's holder if set, else (when the
-            // CRUSH set changed) the old map's.
-            let serving = match after.pg_temp.get(&pg) {
-                Some(_) => now.acting.clone(),
-                None if same_pool => match (old.map_pg(pg), old.crush_set(pg), new.crush_set(pg)) {
-                    (Ok(was), Ok(raw_was), Ok(raw_now)) if raw_was != raw_now => was.acting,
-                    _ => continue,
-                },
-                None => continue,
-            };
-            if serving.len() != now.up.len() {
-                continue;
-            }
-            let is_up = |o: &OsdId| after.osds.get(o).is_some_and(|e| e.up);
-            let held: Vec<Option<OsdId>> = serving.iter().map(|h| h.filter(is_up)).collect();
-            let mut temp: Vec<Option<OsdId>> = held
-                .iter()
-                .zip(&now.up)
-                .map(|(held, crush)| match held {
-                    // Kept even while its CRUSH member is down: it still has the shard.
-                    Some(h) if *held != *crush => Some(*h),
-                    _ => *crush,
-                })
-                .collect();
-            // An OSD kept at its old position cannot also take its new one (an OSD serves
-            // one position): that position keeps its own old holder, or stays a hole until
-            // the entry clears and recovery fills it.
-            let kept: BTreeSet<OsdId> = temp
-                .iter()
-                .zip(&held)
-                .filter(|(t, h)| t.is_some() && t == h)
-                .filter_map(|(t, _)| *t)
-                .collect();
-            for (p, t) in temp.iter_mut().enumerate() {
-                if t.is_some_and(|o| kept.contains(&o)) && *t != held[p] {
-                    *t = held[p].filter(|h| !kept.contains(h));
-                }
-            }
-            let current = after.pg_temp.get(&pg);
-            if temp == now.up {
-                if current.is_some() {
-                    changes.push(Change::PgTempClear(pg));
-                }
-            } else if current != Some(&temp) {
-                changes.push(Change::PgTempSet { pg, osds: temp });
-            }
+    now: &PgPlacement,
+    moved_from: impl FnOnce() -> Option<Vec<Option<OsdId>>>,
+) -> Option<Change> {
+    let pg = now.pg;
+    let current = after.pg_temp.get(&pg);
+    // Who serves each position now: the pg_temp's holder if set, else (when the CRUSH set
+    // changed) the old map's.
+    let serving = match current {
+        Some(_) => now.acting.clone(),
+        None => moved_from()?,
+    };
+    if serving.len() != now.up.len() {
+        return None;
+    }
+    let is_up = |o: &OsdId| after.osds.get(o).is_some_and(|e| e.up);
+    let held: Vec<Option<OsdId>> = serving.iter().map(|h| h.filter(is_up)).collect();
+    let mut temp: Vec<Option<OsdId>> = held
+        .iter()
+        .zip(&now.up)
+        .map(|(held, crush)| match held {
+            // Kept even while its CRUSH member is down: it still has the shard.
+            Some(h) if *held != *crush => Some(*h),
+            _ => *crush,
+        })
+        .collect();
+    // An OSD kept at its old position cannot also take its new one (an OSD serves one
+    // position): that position keeps its own old holder, or stays a hole until the entry
+    // clears and recovery fills it.
+    let kept: BTreeSet<OsdId> = temp
+        .iter()
+        .zip(&held)
+        .filter(|(t, h)| t.is_some() && t == h)
+        .filter_map(|(t, _)| *t)
+        .collect();
+    for (p, t) in temp.iter_mut().enumerate() {
+        if t.is_some_and(|o| kept.contains(&o)) && *t != held[p] {
+            *t = held[p].filter(|h| !kept.contains(h));
         }
     }
-    changes
+    if temp == now.up {
+        current.is_some().then_some(Change::PgTempClear(pg))
+    } else {
+        (current != Some(&temp)).then_some(Change::PgTempSet { pg, osds: temp })
+    }
 }
 
 #[cfg(test)]
