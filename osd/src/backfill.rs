@@ -54,18 +54,8 @@ impl Job {
             // shard over the one it serves: recovery decodes it there once the pg_temp
             // clears.
             Some(ec) => ec
-                .up
-                .iter()
-                .zip(&ec.shards)
-                .filter_map(|(crush, held)| match (crush, held) {
-                    (Some(osd), Some(source)) if osd != source && !m.acting.contains(osd) => {
-                        Some(Target {
-                            osd: *osd,
-                            source: *source,
-                        })
-                    }
-                    _ => None,
-                })
+                .backfill_targets()
+                .filter_map(|(osd, held)| held.map(|source| Target { osd, source }))
                 .collect(),
         };
         let degraded = m.acting.len() < m.size;

@@ -434,25 +434,9 @@ async fn send(
     push: &BackfillPush,
     data: Bytes,
 ) -> Result<(), BackfillError> {
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
-        let Some(addr) = shared.addr_of(target) else {
-            return Err(BackfillError::NoAddress(target));
-        };
-        match shared
-            .messenger
-            .call_with_payload(addr, push, data.clone())
-            .await
-        {
-            Ok((Ok(()), _)) => return Ok(()),
-            Ok((Err(reason), _)) => return Err(BackfillError::Refused { target, reason }),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(source) => BackfillError::Unreachable { target, source },
-        None => BackfillError::NoAddress(target),
-    })
+    call(shared, target, push, data)
+        .await?
+        .map_err(|reason| BackfillError::Refused { target, reason })
 }
 
 /// Asks `target.source` to send its copy of the object `push` names to `target.osd`.
@@ -467,28 +451,41 @@ async fn relay(
         name: push.name.clone(),
         to: target.osd,
     };
+    call(shared, target.source, &req, Bytes::new())
+        .await?
+        .map_err(|reason| BackfillError::Refused {
+            target: target.osd,
+            reason,
+        })
+}
+
+/// Calls `osd`, up to [`ATTEMPTS`] times while it does not answer.
+async fn call<R: Rpc>(
+    shared: &Shared,
+    osd: OsdId,
+    req: &R,
+    payload: Bytes,
+) -> Result<R::Reply, BackfillError> {
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let Some(addr) = shared.addr_of(target.source) else {
-            return Err(BackfillError::NoAddress(target.source));
+        let Some(addr) = shared.addr_of(osd) else {
+            return Err(BackfillError::NoAddress(osd));
         };
-        match shared.messenger.call(addr, &req).await {
-            Ok(Ok(bytes)) => return Ok(bytes),
-            Ok(Err(reason)) => {
-                return Err(BackfillError::Refused {
-                    target: target.osd,
-                    reason,
-                });
-            }
+        match shared
+            .messenger
+            .call_with_payload(addr, req, payload.clone())
+            .await
+        {
+            Ok((reply, _)) => return Ok(reply),
             Err(e) => last = Some(e),
         }
     }
     Err(match last {
         Some(source) => BackfillError::Unreachable {
-            target: target.source,
+            target: osd,
             source,
         },
-        None => BackfillError::NoAddress(target.source),
+        None => BackfillError::NoAddress(osd),
     })
 }
 

@@ -66,6 +66,18 @@ impl EcMapping {
         self.position(osd)
             .or_else(|| self.up.iter().position(|s| *s == Some(osd)))
     }
+
+    /// Under a pg_temp: each CRUSH member of a position it does not serve and that holds
+    /// no other position (it is backfilled), with the position's holder, if any.
+    pub fn backfill_targets(&self) -> impl Iterator<Item = (OsdId, Option<OsdId>)> + '_ {
+        self.up
+            .iter()
+            .zip(&self.shards)
+            .filter_map(|(crush, held)| match crush {
+                Some(t) if !self.shards.contains(crush) => Some((*t, *held)),
+                _ => None,
+            })
+    }
 }
 
 /// A change to one object, as a client write asks for it (the version is the PG's).

@@ -55,9 +55,7 @@ impl PgMachine {
     /// the position's writes, so the final peering finds every acknowledged write on k
     /// acting members even when several positions moved at once.
     pub(super) fn is_backfill_target(&self) -> bool {
-        let Some(m) = &self.map else { return false };
-        m.ec.as_ref()
-            .is_some_and(|ec| ec.up.contains(&Some(self.me)) && !m.acting.contains(&self.me))
+        self.backfill_targets().contains(&self.me)
     }
 
     /// A write as a backfill target applies it: the object only (our log describes nothing
@@ -125,13 +123,6 @@ impl PgMachine {
             return Vec::new();
         };
         let Some(ec) = &m.ec else { return Vec::new() };
-        ec.up
-            .iter()
-            .zip(&ec.shards)
-            .filter_map(|(crush, held)| match crush {
-                Some(t) if crush != held && !m.acting.contains(t) => Some(*t),
-                _ => None,
-            })
-            .collect()
+        ec.backfill_targets().map(|(t, _)| t).collect()
     }
 }
