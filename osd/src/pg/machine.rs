@@ -717,16 +717,25 @@ impl PgMachine {
             | PgMsg::ActivateAck { .. }
             | PgMsg::SubWriteAck { .. }
             | PgMsg::LeaseAck { .. } => self.is_primary() && stamp == self.attempt,
-            // A copy reaches the primary only as the answer to its own PushTo.
-            PgMsg::Push { .. } if self.is_primary() => stamp == self.attempt,
+            // A copy reaches the primary only as the answer to its own PushTo, and not
+            // once it answered a newer attempt's question (a primary that has not seen the
+            // new map yet): that asker counts on our objects staying as we said.
+            PgMsg::Push { .. } if self.is_primary() => {
+                stamp == self.attempt && stamp >= self.asked_up_to
+            }
             // Copies come from the authoritative member, on the primary's order. Not one
             // of an attempt older than a question we answered since (whoever asked, and
             // whatever our interval): that asker counts on our objects staying as we said.
             PgMsg::Push { .. } => {
                 stamp >= self.asked_up_to && self.knows_epoch(stamp) && self.note_stamp(stamp)
             }
+            // Orders come from our map's primary, and (like copies) not from an attempt
+            // older than a question we answered since: a paused primary's sub-write
+            // applied after a newer primary counted our objects would be acknowledged
+            // to its client and then rolled back by that newer peering.
             _ => {
                 self.map.as_ref().and_then(Mapping::primary) == Some(from)
+                    && stamp >= self.asked_up_to
                     && self.knows_epoch(stamp)
                     && self.note_stamp(stamp)
             }

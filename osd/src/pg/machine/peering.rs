@@ -114,20 +114,23 @@ impl PgMachine {
             self.state = PgState::Down;
             return Phase::Idle;
         }
-        // Newest activation first, then the longest history; ties prefer a member whose
-        // objects match its log, then ourselves. Erasure-coded: never a history newer than
-        // what k shards hold, which could not be decoded (its extra writes are undone).
+        // Newest activation first: a member that missed it may lack acknowledged writes.
+        // Then the longest history; ties prefer a member whose objects match its log, then
+        // ourselves. Erasure-coded: a history no newer than what k shards hold (the
+        // longest such), else the shortest one (like Ceph's `find_best_info`); its writes
+        // fewer than k members hold are undone object by object (`ec_rollbacks`).
         let me = self.me;
         let decodable = m.ec.as_ref().map(|ec| decodable_head(&infos, ec.layout.k));
         let fits = |info: &PgInfo| decodable.is_none_or(|v| info.last_update <= v);
-        let any_fits = infos.values().any(|(info, _)| fits(info));
         let (auth, (auth_info, auth_log)) = infos
             .iter()
-            .filter(|(_, (info, _))| !any_fits || fits(info))
             .max_by_key(|(id, (info, _))| {
+                let fit = fits(info);
                 (
                     info.last_epoch_started,
-                    info.last_update,
+                    fit,
+                    fit.then_some(info.last_update),
+                    std::cmp::Reverse((!fit).then_some(info.last_update)),
                     !info.incomplete,
                     **id == me,
                     std::cmp::Reverse(**id),
