@@ -58,13 +58,25 @@ impl Pool {
     }
 }
 
-fn settled(mons: &Monitors) -> bool {
+/// Whether every PG is active+clean with no pg_temp left; else what is not, for the report.
+fn settled(mons: &Monitors) -> Result<(), String> {
     let s = json(mons.shoal("--timeout 5 status --format json"));
     let pgs = json(mons.shoal("--timeout 5 pg dump --format json"));
-    s["pg_temp"] == 0
-        && pgs
-            .as_array()
-            .is_some_and(|a| a.iter().all(|p| p["state"] == "active+clean"))
+    let unsettled: Vec<String> = pgs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["state"] != "active+clean")
+        .map(|p| p.to_string())
+        .collect();
+    if s["pg_temp"] == 0 && unsettled.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "pg_temp {}; {}",
+        s["pg_temp"],
+        unsettled.join("; ")
+    ))
 }
 
 /// Keeps writing (new objects and overwrites) and reading back a sample of every pool until
@@ -95,13 +107,13 @@ async fn load_until_settled(
             let skip = *seed as usize % pool.acked.len();
             pool.verify(osds, skip, 3, step).await;
         }
-        if settled(mons) {
+        let Err(unsettled) = settled(mons) else {
             return longest;
-        }
+        };
         // Below the runner's own limit, so the harness still stops what it started.
         assert!(
             started.elapsed() < Duration::from_secs(150),
-            "{step}: not settled in 150 s\n{}",
+            "{step}: not settled in 150 s: {unsettled}\n{}",
             osds.logs()
         );
     }

@@ -304,6 +304,7 @@ impl PgMachine {
             return;
         }
         self.forget_departed_targets(out);
+        self.clean_without_new_interval(out);
         if (up_changed || held_back)
             && matches!(
                 self.state,
@@ -549,6 +550,13 @@ impl PgMachine {
                     );
                     self.replica_active = true;
                     self.state = PgState::Replica;
+                } else if clean && self.info.last_epoch_clean < self.interval {
+                    // The primary found the PG clean after activating it (see
+                    // `clean_without_new_interval`).
+                    self.info.last_epoch_clean = self.interval;
+                    out.push(Effect::Persist(Txn {
+                        ops: vec![self.meta_op()],
+                    }));
                 }
                 out.push(self.send(
                     from,

@@ -1,6 +1,7 @@
 //! Backfill behind a pg_temp, the machine's side: a new member of the up set stores the
 //! copies it is sent, and, erasure-coded, also applies the writes of the position it takes
-//! meanwhile; the primary sends those writes and stops waiting for targets a map removes.
+//! meanwhile; the primary sends those writes, stops waiting for targets a map removes, and
+//! calls the PG clean once its acting set is its whole up set.
 //! Split from the machine for size; the same state, the same rules.
 
 use std::collections::BTreeSet;
@@ -9,7 +10,7 @@ use placement::{Epoch, OsdId};
 
 use super::PgMachine;
 use crate::pg::log::LogEntry;
-use crate::pg::types::{Effect, Mapping, Mutation, ObjectCopy, ObjectView, PgMsg};
+use crate::pg::types::{Effect, Mapping, Mutation, ObjectCopy, ObjectView, PgMsg, PgState};
 use crate::store::Txn;
 
 impl PgMachine {
@@ -124,5 +125,30 @@ impl PgMachine {
         };
         let Some(ec) = &m.ec else { return Vec::new() };
         ec.backfill_targets().map(|(t, _)| t).collect()
+    }
+
+    /// An active primary whose acting set came to be its whole up set without a new
+    /// interval (a pg_temp cleared that named the up set, or an up set that moved to what
+    /// the pg_temp kept): every acting member was recovered before activation and got every
+    /// write since, and no backfill target is left, so the PG is clean now. Without this it
+    /// would report `active` (and keep strays) until the next interval, which may never
+    /// come. Members learn it from a repeated activation that says so.
+    pub(super) fn clean_without_new_interval(&mut self, out: &mut Vec<Effect>) {
+        let Some(m) = &self.map else { return };
+        let whole = m.acting.len() == m.size && m.acting == m.up;
+        if self.clean || !whole || self.state != PgState::Active || !self.is_primary() {
+            return;
+        }
+        if !self.backfill_targets().is_empty() {
+            return;
+        }
+        self.clean = true;
+        self.info.last_epoch_clean = self.interval;
+        out.push(Effect::Persist(Txn {
+            ops: vec![self.meta_op()],
+        }));
+        for to in self.replicas() {
+            out.push(self.send(to, self.activate_msg(true)));
+        }
     }
 }

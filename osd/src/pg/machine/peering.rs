@@ -371,7 +371,7 @@ impl PgMachine {
         Phase::Activate { waiting: members }
     }
 
-    fn activate_msg(&self, clean: bool) -> PgMsg {
+    pub(super) fn activate_msg(&self, clean: bool) -> PgMsg {
         PgMsg::Activate {
             interval: self.attempt,
             tail: self.log.tail(),
