@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use placement::{OsdId, PgId};
+use placement::{Epoch, OsdId, PgId};
 
 use crate::pg::Mapping;
 
@@ -211,5 +211,29 @@ mod tests {
         assert_eq!(free.take(1 << 30, Duration::ZERO), Duration::ZERO);
         bw.set_rate(10);
         assert!(bw.take(100, now) >= Duration::from_secs(9));
+    }
+}
+
+/// A PG's backfill as `shoal pg dump` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The interval it belongs to.
+    pub interval: Epoch,
+    /// Copying now (else waiting for a slot, or done).
+    pub running: bool,
+    /// Every object copied to every target.
+    pub done: bool,
+    /// Objects copied to every target.
+    pub copied: u64,
+    /// Objects to copy.
+    pub total: u64,
+    /// Targets.
+    pub targets: u64,
+}
+
+impl Progress {
+    /// Object copies still to be made.
+    pub fn misplaced(&self) -> u64 {
+        self.total.saturating_sub(self.copied) * self.targets
     }
 }

@@ -26,10 +26,11 @@ use tokio::sync::{Mutex as AsyncMutex, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::pg_task::PgInput;
+use super::pg_handle::PgInput;
+use super::routing;
 use super::shared::{Counters, Shared};
 use crate::StoreError;
-use crate::backfill::{Bandwidth, Job, Target, order};
+use crate::backfill::{Bandwidth, Job, Progress, Target, order};
 use crate::pg::{Event, ObjectCopy, PgState};
 use crate::store::{ObjectKey, Store};
 
@@ -98,30 +99,6 @@ impl Rpc for BackfillRelay {
     type Reply = Result<u64, BackfillRefused>;
 }
 
-/// A PG's backfill as `shoal pg dump` shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The interval it belongs to.
-    pub interval: Epoch,
-    /// Copying now (else waiting for a slot, or done).
-    pub running: bool,
-    /// Every object copied to every target.
-    pub done: bool,
-    /// Objects copied to every target.
-    pub copied: u64,
-    /// Objects to copy.
-    pub total: u64,
-    /// Targets.
-    pub targets: u64,
-}
-
-impl Progress {
-    /// Object copies still to be made.
-    pub fn misplaced(&self) -> u64 {
-        self.total.saturating_sub(self.copied) * self.targets
-    }
-}
-
 /// Stores a backfill copy on this (target) OSD through the PG's task.
 pub async fn serve_push(
     shared: Arc<Shared>,
@@ -131,8 +108,8 @@ pub async fn serve_push(
     if crc32c::crc32c(&ctx.payload) != req.crc {
         return Err(BackfillRefused::Checksum);
     }
-    let from = super::sender(&shared, &ctx).ok_or(BackfillRefused::NotTarget)?;
-    let handle = super::pg_task_for(&shared, req.pg)
+    let from = routing::sender(&shared, &ctx).ok_or(BackfillRefused::NotTarget)?;
+    let handle = routing::pg_task_for(&shared, req.pg)
         .await
         .ok_or(BackfillRefused::NotTarget)?;
     let (reply, stored) = oneshot::channel();

@@ -8,37 +8,22 @@
 //! has, not where the map puts it: a member that moved position is never decoded as the
 //! wrong shard.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use placement::{ClusterMap, OsdId, PoolKind};
 use rados::proto::osd::{OsdError, Version};
-use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::ops::store_err;
-use super::peer::ShardRead;
-use super::shared::Shared;
+use super::peer::{ShardInfo, ShardRead};
+use super::shared::{Shared, store_err};
 use crate::ec::{Codec, Layout, SHARD_XATTR, ShardMeta};
 use crate::pg::types::EcMapping;
 use crate::pg::{Mutation, ObjectCopy};
 use crate::store::{ObjectKey, ObjectMeta, Store};
-
-/// What a holder says about its shard of an object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    /// The object version the shard belongs to.
-    pub version: Version,
-    /// The shard's own description.
-    pub meta: ShardMeta,
-    /// The object's xattrs as this shard stores them (the same on every shard but for
-    /// [`SHARD_XATTR`]).
-    pub xattrs: BTreeMap<String, ByteBuf>,
-}
 
 /// The layout of `pool` in `map`, if it is erasure-coded.
 pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::ec;
-use super::scrub::ScrubError;
+use super::repair::{self, ScrubError};
 use super::shared::Shared;
 use crate::ec::Codec;
 use crate::pg::scrub::{Finding, MemberPage};
@@ -163,7 +163,7 @@ pub async fn repair_object(
                 Some(copy)
             }
         };
-        super::scrub::install(shared, pg, bad.osd, name, copy).await?;
+        repair::install(shared, pg, bad.osd, name, copy).await?;
         shared
             .scrub
             .repaired

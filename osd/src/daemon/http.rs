@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::routing::get;
 
-use super::OsdError;
+use super::error::OsdError;
 use super::liveness::primary_pg_statuses;
 use super::shared::Shared;
 

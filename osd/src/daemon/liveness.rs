@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use placement::{ClusterMap, PoolId};
+use placement::PoolId;
 use rados::proto::mon::{OsdBeacon, PgStatus, PoolStored};
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::backfill;
 use super::shared::Shared;
@@ -157,28 +156,4 @@ async fn with_object_counts(shared: &Shared, mut pgs: Vec<PgStatus>) -> Vec<PgSt
         }
     }
     pgs
-}
-
-static REBOOTING: AtomicBool = AtomicBool::new(false);
-
-/// A running OSD the map calls down (a false failure report, a partition that healed)
-/// boots again; the monitors mark it up in a new epoch and its PGs peer again.
-pub fn reboot_if_marked_down(shared: &Arc<Shared>, map: &ClusterMap) {
-    let boot = &shared.boot;
-    let me = map.osds.get(&shared.id);
-    let down = me.is_none_or(|o| !o.up || o.addr != Some(boot.addr));
-    if !down || REBOOTING.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    info!(
-        epoch = map.epoch.0,
-        "the map says this OSD is down; booting again"
-    );
-    let (mon, boot) = (shared.mon.clone(), boot.clone());
-    tokio::spawn(async move {
-        if let Err(e) = mon.call(boot.as_ref()).await {
-            warn!(error = %e, "re-boot failed; will retry on the next map");
-        }
-        REBOOTING.store(false, Ordering::SeqCst);
-    });
 }

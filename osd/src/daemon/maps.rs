@@ -2,13 +2,15 @@
 //! order; PGs newly mapped here get a task (seeded with the interval history the OSD saw).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use placement::{ClusterMap, Epoch, OsdId, PgId, Placement, PoolKind};
 use rados::proto::mon::{MapUpdate, Subscribe};
 use tracing::{info, warn};
 
-use super::pg_task::{self, PgInput};
+use super::pg_handle::{PgHandle, PgInput};
+use super::pg_task;
 use super::shared::{MAP_HISTORY, Shared};
 use crate::StoreError;
 use crate::ec::Layout;
@@ -84,7 +86,7 @@ pub fn load_machine(shared: &Shared, pg: PgId) -> Result<PgMachine, StoreError> 
 }
 
 /// Starts a task for `pg`, seeding its interval history with the maps seen before `now`.
-fn start_pg(shared: &Arc<Shared>, pg: PgId, tick: Duration) -> Option<pg_task::PgHandle> {
+fn start_pg(shared: &Arc<Shared>, pg: PgId, tick: Duration) -> Option<PgHandle> {
     let mut machine = match load_machine(shared, pg) {
         Ok(m) => m,
         Err(e) => {
@@ -207,7 +209,7 @@ async fn apply(shared: &Arc<Shared>, update: MapUpdate, tick: Duration) {
     let _one_at_a_time = shared.advancing.lock().await;
     let current = shared.map();
     for map in apply_update(&current, update) {
-        super::liveness::reboot_if_marked_down(shared, &map);
+        reboot_if_marked_down(shared, &map);
         advance(shared, map, tick).await;
     }
 }
@@ -242,7 +244,7 @@ pub async fn catch_up(shared: &Arc<Shared>, epoch: Epoch, within: Duration) -> b
             };
             let fetched = !newer.is_empty();
             for map in newer {
-                super::liveness::reboot_if_marked_down(shared, &map);
+                reboot_if_marked_down(shared, &map);
                 advance(shared, map, shared.pg_tick).await;
             }
             drop(one_at_a_time);
@@ -281,11 +283,7 @@ pub async fn follow(shared: Arc<Shared>, tick: Duration) {
 
 /// Starts `pg`'s task if it is not running (a peer probes a PG this OSD may hold) and
 /// feeds it the current map.
-pub async fn ensure_pg(
-    shared: &Arc<Shared>,
-    pg: PgId,
-    map: &ClusterMap,
-) -> Option<pg_task::PgHandle> {
+pub async fn ensure_pg(shared: &Arc<Shared>, pg: PgId, map: &ClusterMap) -> Option<PgHandle> {
     if let Some(h) = shared.pg(pg) {
         return Some(h);
     }
@@ -293,4 +291,29 @@ pub async fn ensure_pg(
     let handle = start_pg(shared, pg, shared.pg_tick)?;
     let _ = handle.tx.send(PgInput::Event(Event::Map(m))).await;
     Some(handle)
+}
+
+/// Set while a re-boot is on its way to the monitors (one at a time).
+static REBOOTING: AtomicBool = AtomicBool::new(false);
+
+/// A running OSD the map calls down (a false failure report, a partition that healed)
+/// boots again; the monitors mark it up in a new epoch and its PGs peer again.
+pub fn reboot_if_marked_down(shared: &Arc<Shared>, map: &ClusterMap) {
+    let boot = &shared.boot;
+    let me = map.osds.get(&shared.id);
+    let down = me.is_none_or(|o| !o.up || o.addr != Some(boot.addr));
+    if !down || REBOOTING.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    info!(
+        epoch = map.epoch.0,
+        "the map says this OSD is down; booting again"
+    );
+    let (mon, boot) = (shared.mon.clone(), boot.clone());
+    tokio::spawn(async move {
+        if let Err(e) = mon.call(boot.as_ref()).await {
+            warn!(error = %e, "re-boot failed; will retry on the next map");
+        }
+        REBOOTING.store(false, Ordering::SeqCst);
+    });
 }

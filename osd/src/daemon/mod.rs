@@ -6,16 +6,22 @@
 mod backfill;
 mod ec;
 mod ec_scrub;
+mod error;
 mod gossip;
 mod http;
 mod liveness;
 mod maps;
 mod ops;
 mod peer;
+mod pg_handle;
 mod pg_task;
+mod repair;
+mod routing;
 mod scrub;
+mod scrub_state;
 mod shared;
 mod slow_ops;
+mod store_view;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -24,19 +30,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use pg_task::PgHandle;
 use placement::{ClusterMap, Location, OsdId, Weight};
 use rados::proto::mon::{GetMap, MapUpdate, OsdBoot};
 use rados::proto::osd::{GetScrubStatus, ListObjects, ObjectRequest, Ping, ScrubRequest};
-use rados::{Keyring, Messenger, MessengerConfig, MonClient, MonClientError, Router};
+use rados::{Keyring, Messenger, MessengerConfig, MonClient, Router};
 use tokio::sync::watch;
 use tracing::info;
 
+pub use error::OsdError;
 pub use ops::MAX_OBJECT;
 pub use peer::PgPeer;
-pub use pg_task::PgSnapshot;
+pub use pg_handle::PgSnapshot;
 
-use crate::StoreError;
 use crate::gossip::GossipTiming;
 use crate::pg::scrub::ScrubConfig;
 use crate::pg::{Event, LogLimits};
@@ -93,42 +98,6 @@ pub struct OsdOptions {
     pub log_limits: LogLimits,
     /// Scrub intervals and auto-repair.
     pub scrub: ScrubConfig,
-}
-
-/// Why an OSD could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum OsdError {
-    /// The data directory could not be used.
-    #[error("data directory {path}: {reason}")]
-    DataDir {
-        /// The directory.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The messenger could not start.
-    #[error(transparent)]
-    Messenger(#[from] rados::MessengerError),
-    /// The monitors refused or could not be reached.
-    #[error("monitors: {0}")]
-    Mon(#[from] MonClientError),
-    /// The data directory belongs to another OSD or cluster.
-    #[error("{0}")]
-    Identity(String),
-    /// A fatal error while running (e.g. the disk failed).
-    #[error("stopped: {0}")]
-    Fatal(String),
-    /// The HTTP endpoint could not listen.
-    #[error("cannot serve http on {addr}: {source}")]
-    Http {
-        /// The address.
-        addr: SocketAddr,
-        /// The error.
-        source: std::io::Error,
-    },
 }
 
 /// A running OSD.
@@ -208,7 +177,7 @@ impl Osd {
             pg_tick: opts.timing.pg_tick,
             counters: shared::Counters::default(),
             backfills: Mutex::new(BTreeMap::new()),
-            scrub: scrub::Scrubs::new(opts.scrub.clone(), u64::from(id.0)),
+            scrub: scrub_state::Scrubs::new(opts.scrub.clone(), u64::from(id.0)),
             in_flight: slow_ops::InFlightOps::default(),
             stray_removals: tokio::sync::Semaphore::new(1),
             fatal,
@@ -371,16 +340,16 @@ async fn deliver_peer(shared: &Arc<shared::Shared>, req: PgPeer, ctx: rados::Con
     if epoch > shared.map().epoch {
         maps::catch_up(shared, epoch, PEER_CATCH_UP).await;
     }
-    let Some(from) = sender(shared, &ctx) else {
+    let Some(from) = routing::sender(shared, &ctx) else {
         return;
     };
-    let Some(handle) = pg_task_for(shared, req.pg).await else {
+    let Some(handle) = routing::pg_task_for(shared, req.pg).await else {
         return;
     };
     let msg = pg_task::join_payload(req.msg, ctx.payload);
     let _ = handle
         .tx
-        .send(pg_task::PgInput::Event(Event::Msg { from, msg }))
+        .send(pg_handle::PgInput::Event(Event::Msg { from, msg }))
         .await;
 }
 
@@ -463,27 +432,4 @@ async fn check_cluster(store: &Store, maps: &[Arc<ClusterMap>]) -> Result<(), Os
             })
             .await?),
     }
-}
-
-/// The OSD that sent a request, by the listening address it announced.
-fn sender(shared: &shared::Shared, ctx: &rados::Context) -> Option<OsdId> {
-    let addr = ctx.from?;
-    shared
-        .map()
-        .osds
-        .values()
-        .find(|o| o.addr == Some(addr))
-        .map(|o| o.id)
-}
-
-/// The task of `pg`, started if this OSD does not run it yet (and its pool exists).
-async fn pg_task_for(shared: &Arc<shared::Shared>, pg: placement::PgId) -> Option<PgHandle> {
-    if let Some(h) = shared.pg(pg) {
-        return Some(h);
-    }
-    let map = shared.map();
-    if !map.pools.contains_key(&pg.pool) {
-        return None;
-    }
-    maps::ensure_pg(shared, pg, &map).await
 }

@@ -14,11 +14,11 @@ use tokio::sync::oneshot;
 
 use super::ec;
 use super::maps;
-use super::pg_task::{PgHandle, PgInput, PgSnapshot};
+use super::pg_handle::{PgHandle, PgInput, PgSnapshot};
+use super::routing::serving_primary;
 use super::scrub;
-use super::shared::{Counters, Shared};
+use super::shared::{Counters, Shared, store_err};
 use super::slow_ops::TrackedOp;
-use crate::StoreError;
 use crate::ec::{Layout, RESERVED_XATTR_PREFIX};
 use crate::pg::types::EcMapping;
 use crate::pg::{Mutation, PgState, ReadRefused, WriteError};
@@ -86,40 +86,6 @@ fn pg_of(
         .ok_or(OsdError::NoSuchPool)?
         .pg_of(object.as_bytes());
     Ok((pg, ec::layout_of(&map, pool)))
-}
-
-/// The handle of `pg` if this OSD is its active primary in `map`, else why not.
-pub(super) fn active_primary(
-    shared: &Shared,
-    pg: PgId,
-    map: &placement::ClusterMap,
-) -> Result<(PgId, PgHandle), OsdError> {
-    let (handle, snap) = serving_primary(shared, pg, map)?;
-    if snap.state != PgState::Active {
-        return Err(OsdError::Unavailable {
-            pg: pg.to_string(),
-            state: snap.state_string(),
-        });
-    }
-    Ok((pg, handle))
-}
-
-/// The handle and state of `pg` if this OSD is its primary in `map`.
-fn serving_primary(
-    shared: &Shared,
-    pg: PgId,
-    map: &placement::ClusterMap,
-) -> Result<(PgHandle, PgSnapshot), OsdError> {
-    let not_primary = || OsdError::NotPrimary {
-        pg: pg.to_string(),
-        epoch: map.epoch,
-    };
-    let handle = shared.pg(pg).ok_or_else(not_primary)?;
-    let snap = handle.snapshot();
-    if !snap.primary {
-        return Err(not_primary());
-    }
-    Ok((handle, snap))
 }
 
 /// Refuses what an erasure-coded pool cannot hold (omap: index data lives in replicated
@@ -481,13 +447,6 @@ impl Drop for ObjectLock<'_> {
         if Arc::strong_count(&self.lock) <= 2 {
             locks.remove(&self.key);
         }
-    }
-}
-
-pub(super) fn store_err(e: StoreError) -> OsdError {
-    match e {
-        StoreError::Corrupt { .. } => OsdError::Corrupt(e.to_string()),
-        other => OsdError::Io(other.to_string()),
     }
 }
 

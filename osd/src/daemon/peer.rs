@@ -1,9 +1,14 @@
 //! Messages between OSDs: PG traffic (peering, recovery, replication) and liveness pings.
 
+use std::collections::BTreeMap;
+
 use placement::PgId;
 use rados::Rpc;
+use rados::proto::osd::Version;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
+use crate::ec::ShardMeta;
 use crate::pg::PgMsg;
 
 /// A PG message from another OSD. Object data (a replicated write's or a recovery copy's)
@@ -98,5 +103,17 @@ pub struct ShardRead {
 impl Rpc for ShardRead {
     const METHOD: u16 = 214;
     /// `None`: the holder has no such object.
-    type Reply = Result<Option<super::ec::ShardInfo>, rados::proto::osd::OsdError>;
+    type Reply = Result<Option<ShardInfo>, rados::proto::osd::OsdError>;
+}
+
+/// What a holder says about its shard of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// The object version the shard belongs to.
+    pub version: Version,
+    /// The shard's own description.
+    pub meta: ShardMeta,
+    /// The object's xattrs as this shard stores them (the same on every shard but for
+    /// [`crate::ec::SHARD_XATTR`]).
+    pub xattrs: BTreeMap<String, ByteBuf>,
 }

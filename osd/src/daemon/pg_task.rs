@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,248 +15,24 @@ use tracing::{debug, error, info, warn};
 
 use super::ec::{self, EncodedWrite};
 use super::peer::PgPeer;
+use super::pg_handle::{self, PgHandle, PgInput, PgSnapshot, publish};
 use super::shared::Shared;
 use super::slow_ops::SLOW;
-
-/// How long a stray PG waits for its turn to delete its copy before skipping this chance.
-const STRAY_REMOVAL_WAIT: Duration = Duration::from_secs(1);
-use crate::pg::types::{EcMapping, WRONG_SHARD};
+use super::store_view::StoreView;
+use crate::pg::types::EcMapping;
 use crate::pg::{
-    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgMachine, PgMsg, PgState, ReadGate,
-    WriteError,
+    Effect, Event, Mapping, Mutation, ObjectCopy, PgMachine, PgMsg, PgState, WriteError,
 };
 use crate::store::{ObjectKey, Store, Txn};
 
-/// Events queued per PG before senders wait (bounded memory under load).
-const QUEUE: usize = 256;
-
-/// What a PG task is asked to do.
-pub enum PgInput {
-    /// Feed an event.
-    Event(Event),
-    /// A client write; answered when every acting member committed it.
-    Write {
-        /// The request.
-        reqid: ReqId,
-        /// The object.
-        name: String,
-        /// The changes.
-        mutations: Vec<Mutation>,
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Version, WriteError>>,
-    },
-    /// A backfill copy (see [`Event::Backfill`]); `reply` learns whether it was stored.
-    Backfill {
-        /// The event.
-        event: Event,
-        /// True once durable; false if the PG refused it.
-        reply: oneshot::Sender<bool>,
-    },
-}
-
-/// What the rest of the OSD sees of a PG without asking its task.
-#[derive(Clone, Debug)]
-pub struct PgSnapshot {
-    /// Its state.
-    pub state: PgState,
-    /// Active and clean.
-    pub clean: bool,
-    /// Whether this OSD is its primary.
-    pub primary: bool,
-    /// The map it last saw (shared: snapshots are taken after every event and cloned by
-    /// every read).
-    pub mapping: Option<Arc<Mapping>>,
-    /// First epoch of its interval.
-    pub since: Epoch,
-    /// Its newest write.
-    pub last_update: Version,
-    /// Whether, and until when (the daemon's clock), it may serve reads.
-    pub read_gate: ReadGate,
-}
-
-impl PgSnapshot {
-    /// The Ceph-style state string (`active+clean`, `active+undersized+degraded`, ...).
-    pub fn state_string(&self) -> String {
-        let Some(m) = &self.mapping else {
-            return "unknown".into();
-        };
-        match self.state {
-            PgState::Active => {
-                let mut s = String::from("active");
-                if m.acting.len() < m.size {
-                    s.push_str("+undersized+degraded");
-                }
-                if m.acting != m.up {
-                    s.push_str("+remapped");
-                }
-                if self.clean {
-                    s.push_str("+clean");
-                }
-                s
-            }
-            PgState::Undersized => "undersized+degraded+peered".into(),
-            PgState::Waiting => "peered+wait".into(),
-            other => other.to_string(),
-        }
-    }
-}
-
-/// A handle on a running PG task.
-#[derive(Clone)]
-pub struct PgHandle {
-    /// Its input queue.
-    pub tx: mpsc::Sender<PgInput>,
-    /// Its latest snapshot, replaced after every event (and before the event's effects, so
-    /// a reply never reaches a client ahead of the state change that caused it).
-    snapshot: watch::Receiver<PgSnapshot>,
-    /// When reads last asked for the read lease (ms of the daemon's clock), to ask at most
-    /// once per [`LEASE_ASK_EVERY`].
-    lease_asked: Arc<AtomicU64>,
-}
-
-/// Reads ask a PG task for its read lease at most this often.
-const LEASE_ASK_EVERY: Duration = Duration::from_millis(100);
-
-impl PgHandle {
-    /// Its latest snapshot.
-    pub fn snapshot(&self) -> PgSnapshot {
-        self.snapshot.borrow().clone()
-    }
-
-    /// A receiver that sees every new snapshot.
-    pub fn watch(&self) -> watch::Receiver<PgSnapshot> {
-        self.snapshot.clone()
-    }
-
-    /// Tells the PG that reads want its lease (now, at `now`); never waits for queue room.
-    pub fn want_lease(&self, now: Duration) {
-        let now_ms = now.as_millis() as u64;
-        let last = self.lease_asked.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(last) < LEASE_ASK_EVERY.as_millis() as u64 && last != 0 {
-            return;
-        }
-        self.lease_asked.store(now_ms.max(1), Ordering::Relaxed);
-        let _ = self.tx.try_send(PgInput::Event(Event::WantLease));
-    }
-}
-
-/// The store as the PG machine reads it.
-struct StoreView<'a> {
-    store: &'a Store,
-    pg: PgId,
-    /// Erasure-coded PGs: the shard this OSD's position holds; a stored shard of another
-    /// index reports [`WRONG_SHARD`].
-    shard: Option<u8>,
-}
-
-impl StoreView<'_> {
-    fn version_of(&self, meta: &crate::store::ObjectMeta) -> Version {
-        match (self.shard, crate::ec::ShardMeta::of(meta)) {
-            (Some(want), Some(have)) if have.shard != want => WRONG_SHARD,
-            (Some(_), None) => WRONG_SHARD,
-            _ => meta.version,
-        }
-    }
-}
-
-impl ObjectView for StoreView<'_> {
-    fn stashed(&self) -> Vec<(String, Version)> {
-        if self.shard.is_none() {
-            return Vec::new();
-        }
-        let stash = crate::store::stash_pg(self.pg);
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(page) = self.store.list(stash, after.as_deref(), 1024) else {
-                return out;
-            };
-            let done = page.len() < 1024;
-            after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| (n, m.version)));
-            if done {
-                return out;
-            }
-        }
-    }
-
-    fn version(&self, name: &str) -> Option<Version> {
-        let key = ObjectKey {
-            pg: self.pg,
-            name: name.to_string(),
-        };
-        let meta = self.store.stat(&key).ok().flatten()?;
-        Some(self.version_of(&meta))
-    }
-
-    fn versions(&self) -> Vec<(String, Version)> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(page) = self.store.list(self.pg, after.as_deref(), 1024) else {
-                return out;
-            };
-            let done = page.len() < 1024;
-            after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| {
-                let v = self.version_of(&m);
-                (n, v)
-            }));
-            if done {
-                return out;
-            }
-        }
-    }
-}
+/// How long a stray PG waits for its turn to delete its copy before skipping this chance.
+const STRAY_REMOVAL_WAIT: Duration = Duration::from_secs(1);
 
 /// Starts the task for `machine`.
 pub fn spawn(machine: PgMachine, shared: Arc<Shared>, tick: Duration) -> PgHandle {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let mapping = machine.mapping().cloned().map(Arc::new);
-    let (snapshot, watch) = watch::channel(snapshot_of(&machine, shared.id, mapping));
-    let handle = PgHandle {
-        tx,
-        snapshot: watch,
-        lease_asked: Arc::new(AtomicU64::new(0)),
-    };
+    let (handle, rx, snapshot) = pg_handle::channel(&machine, shared.id);
     tokio::spawn(run(machine, shared, rx, snapshot, tick));
     handle
-}
-
-fn snapshot_of(machine: &PgMachine, me: OsdId, mapping: Option<Arc<Mapping>>) -> PgSnapshot {
-    PgSnapshot {
-        state: machine.state(),
-        clean: machine.is_clean(),
-        primary: machine.mapping().and_then(Mapping::primary) == Some(me),
-        mapping,
-        since: machine.interval(),
-        last_update: machine.log().head(),
-        read_gate: machine.read_gate(),
-    }
-}
-
-/// Replaces the snapshot if it changed (readers wake only for news). The mapping is copied
-/// only when its epoch changed.
-fn publish(snapshot: &watch::Sender<PgSnapshot>, machine: &PgMachine, me: OsdId) {
-    let epoch = machine.mapping().map(|m| m.epoch);
-    let kept = snapshot
-        .borrow()
-        .mapping
-        .clone()
-        .filter(|m| Some(m.epoch) == epoch);
-    let mapping = kept.or_else(|| machine.mapping().cloned().map(Arc::new));
-    let next = snapshot_of(machine, me, mapping);
-    snapshot.send_if_modified(|s| {
-        let changed = s.state != next.state
-            || s.clean != next.clean
-            || s.primary != next.primary
-            || s.since != next.since
-            || s.last_update != next.last_update
-            || s.read_gate != next.read_gate
-            || s.mapping.as_ref().map(|m| m.epoch) != next.mapping.as_ref().map(|m| m.epoch);
-        *s = next;
-        changed
-    });
 }
 
 /// Where a primary's time between a new interval and serving went, logged when it starts

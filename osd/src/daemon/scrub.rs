@@ -11,9 +11,9 @@
 //! Results live in memory on the primary ([`Scrubs`]): the beacon carries the PG's error
 //! count and state flags, `shoal pg list-inconsistent` reads the list.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,18 +21,18 @@ use placement::{Flag, OsdId, PgId};
 use rados::proto::osd::{
     GetScrubStatus, MAX_REPORTED_OBJECTS, OsdError, ScrubKind, ScrubRequest, ScrubStatus,
 };
-use tokio::sync::RwLock;
 use tracing::{info, warn};
 
 use super::peer::{FetchObject, RepairObject, ScrubMap};
 use super::pg_task::read_copy;
+use super::repair::{ScrubError, apply_copy, install};
+use super::routing;
 use super::shared::Shared;
 use crate::pg::scrub::{
-    Finding, MemberPage, Schedule, ScrubConfig, ScrubEntry, compare_page, heads_agree, page_end,
-    stronger,
+    Finding, MemberPage, ScrubEntry, compare_page, heads_agree, page_end, stronger,
 };
 use crate::pg::{ObjectCopy, PgState};
-use crate::store::{ObjectKey, Store, Txn};
+use crate::store::{ObjectKey, Store};
 
 /// Objects per page of a light scrub.
 const LIGHT_PAGE: u32 = 512;
@@ -45,94 +45,9 @@ const HEAD_RETRIES: u32 = 50;
 /// How often the scheduler looks for PGs that are due.
 const SCHEDULER_TICK: Duration = Duration::from_secs(1);
 
-/// Scrub state of one PG on its primary.
-#[derive(Default)]
-struct PgScrub {
-    status: ScrubStatus,
-    /// The strongest kind asked for and not started yet.
-    queued: Option<ScrubKind>,
-    /// Tickets handed out (the last one).
-    requested: u64,
-    /// A runner task serves this PG's queue.
-    runner: bool,
-}
-
-/// The OSD's scrub state: per-PG results and queues, write gates, the schedule, counters.
-pub struct Scrubs {
-    config: ScrubConfig,
-    pgs: Mutex<BTreeMap<PgId, PgScrub>>,
-    /// One per PG ever written or scrubbed here (bounded by the PG count).
-    gates: Mutex<HashMap<PgId, Arc<RwLock<()>>>>,
-    schedule: Mutex<Schedule>,
-    /// The OSD's clock origin for the schedule.
-    start: tokio::time::Instant,
-    /// Client reads served from a replica because the local copy was corrupt.
-    pub read_repairs: AtomicU64,
-    /// Bad copies rewritten by repair.
-    pub repaired: AtomicU64,
-}
-
-impl Scrubs {
-    /// Scrub state for an OSD with `config`; `seed` spreads its schedule.
-    pub fn new(config: ScrubConfig, seed: u64) -> Scrubs {
-        Scrubs {
-            schedule: Mutex::new(Schedule::new(config.clone(), seed)),
-            config,
-            pgs: Mutex::new(BTreeMap::new()),
-            gates: Mutex::new(HashMap::new()),
-            start: tokio::time::Instant::now(),
-            read_repairs: AtomicU64::new(0),
-            repaired: AtomicU64::new(0),
-        }
-    }
-
-    /// The PG's write gate: client writes hold it shared until every member committed;
-    /// a scrub page and a read repair hold it exclusively.
-    pub fn gate(&self, pg: PgId) -> Arc<RwLock<()>> {
-        self.gates
-            .lock()
-            .expect("gates lock")
-            .entry(pg)
-            .or_default()
-            .clone()
-    }
-
-    /// The PG's state string with its scrub flags (`+scrubbing`, `+deep`, `+inconsistent`,
-    /// `+repair`) and its scrub error count, for beacons and metrics.
-    pub fn decorate(&self, pg: PgId, mut state: String) -> (String, u64) {
-        let pgs = self.pgs.lock().expect("scrub lock");
-        let Some(s) = pgs.get(&pg) else {
-            return (state, 0);
-        };
-        if let Some(kind) = s.status.running {
-            state.push_str("+scrubbing");
-            if kind != ScrubKind::Light {
-                state.push_str("+deep");
-            }
-        }
-        if s.status.errors > 0 {
-            state.push_str("+inconsistent");
-        }
-        if s.status.running == Some(ScrubKind::Repair) {
-            state.push_str("+repair");
-        }
-        (state, s.status.errors)
-    }
-
-    /// Scrub errors over every PG this OSD scrubbed as primary.
-    pub fn errors(&self) -> u64 {
-        let pgs = self.pgs.lock().expect("scrub lock");
-        pgs.values().map(|s| s.status.errors).sum()
-    }
-
-    fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-}
-
 /// This OSD's view of a PG it must be the active primary of: the acting set.
 fn active_primary(shared: &Shared, pg: PgId) -> Result<Vec<OsdId>, OsdError> {
-    let (_, handle) = super::ops::active_primary(shared, pg, &shared.map())?;
+    let (_, handle) = routing::active_primary(shared, pg, &shared.map())?;
     let snap = handle.snapshot();
     Ok(snap
         .mapping
@@ -230,69 +145,6 @@ async fn runner(shared: Arc<Shared>, pg: PgId) {
         if auto_repair {
             info!(%pg, "auto-repair after scrub errors");
             enqueue(&shared, pg, ScrubKind::Repair);
-        }
-    }
-}
-
-/// Why a scrub pass or a repair stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ScrubError {
-    /// This OSD or a member answered with an error.
-    #[error("{osd}: {source}")]
-    Member {
-        /// Who answered.
-        osd: OsdId,
-        /// What it said.
-        source: OsdError,
-    },
-    /// A member did not answer.
-    #[error("{osd}: {source}")]
-    Unreachable {
-        /// The member.
-        osd: OsdId,
-        /// The call's failure.
-        source: rados::CallError,
-    },
-    /// A member has no address in the map.
-    #[error("{0} has no address in the map")]
-    NoAddress(OsdId),
-    /// This OSD's store failed.
-    #[error("object store: {0}")]
-    Store(#[from] crate::StoreError),
-    /// A spawned task died.
-    #[error("task: {0}")]
-    Task(#[from] tokio::task::JoinError),
-    /// Writes kept landing between the members' pages.
-    #[error("members' PG logs did not reach the same head")]
-    HeadsDiffer,
-    /// Repair: nobody holds a copy to repair from.
-    #[error("no authoritative copy")]
-    NoAuthority,
-    /// Repair: the authority's object is gone.
-    #[error("the authority no longer has the object")]
-    AuthorityLost,
-    /// Repair: the authority's object changed since the scrub compared it.
-    #[error("the authority's copy changed since it was scrubbed")]
-    AuthorityChanged,
-    /// Erasure-coded repair: the bad copy's holder has no shard position.
-    #[error("{osd} holds no shard of {pg}")]
-    NoShard {
-        /// The holder.
-        osd: OsdId,
-        /// The PG.
-        pg: PgId,
-    },
-    /// Erasure coding failed.
-    #[error("erasure code: {0}")]
-    Codec(#[from] crate::ec::EcError),
-}
-
-impl ScrubError {
-    /// An error this OSD ran into (its wire form).
-    pub(super) fn here(shared: &Shared) -> impl Fn(OsdError) -> ScrubError + '_ {
-        |source| ScrubError::Member {
-            osd: shared.id,
-            source,
         }
     }
 }
@@ -527,48 +379,6 @@ pub async fn serve_fetch(
     }
 }
 
-/// Puts `copy` (or removes the object) on `osd`.
-pub(super) async fn install(
-    shared: &Arc<Shared>,
-    pg: PgId,
-    osd: OsdId,
-    name: &str,
-    copy: Option<ObjectCopy>,
-) -> Result<(), ScrubError> {
-    if osd == shared.id {
-        return Ok(apply_copy(&shared.store, pg, name.to_owned(), copy).await?);
-    }
-    let addr = shared.addr_of(osd).ok_or(ScrubError::NoAddress(osd))?;
-    let mut copy = copy;
-    let data = copy
-        .as_mut()
-        .map(|c| std::mem::take(&mut c.data))
-        .unwrap_or_default();
-    let req = RepairObject {
-        pg,
-        name: name.to_owned(),
-        copy,
-    };
-    shared
-        .messenger
-        .call_with_payload(addr, &req, data)
-        .await
-        .map_err(|source| ScrubError::Unreachable { osd, source })?
-        .0
-        .map_err(|source| ScrubError::Member { osd, source })
-}
-
-/// Replaces the local copy with `copy` (or removes it), keeping the copy's version.
-async fn apply_copy(
-    store: &Store,
-    pg: PgId,
-    name: String,
-    copy: Option<ObjectCopy>,
-) -> Result<(), crate::StoreError> {
-    let op = ObjectCopy::into_op(copy, ObjectKey { pg, name });
-    store.commit(Txn { ops: vec![op] }).await
-}
-
 /// Serves [`RepairObject`] on a replica: only from the PG's primary in this OSD's map, and
 /// only while the PG is served (recovery installs copies of its own).
 pub async fn serve_repair(
@@ -581,7 +391,7 @@ pub async fn serve_repair(
         .map(|h| h.snapshot())
         .ok_or_else(|| OsdError::Invalid("pg not held here".into()))?;
     let primary = snap.mapping.as_ref().and_then(|m| m.primary());
-    let from = super::sender(&shared, &ctx);
+    let from = routing::sender(&shared, &ctx);
     if from.is_none() || from != primary || snap.state != PgState::Replica {
         return Err(OsdError::Unavailable {
             pg: req.pg.to_string(),

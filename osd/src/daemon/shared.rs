@@ -8,12 +8,22 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use placement::{ClusterMap, OsdId, PgId};
+use rados::proto::osd::OsdError;
 use rados::{Messenger, MonClient};
 use tokio::sync::watch;
 
-use super::pg_task::PgHandle;
+use super::pg_handle::PgHandle;
+use crate::StoreError;
 use crate::pg::LogLimits;
 use crate::store::Store;
+
+/// A store failure as the wire reports it: corruption apart from other I/O errors.
+pub fn store_err(e: StoreError) -> OsdError {
+    match e {
+        StoreError::Corrupt { .. } => OsdError::Corrupt(e.to_string()),
+        other => OsdError::Io(other.to_string()),
+    }
+}
 
 /// Maps kept to seed the interval history of PGs created while the OSD runs.
 pub const MAP_HISTORY: usize = 200;
@@ -132,9 +142,9 @@ pub struct Shared {
     /// Counters.
     pub counters: Counters,
     /// Backfills this OSD runs or waits to run, as primary.
-    pub backfills: Mutex<BTreeMap<PgId, super::backfill::Progress>>,
+    pub backfills: Mutex<BTreeMap<PgId, crate::backfill::Progress>>,
     /// Scrub results, queues, schedule and per-PG write gates.
-    pub scrub: super::scrub::Scrubs,
+    pub scrub: super::scrub_state::Scrubs,
     /// Client requests being served, for slow-request warnings.
     pub in_flight: super::slow_ops::InFlightOps,
     /// One stray PG copy deleted at a time: a deletion is one store transaction as large as
