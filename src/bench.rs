@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::admin::Connection;
 use crate::args::{parse_bytes, parse_ec};
+use crate::connection::Connection;
 use crate::output::{Format, print_json};
 
 /// Prefix of the objects `shoal bench rados` writes (`bench-0`, `bench-1`, ...).

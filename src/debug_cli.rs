@@ -11,7 +11,7 @@ use rados::proto::debug::SetFaults;
 use rados::{FaultRules, Messenger, MessengerConfig, PeerFault};
 use serde_json::json;
 
-use crate::admin::{self, Connection};
+use crate::connection::{self, Connection};
 use crate::output::{Format, print_json};
 
 /// Subcommands under `shoal debug`.
@@ -78,7 +78,7 @@ fn resolve(conn: &Connection, target: &str) -> anyhow::Result<SocketAddr> {
             id.parse()
                 .with_context(|| format!("bad OSD id in {target:?}"))?,
         );
-        let report = admin::status(conn)?;
+        let report = connection::status(conn)?;
         let osd = report
             .map
             .osds

@@ -12,8 +12,8 @@ use radosgw::users::Users;
 use radosgw::{GatewayConfig, GwError};
 use serde_json::json;
 
-use crate::admin::Connection;
 use crate::config::GatewaySettings;
+use crate::connection::Connection;
 use crate::output::{Format, print_json};
 
 /// `shoal gateway` flags; each overrides shoal.toml's `[gateway]` table, which overrides

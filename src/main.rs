@@ -5,6 +5,7 @@ mod admin;
 mod args;
 mod bench;
 mod config;
+mod connection;
 mod crush_test;
 mod debug_cli;
 mod df_cli;
@@ -206,7 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => admin::mon(&connection(&cli)?, cmd, format),
         Command::Status => admin::show_status(&connection(&cli)?, format),
         Command::Df => {
-            let report = admin::call(&connection(&cli)?, &rados::proto::mon::Df)?;
+            let report = connection::call(&connection(&cli)?, &rados::proto::mon::Df)?;
             df_cli::pools(&report, format)
         }
         Command::Health { detail } => {
@@ -258,7 +259,7 @@ fn conf_path(cli: &Cli) -> anyhow::Result<&Path> {
 }
 
 /// Monitors and key from flags, environment and config, in that order.
-fn connection(cli: &Cli) -> anyhow::Result<admin::Connection> {
+fn connection(cli: &Cli) -> anyhow::Result<connection::Connection> {
     let config = cli
         .conf
         .as_deref()
@@ -280,7 +281,7 @@ fn connection(cli: &Cli) -> anyhow::Result<admin::Connection> {
         (None, Some(c)) => c.keyring.clone(),
         (None, None) => bail!("no keyring: pass --keyring FILE or -c FILE"),
     };
-    Ok(admin::Connection {
+    Ok(connection::Connection {
         mons,
         keyring: rados::Keyring::load(&keyring)?,
         timeout: Duration::from_secs(cli.timeout),

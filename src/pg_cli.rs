@@ -8,7 +8,7 @@ use rados::proto::mon::PgDump;
 use rados::proto::osd::{ScrubKind, Version};
 use serde_json::json;
 
-use crate::admin::{self, Connection};
+use crate::connection::{self, Connection};
 use crate::output::{Format, print_json};
 use crate::scrub_cli;
 
@@ -79,7 +79,7 @@ fn version(v: Version) -> String {
 }
 
 fn dump(conn: &Connection, format: Format) -> anyhow::Result<()> {
-    let pgs = admin::call(conn, &PgDump)?;
+    let pgs = connection::call(conn, &PgDump)?;
     if format == Format::Json {
         return print_json(
             &pgs.iter()
@@ -122,7 +122,7 @@ fn dump(conn: &Connection, format: Format) -> anyhow::Result<()> {
 
 fn map(conn: &Connection, pgid: &str, format: Format) -> anyhow::Result<()> {
     let pg: PgId = pgid.parse()?;
-    let map = admin::status(conn)?.map;
+    let map = connection::status(conn)?.map;
     let pool = map
         .pools
         .get(&pg.pool)

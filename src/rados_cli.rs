@@ -13,7 +13,7 @@ use rados::proto::osd::ObjectStat;
 use rados::{ClientConfig, IoCtx, MessengerConfig, RadosClient};
 use serde_json::json;
 
-use crate::admin::Connection;
+use crate::connection::Connection;
 use crate::output::{Format, print_json};
 
 /// Objects asked of the cluster per page by `ls` and `listomapvals`.

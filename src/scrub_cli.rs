@@ -12,7 +12,7 @@ use rados::proto::osd::{GetScrubStatus, OsdError, ScrubKind, ScrubRequest, Scrub
 use rados::{Messenger, MessengerConfig};
 use serde_json::json;
 
-use crate::admin::{self, Connection};
+use crate::connection::{self, Connection};
 use crate::output::{Format, print_json};
 
 /// How often a waiting command asks the primary whether its scrub is done.
@@ -198,7 +198,7 @@ pub fn list_inconsistent(conn: &Connection, pgid: &str, format: Format) -> anyho
 
 /// The PG's primary in the current map and where it listens.
 fn primary_of(conn: &Connection, pg: PgId) -> anyhow::Result<(OsdId, SocketAddr)> {
-    let map = admin::status(conn)?.map;
+    let map = connection::status(conn)?.map;
     let pool = map
         .pools
         .get(&pg.pool)

@@ -6,7 +6,7 @@ use placement::config::{SETTINGS, Setting, setting};
 use rados::proto::mon::AdminCommand;
 use serde_json::json;
 
-use crate::admin::{self, Connection};
+use crate::connection::{self, Connection};
 use crate::output::{Format, print_json};
 
 /// Subcommands under `shoal config`.
@@ -37,7 +37,7 @@ pub enum ConfigCommand {
 pub fn run(conn: &Connection, cmd: &ConfigCommand, format: Format) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Ls => {
-            let map = admin::status(conn)?.map;
+            let map = connection::status(conn)?.map;
             if format == Format::Json {
                 return print_json(
                     &SETTINGS
@@ -62,7 +62,7 @@ pub fn run(conn: &Connection, cmd: &ConfigCommand, format: Format) -> anyhow::Re
         }
         ConfigCommand::Get { key } => {
             let s = known(key)?;
-            let value = admin::status(conn)?.map.setting(s);
+            let value = connection::status(conn)?.map.setting(s);
             if format == Format::Json {
                 return print_json(&json!({"key": s.key, "value": value}));
             }
@@ -72,25 +72,25 @@ pub fn run(conn: &Connection, cmd: &ConfigCommand, format: Format) -> anyhow::Re
         ConfigCommand::Set { key, value } => {
             let s = known(key)?;
             let value = crate::args::parse_bytes(value)?;
-            let epoch = admin::admin(
+            let epoch = connection::admin(
                 conn,
                 AdminCommand::ConfigSet {
                     key: s.key.into(),
                     value: Some(value),
                 },
             )?;
-            admin::changed(format!("{} = {value}", s.key), epoch, format)
+            connection::changed(format!("{} = {value}", s.key), epoch, format)
         }
         ConfigCommand::Rm { key } => {
             let s = known(key)?;
-            let epoch = admin::admin(
+            let epoch = connection::admin(
                 conn,
                 AdminCommand::ConfigSet {
                     key: s.key.into(),
                     value: None,
                 },
             )?;
-            admin::changed(format!("{} reset to {}", s.key, s.default), epoch, format)
+            connection::changed(format!("{} reset to {}", s.key, s.default), epoch, format)
         }
     }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
-use crate::admin::{Connection, status};
 use crate::config::ClusterConfig;
+use crate::connection::{Connection, status};
 
 /// Flags of `shoal up`.
 #[derive(clap::Args, Debug)]

@@ -1,8 +1,6 @@
 //! Cluster-wide settings held in the map, so every daemon sees a change in the next epoch
 //! (`shoal config set KEY VALUE`), like Ceph's `ceph config set`. Values are integers.
 
-use crate::map::ClusterMap;
-
 /// One known setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
@@ -38,14 +36,4 @@ pub const SETTINGS: &[Setting] = &[OSD_MAX_BACKFILLS, OSD_RECOVERY_MAX_BYTES_PER
 /// The setting named `key`.
 pub fn setting(key: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.key == key)
-}
-
-impl ClusterMap {
-    /// The value of `setting` in this map.
-    pub fn setting(&self, setting: &Setting) -> u64 {
-        self.config
-            .get(setting.key)
-            .copied()
-            .unwrap_or(setting.default)
-    }
 }

@@ -2,23 +2,6 @@
 
 use crate::ids::{Epoch, OsdId, PgId, PoolId, RuleId};
 
-/// A string that is not a valid identifier.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseIdError {
-    /// Not `N` or `osd.N`.
-    #[error("invalid OSD id {0:?}: expected N or osd.N")]
-    Osd(String),
-    /// Not `POOL.SEEDHEX`.
-    #[error("invalid PG id {0:?}: expected POOL.SEED, e.g. 1.2f")]
-    Pg(String),
-    /// Not 32 hex digits.
-    #[error("invalid fsid {0:?}: expected 32 hex digits")]
-    Fsid(String),
-    /// Not a weight in `0..=65535` with at most four decimals' meaning.
-    #[error("invalid weight {0:?}: expected a number from 0 to 65535")]
-    Weight(String),
-}
-
 /// Why an incremental could not be applied, or why a map fails its invariants.
 /// Applying is atomic: on any of these errors the map is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

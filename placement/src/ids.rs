@@ -6,7 +6,22 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ParseIdError;
+/// A string that is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseIdError {
+    /// Not `N` or `osd.N`.
+    #[error("invalid OSD id {0:?}: expected N or osd.N")]
+    Osd(String),
+    /// Not `POOL.SEEDHEX`.
+    #[error("invalid PG id {0:?}: expected POOL.SEED, e.g. 1.2f")]
+    Pg(String),
+    /// Not 32 hex digits.
+    #[error("invalid fsid {0:?}: expected 32 hex digits")]
+    Fsid(String),
+    /// Not a weight in `0..=65535` with at most four decimals' meaning.
+    #[error("invalid weight {0:?}: expected a number from 0 to 65535")]
+    Weight(String),
+}
 
 /// An OSD's cluster-wide id, assigned by the monitor on first boot and never reused.
 /// `u32::MAX` is reserved: no OSD has it.

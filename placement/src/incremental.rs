@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::crush::Rule;
+use crate::flag::Flag;
 use crate::ids::{Epoch, Fsid, OsdId, PgId, PoolId, RuleId};
-use crate::map::Flag;
 use crate::osd::{Location, OsdEntry, Weight};
 use crate::pool::Pool;
 

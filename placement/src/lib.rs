@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod config;
 pub mod crush;
 mod error;
+mod flag;
 pub mod hash;
 mod ids;
 mod incremental;
@@ -26,8 +27,8 @@ mod select;
 pub mod synth;
 
 pub use crush::{CrushMap, DomainType, Rule, RuleMode};
-pub use error::{MapError, ParseIdError, PlacementError};
-pub use ids::{Epoch, Fsid, OsdId, PgId, PoolId, RuleId};
+pub use error::{MapError, PlacementError};
+pub use ids::{Epoch, Fsid, OsdId, ParseIdError, PgId, PoolId, RuleId};
 pub use incremental::{Change, Incremental};
 pub use map::{ClusterMap, Flag};
 pub use osd::{Location, OsdEntry, Weight};

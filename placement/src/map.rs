@@ -10,69 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::crush::{CrushMap, DomainType, Rule, RuleMode};
 use crate::error::MapError;
+pub use crate::flag::Flag;
 use crate::ids::{Epoch, Fsid, OsdId, PgId, PoolId, RuleId};
 use crate::incremental::{Change, Incremental};
 use crate::osd::OsdEntry;
 use crate::pool::Pool;
-
-/// Cluster-wide switches an operator sets for maintenance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flag {
-    /// Never mark down OSDs out automatically.
-    Noout,
-    /// Never mark booting OSDs in automatically.
-    Noin,
-    /// Do not mark OSDs up.
-    Noup,
-    /// Do not mark OSDs down.
-    Nodown,
-    /// Do not start backfill.
-    Nobackfill,
-    /// Do not start recovery.
-    Norecover,
-    /// Do not start scheduled light scrubs.
-    Noscrub,
-    /// Do not start scheduled deep scrubs.
-    NoDeepScrub,
-    /// Stop all client reads and writes.
-    Pause,
-}
-
-impl Flag {
-    /// Every flag, for CLI parsing and listing.
-    pub const ALL: [Flag; 9] = [
-        Flag::Noout,
-        Flag::Noin,
-        Flag::Noup,
-        Flag::Nodown,
-        Flag::Nobackfill,
-        Flag::Norecover,
-        Flag::Noscrub,
-        Flag::NoDeepScrub,
-        Flag::Pause,
-    ];
-
-    /// The name operators type, as in `ceph osd set noout`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Flag::Noout => "noout",
-            Flag::Noin => "noin",
-            Flag::Noup => "noup",
-            Flag::Nodown => "nodown",
-            Flag::Nobackfill => "nobackfill",
-            Flag::Norecover => "norecover",
-            Flag::Noscrub => "noscrub",
-            Flag::NoDeepScrub => "nodeep-scrub",
-            Flag::Pause => "pause",
-        }
-    }
-
-    /// The flag with this name.
-    pub fn from_name(name: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.name() == name)
-    }
-}
 
 /// The cluster map at one epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,5 +342,15 @@ mod pairs {
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+impl ClusterMap {
+    /// The value of `setting` in this map.
+    pub fn setting(&self, setting: &crate::config::Setting) -> u64 {
+        self.config
+            .get(setting.key)
+            .copied()
+            .unwrap_or(setting.default)
     }
 }

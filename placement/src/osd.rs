@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ParseIdError;
+use crate::ids::ParseIdError;
 use crate::ids::{Epoch, OsdId};
 
 /// CRUSH weight in 16.16 fixed point; by convention 1.0 = 1 TiB of capacity. Integer so that
