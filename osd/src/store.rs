@@ -42,7 +42,7 @@ mod keys;
 mod read;
 mod scrub;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -541,9 +541,11 @@ impl Sim {
                     name,
                     interval,
                     rollback,
+                    also_from,
                 } => {
                     let copy = match self.profile.ec {
-                        Some(_) => match shards::rebuild(self, me, to, &name, rollback) {
+                        Some(_) => match shards::rebuild(self, me, to, &name, rollback, &also_from)
+                        {
                             Some(copy) => copy,
                             None => continue, // fewer than k shards now; resent later
                         },

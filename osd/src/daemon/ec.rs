@@ -215,7 +215,8 @@ pub async fn fetch(
 /// Shards of `key` at `version` gathered from the PG's holders, by shard index, and one
 /// holder's description; at least `k` unless the error says why not. Data shards are asked
 /// first, the others only if one of those fails, so a healthy read moves exactly the
-/// object's bytes.
+/// object's bytes; OSDs outside the acting set that may still keep shards (`elsewhere`,
+/// see `Effect::Push`) only if the acting holders give fewer than k.
 pub async fn gather(
     shared: &Arc<Shared>,
     ec: &EcMapping,
@@ -223,6 +224,7 @@ pub async fn gather(
     version: Version,
     stripes: Option<Range<u64>>,
     skip: Option<OsdId>,
+    elsewhere: &[OsdId],
 ) -> Result<(Vec<Option<Bytes>>, ShardInfo), OsdError> {
     let l = ec.layout;
     let n = l.k + l.m;
@@ -234,10 +236,16 @@ pub async fn gather(
         .filter(|(_, o)| Some(*o) != skip)
         .collect();
     let (first, rest): (Vec<_>, Vec<_>) = holders.into_iter().partition(|(i, _)| *i < l.k);
+    // Outside the acting set a holder's position says nothing: the shard names itself.
+    let outside: Vec<(usize, OsdId)> = elsewhere
+        .iter()
+        .filter(|o| Some(**o) != skip && !ec.shards.contains(&Some(**o)))
+        .map(|o| (n, *o))
+        .collect();
     let mut got: Vec<Option<Bytes>> = vec![None; n];
     let mut described: Option<ShardInfo> = None;
     let mut problems = Vec::new();
-    for round in [first, rest] {
+    for round in [first, rest, outside] {
         if got.iter().flatten().count() >= l.k {
             break;
         }
@@ -306,7 +314,16 @@ pub async fn read(
     if stripes.is_empty() {
         return Ok(Bytes::new());
     }
-    let (got, _) = gather(shared, ec, key, local.version, Some(stripes.clone()), None).await?;
+    let (got, _) = gather(
+        shared,
+        ec,
+        key,
+        local.version,
+        Some(stripes.clone()),
+        None,
+        &[],
+    )
+    .await?;
     let size = meta.size;
     let base = stripes.start * l.stripe_width();
     let end = off.saturating_add(len.unwrap_or(u64::MAX)).min(size);
@@ -324,14 +341,15 @@ pub async fn read(
 }
 
 /// The copy recovery pushes to `to`: our object's version (or the roll-back state, see
-/// `PgMsg::PushTo`) with `to`'s shard, rebuilt from `k` holders (`None`: the object is
-/// absent, so it must be absent there).
+/// `PgMsg::PushTo`) with `to`'s shard, rebuilt from `k` holders, asking `elsewhere` too if
+/// the acting ones are too few (`None`: the object is absent, so it must be absent there).
 pub async fn rebuild_for(
     shared: &Arc<Shared>,
     ec: &EcMapping,
     key: &ObjectKey,
     to: OsdId,
     rollback: Option<Option<Version>>,
+    elsewhere: &[OsdId],
 ) -> Result<Option<ObjectCopy>, OsdError> {
     let position = ec
         .position(to)
@@ -350,14 +368,14 @@ pub async fn rebuild_for(
     match version {
         None => Ok(None),
         // The shard being replaced is never a source: it may be the very copy rolled back.
-        Some(v) => rebuild(shared, ec, key, v, position, Some(to))
+        Some(v) => rebuild(shared, ec, key, v, position, Some(to), elsewhere)
             .await
             .map(Some),
     }
 }
 
-/// Shard `position` of `key` at `version`, rebuilt from `k` holders other than `skip`, as
-/// a copy to install on its holder.
+/// Shard `position` of `key` at `version`, rebuilt from `k` holders other than `skip`
+/// (`elsewhere` as in [`gather`]), as a copy to install on its holder.
 pub async fn rebuild(
     shared: &Arc<Shared>,
     ec: &EcMapping,
@@ -365,8 +383,9 @@ pub async fn rebuild(
     version: Version,
     position: usize,
     skip: Option<OsdId>,
+    elsewhere: &[OsdId],
 ) -> Result<ObjectCopy, OsdError> {
-    let (got, info) = gather(shared, ec, key, version, None, skip).await?;
+    let (got, info) = gather(shared, ec, key, version, None, skip, elsewhere).await?;
     let l = ec.layout;
     let size = info.meta.size;
     let (data, chunk_crcs) = tokio::task::spawn_blocking(move || {

@@ -157,7 +157,7 @@ pub async fn repair_object(
                 let position = ec
                     .position(bad.osd)
                     .ok_or(ScrubError::NoShard { osd: bad.osd, pg })?;
-                let copy = ec::rebuild(shared, ec, &key, version, position, Some(bad.osd))
+                let copy = ec::rebuild(shared, ec, &key, version, position, Some(bad.osd), &[])
                     .await
                     .map_err(ScrubError::here(shared))?;
                 Some(copy)

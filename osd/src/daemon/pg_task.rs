@@ -150,8 +150,18 @@ async fn run(
                     name,
                     interval,
                     rollback,
+                    also_from,
                 } => match machine.mapping().and_then(|m| m.ec.clone()) {
-                    Some(ec) => push_shard(&shared, pg, ec, to, name, interval, rollback),
+                    Some(ec) => {
+                        let rebuild = ShardPush {
+                            ec,
+                            to,
+                            name,
+                            rollback,
+                            also_from,
+                        };
+                        push_shard(&shared, pg, rebuild, interval)
+                    }
                     None => push(&shared, pg, to, name, interval),
                 },
                 Effect::Reply { reqid, result } => {
@@ -331,22 +341,30 @@ fn shard_for(
 
 /// Erasure-coded recovery: rebuilds `to`'s shard of `name` (at our version, or the
 /// roll-back state) from `k` holders and pushes it.
-fn push_shard(
-    shared: &Arc<Shared>,
-    pg: PgId,
+/// An erasure-coded recovery push ([`Effect::Push`]) to carry out.
+struct ShardPush {
     ec: EcMapping,
     to: OsdId,
     name: String,
-    interval: Epoch,
     rollback: Option<Option<Version>>,
-) {
+    also_from: Vec<OsdId>,
+}
+
+fn push_shard(shared: &Arc<Shared>, pg: PgId, push: ShardPush, interval: Epoch) {
     let shared = shared.clone();
     tokio::spawn(async move {
+        let ShardPush {
+            ec,
+            to,
+            name,
+            rollback,
+            also_from,
+        } = push;
         let key = ObjectKey {
             pg,
             name: name.clone(),
         };
-        match ec::rebuild_for(&shared, &ec, &key, to, rollback).await {
+        match ec::rebuild_for(&shared, &ec, &key, to, rollback, &also_from).await {
             Ok(copy) => {
                 let bytes = copy.as_ref().map_or(0, |c| c.data.len() as u64);
                 super::shared::Counters::add(&shared.counters.recovered_objects, 1);

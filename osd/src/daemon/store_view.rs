@@ -24,6 +24,22 @@ impl StoreView<'_> {
             _ => meta.version,
         }
     }
+
+    /// A roll-back copy's state, as peering may count it: one of another shard (this OSD
+    /// moved position) is [`WRONG_SHARD`], like a current copy of another shard, and so is
+    /// a tombstone beside such a copy. Peering counts a copy of the wrong shard neither for
+    /// the version it has nor for the state it replaced: counting only the latter made an
+    /// older state look decodable by more members than the acknowledged one and rolled it
+    /// back. A tombstone carries no shard meta, so the current copy beside it speaks for it.
+    fn stashed_version_of(&self, name: &str, stash: &crate::store::ObjectMeta) -> Version {
+        if stash.version != Version::ZERO {
+            return self.version_of(stash);
+        }
+        match self.version(name) {
+            Some(WRONG_SHARD) => WRONG_SHARD,
+            _ => Version::ZERO,
+        }
+    }
 }
 
 impl ObjectView for StoreView<'_> {
@@ -40,7 +56,10 @@ impl ObjectView for StoreView<'_> {
             };
             let done = page.len() < 1024;
             after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| (n, m.version)));
+            out.extend(page.into_iter().map(|(n, m)| {
+                let v = self.stashed_version_of(&n, &m);
+                (n, v)
+            }));
             if done {
                 return out;
             }
@@ -73,5 +92,102 @@ impl ObjectView for StoreView<'_> {
                 return out;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use placement::{Epoch, PgId, PoolId};
+
+    use super::*;
+    use crate::ec::{SHARD_XATTR, ShardMeta};
+    use crate::store::TxOp;
+    use crate::store::tests::{TempDir, commit, open};
+
+    const PG: PgId = PgId {
+        pool: PoolId(1),
+        seed: 0,
+    };
+
+    fn v(seq: u64) -> Version {
+        Version {
+            epoch: Epoch(1),
+            seq,
+        }
+    }
+
+    /// Writes version `seq` of `name` as shard `shard`, keeping the previous state as its
+    /// roll-back copy, as an erasure-coded sub-write does.
+    fn write_shard(name: &str, shard: u8, seq: u64) -> Vec<TxOp> {
+        let obj = ObjectKey {
+            pg: PG,
+            name: name.to_owned(),
+        };
+        let meta = ShardMeta {
+            shard,
+            size: 3,
+            crc: 0,
+            chunk_crcs: Vec::new(),
+        };
+        vec![
+            TxOp::Stash { obj: obj.clone() },
+            TxOp::WriteFull {
+                obj: obj.clone(),
+                data: Bytes::from_static(b"abc"),
+                version: v(seq),
+            },
+            TxOp::SetXattr {
+                obj,
+                name: SHARD_XATTR.into(),
+                value: meta.encode(),
+                version: v(seq),
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn copies_of_another_shard_count_for_no_state_current_or_rolled_back() {
+        let dir = TempDir::new();
+        let store = open(&dir);
+        // "kept": written twice as shard 2 (a roll-back copy of version 1); "made": created
+        // as shard 2 (a tombstone); "here": created as shard 0.
+        let mut ops = write_shard("kept", 2, 1);
+        ops.extend(write_shard("kept", 2, 2));
+        ops.extend(write_shard("made", 2, 3));
+        ops.extend(write_shard("here", 0, 4));
+        commit(&store, ops).await;
+
+        // This OSD holds position 2: shard 2's roll-back copies are what they say; the
+        // tombstone beside a shard-0 copy is of the wrong shard too.
+        let at = |shard| StoreView {
+            store: &store,
+            pg: PG,
+            shard: Some(shard),
+        };
+        let mut stashed = at(2).stashed();
+        stashed.sort();
+        assert_eq!(
+            stashed,
+            vec![
+                ("here".to_owned(), WRONG_SHARD),
+                ("kept".to_owned(), v(1)),
+                ("made".to_owned(), Version::ZERO),
+            ]
+        );
+        // Moved to position 0: shard 2's copies, kept or tombstones, are the wrong shard;
+        // the tombstone beside a shard-0 copy still says "absent before".
+        let mut stashed = at(0).stashed();
+        stashed.sort();
+        assert_eq!(
+            stashed,
+            vec![
+                ("here".to_owned(), Version::ZERO),
+                ("kept".to_owned(), WRONG_SHARD),
+                ("made".to_owned(), WRONG_SHARD),
+            ]
+        );
+        assert_eq!(at(0).version("kept"), Some(WRONG_SHARD));
+        assert_eq!(at(0).version("here"), Some(v(4)));
     }
 }

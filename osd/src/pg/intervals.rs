@@ -101,6 +101,15 @@ impl PastIntervals {
         &self.past
     }
 
+    /// Every OSD that was acting in a closed interval since the PG was last known clean:
+    /// those that may still keep its data outside the current acting set.
+    pub fn past_members(&self) -> BTreeSet<OsdId> {
+        self.past
+            .iter()
+            .flat_map(|i| i.acting.iter().copied())
+            .collect()
+    }
+
     /// Forgets intervals that ended before `epoch` (the PG was clean then).
     pub fn prune_before(&mut self, epoch: Epoch) {
         self.past.retain(|i| i.last >= epoch);
@@ -154,8 +163,13 @@ mod tests {
         let prior = pi.prior_set(&up, Epoch(0));
         assert!(prior.blocked_by.is_empty());
         assert!(prior.probe.contains(&OsdId(1)));
+        // Every member of a closed interval may still keep data, whether or not it could
+        // have taken writes; the current interval's are not "past".
+        let members: Vec<OsdId> = pi.past_members().into_iter().collect();
+        assert_eq!(members, osds(&[0, 1, 2]));
         // Known clean at epoch 5: nothing before matters.
         pi.prune_before(Epoch(5));
         assert!(pi.past().is_empty());
+        assert!(pi.past_members().is_empty());
     }
 }

@@ -467,6 +467,7 @@ impl PgMachine {
                 name,
                 interval,
                 rollback,
+                also_from: self.holders_elsewhere(),
             }),
             // Answered and checked on both sides against the current interval.
             PgMsg::StrayCheck { .. } => self.on_stray_check(from, out),

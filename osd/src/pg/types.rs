@@ -404,6 +404,10 @@ pub enum Effect {
         /// Erasure-coded roll-back: the state to push instead of ours (see
         /// [`PgMsg::PushTo`]).
         rollback: Option<Option<Version>>,
+        /// Erasure-coded: OSDs outside the acting set that may still keep shards of the PG
+        /// (members of its intervals since it was last clean), asked for shards only when
+        /// the acting members give fewer than k.
+        also_from: Vec<OsdId>,
     },
     /// A backfill copy was stored (after the `Persist` before it): acknowledge it.
     Backfilled {

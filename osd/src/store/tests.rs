@@ -15,10 +15,10 @@ mod pgs_and_commits;
 mod scrub;
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path =
@@ -49,7 +49,7 @@ fn config() -> StoreConfig {
     }
 }
 
-fn open(dir: &TempDir) -> Store {
+pub(crate) fn open(dir: &TempDir) -> Store {
     Store::open(&dir.db(), config()).expect("open store")
 }
 
@@ -82,7 +82,7 @@ fn pattern(len: usize, salt: u8) -> Bytes {
         .into()
 }
 
-async fn commit(store: &Store, ops: Vec<TxOp>) {
+pub(crate) async fn commit(store: &Store, ops: Vec<TxOp>) {
     store.commit(Txn { ops }).await.expect("commit");
 }
 

@@ -82,7 +82,7 @@ fn carries_data(m: &Mutation) -> bool {
 
 /// The push recovery sends from `me` to `to`: `me`'s version of `name` with `to`'s shard,
 /// (or the roll-back state) rebuilt from the live members' shards of that version
-/// (`Some(None)`: absent).
+/// (`Some(None)`: absent), asking the OSDs outside the acting set the machine names too.
 /// `None`: fewer than k shards of that version are reachable now.
 pub fn rebuild(
     sim: &Sim,
@@ -90,6 +90,7 @@ pub fn rebuild(
     to: OsdId,
     name: &str,
     rollback: Option<Option<Version>>,
+    also_from: &[OsdId],
 ) -> Option<Option<ObjectCopy>> {
     let own = sim.nodes[me.0 as usize]
         .disk
@@ -105,7 +106,8 @@ pub fn rebuild(
     let l = ec.layout;
     let mut shards: Vec<Option<Vec<u8>>> = vec![None; l.k + l.m];
     let mut meta = None;
-    for holder in ec.shards.iter().flatten().filter(|o| **o != to) {
+    let holders = ec.shards.iter().flatten().chain(also_from);
+    for holder in holders.filter(|o| **o != to) {
         if !sim.alive(*holder) {
             continue;
         }

@@ -344,6 +344,7 @@ impl PgMachine {
                 name,
                 interval: self.attempt,
                 rollback,
+                also_from: self.holders_elsewhere(),
             }
         } else {
             self.send(
@@ -356,6 +357,21 @@ impl PgMachine {
                 },
             )
         }
+    }
+
+    /// Up OSDs outside the acting set that were members of an interval since the PG was
+    /// last clean: an erasure-coded rebuild may find shards there when the acting members
+    /// hold fewer than k (a position whose old holder left when a pg_temp cleared, and one
+    /// more member died). Strays keep their copies until the PG is clean.
+    pub(super) fn holders_elsewhere(&self) -> Vec<OsdId> {
+        let Some(m) = self.map.as_ref() else {
+            return Vec::new();
+        };
+        self.intervals
+            .past_members()
+            .into_iter()
+            .filter(|o| !m.acting.contains(o) && m.up_osds.contains(o))
+            .collect()
     }
 
     pub(super) fn activate(&mut self, auth_log: PgLog, out: &mut Vec<Effect>) -> Phase {
