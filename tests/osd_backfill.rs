@@ -290,3 +290,99 @@ async fn df_and_osd_df_account_for_every_copy_and_shard() {
     verify(&client.pool("rep").await.unwrap(), &rep_acked).await;
     verify(&client.pool("ec").await.unwrap(), &ec_acked).await;
 }
+
+/// Each OSD's row of `shoal osd df`: (id, used_bytes, file_bytes, pgs).
+fn osd_rows(mons: &Monitors) -> Vec<(u64, u64, u64, u64)> {
+    let per_osd = json(mons.shoal("--timeout 5 osd df --format json"));
+    let field = |o: &serde_json::Value, f: &str| o[f].as_u64().unwrap_or(0);
+    per_osd["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let f = |name| field(o, name);
+            (f("id"), f("used_bytes"), f("file_bytes"), f("pgs"))
+        })
+        .collect()
+}
+
+/// Waits until the OSDs hold no more than `expected` bytes plus 15% (the stray copies of
+/// the last move deleted) and `out`, if any, holds nothing; returns the store files' sizes.
+fn wait_reclaimed(mons: &Monitors, expected: u64, out: Option<u64>) -> u64 {
+    let started = Instant::now();
+    loop {
+        let rows = osd_rows(mons);
+        let used: u64 = rows.iter().map(|r| r.1).sum();
+        let out_empty = out.is_none_or(|id| rows.iter().any(|r| r.0 == id && r.1 == 0 && r.3 == 0));
+        if used <= expected + expected * 15 / 100 && used >= expected && out_empty {
+            return rows.iter().map(|r| r.2).sum();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "stray copies were never reclaimed: {used} bytes used, {expected} expected, \
+             out OSD {out:?} empty: {out_empty}; {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Five rounds of one OSD out then back in, on a size-3 pool and a 2+1 pool: after each
+/// move settles the OSDs hold the data times its redundancy (within 15%: no strays are
+/// left), and the store files, whose freed pages are reused, grow by at most 20% over the
+/// five rounds. Run by hand (about a minute): `cargo nextest run --run-ignored only
+/// -E 'test(out_and_in_cycles)'`; the figures are in README. Not in CI: the growth ranged
+/// from -5% to 17% over three runs (redb reuses freed pages only after the commits that
+/// freed them), too near the bound to gate a landing on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: five rebalances; run by hand for README's figures"]
+async fn out_and_in_cycles_leave_no_strays_and_do_not_grow_the_files() {
+    let mons = Monitors::start(1);
+    mons.wait_leader(&[0], Duration::from_secs(20));
+    let osds = Osds::start(&mons, 5);
+    wait_all_up(&mons, 5);
+    json(mons.shoal("pool create rep --size 3 --min-size 2 --pg-num 16 --format json"));
+    json(mons.shoal("pool create ec --ec 2+1 --pg-num 16 --format json"));
+    wait_settled(&mons, &osds, Duration::from_secs(60));
+    let client = connect(&mons, ClientConfig::default().op_timeout).await;
+    let (rep, ec) = (
+        client.pool("rep").await.unwrap(),
+        client.pool("ec").await.unwrap(),
+    );
+    let (mut rep_acked, mut ec_acked) = (BTreeMap::new(), BTreeMap::new());
+    write_range(&rep, 0..200, &mut rep_acked).await;
+    write_range(&ec, 200..400, &mut ec_acked).await;
+    let data = |r: std::ops::Range<usize>| r.map(|i| payload(i).len() as u64).sum::<u64>();
+    // Size 3: three copies; 2+1: one and a half times the data.
+    let expected = 3 * data(0..200) + data(200..400) * 3 / 2;
+    let first = wait_reclaimed(&mons, expected, None);
+    eprintln!("MEASURED store files after writing {expected} raw bytes: {first} bytes");
+
+    let mut files = first;
+    for round in 0..5 {
+        let id = id_of(&mons, round % 5);
+        let started = Instant::now();
+        json(mons.shoal(&format!("osd out {id} --format json")));
+        wait_settled(&mons, &osds, Duration::from_secs(120));
+        let out_files = wait_reclaimed(&mons, expected, Some(id));
+        json(mons.shoal(&format!("osd in {id} --format json")));
+        wait_settled(&mons, &osds, Duration::from_secs(120));
+        files = wait_reclaimed(&mons, expected, None);
+        eprintln!(
+            "MEASURED round {round}: osd.{id} out (files {out_files}) and in (files {files}), \
+             {:.1?}",
+            started.elapsed()
+        );
+        verify(&rep, &rep_acked).await;
+        verify(&ec, &ec_acked).await;
+    }
+    let growth = files as f64 / first as f64 - 1.0;
+    eprintln!(
+        "MEASURED store files after five out/in rounds: {files} bytes, growth {:.1}%",
+        growth * 100.0
+    );
+    assert!(
+        growth <= 0.20,
+        "five out/in rounds grew the store files by {:.1}% ({first} -> {files} bytes)",
+        growth * 100.0
+    );
+}
