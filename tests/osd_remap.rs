@@ -20,7 +20,7 @@ use rados::client::IoCtx;
 /// Object sizes, cycled: edges of a 64 KiB chunk and a 256 KiB stripe, up to 4 MiB.
 const SIZES: &[usize] = &[1, 4095, 65_537, 262_147, 1_000_003, 4 << 20];
 /// Objects written to each pool before the first step.
-const OBJECTS: u64 = 100;
+const OBJECTS: u64 = 200;
 
 /// A pool and every object acknowledged in it.
 struct Pool {
