@@ -145,12 +145,21 @@ impl MonState {
             .apply(&tentative.next_incremental(changes.clone()))
             .map_err(|e| MonError::Invalid(e.to_string()))?;
         // Remapped PGs stay with their old holders until the new ones are backfilled.
-        let mut changes = changes;
-        changes.extend(placement::remap::pg_temp_changes(&self.map, &tentative));
-        let inc = self.map.next_incremental(changes);
-        self.map
-            .apply(&inc)
-            .map_err(|e| MonError::Invalid(e.to_string()))?;
+        let temps = placement::remap::pg_temp_changes(&self.map, &tentative);
+        let all: Vec<Change> = changes.iter().chain(&temps).cloned().collect();
+        let mut inc = self.map.next_incremental(all);
+        if self.map.apply(&inc).is_err() {
+            let (kept, refused) = placement::remap::valid_pg_temps(&tentative, temps);
+            for e in &refused {
+                tracing::warn!(error = %e, "a generated pg_temp was refused; its pg peers on its crush set");
+            }
+            inc = self
+                .map
+                .next_incremental(changes.into_iter().chain(kept).collect());
+            self.map
+                .apply(&inc)
+                .map_err(|e| MonError::Invalid(e.to_string()))?;
+        }
         self.history.push_back(inc);
         while self.history.len() > HISTORY {
             self.history.pop_front();

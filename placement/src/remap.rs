@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::MapError;
 use crate::ids::{OsdId, PgId};
 use crate::incremental::Change;
 use crate::map::ClusterMap;
@@ -45,6 +46,21 @@ pub fn pg_temp_changes(before: &ClusterMap, after: &ClusterMap) -> Vec<Change> {
         }
     }
     changes
+}
+
+/// Of `changes` (pg_temp changes for `after`), those the map takes, and why each other one
+/// is refused: one bad entry must not block the step it came with (a mark-out, most
+/// often); the PG it was for peers on its CRUSH set as if none had been asked for.
+pub fn valid_pg_temps(after: &ClusterMap, changes: Vec<Change>) -> (Vec<Change>, Vec<MapError>) {
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for change in changes {
+        let mut alone = after.clone();
+        match alone.apply(&after.next_incremental(vec![change.clone()])) {
+            Ok(()) => kept.push(change),
+            Err(e) => refused.push(e),
+        }
+    }
+    (kept, refused)
 }
 
 /// Replicated pools: the old acting set serves a PG whose CRUSH set changed until the new

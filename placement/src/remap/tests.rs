@@ -228,3 +228,26 @@ fn erasure_pg_temps_never_name_an_osd_twice_through_outs_ins_and_deaths() {
     }
     assert_eq!(repeats, 0);
 }
+
+#[test]
+fn a_refused_pg_temp_is_dropped_and_the_others_are_kept() {
+    let (map, pool) = erasure_cluster();
+    let (a, b) = (PgId { pool, seed: 0 }, PgId { pool, seed: 1 });
+    let up = Placement::new(&map).map_pg(b).unwrap().up;
+    let twice = vec![Some(OsdId(1)), Some(OsdId(1)), None, None, None, None];
+    let changes = vec![
+        Change::PgTempSet { pg: a, osds: twice },
+        Change::PgTempSet { pg: b, osds: up },
+    ];
+    // Together the map refuses them all.
+    let mut whole = map.clone();
+    assert!(whole.apply(&map.next_incremental(changes.clone())).is_err());
+    let (kept, refused) = valid_pg_temps(&map, changes.clone());
+    assert_eq!(kept, changes[1..].to_vec());
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].to_string().contains("appears twice"),
+        "{}",
+        refused[0]
+    );
+}
