@@ -13,6 +13,7 @@ mod gateway;
 mod mon;
 mod osd_daemon;
 mod output;
+mod parent_watch;
 mod pg_cli;
 mod rados_cli;
 mod scrub_cli;
@@ -53,6 +54,10 @@ struct Cli {
     /// Seconds an admin request may take.
     #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
+    /// A daemon exits once the process that started it is gone (a foreground `shoal up`
+    /// passes it, so do tests).
+    #[arg(long, global = true, hide = true)]
+    exit_with_parent: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -173,6 +178,13 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
+    if daemon
+        && cli.exit_with_parent
+        && let Err(e) = parent_watch::exit_with_parent()
+    {
+        eprintln!("error: cannot watch the parent process: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

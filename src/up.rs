@@ -111,6 +111,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut children = Vec::new();
+    let detach = args.detach;
     let start = |name: &str, args: &[String]| -> anyhow::Result<(String, Child)> {
         // Appended to, never truncated: a restart keeps the evidence of the last run.
         let path = logs.join(format!("{name}.log"));
@@ -119,9 +120,12 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        // In the foreground the cluster lives as long as this process, even a killed one.
+        let tied = (!detach).then_some("--exit-with-parent");
         let child = Command::new(std::env::current_exe()?)
             .arg("-c")
             .arg(&conf)
+            .args(tied)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

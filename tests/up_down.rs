@@ -199,3 +199,59 @@ fn busy_addresses_are_refused_before_anything_starts() {
     assert!(err.contains(&busy) && err.contains("--s3"), "{err}");
     assert!(!dir.0.join("cluster/pids").exists(), "nothing was started");
 }
+
+/// A foreground `shoal up` ties its daemons to itself: killed with kill -9 (no cleanup runs),
+/// it leaves no daemon behind; they see their parent gone and exit.
+#[test]
+fn daemons_of_a_killed_foreground_up_exit_by_themselves() {
+    let dir = TempDir::new("up");
+    let data = dir.0.join("cluster");
+    let data = data.to_str().unwrap().to_string();
+    let _down = Down(data.clone());
+    let port = free_addr().port().to_string();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args([
+            "up",
+            "--data",
+            &data,
+            "--mons",
+            "1",
+            "--osds",
+            "1",
+            "--port",
+            &port,
+            "--no-gateway",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let pids = loop {
+        let pids: Vec<u32> = std::fs::read_to_string(format!("{data}/pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect();
+        if pids.len() == 2 {
+            break pids;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "up never recorded a monitor and an OSD: {pids:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(running(&pids).len(), 2, "the daemons run");
+    up.kill().unwrap(); // SIGKILL
+    up.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while !running(&pids).is_empty() {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(10),
+            "daemons outlived their killed parent: {:?}",
+            running(&pids)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

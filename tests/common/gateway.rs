@@ -159,6 +159,7 @@ impl Cluster {
             .open(log)
             .unwrap();
         Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .arg("--exit-with-parent")
             .arg("--conf")
             .arg(&self.mons.conf)
             .args(["gateway", "--listen", &addr.to_string()])

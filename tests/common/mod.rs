@@ -1,5 +1,7 @@
 //! Harness for tests that run real `shoal` processes on 127.0.0.1: free ports, a temp
 //! directory, and every started process killed by PID when the harness drops (also on panic).
+//! A test killed outright (nextest's time limit) runs no drop: its daemons exit by
+//! themselves (`--exit-with-parent`), and the next harness removes its directories.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
@@ -20,6 +22,7 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        remove_orphaned_dirs();
         let nanos = std::time::SystemTime::UNIX_EPOCH
             .elapsed()
             .unwrap()
@@ -28,6 +31,34 @@ impl TempDir {
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
+}
+
+/// Removes the directories of harnesses whose test process is gone without dropping them
+/// (killed at nextest's time limit): named `shoal-TAG-PID-NANOS`, with no process PID. A
+/// reused PID only keeps a directory longer.
+fn remove_orphaned_dirs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let mut parts = name.rsplitn(3, '-');
+            let (Some(nanos), Some(pid), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            // A time in nanoseconds has 19 digits; nothing else here is named like this.
+            let ours = rest.starts_with("shoal-")
+                && pid.parse::<u32>().is_ok()
+                && nanos.len() >= 18
+                && nanos.parse::<u128>().is_ok();
+            if ours && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 impl Drop for TempDir {
@@ -89,6 +120,7 @@ impl Monitors {
         let log = std::fs::File::create(self.dir.0.join(format!("mon.{i}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .args([
+                "--exit-with-parent",
                 "-c",
                 self.conf.to_str().unwrap(),
                 "mon",

@@ -79,6 +79,7 @@ impl Osds {
             .unwrap();
         let data = self.root.join(format!("osd.{i}"));
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .arg("--exit-with-parent")
             .arg("-c")
             .arg(&self.conf)
             .arg("osd")
