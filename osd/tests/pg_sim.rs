@@ -8,74 +8,38 @@
 //! on it. Reads go to any OSD that believes it is the primary, frozen ones included, and a
 //! read that returns a version older than a write acknowledged before the read was sent
 //! fails the schedule. After the faults stop and every OSD is back, the PG must reach
-//! active+clean with every acknowledged write present and all members agreeing. Two
-//! profiles: replicated (size 3, min_size 2, five OSDs) and erasure-coded 2+2 (min_size 3,
-//! six OSDs), where members hold real Reed-Solomon shards, writes give each member its own
-//! shard, and recovery rebuilds a shard from k others as the OSD does (`shards.rs`): a PG
-//! that chose an authority it cannot decode would never become clean.
+//! active+clean with every acknowledged write present and all members agreeing. Three
+//! profiles (`profile.rs`): replicated (size 3, min_size 2, five OSDs), erasure-coded 2+2
+//! (min_size 3, six OSDs) and 4+2 (min_size 5, eight OSDs), where members hold real
+//! Reed-Solomon shards, writes give each member its own shard, and recovery rebuilds a shard
+//! from k others as the OSD does (`shards.rs`): a PG that chose an authority it cannot
+//! decode would never become clean. Each OSD's disk and the view its machine reads of it
+//! are in `disk.rs`.
 //!
 //! Replay one schedule: `SHOAL_SIM_SEED=1234 cargo nextest run -p osd --test pg_sim`
-//! (both profiles run it).
+//! (every profile runs it).
 //! Run more: `SHOAL_SIM_SEEDS=20000` (from `SHOAL_SIM_FIRST`, default 0).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use osd::pg::types::{EcMapping, WRONG_SHARD};
+use osd::pg::types::EcMapping;
 use osd::pg::{
-    Effect, Event, LeaseConfig, LogEntry, LogLimits, Mapping, Mutation, ObjectCopy, ObjectView,
-    PgLog, PgMachine, PgMeta, PgMsg, ReadRefused,
+    Effect, Event, LogLimits, Mapping, Mutation, ObjectCopy, PgMachine, PgMsg, ReadRefused,
 };
-use osd::store::TxOp;
 use placement::{Epoch, OsdId, PgId, PoolId};
 use rados::proto::osd::{ReqId, Version};
 
+#[path = "pg_sim/disk.rs"]
+mod disk;
+#[path = "pg_sim/profile.rs"]
+mod profile;
 #[path = "pg_sim/shards.rs"]
 mod shards;
 
-use osd::ec::Layout;
-
-/// A pool the simulation runs: OSDs, PG size, min_size and erasure layout.
-#[derive(Clone, Copy, Debug)]
-struct Profile {
-    osds: u32,
-    size: usize,
-    min_size: usize,
-    ec: Option<Layout>,
-}
-
-const REPLICATED: Profile = Profile {
-    osds: 5,
-    size: 3,
-    min_size: 2,
-    ec: None,
-};
-
-/// 2+2: any split of four shards between two versions leaves one of them on k current
-/// shards.
-const EC_2_2: Profile = Profile {
-    osds: 6,
-    size: 4,
-    min_size: 3,
-    ec: Some(Layout {
-        k: 2,
-        m: 2,
-        stripe_unit: 8,
-    }),
-};
-
-/// 4+2: a write that reached 3 of 6 shards decodes neither way without the roll-back copies.
-const EC_4_2: Profile = Profile {
-    osds: 8,
-    size: 6,
-    min_size: 5,
-    ec: Some(Layout {
-        k: 4,
-        m: 2,
-        stripe_unit: 8,
-    }),
-};
+use disk::{Disk, Obj, View};
+use profile::{EC_2_2, EC_4_2, Profile, REPLICATED, Rng};
 
 const LIMITS: LogLimits = LogLimits {
     entries: 6,
@@ -86,166 +50,6 @@ const PG: PgId = PgId {
     pool: PoolId(1),
     seed: 0,
 };
-
-/// splitmix64: small, seedable, good enough for schedules.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Obj {
-    version: Version,
-    /// The object's data, or this member's shard of it.
-    data: Bytes,
-    xattrs: BTreeMap<String, Vec<u8>>,
-}
-
-/// What survives a kill: objects, log, PG meta.
-#[derive(Clone, Debug, Default)]
-struct Disk {
-    objects: BTreeMap<String, Obj>,
-    /// Erasure-coded roll-back copies (`TxOp::Stash`).
-    stash: BTreeMap<String, Obj>,
-    log: BTreeMap<Version, Vec<u8>>,
-    meta: Option<Vec<u8>>,
-}
-
-impl Disk {
-    fn apply(&mut self, ops: Vec<TxOp>) {
-        for op in ops {
-            match op {
-                TxOp::WriteFull { obj, data, version } => {
-                    let o = self.objects.entry(obj.name).or_default();
-                    (o.version, o.data) = (version, data);
-                }
-                TxOp::Remove { obj } => {
-                    self.objects.remove(&obj.name);
-                }
-                TxOp::PutObject {
-                    obj,
-                    version,
-                    data,
-                    xattrs,
-                    ..
-                } => {
-                    let xattrs = xattrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
-                    let o = Obj {
-                        version,
-                        data,
-                        xattrs,
-                    };
-                    self.objects.insert(obj.name, o);
-                }
-                TxOp::SetXattr {
-                    obj,
-                    version,
-                    name,
-                    value,
-                } => {
-                    let o = self.objects.entry(obj.name).or_default();
-                    o.version = version;
-                    o.xattrs.insert(name, value);
-                }
-                TxOp::RmXattr { obj, version, .. }
-                | TxOp::OmapSet { obj, version, .. }
-                | TxOp::OmapRm { obj, version, .. } => {
-                    self.objects.entry(obj.name).or_default().version = version;
-                }
-                TxOp::AppendLog { version, entry, .. } => {
-                    self.log.insert(version, entry);
-                }
-                TxOp::TrimLog { through, .. } => self.log.retain(|v, _| *v > through),
-                TxOp::RemoveLog { versions, .. } => self.log.retain(|v, _| !versions.contains(v)),
-                TxOp::ClearLog { .. } => self.log.clear(),
-                TxOp::SetPgMeta { value, .. } => self.meta = Some(value),
-                TxOp::Stash { obj } => match self.objects.get(&obj.name) {
-                    Some(o) => {
-                        self.stash.insert(obj.name, o.clone());
-                    }
-                    // A tombstone: absent before this write, as the store keeps it.
-                    None => {
-                        let tombstone = Obj {
-                            version: Version::ZERO,
-                            data: Bytes::new(),
-                            xattrs: BTreeMap::new(),
-                        };
-                        self.stash.insert(obj.name, tombstone);
-                    }
-                },
-                // Roll-back copies, or the whole PG (a stray copy, with its roll-back copies).
-                TxOp::RemovePg { pg } => {
-                    self.stash.clear();
-                    if pg.pool.0 & osd::store::STASH_POOL_BIT == 0 {
-                        *self = Disk::default();
-                    }
-                }
-                TxOp::SetMeta { .. } => unreachable!("not used by PGs"),
-            }
-        }
-    }
-
-    fn load(&self, me: OsdId, now: Duration) -> PgMachine {
-        let meta: PgMeta = self
-            .meta
-            .as_ref()
-            .map(|m| rmp_serde::from_slice(m).expect("meta decodes"))
-            .unwrap_or_default();
-        let entries: Vec<LogEntry> = self
-            .log
-            .values()
-            .map(|e| rmp_serde::from_slice(e).expect("entry decodes"))
-            .collect();
-        let log = PgLog::from_parts(meta.info.log_tail, entries, meta.dups.clone(), LIMITS);
-        PgMachine::new(PG, me, meta, log, LeaseConfig::default(), now)
-    }
-}
-
-/// A member's disk as its PG machine sees it: for an erasure-coded PG, a stored shard of
-/// another position reports `WRONG_SHARD`, as the OSD's store view does.
-struct View<'a> {
-    disk: &'a Disk,
-    shard: Option<u8>,
-}
-
-impl View<'_> {
-    fn version_of(&self, o: &Obj) -> Version {
-        match self.shard {
-            Some(want) if shards::index(o) != Some(want) => WRONG_SHARD,
-            _ => o.version,
-        }
-    }
-}
-
-impl ObjectView for View<'_> {
-    fn stashed(&self) -> Vec<(String, Version)> {
-        let stash = self.disk.stash.iter();
-        stash.map(|(n, o)| (n.clone(), o.version)).collect()
-    }
-
-    fn version(&self, name: &str) -> Option<Version> {
-        self.disk.objects.get(name).map(|o| self.version_of(o))
-    }
-    fn versions(&self) -> Vec<(String, Version)> {
-        self.disk
-            .objects
-            .iter()
-            .map(|(n, o)| (n.clone(), self.version_of(o)))
-            .collect()
-    }
-}
 
 struct Node {
     disk: Disk,
