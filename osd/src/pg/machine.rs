@@ -125,9 +125,10 @@ enum Phase {
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
         /// Erasure-coded: each member's roll-back copies.
         stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
-        /// Members whose objects are all their log says (not `incomplete`): only their
-        /// lacking an object says it was absent.
-        complete: BTreeSet<OsdId>,
+        /// Members whose objects are all their log says (not `incomplete`), with their log
+        /// heads: only their lacking an object says it was absent, and only of a write
+        /// their log reaches.
+        complete: BTreeMap<OsdId, Version>,
     },
     Recover {
         auth: OsdId,
@@ -410,6 +411,9 @@ impl PgMachine {
     fn on_msg(&mut self, from: OsdId, msg: PgMsg, view: &dyn ObjectView, out: &mut Vec<Effect>) {
         match msg {
             // Read-only questions are answered whatever our interval; the asker checks.
+            // Erasure-coded members answer only once they have the asker's map.
+            PgMsg::Query { interval } | PgMsg::GetVersions { interval, .. }
+                if self.defers_question(interval) => {}
             PgMsg::Query { interval } => {
                 self.note_attempt(from, interval);
                 self.asked_up_to = self.asked_up_to.max(interval);

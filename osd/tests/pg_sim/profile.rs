@@ -2,13 +2,15 @@
 
 use osd::ec::Layout;
 
-/// A pool the simulation runs: OSDs, PG size, min_size and erasure layout.
+/// A pool the simulation runs: OSDs, PG size, min_size and erasure layout, and whether
+/// CRUSH moves the PG now and then (`Sim::remap`; off, a seed replays as it always did).
 #[derive(Clone, Copy, Debug)]
 pub struct Profile {
     pub osds: u32,
     pub size: usize,
     pub min_size: usize,
     pub ec: Option<Layout>,
+    pub remaps: bool,
 }
 
 pub const REPLICATED: Profile = Profile {
@@ -16,6 +18,7 @@ pub const REPLICATED: Profile = Profile {
     size: 3,
     min_size: 2,
     ec: None,
+    remaps: false,
 };
 
 /// 2+2: any split of four shards between two versions leaves one of them on k current
@@ -29,6 +32,7 @@ pub const EC_2_2: Profile = Profile {
         m: 2,
         stripe_unit: 8,
     }),
+    remaps: false,
 };
 
 /// 4+2: a write that reached 3 of 6 shards decodes neither way without the roll-back copies.
@@ -41,6 +45,25 @@ pub const EC_4_2: Profile = Profile {
         m: 2,
         stripe_unit: 8,
     }),
+    remaps: false,
+};
+
+/// The replicated pool, moved by CRUSH now and then.
+pub const REPLICATED_REMAPS: Profile = Profile {
+    remaps: true,
+    ..REPLICATED
+};
+
+/// 2+2, moved by CRUSH now and then: members swap positions or give theirs to a spare.
+pub const EC_2_2_REMAPS: Profile = Profile {
+    remaps: true,
+    ..EC_2_2
+};
+
+/// 4+2, moved by CRUSH now and then, likewise.
+pub const EC_4_2_REMAPS: Profile = Profile {
+    remaps: true,
+    ..EC_4_2
 };
 
 /// splitmix64: small, seedable, good enough for schedules.

@@ -49,8 +49,16 @@ impl PgMachine {
     /// primary resends it) until that map arrived here: acting on it first would let the
     /// map, arriving after, start a new interval under an activation the primary already
     /// counts.
-    fn knows_epoch(&self, stamp: Epoch) -> bool {
+    pub(super) fn knows_epoch(&self, stamp: Epoch) -> bool {
         self.map.as_ref().is_some_and(|m| stamp <= m.epoch)
+    }
+
+    /// Whether to leave a primary's question unanswered for now (it asks again): an
+    /// erasure-coded member without the asker's map may hold another shard position in it,
+    /// and would describe its objects as the shard of the position it knows, so a moved
+    /// member's wrong shards would pass for right ones (simulation seed 132 with remaps).
+    pub(super) fn defers_question(&self, stamp: Epoch) -> bool {
+        self.map.as_ref().is_some_and(|m| m.ec.is_some()) && !self.knows_epoch(stamp)
     }
 
     /// Records a newer attempt of our primary (a question of it, answered whatever our

@@ -138,10 +138,10 @@ impl PgMachine {
             })
             .map(|(id, v)| (*id, v.clone()))
             .expect("own info present");
-        let complete: BTreeSet<OsdId> = infos
+        let complete: BTreeMap<OsdId, Version> = infos
             .iter()
             .filter(|(_, (info, _))| !info.incomplete)
-            .map(|(id, _)| *id)
+            .map(|(id, (info, _))| (*id, info.last_update))
             .collect();
         let mut plans = BTreeMap::new();
         for member in &m.acting {
@@ -288,6 +288,10 @@ impl PgMachine {
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
         let mut out = BTreeMap::new();
         for name in names {
+            let Some(wanted) = seen.state_of(auth, name, auth) else {
+                continue;
+            };
+            let want = Some(wanted);
             // Each member's current state and the state its roll-back copy keeps, if any
             // (`Some(None)`: a tombstone, absent before the write).
             type States = (Option<Option<Version>>, Option<Option<Version>>);
@@ -295,9 +299,11 @@ impl PgMachine {
                 .iter()
                 .map(|o| {
                     let now = seen.state_of(*o, name, auth);
-                    // An incomplete member may lack the object only because it has not
-                    // recovered it yet: that says nothing about its history.
-                    let vouches = now.is_some() || seen.complete.contains(o);
+                    // A member may lack the object only because it has not recovered it
+                    // yet (it is incomplete) or never heard of the write (its log ends
+                    // before it): neither says anything about the object's history.
+                    let vouches =
+                        now.is_some() || seen.complete.get(o).is_some_and(|head| *head >= wanted);
                     (vouches.then_some(now), seen.stash_of(*o, name))
                 })
                 .collect();
@@ -305,8 +311,7 @@ impl PgMachine {
                 let kept = |(now, stash): &States| *now == Some(s) || *stash == Some(s);
                 states.iter().filter(|x| kept(x)).count()
             };
-            let want = seen.state_of(auth, name, auth);
-            if want.is_none() || holders(want) >= k {
+            if holders(want) >= k {
                 continue;
             }
             // Any other state k members hold, newest first; absent last (k members lack
@@ -535,8 +540,8 @@ pub(super) struct Seen {
     versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
     /// Erasure-coded: their roll-back copies.
     stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
-    /// Members that were not `incomplete` when peering began.
-    complete: BTreeSet<OsdId>,
+    /// Members that were not `incomplete` when peering began, with their log heads.
+    complete: BTreeMap<OsdId, Version>,
 }
 
 impl Seen {
