@@ -560,9 +560,7 @@ impl PgMachine {
                     // The primary found the PG clean after activating it (see
                     // `clean_without_new_interval`).
                     self.info.last_epoch_clean = self.interval;
-                    out.push(Effect::Persist(Txn {
-                        ops: vec![self.meta_op()],
-                    }));
+                    out.push(self.persist_meta());
                 }
                 out.push(self.send(
                     from,
@@ -752,7 +750,7 @@ impl PgMachine {
         }
     }
 
-    fn persist_meta(&self) -> Effect {
+    pub(super) fn persist_meta(&self) -> Effect {
         Effect::Persist(Txn {
             ops: vec![self.meta_op()],
         })

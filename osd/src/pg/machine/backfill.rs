@@ -144,9 +144,7 @@ impl PgMachine {
         }
         self.clean = true;
         self.info.last_epoch_clean = self.interval;
-        out.push(Effect::Persist(Txn {
-            ops: vec![self.meta_op()],
-        }));
+        out.push(self.persist_meta());
         for to in self.replicas() {
             out.push(self.send(to, self.activate_msg(true)));
         }

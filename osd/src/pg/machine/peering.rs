@@ -367,9 +367,10 @@ impl PgMachine {
     /// Up OSDs outside the acting set that were members of an interval since the PG was
     /// last clean: an erasure-coded rebuild may find shards there when the acting members
     /// hold fewer than k (a position whose old holder left when a pg_temp cleared, and one
-    /// more member died). Strays keep their copies until the PG is clean.
+    /// more member died). Strays keep their copies until the PG is clean. None for a
+    /// replicated PG, whose push is the authority's own copy.
     pub(super) fn holders_elsewhere(&self) -> Vec<OsdId> {
-        let Some(m) = self.map.as_ref() else {
+        let Some(m) = self.map.as_ref().filter(|m| m.ec.is_some()) else {
             return Vec::new();
         };
         self.intervals
