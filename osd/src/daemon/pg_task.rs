@@ -157,10 +157,11 @@ async fn run(
                             ec,
                             to,
                             name,
+                            interval,
                             rollback,
                             also_from,
                         };
-                        push_shard(&shared, pg, rebuild, interval)
+                        push_shard(&shared, pg, rebuild)
                     }
                     None => push(&shared, pg, to, name, interval),
                 },
@@ -339,24 +340,26 @@ fn shard_for(
     })
 }
 
-/// Erasure-coded recovery: rebuilds `to`'s shard of `name` (at our version, or the
-/// roll-back state) from `k` holders and pushes it.
 /// An erasure-coded recovery push ([`Effect::Push`]) to carry out.
 struct ShardPush {
     ec: EcMapping,
     to: OsdId,
     name: String,
+    interval: Epoch,
     rollback: Option<Option<Version>>,
     also_from: Vec<OsdId>,
 }
 
-fn push_shard(shared: &Arc<Shared>, pg: PgId, push: ShardPush, interval: Epoch) {
+/// Erasure-coded recovery: rebuilds `to`'s shard of `name` (at our version, or the
+/// roll-back state) from `k` holders and pushes it.
+fn push_shard(shared: &Arc<Shared>, pg: PgId, push: ShardPush) {
     let shared = shared.clone();
     tokio::spawn(async move {
         let ShardPush {
             ec,
             to,
             name,
+            interval,
             rollback,
             also_from,
         } = push;

@@ -40,6 +40,32 @@ impl StoreView<'_> {
             _ => Version::ZERO,
         }
     }
+
+    /// Every object of `pg`'s key space, page by page, with the version `state` gives it.
+    /// A store error ends the listing early (an issue-tracked gap: peering then takes the
+    /// rest for absent).
+    fn list_all(
+        &self,
+        pg: PgId,
+        state: impl Fn(&str, &crate::store::ObjectMeta) -> Version,
+    ) -> Vec<(String, Version)> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let Ok(page) = self.store.list(pg, after.as_deref(), 1024) else {
+                return out;
+            };
+            let done = page.len() < 1024;
+            after = page.last().map(|(n, _)| n.clone());
+            out.extend(page.into_iter().map(|(n, m)| {
+                let v = state(&n, &m);
+                (n, v)
+            }));
+            if done {
+                return out;
+            }
+        }
+    }
 }
 
 impl ObjectView for StoreView<'_> {
@@ -48,22 +74,7 @@ impl ObjectView for StoreView<'_> {
             return Vec::new();
         }
         let stash = crate::store::stash_pg(self.pg);
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(page) = self.store.list(stash, after.as_deref(), 1024) else {
-                return out;
-            };
-            let done = page.len() < 1024;
-            after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| {
-                let v = self.stashed_version_of(&n, &m);
-                (n, v)
-            }));
-            if done {
-                return out;
-            }
-        }
+        self.list_all(stash, |n, m| self.stashed_version_of(n, m))
     }
 
     fn version(&self, name: &str) -> Option<Version> {
@@ -76,22 +87,7 @@ impl ObjectView for StoreView<'_> {
     }
 
     fn versions(&self) -> Vec<(String, Version)> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(page) = self.store.list(self.pg, after.as_deref(), 1024) else {
-                return out;
-            };
-            let done = page.len() < 1024;
-            after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| {
-                let v = self.version_of(&m);
-                (n, v)
-            }));
-            if done {
-                return out;
-            }
-        }
+        self.list_all(self.pg, |_, m| self.version_of(m))
     }
 }
 
