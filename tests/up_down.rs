@@ -65,14 +65,29 @@ impl Drop for Down {
     }
 }
 
+/// A cluster directory (`cluster` in a fresh temp dir) and the guard that stops whatever
+/// `up` starts there. Bind all three: the guard drops first, then the directory.
+fn cluster_dir(tag: &str) -> (TempDir, String, Down) {
+    let dir = TempDir::new(tag);
+    let data = dir.0.join("cluster").to_str().unwrap().to_string();
+    let down = Down(data.clone());
+    (dir, data, down)
+}
+
+/// The processes `up` recorded in DATA/pids (none yet if it has not written the file).
+fn recorded_pids(data: &str) -> Vec<u32> {
+    std::fs::read_to_string(format!("{data}/pids"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().expect("one pid per line"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_objects_down_stops_everything_and_data_persists() {
-    let dir = TempDir::new("up");
-    let data = dir.0.join("cluster");
-    let data = data.to_str().unwrap().to_string();
+    let (dir, data, _down) = cluster_dir("up");
     let port = free_addr().port().to_string();
     let s3_addr = free_tcp_addr().to_string();
-    let _down = Down(data.clone());
     let up = |extra: &[&str]| {
         let mut args = vec![
             "up", "--data", &data, "--mons", "1", "--osds", "3", "--s3", &s3_addr,
@@ -119,11 +134,7 @@ async fn up_serves_objects_down_stops_everything_and_data_persists() {
     let again = shoal(&["up", "--data", &data, "--detach"]);
     assert!(!again.status.success());
 
-    let pids: Vec<u32> = std::fs::read_to_string(format!("{data}/pids"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
+    let pids = recorded_pids(&data);
     assert_eq!(pids.len(), 5, "1 monitor, 3 OSDs, 1 gateway");
     ok(shoal(&["down", "--data", &data]));
     assert!(
@@ -159,10 +170,7 @@ async fn up_serves_objects_down_stops_everything_and_data_persists() {
 /// flag that changes it; nothing is started and no cluster is created.
 #[test]
 fn busy_addresses_are_refused_before_anything_starts() {
-    let dir = TempDir::new("busy");
-    let data = dir.0.join("cluster");
-    let data = data.to_str().unwrap().to_string();
-    let _down = Down(data.clone());
+    let (dir, data, _down) = cluster_dir("busy");
     // Someone else's monitor port (QUIC is UDP).
     let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port().to_string();
@@ -204,10 +212,7 @@ fn busy_addresses_are_refused_before_anything_starts() {
 /// it leaves no daemon behind; they see their parent gone and exit.
 #[test]
 fn daemons_of_a_killed_foreground_up_exit_by_themselves() {
-    let dir = TempDir::new("up");
-    let data = dir.0.join("cluster");
-    let data = data.to_str().unwrap().to_string();
-    let _down = Down(data.clone());
+    let (_dir, data, _down) = cluster_dir("up");
     let port = free_addr().port().to_string();
     let mut up = Command::new(env!("CARGO_BIN_EXE_shoal"))
         .args([
@@ -228,11 +233,7 @@ fn daemons_of_a_killed_foreground_up_exit_by_themselves() {
         .unwrap();
     let started = std::time::Instant::now();
     let pids = loop {
-        let pids: Vec<u32> = std::fs::read_to_string(format!("{data}/pids"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.parse().ok())
-            .collect();
+        let pids = recorded_pids(&data);
         if pids.len() == 2 {
             break pids;
         }
