@@ -880,11 +880,12 @@ fn acknowledged_writes_survive_remaps() {
 /// their shards as strays until the PG is clean. Seeds 28 (a stale read: an acknowledged
 /// create rolled back on the word of a member whose log never reached it) and 132 (a moved
 /// member that answered from its older map passed its wrong shards for right ones) are
-/// in range. Open: PGs that stay `recovering` (2+2 seed 443, 4+2 seed 2,863), so 2+2 runs
-/// the seeds below the first of those.
+/// in range, and so are 443 (an authority whose history kept a write the others had undone
+/// object by object, so nobody could rebuild it) and 847 (an authority holding another
+/// position's shard, which it then never replaced).
 #[test]
 fn erasure_coded_writes_survive_remaps() {
-    schedules(EC_2_2_REMAPS, 400);
+    schedules(EC_2_2_REMAPS, 1000);
     schedules(EC_4_2_REMAPS, 1000);
 }
 

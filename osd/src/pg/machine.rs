@@ -134,7 +134,9 @@ enum Phase {
         auth: OsdId,
         auth_log: PgLog,
         outstanding: BTreeSet<(OsdId, String)>,
-        /// Erasure-coded objects rolled back, and to what (see `ec_rollbacks`).
+        /// Erasure-coded objects whose pushes carry a state other than the authority's
+        /// copy: rolled back (see `ec_rollbacks`), or held by the authority only as
+        /// another position's shard.
         rollbacks: BTreeMap<String, Option<Version>>,
     },
     Activate {

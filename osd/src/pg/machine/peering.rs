@@ -42,8 +42,18 @@ impl PgMachine {
                     let (auth, mut auth_log) = (*auth, auth_log.clone());
                     let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
                     let stashed = std::mem::take(stashed);
+                    // Read before an incomplete authority's log is cut to its objects: a
+                    // copy of another position's shard matches no entry.
+                    let auth_wrong = wrong_shard_states(versions.get(&auth), &auth_log);
                     if *auth_incomplete {
-                        let on_disk = versions.get(&auth).cloned().unwrap_or_default();
+                        let mut on_disk = versions.get(&auth).cloned().unwrap_or_default();
+                        // Such a copy is rebuilt to the state the log names: its entries stay.
+                        for (name, state) in &auth_wrong {
+                            match state {
+                                Some(v) => on_disk.insert(name.clone(), *v),
+                                None => on_disk.remove(name),
+                            };
+                        }
                         auth_log.retain_consistent(&on_disk);
                         // Its objects came partly from recovery copies, of a history its
                         // log does not describe (some newer than its log, some not): no
@@ -71,7 +81,7 @@ impl PgMachine {
                         stashed,
                         complete,
                     };
-                    self.plan_copies(auth, auth_log, seen, out)
+                    self.plan_copies(auth, auth_log, seen, auth_wrong, out)
                 }
                 Phase::Recover {
                     outstanding,
@@ -122,15 +132,30 @@ impl PgMachine {
         let me = self.me;
         let decodable = m.ec.as_ref().map(|ec| decodable_head(&infos, ec.layout.k));
         let fits = |info: &PgInfo| decodable.is_none_or(|v| info.last_update <= v);
+        // Erasure-coded histories of one length may still differ: a write undone object by
+        // object leaves the log's head where it was. Of two such, prefer the one with fewer
+        // writes that fewer than k members applied (a member that missed the undoing still
+        // names the write, and no k shards of it exist to rebuild).
+        let lone_writes = |log: &PgLog| match m.ec.as_ref() {
+            Some(ec) => log
+                .entries()
+                .filter(|e| {
+                    let applied = infos.values().filter(|(_, l)| l.applied(e.version));
+                    applied.count() < ec.layout.k
+                })
+                .count(),
+            None => 0,
+        };
         let (auth, (auth_info, auth_log)) = infos
             .iter()
-            .max_by_key(|(id, (info, _))| {
+            .max_by_key(|(id, (info, log))| {
                 let fit = fits(info);
                 (
                     info.last_epoch_started,
                     fit,
                     fit.then_some(info.last_update),
                     std::cmp::Reverse((!fit).then_some(info.last_update)),
+                    std::cmp::Reverse(lone_writes(log)),
                     !info.incomplete,
                     **id == me,
                     std::cmp::Reverse(**id),
@@ -219,13 +244,49 @@ impl PgMachine {
         &mut self,
         auth: OsdId,
         mut auth_log: PgLog,
-        seen: Seen,
+        mut seen: Seen,
+        mut auth_wrong: BTreeMap<String, Option<Version>>,
         out: &mut Vec<Effect>,
     ) -> Phase {
+        let mut outstanding = BTreeSet::new();
+        // The authority's current state of an object it holds only as another position's
+        // shard is what its log names (`wrong_shard_states`); the stray copy itself is
+        // replaced like any other member's. An object the log no longer names was last
+        // written at or before the log's tail: the newest right shard any member holds of
+        // such a version stands for it.
+        let unnamed: Vec<String> = seen.versions.get(&auth).map_or_else(Vec::new, |v| {
+            v.iter()
+                .filter(|(n, v)| **v == WRONG_SHARD && !auth_wrong.contains_key(*n))
+                .map(|(n, _)| n.clone())
+                .collect()
+        });
+        for name in unnamed {
+            let newest = seen
+                .versions
+                .values()
+                .filter_map(|v| v.get(&name))
+                .filter(|v| **v != WRONG_SHARD && **v <= auth_log.tail())
+                .max();
+            if let Some(v) = newest {
+                auth_wrong.insert(name, Some(*v));
+            }
+        }
+        if let Some(auth_versions) = seen.versions.get_mut(&auth) {
+            for (name, state) in &auth_wrong {
+                match state {
+                    Some(v) => auth_versions.insert(name.clone(), *v),
+                    None => auth_versions.remove(name),
+                };
+            }
+        }
+        if self.map.as_ref().is_some_and(|m| m.acting.contains(&auth)) {
+            for name in auth_wrong.keys() {
+                outstanding.insert((auth, name.clone()));
+            }
+        }
         let (plans, versions) = (&seen.plans, &seen.versions);
         let empty = BTreeMap::new();
         let auth_versions = versions.get(&auth).unwrap_or(&empty);
-        let mut outstanding = BTreeSet::new();
         for (member, plan) in plans {
             let theirs = versions.get(member).unwrap_or(&empty);
             let names: BTreeSet<String> = match plan {
@@ -240,7 +301,7 @@ impl PgMachine {
                 }
             }
         }
-        let rollbacks = self.ec_rollbacks(auth, &seen, &outstanding);
+        let mut rollbacks = self.ec_rollbacks(auth, &seen, &auth_wrong, &outstanding);
         for (name, target) in &rollbacks {
             // The undone writes leave the authoritative log; every member (the authority
             // too, if it is one) whose copy is not `target` gets `target`.
@@ -249,10 +310,14 @@ impl PgMachine {
             let m = self.map.as_ref().expect("map set");
             for member in &m.acting {
                 let have = seen.state_of(*member, name, auth);
-                if have != *target {
+                if have != *target || (*member == auth && auth_wrong.contains_key(name)) {
                     outstanding.insert((*member, name.clone()));
                 }
             }
+        }
+        // The authority's stray copy is not what it pushes: the state its log names is.
+        for (name, state) in auth_wrong {
+            rollbacks.entry(name).or_insert(state);
         }
         self.state = PgState::Recovering;
         for (member, name) in &outstanding {
@@ -276,6 +341,7 @@ impl PgMachine {
         &self,
         auth: OsdId,
         seen: &Seen,
+        auth_wrong: &BTreeMap<String, Option<Version>>,
         outstanding: &BTreeSet<(OsdId, String)>,
     ) -> BTreeMap<String, Option<Version>> {
         let Some(m) = self.map.as_ref() else {
@@ -298,6 +364,10 @@ impl PgMachine {
             let states: Vec<States> = members
                 .iter()
                 .map(|o| {
+                    if *o == auth && auth_wrong.contains_key(name) {
+                        // Its copy is another position's shard: it holds nothing here.
+                        return (Some(Some(WRONG_SHARD)), None);
+                    }
                     let now = seen.state_of(*o, name, auth);
                     // A member may lack the object only because it has not recovered it
                     // yet (it is incomplete) or never heard of the write (its log ends
@@ -531,6 +601,22 @@ pub(crate) fn decodable_head(infos: &BTreeMap<OsdId, (PgInfo, PgLog)>, k: usize)
                 >= k
         })
         .unwrap_or(Version::ZERO)
+}
+
+/// The objects the authority holds only as another position's shard (a copy from a
+/// position it left), each with the state its log names: that copy cannot say which version
+/// is current. Objects whose last change the log no longer holds are left out (they stay
+/// unmatched, and recovery waits for shards).
+fn wrong_shard_states(
+    versions: Option<&BTreeMap<String, Version>>,
+    auth_log: &PgLog,
+) -> BTreeMap<String, Option<Version>> {
+    versions
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| **v == WRONG_SHARD)
+        .filter_map(|(name, _)| Some((name.clone(), auth_log.state_of(name)?)))
+        .collect()
 }
 
 /// What peering learned of the members' objects.
