@@ -3,8 +3,8 @@
 use placement::PgId;
 use rados::proto::osd::Version;
 
-use crate::pg::ObjectView;
 use crate::pg::types::WRONG_SHARD;
+use crate::pg::{MovedShard, ObjectView};
 use crate::store::{ObjectKey, Store};
 
 /// The store as the PG machine reads it.
@@ -41,14 +41,14 @@ impl StoreView<'_> {
         }
     }
 
-    /// Every object of `pg`'s key space, page by page, with the version `state` gives it.
-    /// A store error ends the listing early (an issue-tracked gap: peering then takes the
-    /// rest for absent).
-    fn list_all(
+    /// Every object of `pg`'s key space, page by page, as `state` describes it (`None`:
+    /// left out). A store error ends the listing early (an issue-tracked gap: peering then
+    /// takes the rest for absent).
+    fn list_all<T>(
         &self,
         pg: PgId,
-        state: impl Fn(&str, &crate::store::ObjectMeta) -> Version,
-    ) -> Vec<(String, Version)> {
+        state: impl Fn(String, &crate::store::ObjectMeta) -> Option<T>,
+    ) -> Vec<T> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -57,14 +57,27 @@ impl StoreView<'_> {
             };
             let done = page.len() < 1024;
             after = page.last().map(|(n, _)| n.clone());
-            out.extend(page.into_iter().map(|(n, m)| {
-                let v = state(&n, &m);
-                (n, v)
-            }));
+            out.extend(page.into_iter().filter_map(|(n, m)| state(n, &m)));
             if done {
                 return out;
             }
         }
+    }
+
+    /// `meta`'s copy as a [`MovedShard`], if it is a shard other than this position's.
+    fn moved_copy(
+        &self,
+        name: String,
+        meta: &crate::store::ObjectMeta,
+        rollback: bool,
+    ) -> Option<MovedShard> {
+        let have = crate::ec::ShardMeta::of(meta)?;
+        (Some(have.shard) != self.shard).then_some(MovedShard {
+            name,
+            version: meta.version,
+            shard: have.shard,
+            rollback,
+        })
     }
 }
 
@@ -74,7 +87,20 @@ impl ObjectView for StoreView<'_> {
             return Vec::new();
         }
         let stash = crate::store::stash_pg(self.pg);
-        self.list_all(stash, |n, m| self.stashed_version_of(n, m))
+        self.list_all(stash, |n, m| {
+            let v = self.stashed_version_of(&n, m);
+            Some((n, v))
+        })
+    }
+
+    fn moved(&self) -> Vec<MovedShard> {
+        if self.shard.is_none() {
+            return Vec::new();
+        }
+        let mut out = self.list_all(self.pg, |n, m| self.moved_copy(n, m, false));
+        let stash = crate::store::stash_pg(self.pg);
+        out.extend(self.list_all(stash, |n, m| self.moved_copy(n, m, true)));
+        out
     }
 
     fn version(&self, name: &str) -> Option<Version> {
@@ -87,7 +113,7 @@ impl ObjectView for StoreView<'_> {
     }
 
     fn versions(&self) -> Vec<(String, Version)> {
-        self.list_all(self.pg, |_, m| self.version_of(m))
+        self.list_all(self.pg, |n, m| Some((n, self.version_of(m))))
     }
 }
 
@@ -143,7 +169,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn copies_of_another_shard_count_for_no_state_current_or_rolled_back() {
+    async fn copies_of_another_shard_match_no_state_but_count_as_their_shard() {
         let dir = TempDir::new();
         let store = open(&dir);
         // "kept": written twice as shard 2 (a roll-back copy of version 1); "made": created
@@ -185,5 +211,23 @@ mod tests {
         );
         assert_eq!(at(0).version("kept"), Some(WRONG_SHARD));
         assert_eq!(at(0).version("here"), Some(v(4)));
+        // Peering still counts them as shards 2 of their versions (a tombstone is none).
+        let moved = |name: &str, seq, rollback| MovedShard {
+            name: name.to_owned(),
+            version: v(seq),
+            shard: 2,
+            rollback,
+        };
+        let mut copies = at(0).moved();
+        copies.sort();
+        assert_eq!(
+            copies,
+            vec![
+                moved("kept", 1, true),
+                moved("kept", 2, false),
+                moved("made", 3, false)
+            ]
+        );
+        assert!(at(2).moved().iter().all(|c| c.name == "here"));
     }
 }

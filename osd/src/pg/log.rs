@@ -233,17 +233,6 @@ impl PgLog {
         dropped
     }
 
-    /// What this log says `object` is now: `Some(Some(v))` last written at `v`,
-    /// `Some(None)` deleted (or never written, for a log that starts at the beginning),
-    /// `None` when its last change is older than the log (trimmed).
-    pub fn state_of(&self, object: &str) -> Option<Option<Version>> {
-        match self.entries.iter().rev().find(|e| e.object == object) {
-            Some(e) if e.op == LogOp::Modify => Some(Some(e.version)),
-            Some(_) => Some(None),
-            None => (self.tail == Version::ZERO).then_some(None),
-        }
-    }
-
     /// Whether this member applied the write `version`: its log holds it, or trimmed past it.
     pub fn applied(&self, version: Version) -> bool {
         version <= self.tail || self.contains(version)

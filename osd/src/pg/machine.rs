@@ -18,8 +18,8 @@ use super::intervals::PastIntervals;
 use super::lease::{Grants, LeaseConfig, PrimaryLease, PriorLeases};
 use super::log::{LogEntry, PgLog};
 use super::types::{
-    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
-    WriteError,
+    Effect, Event, Mapping, MovedShard, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg,
+    PgState, WriteError,
 };
 use crate::store::{ObjectKey, TxOp, Txn};
 
@@ -125,6 +125,8 @@ enum Phase {
         versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
         /// Erasure-coded: each member's roll-back copies.
         stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
+        /// Erasure-coded: each member's copies of other positions' shards.
+        moved: BTreeMap<OsdId, Vec<MovedShard>>,
         /// Members whose objects are all their log says (not `incomplete`), with their log
         /// heads: only their lacking an object says it was absent, and only of a write
         /// their log reaches.
@@ -455,11 +457,11 @@ impl PgMachine {
                         .filter_map(|n| view.version(&n).map(|v| (n, v)))
                         .collect(),
                 };
-                let stashed = view.stashed();
                 let msg = PgMsg::Versions {
                     interval,
                     versions,
-                    stashed,
+                    stashed: view.stashed(),
+                    moved: view.moved(),
                 };
                 out.push(self.send(from, msg));
             }
@@ -510,18 +512,23 @@ impl PgMachine {
                 self.progress(view, out);
             }
             PgMsg::Versions {
-                versions, stashed, ..
+                versions,
+                stashed,
+                moved,
+                ..
             } => {
                 if let Some(Phase::GetVersions {
                     waiting,
                     versions: got,
                     stashed: got_stashed,
+                    moved: got_moved,
                     ..
                 }) = self.phase_mut()
                     && waiting.remove(&from)
                 {
                     got.insert(from, versions.into_iter().collect());
                     got_stashed.insert(from, stashed.into_iter().collect());
+                    got_moved.insert(from, moved);
                 }
                 self.progress(view, out);
             }

@@ -14,6 +14,6 @@ pub use lease::{LeaseConfig, ReadGate, ReadRefused};
 pub use log::{Divergence, LogEntry, LogLimits, LogOp, PgLog};
 pub use machine::PgMachine;
 pub use types::{
-    Effect, Event, Mapping, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg, PgState,
-    WriteError,
+    Effect, Event, Mapping, MovedShard, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg,
+    PgState, WriteError,
 };

@@ -207,6 +207,9 @@ pub enum PgMsg {
         /// Erasure-coded: the versions of the member's roll-back copies.
         #[serde(default)]
         stashed: Vec<(String, Version)>,
+        /// Erasure-coded: its copies of other positions' shards.
+        #[serde(default)]
+        moved: Vec<MovedShard>,
     },
     /// Primary -> the authoritative holder: push your copy of `name` to `to`.
     PushTo {
@@ -476,6 +479,21 @@ pub const WRONG_SHARD: Version = Version {
     seq: u64::MAX,
 };
 
+/// An erasure-coded copy of another position's shard, current or roll-back (its holder
+/// moved): useless where it is, but a shard of its version all the same, so peering counts
+/// it towards decoding that version.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MovedShard {
+    /// The object.
+    pub name: String,
+    /// The version the copy is of.
+    pub version: Version,
+    /// The shard index the copy is.
+    pub shard: u8,
+    /// A roll-back copy (else the current one).
+    pub rollback: bool,
+}
+
 /// Read access to the local store that the state machine needs (versions only; data is
 /// read by the shell when it carries out an [`Effect::Push`]).
 pub trait ObjectView {
@@ -485,6 +503,11 @@ pub trait ObjectView {
     fn versions(&self) -> Vec<(String, Version)>;
     /// Erasure-coded PGs: every roll-back copy (`TxOp::Stash`) with its version.
     fn stashed(&self) -> Vec<(String, Version)> {
+        Vec::new()
+    }
+    /// Erasure-coded PGs: every copy, current or roll-back, of a shard other than this
+    /// member's position holds (those `version` and `stashed` report as [`WRONG_SHARD`]).
+    fn moved(&self) -> Vec<MovedShard> {
         Vec::new()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use osd::pg::types::WRONG_SHARD;
-use osd::pg::{LeaseConfig, LogEntry, ObjectView, PgLog, PgMachine, PgMeta};
+use osd::pg::{LeaseConfig, LogEntry, MovedShard, ObjectView, PgLog, PgMachine, PgMeta};
 use osd::store::TxOp;
 use placement::OsdId;
 use rados::proto::osd::Version;
@@ -152,6 +152,25 @@ impl ObjectView for View<'_> {
                     Version::ZERO
                 };
                 (n.clone(), v)
+            })
+            .collect()
+    }
+
+    fn moved(&self) -> Vec<MovedShard> {
+        let Some(want) = self.shard else {
+            return Vec::new();
+        };
+        let current = self.disk.objects.iter().map(|c| (c, false));
+        let copies = current.chain(self.disk.stash.iter().map(|c| (c, true)));
+        copies
+            .filter_map(|((name, o), rollback)| {
+                let shard = shards::index(o).filter(|s| *s != want)?;
+                Some(MovedShard {
+                    name: name.clone(),
+                    version: o.version,
+                    shard,
+                    rollback,
+                })
             })
             .collect()
     }

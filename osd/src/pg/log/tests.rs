@@ -114,21 +114,3 @@ fn a_sealed_log_keeps_reqids_and_makes_older_members_disjoint() {
     log.seal(v(1, 5));
     assert_eq!(log.tail(), v(1, 9));
 }
-
-#[test]
-fn a_log_names_the_state_of_the_objects_it_covers() {
-    let mut log = log_of(&[(v(1, 1), "a"), (v(1, 2), "b"), (v(1, 3), "a")]);
-    log.append(LogEntry {
-        op: LogOp::Delete,
-        ..entry(v(1, 4), "b")
-    });
-    assert_eq!(log.state_of("a"), Some(Some(v(1, 3))), "the newest write");
-    assert_eq!(log.state_of("b"), Some(None), "deleted");
-    assert_eq!(
-        log.state_of("c"),
-        Some(None),
-        "never written since the start"
-    );
-    log.seal(v(1, 9));
-    assert_eq!(log.state_of("a"), None, "trimmed: the log cannot say");
-}

@@ -10,7 +10,7 @@ use rados::proto::osd::Version;
 use super::{PgMachine, Phase, encode};
 use crate::pg::lease::PrimaryLease;
 use crate::pg::log::{Divergence, PgLog};
-use crate::pg::types::{Effect, ObjectView, PgInfo, PgMsg, PgState, WRONG_SHARD};
+use crate::pg::types::{Effect, MovedShard, ObjectView, PgInfo, PgMsg, PgState, WRONG_SHARD};
 use crate::store::{TxOp, Txn};
 
 impl PgMachine {
@@ -35,25 +35,20 @@ impl PgMachine {
                     plans,
                     versions,
                     stashed,
+                    moved,
                     complete,
                     ..
                 } if waiting.is_empty() => {
                     let complete = std::mem::take(complete);
+                    let moved = std::mem::take(moved);
                     let (auth, mut auth_log) = (*auth, auth_log.clone());
                     let (plans, versions) = (std::mem::take(plans), std::mem::take(versions));
                     let stashed = std::mem::take(stashed);
-                    // Read before an incomplete authority's log is cut to its objects: a
-                    // copy of another position's shard matches no entry.
-                    let auth_wrong = wrong_shard_states(versions.get(&auth), &auth_log);
+                    let auth_wrong = wrong_shard_states(versions.get(&auth), moved.get(&auth));
                     if *auth_incomplete {
                         let mut on_disk = versions.get(&auth).cloned().unwrap_or_default();
-                        // Such a copy is rebuilt to the state the log names: its entries stay.
-                        for (name, state) in &auth_wrong {
-                            match state {
-                                Some(v) => on_disk.insert(name.clone(), *v),
-                                None => on_disk.remove(name),
-                            };
-                        }
+                        // A copy of another position's shard is of its version all the same.
+                        on_disk.extend(auth_wrong.iter().map(|(n, v)| (n.clone(), *v)));
                         auth_log.retain_consistent(&on_disk);
                         // Its objects came partly from recovery copies, of a history its
                         // log does not describe (some newer than its log, some not): no
@@ -79,6 +74,7 @@ impl PgMachine {
                         plans,
                         versions,
                         stashed,
+                        moved,
                         complete,
                     };
                     self.plan_copies(auth, auth_log, seen, auth_wrong, out)
@@ -216,7 +212,8 @@ impl PgMachine {
             };
             out.push(self.send(*member, msg));
         }
-        let (mut versions, mut stashed) = (BTreeMap::new(), BTreeMap::new());
+        let (mut versions, mut stashed, mut moved) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         if ask.remove(&self.me) {
             let names = if self.me == auth {
                 auth_names.clone()
@@ -225,6 +222,7 @@ impl PgMachine {
             };
             versions.insert(self.me, local_versions(view, names));
             stashed.insert(self.me, view.stashed().into_iter().collect());
+            moved.insert(self.me, view.moved());
         }
         self.state = PgState::Peering;
         Phase::GetVersions {
@@ -236,6 +234,7 @@ impl PgMachine {
             waiting: ask,
             versions,
             stashed,
+            moved,
             complete,
         }
     }
@@ -245,39 +244,15 @@ impl PgMachine {
         auth: OsdId,
         mut auth_log: PgLog,
         mut seen: Seen,
-        mut auth_wrong: BTreeMap<String, Option<Version>>,
+        auth_wrong: BTreeMap<String, Version>,
         out: &mut Vec<Effect>,
     ) -> Phase {
         let mut outstanding = BTreeSet::new();
-        // The authority's current state of an object it holds only as another position's
-        // shard is what its log names (`wrong_shard_states`); the stray copy itself is
-        // replaced like any other member's. An object the log no longer names was last
-        // written at or before the log's tail: the newest right shard any member holds of
-        // such a version stands for it.
-        let unnamed: Vec<String> = seen.versions.get(&auth).map_or_else(Vec::new, |v| {
-            v.iter()
-                .filter(|(n, v)| **v == WRONG_SHARD && !auth_wrong.contains_key(*n))
-                .map(|(n, _)| n.clone())
-                .collect()
-        });
-        for name in unnamed {
-            let newest = seen
-                .versions
-                .values()
-                .filter_map(|v| v.get(&name))
-                .filter(|v| **v != WRONG_SHARD && **v <= auth_log.tail())
-                .max();
-            if let Some(v) = newest {
-                auth_wrong.insert(name, Some(*v));
-            }
-        }
+        // The authority's state of an object it holds only as another position's shard is
+        // the version of that copy (`wrong_shard_states`); the copy itself is replaced like
+        // any other member's.
         if let Some(auth_versions) = seen.versions.get_mut(&auth) {
-            for (name, state) in &auth_wrong {
-                match state {
-                    Some(v) => auth_versions.insert(name.clone(), *v),
-                    None => auth_versions.remove(name),
-                };
-            }
+            auth_versions.extend(auth_wrong.iter().map(|(n, v)| (n.clone(), *v)));
         }
         if self.map.as_ref().is_some_and(|m| m.acting.contains(&auth)) {
             for name in auth_wrong.keys() {
@@ -315,9 +290,9 @@ impl PgMachine {
                 }
             }
         }
-        // The authority's stray copy is not what it pushes: the state its log names is.
-        for (name, state) in auth_wrong {
-            rollbacks.entry(name).or_insert(state);
+        // The authority's copy is not the shard it pushes: its version is rebuilt.
+        for (name, version) in auth_wrong {
+            rollbacks.entry(name).or_insert(Some(version));
         }
         self.state = PgState::Recovering;
         for (member, name) in &outstanding {
@@ -341,15 +316,16 @@ impl PgMachine {
         &self,
         auth: OsdId,
         seen: &Seen,
-        auth_wrong: &BTreeMap<String, Option<Version>>,
+        auth_wrong: &BTreeMap<String, Version>,
         outstanding: &BTreeSet<(OsdId, String)>,
     ) -> BTreeMap<String, Option<Version>> {
         let Some(m) = self.map.as_ref() else {
             return BTreeMap::new();
         };
-        let Some(k) = m.ec.as_ref().map(|ec| ec.layout.k) else {
+        let Some(ec) = m.ec.as_ref() else {
             return BTreeMap::new();
         };
+        let k = ec.layout.k;
         let members: BTreeSet<OsdId> = m.acting.iter().copied().chain([auth]).collect();
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
         let mut out = BTreeMap::new();
@@ -377,9 +353,28 @@ impl PgMachine {
                     (vouches.then_some(now), seen.stash_of(*o, name))
                 })
                 .collect();
+            // Distinct shards of a state: each member's own position's, and any copy of
+            // another position's shard of that version (a member that moved keeps those).
             let holders = |s: Option<Version>| {
                 let kept = |(now, stash): &States| *now == Some(s) || *stash == Some(s);
-                states.iter().filter(|x| kept(x)).count()
+                let mut shards: BTreeSet<Holder> = members
+                    .iter()
+                    .zip(&states)
+                    .filter(|(_, x)| kept(x))
+                    .map(|(o, _)| match ec.position(*o) {
+                        Some(p) => Holder::Shard(p as u8),
+                        None => Holder::Osd(*o),
+                    })
+                    .collect();
+                if let Some(v) = s {
+                    let copies = members.iter().filter_map(|o| seen.moved.get(o)).flatten();
+                    shards.extend(
+                        copies
+                            .filter(|c| c.name == *name && c.version == v)
+                            .map(|c| Holder::Shard(c.shard)),
+                    );
+                }
+                shards.len()
             };
             if holders(want) >= k {
                 continue;
@@ -604,19 +599,32 @@ pub(crate) fn decodable_head(infos: &BTreeMap<OsdId, (PgInfo, PgLog)>, k: usize)
 }
 
 /// The objects the authority holds only as another position's shard (a copy from a
-/// position it left), each with the state its log names: that copy cannot say which version
-/// is current. Objects whose last change the log no longer holds are left out (they stay
-/// unmatched, and recovery waits for shards).
+/// position it left), each with the version that copy is: its current state, though no
+/// shard to match or push as it is.
 fn wrong_shard_states(
     versions: Option<&BTreeMap<String, Version>>,
-    auth_log: &PgLog,
-) -> BTreeMap<String, Option<Version>> {
+    moved: Option<&Vec<MovedShard>>,
+) -> BTreeMap<String, Version> {
+    let current = |name: &str| {
+        let mut copies = moved.into_iter().flatten();
+        copies
+            .find(|c| c.name == name && !c.rollback)
+            .map(|c| c.version)
+    };
     versions
         .into_iter()
         .flatten()
         .filter(|(_, v)| **v == WRONG_SHARD)
-        .filter_map(|(name, _)| Some((name.clone(), auth_log.state_of(name)?)))
+        .filter_map(|(name, _)| Some((name.clone(), current(name)?)))
         .collect()
+}
+
+/// Who holds a shard, for counting distinct shards: a shard index, or a member outside the
+/// acting set (its position's shard is not known here; counted once).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Holder {
+    Shard(u8),
+    Osd(OsdId),
 }
 
 /// What peering learned of the members' objects.
@@ -627,6 +635,8 @@ pub(super) struct Seen {
     versions: BTreeMap<OsdId, BTreeMap<String, Version>>,
     /// Erasure-coded: their roll-back copies.
     stashed: BTreeMap<OsdId, BTreeMap<String, Version>>,
+    /// Erasure-coded: their copies of other positions' shards.
+    moved: BTreeMap<OsdId, Vec<MovedShard>>,
     /// Members that were not `incomplete` when peering began, with their log heads.
     complete: BTreeMap<OsdId, Version>,
 }
