@@ -9,6 +9,8 @@
 //! range of stripes is one contiguous range of every shard: a range read touches only the
 //! stripes it needs. Every chunk has its own crc32c ([`ShardMeta::chunk_crcs`]).
 
+pub mod shards;
+
 use std::ops::Range;
 
 use reed_solomon_erasure::galois_8::ReedSolomon;

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
+use osd::ec::shards::EncodedWrite;
 use osd::pg::types::EcMapping;
 use osd::pg::{
     Effect, Event, LogLimits, Mapping, Mutation, ObjectCopy, PgMachine, PgMsg, ReadRefused,
@@ -107,7 +108,7 @@ struct Sim {
     acks: u64,
     trace: bool,
     /// Erasure-coded writes in flight: each shard's mutations, by request.
-    encoded: BTreeMap<(OsdId, ReqId), Vec<Vec<Mutation>>>,
+    encoded: BTreeMap<(OsdId, ReqId), EncodedWrite>,
     /// Simulated real time.
     time: Duration,
     /// Every op the client issued, per object, in order.
@@ -573,12 +574,13 @@ impl Sim {
         let its_map = node.pg.as_ref().and_then(|p| p.mapping());
         let mutations = match (&op.data, self.profile.ec) {
             (Some(data), Some(layout)) => {
-                let per_shard = shards::encode(layout, data);
                 let Some(mine) = shards::position(its_map, primary) else {
                     return;
                 };
-                let ours = per_shard[mine].clone();
-                self.encoded.insert((primary, op.reqid), per_shard);
+                let mutations = [Mutation::WriteFull(data.clone())];
+                let enc = EncodedWrite::encode(layout, &mutations).expect("valid layout");
+                let ours = enc.shard_mutations(&mutations, mine);
+                self.encoded.insert((primary, op.reqid), enc);
                 ours
             }
             (Some(data), None) => vec![Mutation::WriteFull(data.clone())],

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use placement::{ClusterMap, OsdId, PoolKind};
 use rados::proto::osd::{OsdError, Version};
-use serde_bytes::ByteBuf;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::peer::{ShardInfo, ShardRead};
 use super::shared::{Shared, store_err};
-use crate::ec::{Codec, Layout, SHARD_XATTR, ShardMeta};
+use crate::ec::shards::{Serve, copy_of_version, rebuilt_copy};
+use crate::ec::{Codec, Layout, ShardMeta};
+use crate::pg::ObjectCopy;
 use crate::pg::types::EcMapping;
-use crate::pg::{Mutation, ObjectCopy};
 use crate::store::{ObjectKey, ObjectMeta, Store};
 
 /// The layout of `pool` in `map`, if it is erasure-coded.
@@ -39,47 +39,6 @@ pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {
     }
 }
 
-/// A write encoded once on the primary: every shard and its meta.
-#[derive(Debug)]
-pub struct EncodedWrite {
-    shards: Vec<Bytes>,
-    metas: Vec<ShardMeta>,
-}
-
-impl EncodedWrite {
-    /// Encodes the data of `mutations`' `WriteFull`, if any.
-    pub fn encode(layout: Layout, mutations: &[Mutation]) -> Option<EncodedWrite> {
-        let data = mutations.iter().rev().find_map(|m| match m {
-            Mutation::WriteFull(d) => Some(d),
-            _ => None,
-        })?;
-        let codec = Codec::new(layout).ok()?;
-        let (shards, metas) = codec.encode(data);
-        Some(EncodedWrite {
-            shards: shards.into_iter().map(Bytes::from).collect(),
-            metas,
-        })
-    }
-
-    /// `mutations` as shard `shard` applies them: its chunks instead of the object's data,
-    /// and its meta.
-    pub fn shard_mutations(&self, mutations: &[Mutation], shard: usize) -> Vec<Mutation> {
-        let mut out: Vec<Mutation> = mutations
-            .iter()
-            .filter(|m| !matches!(m, Mutation::SetXattr(name, _) if name == SHARD_XATTR))
-            .map(|m| match m {
-                Mutation::WriteFull(_) => Mutation::WriteFull(self.shards[shard].clone()),
-                other => other.clone(),
-            })
-            .collect();
-        out.push(Mutation::SetXattr(
-            SHARD_XATTR.into(),
-            ByteBuf::from(self.metas[shard].encode()),
-        ));
-        out
-    }
-}
-
 /// Reads this OSD's shard of `key` for `stripes` (`None`: all of it) and checks its chunks.
 pub fn read_local(
     store: &Store,
@@ -91,13 +50,15 @@ pub fn read_local(
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     let found = store.stat(key).map_err(store_err)?;
     // Asked for a version we replaced: our roll-back copy may be it.
-    let stash = key.stash();
-    if let Some(v) = want
-        && found.as_ref().is_none_or(|m| m.version != v)
-        && let Some(old) = store.stat(&stash).map_err(store_err)?
-        && old.version == v
-    {
-        return read_shard(store, layout, &stash, old, stripes, check);
+    if want.is_some() && found.as_ref().map(|m| m.version) != want {
+        let stash = key.stash();
+        let old = store.stat(&stash).map_err(store_err)?;
+        let current = found.as_ref().map(|m| m.version);
+        if let Some(old) = old
+            && copy_of_version(want, current, Some(old.version)) == Serve::RollBack
+        {
+            return read_shard(store, layout, &stash, old, stripes, check);
+        }
     }
     let Some(meta) = found else {
         return Ok(None);
@@ -387,45 +348,13 @@ pub async fn rebuild(
 ) -> Result<ObjectCopy, OsdError> {
     let (got, info) = gather(shared, ec, key, version, None, skip, elsewhere).await?;
     let l = ec.layout;
-    let size = info.meta.size;
-    let (data, chunk_crcs) = tokio::task::spawn_blocking(move || {
-        let codec = Codec::new(l).map_err(|e| OsdError::Io(e.to_string()))?;
-        let mut shards: Vec<Option<Vec<u8>>> =
-            got.into_iter().map(|g| g.map(|b| b.to_vec())).collect();
-        if shards[position].is_none() {
-            codec
-                .rebuild(size, &mut shards)
-                .map_err(|e| OsdError::Corrupt(e.to_string()))?;
-        }
-        let data = shards[position].take().expect("rebuilt");
-        let crcs = chunk_crcs(&l, size, &data);
-        Ok::<_, OsdError>((data, crcs))
+    tokio::task::spawn_blocking(move || {
+        let shards = got.into_iter().map(|g| g.map(|b| b.to_vec())).collect();
+        rebuilt_copy(l, position, version, shards, info.meta, info.xattrs)
+            .map_err(|e| OsdError::Corrupt(e.to_string()))
     })
     .await
-    .map_err(|e| OsdError::Io(e.to_string()))??;
-    let theirs = ShardMeta {
-        shard: position as u8,
-        chunk_crcs,
-        ..info.meta
-    };
-    let mut xattrs = info.xattrs;
-    xattrs.insert(SHARD_XATTR.into(), ByteBuf::from(theirs.encode()));
-    Ok(ObjectCopy {
-        version,
-        data: Bytes::from(data),
-        xattrs,
-        omap: Vec::new(),
-    })
-}
-
-/// crc32c of each chunk of one shard.
-pub fn chunk_crcs(layout: &Layout, size: u64, shard: &[u8]) -> Vec<u32> {
-    (0..layout.stripes(size))
-        .map(|s| {
-            let r = layout.shard_range(size, s..s + 1);
-            crc32c::crc32c(&shard[r.start as usize..r.end as usize])
-        })
-        .collect()
+    .map_err(|e| OsdError::Io(e.to_string()))?
 }
 
 /// Logs a failed rebuild; the PG machine resends the push on its tick.

@@ -13,16 +13,15 @@ use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
-use super::ec::{self, EncodedWrite};
+use super::ec;
 use super::peer::PgPeer;
 use super::pg_handle::{self, PgHandle, PgInput, PgSnapshot, publish};
 use super::shared::Shared;
 use super::slow_ops::SLOW;
 use super::store_view::StoreView;
+use crate::ec::shards::{EncodedWrite, sub_write_for};
 use crate::pg::types::EcMapping;
-use crate::pg::{
-    Effect, Event, Mapping, Mutation, ObjectCopy, PgMachine, PgMsg, PgState, WriteError,
-};
+use crate::pg::{Effect, Event, Mutation, ObjectCopy, PgMachine, PgMsg, PgState, WriteError};
 use crate::store::{ObjectKey, Store, Txn};
 
 /// How long a stray PG waits for its turn to delete its copy before skipping this chance.
@@ -140,7 +139,13 @@ async fn run(
                     }
                 }
                 Effect::Send { to, msg } => {
-                    match shard_for(machine.mapping(), to, msg, &ec_writes) {
+                    let encoded = match &msg {
+                        PgMsg::SubWrite { entry, .. } => {
+                            entry.reqid.and_then(|r| ec_writes.get(&r))
+                        }
+                        _ => None,
+                    };
+                    match sub_write_for(machine.mapping(), to, msg, encoded.map(|e| &**e)) {
                         Some(msg) => send(&shared, pg, to, msg, Bytes::new()),
                         None => warn!(%pg, %to, "no shard for this member; write not sent"),
                     }
@@ -295,49 +300,6 @@ async fn encode_shards(
         }
         None => mutations,
     }
-}
-
-/// A message as `to` must receive it: a sub-write of an erasure-coded object carries `to`'s
-/// shard (`None`: `to` holds no shard, or the write's encoding is gone, so the only data at
-/// hand is our own shard, which must never reach another position).
-fn shard_for(
-    mapping: Option<&Mapping>,
-    to: OsdId,
-    msg: PgMsg,
-    ec_writes: &HashMap<ReqId, Arc<EncodedWrite>>,
-) -> Option<PgMsg> {
-    let PgMsg::SubWrite {
-        interval,
-        prior,
-        entry,
-        mutations,
-    } = msg
-    else {
-        return Some(msg);
-    };
-    let encoded = entry.reqid.and_then(|r| ec_writes.get(&r));
-    let ec = mapping.and_then(|m| m.ec.as_ref());
-    let carries_data = mutations
-        .iter()
-        .any(|m| matches!(m, Mutation::WriteFull(_)));
-    if ec.is_some() && encoded.is_none() && carries_data {
-        return None;
-    }
-    let (Some(ec), Some(enc)) = (ec, encoded) else {
-        return Some(PgMsg::SubWrite {
-            interval,
-            prior,
-            entry,
-            mutations,
-        });
-    };
-    let mutations = enc.shard_mutations(&mutations, ec.write_position(to)?);
-    Some(PgMsg::SubWrite {
-        interval,
-        prior,
-        entry,
-        mutations,
-    })
 }
 
 /// An erasure-coded recovery push ([`Effect::Push`]) to carry out.

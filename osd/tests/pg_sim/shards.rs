@@ -1,17 +1,17 @@
-//! The erasure-coded side of the simulation, done as the OSD's shell does it
-//! (`daemon/ec.rs`): encode a write once and give each member its shard, rebuild a shard for
-//! recovery from k live members' shards of the same version (current or roll-back copy),
-//! and check a settled PG by
-//! decoding every acknowledged object from its members.
+//! The erasure-coded side of the simulation. Encoding a write, giving each member its shard
+//! and rebuilding a shard for recovery are the OSD's own pure functions
+//! (`osd::ec::shards`); this file only fetches shards from the simulated disks for them, as
+//! `daemon/ec.rs::gather` does over the network, and checks a settled PG by decoding every
+//! acknowledged object from its members.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use osd::ec::{Codec, Layout, SHARD_XATTR, ShardMeta};
-use osd::pg::{Mapping, Mutation, ObjectCopy, PgMsg};
+use osd::ec::shards::{EncodedWrite, Serve, copy_of_version, rebuilt_copy};
+use osd::ec::{Codec, SHARD_XATTR, ShardMeta};
+use osd::pg::{Mapping, ObjectCopy, PgMsg};
 use placement::OsdId;
 use rados::proto::osd::{ReqId, Version};
-use serde_bytes::ByteBuf;
 
 use super::{Obj, Sim};
 
@@ -25,59 +25,21 @@ pub fn position(m: Option<&Mapping>, osd: OsdId) -> Option<usize> {
     m?.ec.as_ref()?.position(osd)
 }
 
-/// Each shard's mutations for a write of `data`.
-pub fn encode(layout: Layout, data: &Bytes) -> Vec<Vec<Mutation>> {
-    let codec = Codec::new(layout).expect("valid layout");
-    let (shards, metas) = codec.encode(data);
-    shards
-        .into_iter()
-        .zip(metas)
-        .map(|(shard, meta)| {
-            vec![
-                Mutation::WriteFull(Bytes::from(shard)),
-                Mutation::SetXattr(SHARD_XATTR.into(), ByteBuf::from(meta.encode())),
-            ]
-        })
-        .collect()
-}
-
-/// A sub-write carries the receiving member's shard by the sender's map (`None`: the
-/// receiver holds no shard there, or the sender no longer has the write's encoding, and the
-/// shell sends nothing), as `pg_task::shard_for`. Each OSD keeps its own encodings.
+/// A message as the shell sends it: a sub-write carries the receiving member's shard by the
+/// sender's map (`osd::ec::shards::sub_write_for`; `None`: nothing is sent). Each OSD keeps
+/// its own encodings.
 pub fn for_member(
     m: Option<&Mapping>,
     me: OsdId,
     to: OsdId,
     msg: PgMsg,
-    encoded: &BTreeMap<(OsdId, ReqId), Vec<Vec<Mutation>>>,
+    encoded: &BTreeMap<(OsdId, ReqId), EncodedWrite>,
 ) -> Option<PgMsg> {
-    match msg {
-        PgMsg::SubWrite {
-            interval,
-            prior,
-            entry,
-            mutations,
-        } => {
-            let per_shard = entry.reqid.and_then(|r| encoded.get(&(me, r)));
-            let mutations = match (m.and_then(|m| m.ec.as_ref()), per_shard) {
-                (Some(ec), Some(per_shard)) => per_shard[ec.write_position(to)?].clone(),
-                (Some(_), None) if mutations.iter().any(carries_data) => return None,
-                _ => mutations,
-            };
-            Some(PgMsg::SubWrite {
-                interval,
-                prior,
-                mutations,
-                entry,
-            })
-        }
-        other => Some(other),
-    }
-}
-
-/// Whether a mutation carries object data (a shard of it, once encoded).
-fn carries_data(m: &Mutation) -> bool {
-    matches!(m, Mutation::WriteFull(_))
+    let enc = match &msg {
+        PgMsg::SubWrite { entry, .. } => entry.reqid.and_then(|r| encoded.get(&(me, r))),
+        _ => None,
+    };
+    osd::ec::shards::sub_write_for(m, to, msg, enc)
 }
 
 /// The push recovery sends from `me` to `to`: `me`'s version of `name` with `to`'s shard,
@@ -105,45 +67,40 @@ pub fn rebuild(
     let target = ec.position(to)?;
     let l = ec.layout;
     let mut shards: Vec<Option<Vec<u8>>> = vec![None; l.k + l.m];
-    let mut meta = None;
+    let mut described = None;
     let holders = ec.shards.iter().flatten().chain(also_from);
     for holder in holders.filter(|o| **o != to) {
         if !sim.alive(*holder) {
             continue;
         }
-        // The current copy, or the roll-back copy if that is the version wanted.
+        // As a holder serves a version: its current copy, or its roll-back copy.
         let disk = &sim.nodes[holder.0 as usize].disk;
-        let current = disk.objects.get(name).filter(|o| o.version == version);
-        let Some(o) = current.or_else(|| disk.stash.get(name)) else {
+        let (current, stash) = (disk.objects.get(name), disk.stash.get(name));
+        let o = match copy_of_version(
+            Some(version),
+            current.map(|o| o.version),
+            stash.map(|o| o.version),
+        ) {
+            Serve::Current => current,
+            Serve::RollBack => stash,
+        };
+        let Some(o) = o.filter(|o| o.version == version) else {
             continue;
         };
         let Some(sm) = o.xattrs.get(SHARD_XATTR).and_then(|v| ShardMeta::decode(v)) else {
             continue;
         };
-        if o.version == version && shards[sm.shard as usize].is_none() {
+        if shards[sm.shard as usize].is_none() {
             shards[sm.shard as usize] = Some(o.data.to_vec());
-            meta = Some(sm);
+            described = Some(sm);
         }
     }
-    let meta = meta?;
+    let described = described?;
     if shards.iter().flatten().count() < l.k {
         return None;
     }
-    let codec = Codec::new(l).expect("valid layout");
-    codec.rebuild(meta.size, &mut shards).ok()?;
-    let data = shards[target].take().expect("rebuilt");
-    let theirs = ShardMeta {
-        shard: target as u8,
-        chunk_crcs: Vec::new(),
-        ..meta
-    };
-    let xattrs = BTreeMap::from([(SHARD_XATTR.to_string(), ByteBuf::from(theirs.encode()))]);
-    Some(Some(ObjectCopy {
-        version,
-        data: Bytes::from(data),
-        xattrs,
-        omap: Vec::new(),
-    }))
+    let copy = rebuilt_copy(l, target, version, shards, described, BTreeMap::new()).ok()?;
+    Some(Some(copy))
 }
 
 /// A settled erasure-coded PG: every member holds its own position's shard of the same

@@ -1,0 +1,225 @@
+//! Between the PG machine and the shell, for erasure-coded PGs, pure: the machine replicates
+//! "an object"; these make each member's copy its own shard. The OSD's shell
+//! (`daemon/pg_task.rs`, `daemon/ec.rs`) and the seeded simulation (`tests/pg_sim`) both
+//! call them, so the simulation runs the daemon's shard logic; only how shards are fetched
+//! (over the network, or from the simulated disks) differs.
+//!
+//! - a client write is encoded once by the primary ([`EncodedWrite`]); each sub-write then
+//!   carries its receiver's shard ([`sub_write_for`]);
+//! - a holder serves a version from its current copy or its roll-back copy
+//!   ([`copy_of_version`]);
+//! - a recovery push is the target position's shard rebuilt from `k` gathered ones
+//!   ([`rebuilt_copy`]).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use placement::OsdId;
+use rados::proto::osd::Version;
+use serde_bytes::ByteBuf;
+
+use super::{Codec, EcError, Layout, SHARD_XATTR, ShardMeta};
+use crate::pg::{Mapping, Mutation, ObjectCopy, PgMsg};
+
+/// A write encoded once on the primary: every shard and its meta.
+#[derive(Debug)]
+pub struct EncodedWrite {
+    shards: Vec<Bytes>,
+    metas: Vec<ShardMeta>,
+}
+
+impl EncodedWrite {
+    /// Encodes the data of `mutations`' `WriteFull`, if any.
+    pub fn encode(layout: Layout, mutations: &[Mutation]) -> Option<EncodedWrite> {
+        let data = mutations.iter().rev().find_map(|m| match m {
+            Mutation::WriteFull(d) => Some(d),
+            _ => None,
+        })?;
+        let codec = Codec::new(layout).ok()?;
+        let (shards, metas) = codec.encode(data);
+        Some(EncodedWrite {
+            shards: shards.into_iter().map(Bytes::from).collect(),
+            metas,
+        })
+    }
+
+    /// `mutations` as shard `shard` applies them: its chunks instead of the object's data,
+    /// and its meta.
+    pub fn shard_mutations(&self, mutations: &[Mutation], shard: usize) -> Vec<Mutation> {
+        let mut out: Vec<Mutation> = mutations
+            .iter()
+            .filter(|m| !matches!(m, Mutation::SetXattr(name, _) if name == SHARD_XATTR))
+            .map(|m| match m {
+                Mutation::WriteFull(_) => Mutation::WriteFull(self.shards[shard].clone()),
+                other => other.clone(),
+            })
+            .collect();
+        out.push(Mutation::SetXattr(
+            SHARD_XATTR.into(),
+            ByteBuf::from(self.metas[shard].encode()),
+        ));
+        out
+    }
+}
+
+/// A message as `to` must receive it, by the sender's `mapping`: a sub-write of an
+/// erasure-coded object carries `to`'s shard of `encoded` (the write's encoding, if the
+/// sender still has it). `None`: `to` holds no shard, or the encoding is gone, so the only
+/// data at hand is the sender's own shard, which must never reach another position.
+pub fn sub_write_for(
+    mapping: Option<&Mapping>,
+    to: OsdId,
+    msg: PgMsg,
+    encoded: Option<&EncodedWrite>,
+) -> Option<PgMsg> {
+    let PgMsg::SubWrite {
+        interval,
+        prior,
+        entry,
+        mutations,
+    } = msg
+    else {
+        return Some(msg);
+    };
+    let ec = mapping.and_then(|m| m.ec.as_ref());
+    let carries_data = mutations
+        .iter()
+        .any(|m| matches!(m, Mutation::WriteFull(_)));
+    let mutations = match (ec, encoded) {
+        (Some(ec), Some(enc)) => enc.shard_mutations(&mutations, ec.write_position(to)?),
+        (Some(_), None) if carries_data => return None,
+        _ => mutations,
+    };
+    Some(PgMsg::SubWrite {
+        interval,
+        prior,
+        entry,
+        mutations,
+    })
+}
+
+/// Which of a holder's copies of an object serves a read of version `want`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serve {
+    /// The current copy (any version, if none was asked for).
+    Current,
+    /// The roll-back copy: it is the version asked for and the current one is not.
+    RollBack,
+}
+
+/// The copy a read of `want` (`None`: whatever is current) takes, given the versions of the
+/// holder's current copy and roll-back copy.
+pub fn copy_of_version(
+    want: Option<Version>,
+    current: Option<Version>,
+    rollback: Option<Version>,
+) -> Serve {
+    match want {
+        Some(v) if current != Some(v) && rollback == Some(v) => Serve::RollBack,
+        _ => Serve::Current,
+    }
+}
+
+/// The copy a recovery push installs at `position`: its shard of `version`, rebuilt from the
+/// gathered `shards` (by index; at least `k`) unless gathered already, with the meta
+/// `described` (any gathered shard's) gave, and that holder's `xattrs`.
+pub fn rebuilt_copy(
+    layout: Layout,
+    position: usize,
+    version: Version,
+    mut shards: Vec<Option<Vec<u8>>>,
+    described: ShardMeta,
+    mut xattrs: BTreeMap<String, ByteBuf>,
+) -> Result<ObjectCopy, EcError> {
+    let size = described.size;
+    if shards[position].is_none() {
+        Codec::new(layout)?.rebuild(size, &mut shards)?;
+    }
+    let data = shards[position].take().expect("rebuilt");
+    let theirs = ShardMeta {
+        shard: position as u8,
+        chunk_crcs: chunk_crcs(&layout, size, &data),
+        ..described
+    };
+    xattrs.insert(SHARD_XATTR.into(), ByteBuf::from(theirs.encode()));
+    Ok(ObjectCopy {
+        version,
+        data: Bytes::from(data),
+        xattrs,
+        omap: Vec::new(),
+    })
+}
+
+/// crc32c of each chunk of one shard.
+pub fn chunk_crcs(layout: &Layout, size: u64, shard: &[u8]) -> Vec<u32> {
+    (0..layout.stripes(size))
+        .map(|s| {
+            let r = layout.shard_range(size, s..s + 1);
+            crc32c::crc32c(&shard[r.start as usize..r.end as usize])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement::Epoch;
+
+    fn v(seq: u64) -> Version {
+        Version {
+            epoch: Epoch(1),
+            seq,
+        }
+    }
+
+    #[test]
+    fn a_version_replaced_since_is_served_from_the_roll_back_copy() {
+        assert_eq!(
+            copy_of_version(None, Some(v(2)), Some(v(1))),
+            Serve::Current
+        );
+        assert_eq!(
+            copy_of_version(Some(v(2)), Some(v(2)), None),
+            Serve::Current
+        );
+        assert_eq!(
+            copy_of_version(Some(v(1)), Some(v(2)), Some(v(1))),
+            Serve::RollBack
+        );
+        // Neither copy is it: the current one answers, and its version says it is not.
+        assert_eq!(
+            copy_of_version(Some(v(3)), Some(v(2)), Some(v(1))),
+            Serve::Current
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_shard_is_the_one_the_encoder_made_with_its_own_chunk_crcs() {
+        let layout = Layout {
+            k: 2,
+            m: 2,
+            stripe_unit: 8,
+        };
+        let data = Bytes::from((0..100u8).collect::<Vec<u8>>());
+        let enc = EncodedWrite::encode(layout, &[Mutation::WriteFull(data)]).expect("encodes");
+        let mut shards: Vec<Option<Vec<u8>>> =
+            enc.shards.iter().map(|s| Some(s.to_vec())).collect();
+        let want = shards[3].take().expect("shard 3");
+        shards[0] = None;
+        let copy = rebuilt_copy(
+            layout,
+            3,
+            v(7),
+            shards,
+            enc.metas[1].clone(),
+            BTreeMap::new(),
+        )
+        .expect("two of four shards decode");
+        assert_eq!((copy.version, copy.data.to_vec()), (v(7), want));
+        let meta = ShardMeta::decode(&copy.xattrs[SHARD_XATTR]).expect("shard meta");
+        assert_eq!(
+            meta, enc.metas[3],
+            "the encoder's meta, chunk crcs included"
+        );
+    }
+}
