@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use super::peer::{ShardInfo, ShardRead};
 use super::shared::{Shared, store_err};
-use crate::ec::shards::{Serve, copy_of_version, rebuilt_copy};
+use crate::ec::shards::{Serve, copy_of_version, gather_rounds, rebuilt_copy};
 use crate::ec::{Codec, Layout, ShardMeta};
 use crate::pg::ObjectCopy;
 use crate::pg::types::EcMapping;
@@ -174,10 +174,8 @@ pub async fn fetch(
 }
 
 /// Shards of `key` at `version` gathered from the PG's holders, by shard index, and one
-/// holder's description; at least `k` unless the error says why not. Data shards are asked
-/// first, the others only if one of those fails, so a healthy read moves exactly the
-/// object's bytes; OSDs outside the acting set that may still keep shards (`elsewhere`,
-/// see `Effect::Push`) only if the acting holders give fewer than k.
+/// holder's description; at least `k` unless the error says why not. Whom it asks, in which
+/// rounds: [`gather_rounds`].
 pub async fn gather(
     shared: &Arc<Shared>,
     ec: &EcMapping,
@@ -189,29 +187,15 @@ pub async fn gather(
 ) -> Result<(Vec<Option<Bytes>>, ShardInfo), OsdError> {
     let l = ec.layout;
     let n = l.k + l.m;
-    let holders: Vec<(usize, OsdId)> = ec
-        .shards
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| o.map(|o| (i, o)))
-        .filter(|(_, o)| Some(*o) != skip)
-        .collect();
-    let (first, rest): (Vec<_>, Vec<_>) = holders.into_iter().partition(|(i, _)| *i < l.k);
-    // Outside the acting set a holder's position says nothing: the shard names itself.
-    let outside: Vec<(usize, OsdId)> = elsewhere
-        .iter()
-        .filter(|o| Some(**o) != skip && !ec.shards.contains(&Some(**o)))
-        .map(|o| (n, *o))
-        .collect();
     let mut got: Vec<Option<Bytes>> = vec![None; n];
     let mut described: Option<ShardInfo> = None;
     let mut problems = Vec::new();
-    for round in [first, rest, outside] {
+    for round in gather_rounds(ec, skip, elsewhere) {
         if got.iter().flatten().count() >= l.k {
             break;
         }
         let mut set = JoinSet::new();
-        for (_, holder) in round {
+        for holder in round {
             let (shared, key, stripes) = (shared.clone(), key.clone(), stripes.clone());
             set.spawn(async move {
                 (

@@ -6,6 +6,7 @@
 //!
 //! - a client write is encoded once by the primary ([`EncodedWrite`]); each sub-write then
 //!   carries its receiver's shard ([`sub_write_for`]);
+//! - a gather asks the data positions, then parity, then old holders ([`gather_rounds`]);
 //! - a holder serves a version from its current copy or its roll-back copy
 //!   ([`copy_of_version`]);
 //! - a recovery push is the target position's shard rebuilt from `k` gathered ones
@@ -19,6 +20,7 @@ use rados::proto::osd::Version;
 use serde_bytes::ByteBuf;
 
 use super::{Codec, EcError, Layout, SHARD_XATTR, ShardMeta};
+use crate::pg::types::EcMapping;
 use crate::pg::{Mapping, Mutation, ObjectCopy, PgMsg};
 
 /// A write encoded once on the primary: every shard and its meta.
@@ -96,6 +98,29 @@ pub fn sub_write_for(
         entry,
         mutations,
     })
+}
+
+/// Whom a gather of an object's shards asks, round by round, until it has `k`: the data
+/// positions, then the parity positions, then `elsewhere` (up OSDs outside the acting set
+/// that may still keep shards, see `Effect::Push`), never `skip` (the shard being replaced).
+/// A read of a healthy object so moves exactly its bytes. Shards name themselves: whatever
+/// index a holder's copy says it is, it counts as.
+pub fn gather_rounds(ec: &EcMapping, skip: Option<OsdId>, elsewhere: &[OsdId]) -> [Vec<OsdId>; 3] {
+    let holders = ec
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| Some((i, (*o)?)));
+    let (first, rest): (Vec<_>, Vec<_>) = holders
+        .filter(|(_, o)| Some(*o) != skip)
+        .partition(|(i, _)| *i < ec.layout.k);
+    let outside = elsewhere
+        .iter()
+        .copied()
+        .filter(|o| Some(*o) != skip && !ec.shards.contains(&Some(*o)))
+        .collect();
+    let osds = |v: Vec<(usize, OsdId)>| v.into_iter().map(|(_, o)| o).collect();
+    [osds(first), osds(rest), outside]
 }
 
 /// Which of a holder's copies of an object serves a read of version `want`.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use osd::ec::shards::{EncodedWrite, Serve, copy_of_version, rebuilt_copy};
+use osd::ec::shards::{EncodedWrite, Serve, copy_of_version, gather_rounds, rebuilt_copy};
 use osd::ec::{Codec, SHARD_XATTR, ShardMeta};
 use osd::pg::{Mapping, ObjectCopy, PgMsg};
 use placement::OsdId;
@@ -68,8 +68,31 @@ pub fn rebuild(
     let l = ec.layout;
     let mut shards: Vec<Option<Vec<u8>>> = vec![None; l.k + l.m];
     let mut described = None;
-    let holders = ec.shards.iter().flatten().chain(also_from);
-    for holder in holders.filter(|o| **o != to) {
+    // Round by round, as `daemon/ec.rs::gather` asks them.
+    for round in gather_rounds(ec, Some(to), also_from) {
+        if shards.iter().flatten().count() >= l.k {
+            break;
+        }
+        gather_round(sim, &round, name, version, &mut shards, &mut described);
+    }
+    let described = described?;
+    if shards.iter().flatten().count() < l.k {
+        return None;
+    }
+    let copy = rebuilt_copy(l, target, version, shards, described, BTreeMap::new()).ok()?;
+    Some(Some(copy))
+}
+
+/// The shards of `name` at `version` the live OSDs of `round` hold, by the index each names.
+fn gather_round(
+    sim: &Sim,
+    round: &[OsdId],
+    name: &str,
+    version: Version,
+    shards: &mut [Option<Vec<u8>>],
+    described: &mut Option<ShardMeta>,
+) {
+    for holder in round {
         if !sim.alive(*holder) {
             continue;
         }
@@ -92,15 +115,9 @@ pub fn rebuild(
         };
         if shards[sm.shard as usize].is_none() {
             shards[sm.shard as usize] = Some(o.data.to_vec());
-            described = Some(sm);
+            described.get_or_insert(sm);
         }
     }
-    let described = described?;
-    if shards.iter().flatten().count() < l.k {
-        return None;
-    }
-    let copy = rebuilt_copy(l, target, version, shards, described, BTreeMap::new()).ok()?;
-    Some(Some(copy))
 }
 
 /// A settled erasure-coded PG: every member holds its own position's shard of the same
