@@ -36,6 +36,7 @@
 //! rewritten in every write transaction, so they are exact after a crash.
 
 mod apply;
+mod direct;
 mod error;
 pub mod fault;
 mod keys;
@@ -60,8 +61,8 @@ use error::{decode_meta, encode_meta};
 pub use read::Snapshot;
 pub use scrub::{DeepRead, ScrubItem, ScrubRead};
 pub use types::{
-    Accounts, CommitStats, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT, StoreConfig, TxOp,
-    Txn, Usage, stash_pg,
+    Accounts, CommitStats, DEFAULT_BLOCK_SIZE, ObjectKey, ObjectMeta, OmapEntry, STASH_POOL_BIT,
+    StoreConfig, TxOp, Txn, Usage, stash_pg,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,7 +127,9 @@ impl Store {
         }
         let db = redb::Builder::new()
             .set_cache_size(config.cache_bytes)
-            .create(path)?;
+            .create_with_backend(
+                direct::DirectWrites::open(path).map_err(redb::StorageError::from)?,
+            )?;
         let (block_size, usage) = apply::init(&db, config.block_size)?;
         tracing::info!(path = %path.display(), block_size, ?usage, "object store open");
         let shared = Arc::new(Shared {

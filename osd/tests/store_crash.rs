@@ -32,12 +32,15 @@ const SEED_ENV: &str = "SHOAL_CRASH_WRITER_SEED";
 const ROUND_ENV: &str = "SHOAL_CRASH_WRITER_ROUND";
 const TASKS: u32 = 4;
 const NAMES_PER_TASK: u32 = 6;
-const MAX_SIZE: usize = 300 << 10;
+/// The default block size: a block is then written as one 128 KiB allocation, which goes to
+/// disk with `O_DIRECT` (`store/direct.rs`), so a crash lands amid direct writes too.
+const BS: usize = osd::store::DEFAULT_BLOCK_SIZE as usize;
+const MAX_SIZE: usize = 3 * BS + 1000;
 
 fn config() -> StoreConfig {
     StoreConfig {
         cache_bytes: 4 << 20,
-        block_size: 16 << 10,
+        block_size: BS as u32,
         max_batch: 64,
         queue: 64,
     }
@@ -94,9 +97,9 @@ fn data_for(seq: u64, size: usize) -> Bytes {
 fn pick_size(rng: &mut Rng) -> usize {
     match rng.below(10) {
         0 => 0,
-        1 => (1 + rng.below(18) as usize) * (16 << 10),
+        1 => (1 + rng.below(3) as usize) * BS,
         2..=5 => rng.below(16 << 10) as usize,
-        6..=8 => rng.below(100 << 10) as usize,
+        6..=8 => rng.below(BS as u64) as usize,
         _ => rng.below(MAX_SIZE as u64 + 1) as usize,
     }
 }

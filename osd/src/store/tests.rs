@@ -29,7 +29,11 @@ impl TempDir {
     }
 
     fn db(&self) -> PathBuf {
-        self.0.join("store.redb")
+        self.file("store.redb")
+    }
+
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 
