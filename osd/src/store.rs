@@ -10,7 +10,8 @@
 //!
 //! Object data is cut into fixed-size blocks, each with its own crc32c, so a ranged read
 //! touches only the blocks it covers and a damaged block is detected before its bytes are
-//! returned ([`StoreError::Corrupt`]).
+//! returned ([`StoreError::Corrupt`]). Large aligned writes (data blocks) bypass the page
+//! cache (`direct.rs`).
 //!
 //! # On-disk format (version 1)
 //!
