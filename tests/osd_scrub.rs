@@ -14,8 +14,8 @@ use common::osds::{Osds, connect, http_get, wait_osds};
 use common::{Monitors, json};
 
 fn payload(i: usize) -> Vec<u8> {
-    // Several 64 KiB blocks, so the corrupted byte is not in the first one.
-    let len = 150_000 + i * 1000;
+    // Several store blocks (124 KiB), so the corrupted byte is not in the first one.
+    let len = 300_000 + i * 1000;
     (0..len)
         .map(|b| (b as u8).wrapping_mul(7) ^ (i as u8))
         .collect()
@@ -71,7 +71,7 @@ fn placement_of(mons: &Monitors, object: &str) -> (String, Vec<usize>, Vec<u64>)
 
 /// Stops OSD `i`, corrupts `object` in its store with the CLI, restarts it.
 fn corrupt_on(mons: &Monitors, osds: &mut Osds, i: usize, object: &str) {
-    let said = common::osds::corrupt(mons, osds, i, object, 70000, || {
+    let said = common::osds::corrupt(mons, osds, i, object, 200_000, || {
         // A missing object is an error, not a silent no-op.
         let data = mons.dir.0.join(format!("osd.{i}"));
         let out = mons.shoal(&format!(

@@ -328,6 +328,12 @@ impl PgMachine {
         let k = ec.layout.k;
         let members: BTreeSet<OsdId> = m.acting.iter().copied().chain([auth]).collect();
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
+        // The members' copies of other positions' shards, by object (one pass: a member
+        // that moved reports every object it holds).
+        let mut moved: BTreeMap<&str, Vec<&MovedShard>> = BTreeMap::new();
+        for c in members.iter().filter_map(|o| seen.moved.get(o)).flatten() {
+            moved.entry(c.name.as_str()).or_default().push(c);
+        }
         let mut out = BTreeMap::new();
         for name in names {
             let Some(wanted) = seen.state_of(auth, name, auth) else {
@@ -367,10 +373,10 @@ impl PgMachine {
                     })
                     .collect();
                 if let Some(v) = s {
-                    let copies = members.iter().filter_map(|o| seen.moved.get(o)).flatten();
+                    let copies = moved.get(name.as_str()).into_iter().flatten();
                     shards.extend(
                         copies
-                            .filter(|c| c.name == *name && c.version == v)
+                            .filter(|c| c.version == v)
                             .map(|c| Holder::Shard(c.shard)),
                     );
                 }
@@ -605,17 +611,17 @@ fn wrong_shard_states(
     versions: Option<&BTreeMap<String, Version>>,
     moved: Option<&Vec<MovedShard>>,
 ) -> BTreeMap<String, Version> {
-    let current = |name: &str| {
-        let mut copies = moved.into_iter().flatten();
-        copies
-            .find(|c| c.name == name && !c.rollback)
-            .map(|c| c.version)
-    };
+    let current: BTreeMap<&str, Version> = moved
+        .into_iter()
+        .flatten()
+        .filter(|c| !c.rollback)
+        .map(|c| (c.name.as_str(), c.version))
+        .collect();
     versions
         .into_iter()
         .flatten()
         .filter(|(_, v)| **v == WRONG_SHARD)
-        .filter_map(|(name, _)| Some((name.clone(), current(name)?)))
+        .filter_map(|(name, _)| Some((name.clone(), *current.get(name.as_str())?)))
         .collect()
 }
 
