@@ -49,12 +49,12 @@ pub fn read_local(
     check: bool,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     let found = store.stat(key).map_err(store_err)?;
-    // Asked for a version we replaced: our roll-back copy may be it.
-    if want.is_some() && found.as_ref().map(|m| m.version) != want {
+    let current = found.as_ref().map(|m| m.version);
+    // Asked for a version we replaced: our roll-back copy may be it (the stash is read only
+    // then).
+    if want.is_some() && current != want {
         let stash = key.stash();
-        let old = store.stat(&stash).map_err(store_err)?;
-        let current = found.as_ref().map(|m| m.version);
-        if let Some(old) = old
+        if let Some(old) = store.stat(&stash).map_err(store_err)?
             && copy_of_version(want, current, Some(old.version)) == Serve::RollBack
         {
             return read_shard(store, layout, &stash, old, stripes, check);

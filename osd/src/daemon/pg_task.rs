@@ -139,13 +139,8 @@ async fn run(
                     }
                 }
                 Effect::Send { to, msg } => {
-                    let encoded = match &msg {
-                        PgMsg::SubWrite { entry, .. } => {
-                            entry.reqid.and_then(|r| ec_writes.get(&r))
-                        }
-                        _ => None,
-                    };
-                    match sub_write_for(machine.mapping(), to, msg, encoded.map(|e| &**e)) {
+                    let encoded = |r| ec_writes.get(&r).map(|e| &**e);
+                    match sub_write_for(machine.mapping(), to, msg, encoded) {
                         Some(msg) => send(&shared, pg, to, msg, Bytes::new()),
                         None => warn!(%pg, %to, "no shard for this member; write not sent"),
                     }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use placement::OsdId;
-use rados::proto::osd::Version;
+use rados::proto::osd::{ReqId, Version};
 use serde_bytes::ByteBuf;
 
 use super::{Codec, EcError, Layout, SHARD_XATTR, ShardMeta};
@@ -65,14 +65,15 @@ impl EncodedWrite {
 }
 
 /// A message as `to` must receive it, by the sender's `mapping`: a sub-write of an
-/// erasure-coded object carries `to`'s shard of `encoded` (the write's encoding, if the
-/// sender still has it). `None`: `to` holds no shard, or the encoding is gone, so the only
-/// data at hand is the sender's own shard, which must never reach another position.
-pub fn sub_write_for(
+/// erasure-coded object carries `to`'s shard of the write's encoding, which `encoded` finds
+/// by request id if the sender still has it. `None`: `to` holds no shard, or the encoding is
+/// gone, so the only data at hand is the sender's own shard, which must never reach another
+/// position.
+pub fn sub_write_for<'a>(
     mapping: Option<&Mapping>,
     to: OsdId,
     msg: PgMsg,
-    encoded: Option<&EncodedWrite>,
+    encoded: impl FnOnce(ReqId) -> Option<&'a EncodedWrite>,
 ) -> Option<PgMsg> {
     let PgMsg::SubWrite {
         interval,
@@ -84,6 +85,7 @@ pub fn sub_write_for(
         return Some(msg);
     };
     let ec = mapping.and_then(|m| m.ec.as_ref());
+    let encoded = entry.reqid.and_then(encoded);
     let carries_data = mutations
         .iter()
         .any(|m| matches!(m, Mutation::WriteFull(_)));

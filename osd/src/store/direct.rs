@@ -1,5 +1,5 @@
-//! The redb file's I/O: redb's own file backend, except that page-aligned writes bypass the
-//! page cache (`O_DIRECT`), as BlueStore writes object data.
+//! The redb file's I/O: redb's own file backend, except that large page-aligned writes
+//! (object data blocks) bypass the page cache (`O_DIRECT`), as BlueStore writes big data.
 //!
 //! Why: on this project's machine kind, writing through the page cache and then
 //! `fdatasync` sustains about 270 MB/s, while the same writes with `O_DIRECT` (and the same

@@ -35,11 +35,7 @@ pub fn for_member(
     msg: PgMsg,
     encoded: &BTreeMap<(OsdId, ReqId), EncodedWrite>,
 ) -> Option<PgMsg> {
-    let enc = match &msg {
-        PgMsg::SubWrite { entry, .. } => entry.reqid.and_then(|r| encoded.get(&(me, r))),
-        _ => None,
-    };
-    osd::ec::shards::sub_write_for(m, to, msg, enc)
+    osd::ec::shards::sub_write_for(m, to, msg, |r| encoded.get(&(me, r)))
 }
 
 /// The push recovery sends from `me` to `to`: `me`'s version of `name` with `to`'s shard,
