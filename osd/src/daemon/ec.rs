@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use super::peer::{ShardInfo, ShardRead};
 use super::shared::{Shared, store_err};
-use crate::ec::shards::{Serve, copy_of_version, gather_rounds, rebuilt_copy};
+use crate::ec::shards::{Serve, copy_of_version, gather_rounds, rebuilt_copy, second_copy};
 use crate::ec::{Codec, Layout, ShardMeta};
 use crate::pg::ObjectCopy;
 use crate::pg::types::EcMapping;
@@ -39,17 +39,43 @@ pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {
     }
 }
 
-/// Reads this OSD's shard of `key` for `stripes` (`None`: all of it) and checks its chunks.
+/// Where [`read_local`] reads: which copy, which stripes, whether it checks the chunks.
+#[derive(Clone, Debug)]
+pub struct LocalRead {
+    /// The version wanted (`None`: the current one).
+    pub want: Option<Version>,
+    /// Only the roll-back copy, if it is `want` as the current one is ([`second_copy`]).
+    pub second_copy: bool,
+    /// Which stripes (`None`: all of them).
+    pub stripes: Option<Range<u64>>,
+    /// Check every chunk's crc32c.
+    pub check: bool,
+}
+
+/// Reads this OSD's shard of `key` as `read` says.
 pub fn read_local(
     store: &Store,
     layout: &Layout,
     key: &ObjectKey,
-    want: Option<Version>,
-    stripes: Option<Range<u64>>,
-    check: bool,
+    read: LocalRead,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
+    let LocalRead {
+        want,
+        second_copy: second,
+        stripes,
+        check,
+    } = read;
     let found = store.stat(key).map_err(store_err)?;
     let current = found.as_ref().map(|m| m.version);
+    if second {
+        let stash = key.stash();
+        return match (want, store.stat(&stash).map_err(store_err)?) {
+            (Some(v), Some(old)) if second_copy(v, current, Some(old.version)) => {
+                read_shard(store, layout, &stash, old, stripes, check)
+            }
+            _ => Ok(None),
+        };
+    }
     // Asked for a version we replaced: our roll-back copy may be it (the stash is read only
     // then).
     if want.is_some() && current != want {
@@ -123,12 +149,15 @@ pub async fn serve_shard_read(
         name: req.name,
     };
     let store = shared.store.clone();
-    let check = !req.unchecked;
-    let read = tokio::task::spawn_blocking(move || {
-        read_local(&store, &layout, &key, req.version, req.stripes, check)
-    })
-    .await
-    .map_err(|e| OsdError::Io(e.to_string()));
+    let read = LocalRead {
+        want: req.version,
+        second_copy: req.second_copy,
+        stripes: req.stripes,
+        check: !req.unchecked,
+    };
+    let read = tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, read))
+        .await
+        .map_err(|e| OsdError::Io(e.to_string()));
     match read {
         Ok(Ok(Some((info, data)))) => (Ok(Some(info)), data),
         Ok(Ok(None)) => (Ok(None), Bytes::new()),
@@ -136,24 +165,20 @@ pub async fn serve_shard_read(
     }
 }
 
-/// One holder's shard, from the local store or over the messenger; `check`: the holder
-/// verifies every chunk's crc32c first (scrub reads unchecked to find the bad stripe).
+/// One holder's shard, from the local store or over the messenger, as `read` says
+/// (scrub reads unchecked to find the bad stripe).
 pub async fn fetch(
     shared: &Arc<Shared>,
     layout: Layout,
     holder: OsdId,
     key: &ObjectKey,
-    want: Option<Version>,
-    stripes: Option<Range<u64>>,
-    check: bool,
+    read: LocalRead,
 ) -> Result<Option<(ShardInfo, Bytes)>, OsdError> {
     if holder == shared.id {
         let (store, key) = (shared.store.clone(), key.clone());
-        return tokio::task::spawn_blocking(move || {
-            read_local(&store, &layout, &key, want, stripes, check)
-        })
-        .await
-        .map_err(|e| OsdError::Io(e.to_string()))?;
+        return tokio::task::spawn_blocking(move || read_local(&store, &layout, &key, read))
+            .await
+            .map_err(|e| OsdError::Io(e.to_string()))?;
     }
     let addr = shared
         .addr_of(holder)
@@ -161,9 +186,10 @@ pub async fn fetch(
     let req = ShardRead {
         pg: key.pg,
         name: key.name.clone(),
-        version: want,
-        stripes,
-        unchecked: !check,
+        version: read.want,
+        stripes: read.stripes,
+        unchecked: !read.check,
+        second_copy: read.second_copy,
     };
     let (reply, data) = shared
         .messenger
@@ -195,14 +221,15 @@ pub async fn gather(
             break;
         }
         let mut set = JoinSet::new();
-        for holder in round {
-            let (shared, key, stripes) = (shared.clone(), key.clone(), stripes.clone());
-            set.spawn(async move {
-                (
-                    holder,
-                    fetch(&shared, l, holder, &key, Some(version), stripes, true).await,
-                )
-            });
+        for holder in round.holders.iter().copied() {
+            let (shared, key) = (shared.clone(), key.clone());
+            let read = LocalRead {
+                want: Some(version),
+                second_copy: round.second_copies,
+                stripes: stripes.clone(),
+                check: true,
+            };
+            set.spawn(async move { (holder, fetch(&shared, l, holder, &key, read).await) });
         }
         while let Some(joined) = set.join_next().await {
             let Ok((holder, result)) = joined else {
@@ -216,6 +243,8 @@ pub async fn gather(
                         described.get_or_insert(info);
                     }
                 }
+                // The last round asks everyone for a copy few keep: its misses say nothing.
+                _ if round.second_copies => {}
                 Ok(Some((info, _))) => {
                     problems.push(format!("{holder} has version {}", info.version))
                 }

@@ -75,7 +75,13 @@ async fn check_object(
         let Some(holder) = *holder else { continue };
         let (shared, key) = (shared.clone(), key.clone());
         set.spawn(async move {
-            let got = ec::fetch(&shared, l, holder, &key, None, None, false).await;
+            let read = ec::LocalRead {
+                want: None,
+                second_copy: false,
+                stripes: None,
+                check: false,
+            };
+            let got = ec::fetch(&shared, l, holder, &key, read).await;
             (position, holder, got)
         });
     }

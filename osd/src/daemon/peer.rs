@@ -98,6 +98,10 @@ pub struct ShardRead {
     /// Skip the holder's chunk check (deep scrub checks the chunks itself to name the bad
     /// stripe).
     pub unchecked: bool,
+    /// The holder's second copy of `version`: its roll-back copy, if both it and the
+    /// current one are of that version (`crate::ec::shards::second_copy`).
+    #[serde(default)]
+    pub second_copy: bool,
 }
 
 impl Rpc for ShardRead {

@@ -116,10 +116,7 @@ async fn run(
                 Event::Map(m) => Some(m),
                 _ => machine.mapping(),
             };
-            let shard = mapping
-                .and_then(|m| m.ec.as_ref())
-                .and_then(|ec| ec.position(shared.id))
-                .map(|p| p as u8);
+            let shard = mapping.and_then(|m| m.view_shard(shared.id));
             let view = StoreView {
                 store: &shared.store,
                 pg,

@@ -93,6 +93,16 @@ impl ObjectView for StoreView<'_> {
         })
     }
 
+    fn stash_version(&self, name: &str) -> Option<Version> {
+        self.shard?;
+        let key = ObjectKey {
+            pg: self.pg,
+            name: name.to_string(),
+        };
+        let stash = self.store.stat(&key.stash()).ok().flatten()?;
+        Some(self.stashed_version_of(name, &stash))
+    }
+
     fn moved(&self) -> Vec<MovedShard> {
         if self.shard.is_none() {
             return Vec::new();

@@ -6,9 +6,10 @@
 //!
 //! - a client write is encoded once by the primary ([`EncodedWrite`]); each sub-write then
 //!   carries its receiver's shard ([`sub_write_for`]);
-//! - a gather asks the data positions, then parity, then old holders ([`gather_rounds`]);
+//! - a gather asks the data positions, then parity, then old holders, then everyone for
+//!   second copies ([`gather_rounds`]);
 //! - a holder serves a version from its current copy or its roll-back copy
-//!   ([`copy_of_version`]);
+//!   ([`copy_of_version`], [`second_copy`]);
 //! - a recovery push is the target position's shard rebuilt from `k` gathered ones
 //!   ([`rebuilt_copy`]).
 
@@ -102,12 +103,22 @@ pub fn sub_write_for<'a>(
     })
 }
 
+/// One round of a gather: whom it asks, and for which copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// Whom it asks.
+    pub holders: Vec<OsdId>,
+    /// Ask for the holders' roll-back copies alone (see [`second_copy`]).
+    pub second_copies: bool,
+}
+
 /// Whom a gather of an object's shards asks, round by round, until it has `k`: the data
 /// positions, then the parity positions, then `elsewhere` (up OSDs outside the acting set
-/// that may still keep shards, see `Effect::Push`), never `skip` (the shard being replaced).
-/// A read of a healthy object so moves exactly its bytes. Shards name themselves: whatever
-/// index a holder's copy says it is, it counts as.
-pub fn gather_rounds(ec: &EcMapping, skip: Option<OsdId>, elsewhere: &[OsdId]) -> [Vec<OsdId>; 3] {
+/// that may still keep shards, see `Effect::Push`), never `skip` (the shard being replaced);
+/// last, all of them again for their second copies. A read of a healthy object so moves
+/// exactly its bytes. Shards name themselves: whatever index a holder's copy says it is, it
+/// counts as.
+pub fn gather_rounds(ec: &EcMapping, skip: Option<OsdId>, elsewhere: &[OsdId]) -> [Round; 4] {
     let holders = ec
         .shards
         .iter()
@@ -116,13 +127,23 @@ pub fn gather_rounds(ec: &EcMapping, skip: Option<OsdId>, elsewhere: &[OsdId]) -
     let (first, rest): (Vec<_>, Vec<_>) = holders
         .filter(|(_, o)| Some(*o) != skip)
         .partition(|(i, _)| *i < ec.layout.k);
-    let outside = elsewhere
+    let outside: Vec<OsdId> = elsewhere
         .iter()
         .copied()
         .filter(|o| Some(*o) != skip && !ec.shards.contains(&Some(*o)))
         .collect();
-    let osds = |v: Vec<(usize, OsdId)>| v.into_iter().map(|(_, o)| o).collect();
-    [osds(first), osds(rest), outside]
+    let osds = |v: &[(usize, OsdId)]| v.iter().map(|(_, o)| *o).collect::<Vec<_>>();
+    let round = |holders, second_copies| Round {
+        holders,
+        second_copies,
+    };
+    let everyone = [osds(&first), osds(&rest), outside.clone()].concat();
+    [
+        round(osds(&first), false),
+        round(osds(&rest), false),
+        round(outside, false),
+        round(everyone, true),
+    ]
 }
 
 /// Which of a holder's copies of an object serves a read of version `want`.
@@ -145,6 +166,15 @@ pub fn copy_of_version(
         Some(v) if current != Some(v) && rollback == Some(v) => Serve::RollBack,
         _ => Serve::Current,
     }
+}
+
+/// Whether a holder asked for its second copy of `want` serves its roll-back copy: only
+/// when both copies are of that version, so a first read took the current one. They then
+/// are two shards: a member that moved position keeps its old position's shard as its
+/// roll-back copy once recovery gives it the new one (`PgMachine::on_push`), and a rebuild
+/// may need both to find k distinct shards.
+pub fn second_copy(want: Version, current: Option<Version>, rollback: Option<Version>) -> bool {
+    current == Some(want) && rollback == Some(want)
 }
 
 /// The copy a recovery push installs at `position`: its shard of `version`, rebuilt from the
@@ -217,6 +247,44 @@ mod tests {
         assert_eq!(
             copy_of_version(Some(v(3)), Some(v(2)), Some(v(1))),
             Serve::Current
+        );
+    }
+
+    #[test]
+    fn a_second_copy_is_the_roll_back_copy_of_the_same_version() {
+        assert!(second_copy(v(2), Some(v(2)), Some(v(2))));
+        // A roll-back copy of another version is a first read's (or nobody's) to take.
+        assert!(!second_copy(v(2), Some(v(2)), Some(v(1))));
+        assert!(!second_copy(v(1), Some(v(2)), Some(v(1))));
+        assert!(!second_copy(v(2), None, Some(v(2))));
+    }
+
+    #[test]
+    fn a_gather_asks_data_then_parity_then_old_holders_then_everyone_again() {
+        use crate::pg::types::EcMapping;
+        let o = OsdId;
+        let ec = EcMapping {
+            layout: Layout {
+                k: 2,
+                m: 1,
+                stripe_unit: 8,
+            },
+            shards: vec![Some(o(4)), None, Some(o(6))],
+            up: vec![Some(o(4)), Some(o(5)), Some(o(6))],
+        };
+        let rounds = gather_rounds(&ec, Some(o(6)), &[o(4), o(9)]);
+        let holders: Vec<(Vec<OsdId>, bool)> = rounds
+            .into_iter()
+            .map(|r| (r.holders, r.second_copies))
+            .collect();
+        assert_eq!(
+            holders,
+            [
+                (vec![o(4)], false),
+                (vec![], false),
+                (vec![o(9)], false),
+                (vec![o(4), o(9)], true),
+            ]
         );
     }
 

@@ -1,7 +1,7 @@
 //! Past intervals: the runs of map epochs during which a PG's acting set stayed the same.
-//! Peering must hear from at least one member of every interval since the PG was last clean
-//! that may have accepted writes; if every member of one is down, the PG is down — it waits
-//! rather than guess. Pure.
+//! Peering must hear from at least one member (k, erasure-coded) of every interval since the
+//! PG was last clean that may have accepted writes; if fewer are up, the PG is down — it
+//! waits rather than guess. Pure.
 
 use std::collections::BTreeSet;
 
@@ -116,7 +116,17 @@ impl PastIntervals {
     }
 
     /// Who to probe, given the up OSDs and the newest epoch the PG is known clean at.
-    pub fn prior_set(&self, up_osds: &BTreeSet<OsdId>, clean_since: Epoch) -> PriorSet {
+    /// `needed`: how many members of an interval must be up for what it wrote to be
+    /// readable: one for a replicated PG, k for an erasure-coded one (each member held
+    /// its own shard; with fewer than k, a write acknowledged then may be one no up OSD
+    /// can rebuild, and a peering without it would roll it back, as Ceph's
+    /// `IsPGRecoverablePredicate` decides).
+    pub fn prior_set(
+        &self,
+        up_osds: &BTreeSet<OsdId>,
+        clean_since: Epoch,
+        needed: usize,
+    ) -> PriorSet {
         let mut set = PriorSet::default();
         for interval in self.past.iter().filter(|i| i.last >= clean_since) {
             if !interval.maybe_went_rw {
@@ -128,7 +138,7 @@ impl PastIntervals {
                 .copied()
                 .filter(|o| up_osds.contains(o))
                 .collect();
-            if alive.is_empty() {
+            if alive.len() < needed.max(1) {
                 set.blocked_by.push(interval.clone());
             }
             set.probe.extend(alive);
@@ -154,19 +164,23 @@ mod tests {
         assert!(pi.observe(Epoch(4), &osds(&[0]), &[], Some(OsdId(0)), 2));
         assert!(pi.observe(Epoch(5), &osds(&[2]), &[], Some(OsdId(2)), 2));
         let up: BTreeSet<OsdId> = osds(&[2]).into_iter().collect();
-        let prior = pi.prior_set(&up, Epoch(0));
+        let prior = pi.prior_set(&up, Epoch(0), 1);
         // [0,1] (epochs 3..3) could have taken writes 2 never saw; [0] could not.
         assert_eq!(prior.blocked_by.len(), 1);
         assert_eq!(prior.blocked_by[0].acting, osds(&[0, 1]));
         // Once 1 is back it is probed and nothing blocks.
         let up: BTreeSet<OsdId> = osds(&[1, 2]).into_iter().collect();
-        let prior = pi.prior_set(&up, Epoch(0));
+        let prior = pi.prior_set(&up, Epoch(0), 1);
         assert!(prior.blocked_by.is_empty());
         assert!(prior.probe.contains(&OsdId(1)));
         // Every member of a closed interval may still keep data, whether or not it could
         // have taken writes; the current interval's are not "past".
         let members: Vec<OsdId> = pi.past_members().into_iter().collect();
         assert_eq!(members, osds(&[0, 1, 2]));
+        // Erasure-coded with k = 2: [0,1] needs both of its shards' holders up.
+        assert_eq!(pi.prior_set(&up, Epoch(0), 2).blocked_by.len(), 1);
+        let up: BTreeSet<OsdId> = osds(&[0, 1, 2]).into_iter().collect();
+        assert!(pi.prior_set(&up, Epoch(0), 2).blocked_by.is_empty());
         // Known clean at epoch 5: nothing before matters.
         pi.prune_before(Epoch(5));
         assert!(pi.past().is_empty());

@@ -19,7 +19,7 @@ use super::lease::{Grants, LeaseConfig, PrimaryLease, PriorLeases};
 use super::log::{LogEntry, PgLog};
 use super::types::{
     Effect, Event, Mapping, MovedShard, Mutation, ObjectCopy, ObjectView, PgInfo, PgMeta, PgMsg,
-    PgState, WriteError,
+    PgState, WRONG_SHARD, WriteError,
 };
 use crate::store::{ObjectKey, TxOp, Txn};
 
@@ -379,9 +379,9 @@ impl PgMachine {
             return;
         }
         self.attempt = m.epoch;
-        let prior = self
-            .intervals
-            .prior_set(&m.up_osds, self.info.last_epoch_clean);
+        let prior =
+            self.intervals
+                .prior_set(&m.up_osds, self.info.last_epoch_clean, m.shards_needed());
         let mut probe: BTreeSet<OsdId> = prior.probe;
         probe.extend(m.acting.iter().chain(&m.up).copied());
         probe.retain(|o| m.up_osds.contains(o) && *o != self.me);
@@ -636,15 +636,22 @@ impl PgMachine {
         out: &mut Vec<Effect>,
     ) {
         let kept = copy.as_ref().map(|c| c.version);
-        let op = ObjectCopy::into_op(copy, self.key(&name));
+        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
+        let mut ops = Vec::new();
+        // Erasure-coded: a push that does not supersede our copy keeps it as the roll-back
+        // copy (`keeps_replaced`).
+        if erasure && keeps_replaced(view.version(&name), view.stash_version(&name), kept) {
+            ops.push(TxOp::Stash {
+                obj: self.key(&name),
+            });
+        }
+        ops.push(ObjectCopy::into_op(copy, self.key(&name)));
         // Objects may now be newer than the log: until activation, peering must compare
         // listings with this member rather than trust its log.
         self.info.incomplete = true;
-        let mut ops = vec![op];
         // Erasure-coded: a copy older than our log's entries for the object undoes them
         // (a write fewer than k shards hold, rolled back). Drop them, so our log never
         // claims a write a later peering would count as decodable.
-        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
         if erasure {
             self.info.issued = self.info.issued.max(self.log.head());
             let undone = self.log.drop_undone(&name, kept);
@@ -769,4 +776,56 @@ impl PgMachine {
 /// Encodes a PG record for the store. These types always encode.
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(value).expect("PG records encode")
+}
+
+/// Erasure-coded: whether a recovery push that installs `kept` (`None`: absence) keeps the
+/// copy it replaces (`now`, as the member's view reports it) as the object's roll-back
+/// copy, in place of the one there (`stash`). A push that rolls our shard back, or gives
+/// us our position's shard where we kept another position's (we moved), would otherwise
+/// destroy a shard: the peering that ordered it may never activate, and a later one may
+/// need that shard to count k of a write and rebuild it. One slot per object: a roll-back
+/// copy of our own shard newer than `kept` stays (it is the state before our newest
+/// write, the likelier to have been acknowledged).
+fn keeps_replaced(now: Option<Version>, stash: Option<Version>, kept: Option<Version>) -> bool {
+    let Some(now) = now else {
+        return false;
+    };
+    if now != WRONG_SHARD && Some(now) <= kept {
+        return false;
+    }
+    let ours_newer = |s: Version| s != WRONG_SHARD && s != Version::ZERO && Some(s) > kept;
+    !stash.is_some_and(ours_newer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(seq: u64) -> Version {
+        Version {
+            epoch: Epoch(1),
+            seq,
+        }
+    }
+
+    #[test]
+    fn a_push_keeps_the_shard_it_replaces_unless_it_supersedes_it() {
+        // Rolled back (to an older version, or to absence): ours is kept.
+        assert!(keeps_replaced(Some(v(3)), None, Some(v(2))));
+        assert!(keeps_replaced(Some(v(3)), Some(Version::ZERO), None));
+        // Our copy was another position's shard (we moved): kept, whatever the version.
+        assert!(keeps_replaced(
+            Some(WRONG_SHARD),
+            Some(WRONG_SHARD),
+            Some(v(3))
+        ));
+        // Brought forward, or nothing to keep: nothing kept.
+        assert!(!keeps_replaced(Some(v(2)), None, Some(v(3))));
+        assert!(!keeps_replaced(Some(v(3)), None, Some(v(3))));
+        assert!(!keeps_replaced(None, None, Some(v(3))));
+        // The slot keeps our own shard of a state newer than the one installed: it stays.
+        assert!(!keeps_replaced(Some(v(3)), Some(v(2)), Some(v(1))));
+        // ... but not one the push installs anyway.
+        assert!(keeps_replaced(Some(v(3)), Some(v(2)), Some(v(2))));
+    }
 }

@@ -40,7 +40,26 @@ impl Mapping {
     pub fn primary(&self) -> Option<OsdId> {
         self.acting.first().copied()
     }
+
+    /// How many members of an interval must be up for what it wrote to be readable: one
+    /// copy of a replicated PG, k shards of an erasure-coded one.
+    pub fn shards_needed(&self) -> usize {
+        self.ec.as_ref().map_or(1, |ec| ec.layout.k)
+    }
+
+    /// Erasure-coded: the shard `osd`'s copies should be, as its [`ObjectView`] judges
+    /// them: its position's (or, backfilled under a pg_temp, the one it takes), else
+    /// [`NO_POSITION`] (a stray: every copy it keeps is another position's shard). `None`
+    /// for a replicated PG.
+    pub fn view_shard(&self, osd: OsdId) -> Option<u8> {
+        let ec = self.ec.as_ref()?;
+        Some(ec.write_position(osd).map_or(NO_POSITION, |p| p as u8))
+    }
 }
+
+/// The shard index of no position: what a stray's [`ObjectView`] takes as its own, so it
+/// reports every copy it keeps as another position's ([`ObjectView::moved`]).
+pub const NO_POSITION: u8 = u8::MAX;
 
 /// An erasure-coded PG in one epoch: shard i lives on the acting OSD at position i.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -509,5 +528,10 @@ pub trait ObjectView {
     /// member's position holds (those `version` and `stashed` report as [`WRONG_SHARD`]).
     fn moved(&self) -> Vec<MovedShard> {
         Vec::new()
+    }
+    /// Erasure-coded PGs: the roll-back copy of `name`, as [`ObjectView::stashed`]
+    /// reports it.
+    fn stash_version(&self, _name: &str) -> Option<Version> {
+        None
     }
 }

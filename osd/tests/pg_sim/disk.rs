@@ -135,25 +135,32 @@ impl View<'_> {
             _ => o.version,
         }
     }
+
+    /// A roll-back copy's state, as the OSD's store view reports it: one of another shard,
+    /// or a tombstone beside a current copy of another shard, is `WRONG_SHARD`.
+    fn stashed_version_of(&self, name: &str, o: &Obj) -> Version {
+        if o.version != Version::ZERO {
+            self.version_of(o)
+        } else if self.version(name) == Some(WRONG_SHARD) {
+            WRONG_SHARD
+        } else {
+            Version::ZERO
+        }
+    }
 }
 
 impl ObjectView for View<'_> {
-    /// As the OSD's store view: a roll-back copy of another shard, or a tombstone beside a
-    /// current copy of another shard, is `WRONG_SHARD`.
     fn stashed(&self) -> Vec<(String, Version)> {
         let stash = self.disk.stash.iter();
         stash
-            .map(|(n, o)| {
-                let v = if o.version != Version::ZERO {
-                    self.version_of(o)
-                } else if self.version(n) == Some(WRONG_SHARD) {
-                    WRONG_SHARD
-                } else {
-                    Version::ZERO
-                };
-                (n.clone(), v)
-            })
+            .map(|(n, o)| (n.clone(), self.stashed_version_of(n, o)))
             .collect()
+    }
+
+    fn stash_version(&self, name: &str) -> Option<Version> {
+        self.shard?;
+        let o = self.disk.stash.get(name)?;
+        Some(self.stashed_version_of(name, o))
     }
 
     fn moved(&self) -> Vec<MovedShard> {

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use osd::ec::shards::{EncodedWrite, Serve, copy_of_version, gather_rounds, rebuilt_copy};
+use osd::ec::shards::{
+    EncodedWrite, Round, Serve, copy_of_version, gather_rounds, rebuilt_copy, second_copy,
+};
 use osd::ec::{Codec, SHARD_XATTR, ShardMeta};
 use osd::pg::{Mapping, ObjectCopy, PgMsg};
 use placement::OsdId;
@@ -69,7 +71,7 @@ pub fn rebuild(
         if shards.iter().flatten().count() >= l.k {
             break;
         }
-        gather_round(sim, &round, name, version, &mut shards, &mut described);
+        gather_round(sim, round, name, version, &mut shards, &mut described);
     }
     let described = described?;
     if shards.iter().flatten().count() < l.k {
@@ -82,26 +84,27 @@ pub fn rebuild(
 /// The shards of `name` at `version` the live OSDs of `round` hold, by the index each names.
 fn gather_round(
     sim: &Sim,
-    round: &[OsdId],
+    round: Round,
     name: &str,
     version: Version,
     shards: &mut [Option<Vec<u8>>],
     described: &mut Option<ShardMeta>,
 ) {
-    for holder in round {
-        if !sim.alive(*holder) {
+    for holder in round.holders {
+        if !sim.alive(holder) {
             continue;
         }
         // As a holder serves a version: its current copy, or its roll-back copy.
         let disk = &sim.nodes[holder.0 as usize].disk;
         let (current, stash) = (disk.objects.get(name), disk.stash.get(name));
-        let o = match copy_of_version(
-            Some(version),
-            current.map(|o| o.version),
-            stash.map(|o| o.version),
-        ) {
-            Serve::Current => current,
-            Serve::RollBack => stash,
+        let (now, old) = (current.map(|o| o.version), stash.map(|o| o.version));
+        let o = if round.second_copies {
+            stash.filter(|_| second_copy(version, now, old))
+        } else {
+            match copy_of_version(Some(version), now, old) {
+                Serve::Current => current,
+                Serve::RollBack => stash,
+            }
         };
         let Some(o) = o.filter(|o| o.version == version) else {
             continue;

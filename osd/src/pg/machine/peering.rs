@@ -115,7 +115,9 @@ impl PgMachine {
             .map(|(i, _)| i.last_epoch_clean)
             .max()
             .unwrap_or_default();
-        let prior = self.intervals.prior_set(&m.up_osds, clean_since);
+        let prior = self
+            .intervals
+            .prior_set(&m.up_osds, clean_since, m.shards_needed());
         if !prior.blocked_by.is_empty() {
             self.state = PgState::Down;
             return Phase::Idle;
@@ -193,6 +195,12 @@ impl PgMachine {
         }
         let mut ask: BTreeSet<OsdId> = plans.keys().copied().collect();
         ask.insert(auth);
+        // Erasure-coded: the other OSDs that answered (members of past intervals outside
+        // the acting set) may keep shards of a write the acting members hold fewer than k
+        // of; they are asked too, and count by the shards they name (`ec_rollbacks`).
+        if m.ec.is_some() {
+            ask.extend(infos.keys().filter(|o| !m.acting.contains(o)));
+        }
         // An incomplete authority's log may name writes its objects no longer hold: read
         // all its versions so the log can be checked against them.
         let auth_names = if auth_info.incomplete {
@@ -201,10 +209,9 @@ impl PgMachine {
             union_names(plans.values())
         };
         for member in ask.iter().filter(|m| **m != self.me) {
-            let names = if *member == auth {
-                auth_names.clone()
-            } else {
-                plans[member].clone()
+            let names = match plans.get(member) {
+                Some(plan) if *member != auth => plan.clone(),
+                _ => auth_names.clone(),
             };
             let msg = PgMsg::GetVersions {
                 interval: self.attempt,
@@ -328,10 +335,11 @@ impl PgMachine {
         let k = ec.layout.k;
         let members: BTreeSet<OsdId> = m.acting.iter().copied().chain([auth]).collect();
         let names: BTreeSet<&String> = outstanding.iter().map(|(_, n)| n).collect();
-        // The members' copies of other positions' shards, by object (one pass: a member
-        // that moved reports every object it holds).
+        // Copies of other positions' shards, by object (one pass: a member that moved
+        // reports every object it holds): the members', and those of the OSDs outside the
+        // acting set that were asked (every copy such a stray keeps is one).
         let mut moved: BTreeMap<&str, Vec<&MovedShard>> = BTreeMap::new();
-        for c in members.iter().filter_map(|o| seen.moved.get(o)).flatten() {
+        for c in seen.moved.values().flatten() {
             moved.entry(c.name.as_str()).or_default().push(c);
         }
         let mut out = BTreeMap::new();
@@ -523,10 +531,9 @@ impl PgMachine {
                 ..
             } => {
                 for to in waiting {
-                    let names = if to == auth {
-                        auth_names.clone()
-                    } else {
-                        plans.get(to).cloned().flatten()
+                    let names = match plans.get(to) {
+                        Some(plan) if to != auth => plan.clone(),
+                        _ => auth_names.clone(),
                     };
                     out.push(self.send(*to, PgMsg::GetVersions { interval, names }));
                 }
