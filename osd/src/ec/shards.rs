@@ -81,6 +81,7 @@ pub fn sub_write_for<'a>(
         prior,
         entry,
         mutations,
+        all_applied,
     } = msg
     else {
         return Some(msg);
@@ -100,6 +101,7 @@ pub fn sub_write_for<'a>(
         prior,
         entry,
         mutations,
+        all_applied,
     })
 }
 

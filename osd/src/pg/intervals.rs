@@ -37,6 +37,10 @@ struct Current {
     up_from: Vec<Epoch>,
     primary: Option<OsdId>,
     min_size: usize,
+    /// Erasure-coded: each shard position's holder (`None`: a hole). Empty for a
+    /// replicated PG.
+    #[serde(default)]
+    positions: Vec<Option<OsdId>>,
 }
 
 /// Who peering must hear from.
@@ -52,10 +56,14 @@ impl PastIntervals {
     /// Feeds one map epoch; returns whether it starts a new interval. `up_from` holds, for
     /// each acting member, the epoch it last booted: a member that restarted lost its
     /// volatile state, so its PGs must peer again even if the acting set looks the same.
+    /// `positions` (erasure-coded; else empty): each shard position's holder. A member that
+    /// moves to another position (the acting members unchanged) holds the wrong shard of
+    /// everything now: that is a new interval too, as Ceph compares acting shards.
     pub fn observe(
         &mut self,
         epoch: Epoch,
         acting: &[OsdId],
+        positions: &[Option<OsdId>],
         up_from: &[Epoch],
         primary: Option<OsdId>,
         min_size: usize,
@@ -65,6 +73,7 @@ impl PastIntervals {
                 return false;
             }
             if cur.acting == acting
+                && cur.positions == positions
                 && cur.up_from == up_from
                 && cur.primary == primary
                 && cur.min_size == min_size
@@ -87,6 +96,7 @@ impl PastIntervals {
             up_from: up_from.to_vec(),
             primary,
             min_size,
+            positions: positions.to_vec(),
         });
         true
     }
@@ -158,11 +168,11 @@ mod tests {
     #[test]
     fn a_write_interval_with_every_member_down_blocks_peering() {
         let mut pi = PastIntervals::default();
-        assert!(pi.observe(Epoch(1), &osds(&[0, 1, 2]), &[], Some(OsdId(0)), 2));
-        assert!(!pi.observe(Epoch(2), &osds(&[0, 1, 2]), &[], Some(OsdId(0)), 2));
-        assert!(pi.observe(Epoch(3), &osds(&[0, 1]), &[], Some(OsdId(0)), 2));
-        assert!(pi.observe(Epoch(4), &osds(&[0]), &[], Some(OsdId(0)), 2));
-        assert!(pi.observe(Epoch(5), &osds(&[2]), &[], Some(OsdId(2)), 2));
+        assert!(pi.observe(Epoch(1), &osds(&[0, 1, 2]), &[], &[], Some(OsdId(0)), 2));
+        assert!(!pi.observe(Epoch(2), &osds(&[0, 1, 2]), &[], &[], Some(OsdId(0)), 2));
+        assert!(pi.observe(Epoch(3), &osds(&[0, 1]), &[], &[], Some(OsdId(0)), 2));
+        assert!(pi.observe(Epoch(4), &osds(&[0]), &[], &[], Some(OsdId(0)), 2));
+        assert!(pi.observe(Epoch(5), &osds(&[2]), &[], &[], Some(OsdId(2)), 2));
         let up: BTreeSet<OsdId> = osds(&[2]).into_iter().collect();
         let prior = pi.prior_set(&up, Epoch(0), 1);
         // [0,1] (epochs 3..3) could have taken writes 2 never saw; [0] could not.
@@ -177,6 +187,13 @@ mod tests {
         // have taken writes; the current interval's are not "past".
         let members: Vec<OsdId> = pi.past_members().into_iter().collect();
         assert_eq!(members, osds(&[0, 1, 2]));
+        // Erasure-coded: the same members in other positions are another interval.
+        let mut ec = PastIntervals::default();
+        let at = |v: &[Option<u32>]| v.iter().map(|o| o.map(OsdId)).collect::<Vec<_>>();
+        let (a, b) = (at(&[Some(0), None, Some(1)]), at(&[Some(0), Some(1), None]));
+        assert!(ec.observe(Epoch(1), &osds(&[0, 1]), &a, &[], Some(OsdId(0)), 2));
+        assert!(!ec.observe(Epoch(2), &osds(&[0, 1]), &a, &[], Some(OsdId(0)), 2));
+        assert!(ec.observe(Epoch(3), &osds(&[0, 1]), &b, &[], Some(OsdId(0)), 2));
         // Erasure-coded with k = 2: [0,1] needs both of its shards' holders up.
         assert_eq!(pi.prior_set(&up, Epoch(0), 2).blocked_by.len(), 1);
         let up: BTreeSet<OsdId> = osds(&[0, 1, 2]).into_iter().collect();

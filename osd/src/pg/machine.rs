@@ -77,6 +77,12 @@ pub struct PgMachine {
     /// run (a copy it asked for) would pass for one of ours. Peering waits for a newer map
     /// (the monitor publishes one for every boot).
     peer_floor: Epoch,
+    /// Erasure-coded: every acting member applied the writes through this version (our
+    /// acknowledgements as primary, or the primary's word in its sub-writes), so the
+    /// roll-back copies they made are no longer needed.
+    all_applied: Version,
+    /// Erasure-coded: the roll-back copies of writes through this version are gone.
+    rolled_forward: Version,
 }
 
 #[derive(Debug)]
@@ -186,6 +192,8 @@ impl PgMachine {
             copy_here: true,
             asked_up_to: Epoch(0),
             peer_floor: Epoch(0),
+            all_applied: Version::ZERO,
+            rolled_forward: Version::ZERO,
         }
     }
 
@@ -245,8 +253,14 @@ impl PgMachine {
     /// is newly mapped here), so its interval history is complete. No effects: the current
     /// epoch then arrives as [`Event::Map`].
     pub fn observe_history(&mut self, m: &Mapping) {
-        self.intervals
-            .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size);
+        self.intervals.observe(
+            m.epoch,
+            &m.acting,
+            m.positions(),
+            &m.up_from,
+            m.primary(),
+            m.min_size,
+        );
     }
 
     /// Handles one event at `now` (the caller's monotonic clock, never going back); the
@@ -290,10 +304,14 @@ impl PgMachine {
         if self.map.as_ref().is_some_and(|old| m.epoch <= old.epoch) {
             return;
         }
-        let new_interval =
-            self.intervals
-                .observe(m.epoch, &m.acting, &m.up_from, m.primary(), m.min_size)
-                || self.interval.0 == 0;
+        let new_interval = self.intervals.observe(
+            m.epoch,
+            &m.acting,
+            m.positions(),
+            &m.up_from,
+            m.primary(),
+            m.min_size,
+        ) || self.interval.0 == 0;
         let up_changed = self
             .map
             .as_ref()
@@ -588,8 +606,12 @@ impl PgMachine {
                 prior,
                 entry,
                 mutations,
+                all_applied,
                 ..
-            } => self.on_subwrite(from, prior, entry, mutations, out),
+            } => {
+                self.all_applied = self.all_applied.max(all_applied);
+                self.on_subwrite(from, prior, entry, mutations, out)
+            }
             PgMsg::Lease { interval, sent_at } => {
                 // `accepts` checked it comes from our primary in our newest attempt.
                 let granted = self
@@ -623,6 +645,7 @@ impl PgMachine {
                         reqid: w.reqid,
                         result: Ok(version),
                     });
+                    self.note_all_applied();
                 }
             }
         }

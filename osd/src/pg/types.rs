@@ -41,6 +41,12 @@ impl Mapping {
         self.acting.first().copied()
     }
 
+    /// Erasure-coded: each shard position's holder (`None`: a hole); empty for a
+    /// replicated PG.
+    pub fn positions(&self) -> &[Option<OsdId>] {
+        self.ec.as_ref().map_or(&[], |ec| &ec.shards)
+    }
+
     /// How many members of an interval must be up for what it wrote to be readable: one
     /// copy of a replicated PG, k shards of an erasure-coded one.
     pub fn shards_needed(&self) -> usize {
@@ -287,6 +293,10 @@ pub enum PgMsg {
         entry: LogEntry,
         /// What it changes.
         mutations: Vec<Mutation>,
+        /// Erasure-coded: every member applied the writes through this version, so their
+        /// roll-back copies may go (the primary's acknowledgements say so).
+        #[serde(default)]
+        all_applied: Version,
     },
     /// Replica -> primary: the write is durable.
     SubWriteAck {

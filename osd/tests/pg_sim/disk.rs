@@ -39,6 +39,9 @@ impl Disk {
                     let o = self.objects.entry(obj.name).or_default();
                     (o.version, o.data) = (version, data);
                 }
+                TxOp::Remove { obj } if obj.pg.pool.0 & osd::store::STASH_POOL_BIT != 0 => {
+                    self.stash.remove(&obj.name);
+                }
                 TxOp::Remove { obj } => {
                     self.objects.remove(&obj.name);
                 }

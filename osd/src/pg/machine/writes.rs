@@ -70,6 +70,7 @@ impl PgMachine {
             prior,
             entry: entry.clone(),
             mutations: mutations.clone(),
+            all_applied: self.all_applied,
         };
         out.push(Effect::Persist(self.write_txn(entry, mutations)));
         if replicas.is_empty() {
@@ -91,10 +92,12 @@ impl PgMachine {
         );
     }
 
-    /// The transaction applying one logged write: object changes and the log entry together.
+    /// The transaction applying one logged write: object changes and the log entry together
+    /// (erasure-coded: after dropping the roll-back copies no longer needed).
     pub(super) fn write_txn(&mut self, entry: LogEntry, mutations: Vec<Mutation>) -> Txn {
         let version = entry.version;
-        let mut ops = self.object_ops(&entry, mutations);
+        let mut ops = self.roll_forward();
+        ops.extend(self.object_ops(&entry, mutations));
         ops.push(TxOp::AppendLog {
             pg: self.pg,
             version,
@@ -110,6 +113,63 @@ impl PgMachine {
         }
         self.info.last_update = version;
         Txn { ops }
+    }
+
+    /// Primary, erasure-coded: after a write completed, the newest version through which
+    /// every write completed (every acting member applied it).
+    pub(super) fn note_all_applied(&mut self) {
+        if self.map.as_ref().is_none_or(|m| m.ec.is_none()) {
+            return;
+        }
+        let Some(p) = self.primary.as_ref() else {
+            return;
+        };
+        let through = match p.inflight.keys().next() {
+            None => Some(self.log.head()),
+            Some(open) => self
+                .log
+                .entries()
+                .rev()
+                .map(|e| e.version)
+                .find(|v| v < open),
+        };
+        if let Some(through) = through {
+            self.all_applied = self.all_applied.max(through);
+        }
+    }
+
+    /// Erasure-coded: drops the roll-back copies of the writes every member applied since
+    /// the last call (like Ceph's roll-forward of its log entries), so a PG that stays
+    /// active keeps them only for writes in flight and the last ones. A copy goes only if
+    /// no newer write of its object follows: that one's roll-back copy is the slot's now.
+    fn roll_forward(&mut self) -> Vec<TxOp> {
+        let through = self.all_applied.min(self.log.head());
+        let erasure = self.map.as_ref().is_some_and(|m| m.ec.is_some());
+        if !erasure || through <= self.rolled_forward {
+            return Vec::new();
+        }
+        let since = std::mem::replace(&mut self.rolled_forward, through);
+        let newer: BTreeSet<&str> = self
+            .log
+            .entries()
+            .rev()
+            .take_while(|e| e.version > through)
+            .map(|e| e.object.as_str())
+            .collect();
+        let done: BTreeSet<&str> = self
+            .log
+            .entries()
+            .rev()
+            .skip_while(|e| e.version > through)
+            .take_while(|e| e.version > since)
+            .map(|e| e.object.as_str())
+            .filter(|name| !newer.contains(name))
+            .collect();
+        done.into_iter()
+            .map(|name| TxOp::Remove {
+                obj: self.key(name).stash(),
+            })
+            .collect()
     }
 
     /// What a write does to its object.
