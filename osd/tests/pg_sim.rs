@@ -14,7 +14,7 @@
 //! Reed-Solomon shards, writes give each member its own shard, and recovery rebuilds a shard
 //! from k others as the OSD does (`shards.rs`): a PG that chose an authority it cannot
 //! decode would never become clean. Each OSD's disk and the view its machine reads of it
-//! are in `disk.rs`.
+//! are in `disk.rs`; what a schedule must show, in `checks.rs`.
 //!
 //! Replay one schedule: `SHOAL_SIM_SEED=1234 cargo nextest run -p osd --test pg_sim`
 //! (every profile runs it).
@@ -32,6 +32,8 @@ use osd::pg::{
 use placement::{Epoch, OsdId, PgId, PoolId};
 use rados::proto::osd::{ReqId, Version};
 
+#[path = "pg_sim/checks.rs"]
+mod checks;
 #[path = "pg_sim/disk.rs"]
 mod disk;
 #[path = "pg_sim/profile.rs"]
@@ -514,27 +516,7 @@ impl Sim {
             eprintln!("READ {name} at {osd}: {got:?} (sent {sent:?})");
         }
         let ops = self.issued.get(name).map(Vec::as_slice).unwrap_or_default();
-        let before = ops
-            .iter()
-            .rev()
-            .find(|op| op.acked.is_some_and(|(at, _)| at < sent));
-        let Some(last) = before else { return };
-        let (_, version) = last.acked.expect("acked");
-        let stale = match got {
-            // Versions only grow: anything older than the acknowledged one is stale.
-            Some(v) => v < version,
-            // Absent is right after a delete that was acknowledged or may have landed.
-            None => !last.delete && !ops.iter().any(|op| op.tid > last.tid && op.delete),
-        };
-        assert!(
-            !stale,
-            "seed {}: stale read of {name} at {osd}: got {got:?}, but {} (tid {}) was \
-             acknowledged at {:?} before the read was sent at {sent:?}",
-            self.seed,
-            version,
-            last.tid,
-            last.acked.map(|(at, _)| at),
-        );
+        checks::assert_fresh(self.seed, ops, name, osd, got, sent);
     }
 
     fn restart(&mut self, osd: OsdId) {
@@ -747,23 +729,7 @@ fn run(seed: u64, steps: usize, profile: Profile) -> Ran {
     while !sim.settled() {
         budget -= 1;
         if budget == 1 && std::env::var("SHOAL_SIM_DUMP").is_ok() {
-            for (i, n) in sim.nodes.iter().enumerate() {
-                let objs: Vec<_> = n
-                    .disk
-                    .objects
-                    .iter()
-                    .map(|(k, o)| (k.clone(), o.version, shards::index(o)))
-                    .collect();
-                let info = n.pg.as_ref().map(|p| {
-                    let log: Vec<_> = p
-                        .log()
-                        .entries()
-                        .map(|e| (e.version.seq, e.object.clone()))
-                        .collect();
-                    (p.info().clone(), log)
-                });
-                eprintln!("node {i}: {info:?}\n   {objs:?}");
-            }
+            checks::dump_disks(&sim);
         }
         assert!(
             budget > 0,
@@ -787,65 +753,7 @@ fn run(seed: u64, steps: usize, profile: Profile) -> Ran {
             strays_removed: sim.strays_removed,
         };
     }
-    let m = sim.mapping().clone();
-    let primary = &sim.nodes[m.acting[0].0 as usize];
-    for member in &m.acting[1..] {
-        let node = &sim.nodes[member.0 as usize];
-        assert_eq!(
-            node.disk.objects,
-            primary.disk.objects,
-            "seed {seed}: {member} differs from the primary: {:?} {:?} / {:?} {:?}",
-            node.pg
-                .as_ref()
-                .map(|p| (p.state(), p.interval(), p.info().clone())),
-            node.pg.as_ref().map(|p| p
-                .log()
-                .entries()
-                .map(|e| (e.version, e.object.clone()))
-                .collect::<Vec<_>>()),
-            primary
-                .pg
-                .as_ref()
-                .map(|p| (p.state(), p.interval(), p.info().clone())),
-            primary.pg.as_ref().map(|p| p
-                .log()
-                .entries()
-                .map(|e| (e.version, e.object.clone()))
-                .collect::<Vec<_>>()),
-        );
-        assert_eq!(
-            node.pg.as_ref().map(|p| p.log().head()),
-            primary.pg.as_ref().map(|p| p.log().head()),
-            "seed {seed}: logs differ: {member} {:?} {:?} / primary {:?} {:?}",
-            node.pg
-                .as_ref()
-                .map(|p| (p.state(), p.interval(), p.info().clone())),
-            node.pg
-                .as_ref()
-                .map(|p| p.log().entries().map(|e| e.version).collect::<Vec<_>>()),
-            primary
-                .pg
-                .as_ref()
-                .map(|p| (p.state(), p.interval(), p.info().clone())),
-            primary
-                .pg
-                .as_ref()
-                .map(|p| p.log().entries().map(|e| e.version).collect::<Vec<_>>()),
-        );
-    }
-    for (name, want) in &sim.acked {
-        let have = primary.disk.objects.get(name).map(|o| o.data.clone());
-        assert_eq!(
-            &have,
-            want,
-            "seed {seed}: acknowledged write to {name} lost or replaced: {:?}",
-            primary.pg.as_ref().map(|p| p
-                .log()
-                .entries()
-                .map(|e| (e.version, e.object.clone(), e.reqid))
-                .collect::<Vec<_>>()),
-        );
-    }
+    checks::replicated_settled(&sim, seed);
     assert!(
         sim.acks > 0 || steps < 100,
         "seed {seed}: no write got through"
