@@ -373,6 +373,18 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         None,
         "If-None-Match match",
     );
+    // A 304 carries the object's ETag and Last-Modified (RFC 7232): a cache learns which
+    // copy is current from them.
+    let not_modified = get_doc().if_none_match(&etag).send().await.unwrap_err();
+    let raw = not_modified.raw_response().expect("a 304 response");
+    assert_eq!(raw.headers().get("etag"), Some(etag.as_str()), "304 ETag");
+    let said = raw
+        .headers()
+        .get("last-modified")
+        .expect("304 Last-Modified");
+    let said = DateTime::from_str(said, aws_sdk_s3::primitives::DateTimeFormat::HttpDate)
+        .unwrap_or_else(|e| panic!("304 Last-Modified {said:?}: {e}"));
+    assert_eq!(said.secs(), modified.secs(), "304 Last-Modified");
     get_doc()
         .if_none_match("\"0123456789abcdef\"")
         .send()

@@ -3,7 +3,7 @@
 use std::ops::Range as ByteRange;
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
 use super::{ShoalS3, Want, may_read_object};
@@ -122,21 +122,38 @@ impl ReadConditions<'_> {
             }
         }
         match self.if_none_match {
-            Some(ETagCondition::Any) => return Err(s3_error!(NotModified)),
+            Some(ETagCondition::Any) => return Err(not_modified(meta)),
             Some(ETagCondition::ETag(e)) if etag_matches(e, &meta.etag) => {
-                return Err(s3_error!(NotModified));
+                return Err(not_modified(meta));
             }
             Some(_) => {}
             None => {
                 if let Some(t) = self.if_modified_since
                     && mtime_s <= secs(t)
                 {
-                    return Err(s3_error!(NotModified));
+                    return Err(not_modified(meta));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// 304 Not Modified, with the headers RFC 7232 says it carries (ETag, Last-Modified): a
+/// client revalidating its cached copy learns from them which copy is current.
+fn not_modified(meta: &ObjectMeta) -> S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = etag(meta).to_http_header() {
+        headers.insert(http::header::ETAG, v);
+    }
+    let mut date = Vec::new();
+    let formatted = timestamp(meta.mtime_ms).format(TimestampFormat::HttpDate, &mut date);
+    if let (Ok(()), Ok(v)) = (formatted, http::HeaderValue::from_bytes(&date)) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
 }
 
 /// The conditional headers of a GET or HEAD (same field names, different s3s types).
