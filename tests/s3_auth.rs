@@ -455,6 +455,20 @@ async fn anonymous_access_acls_and_presigned_urls() {
         (200, None, b"private".as_slice()),
         "presigned GET"
     );
+    // S3 takes X-Amz-Expires from 1 s to 7 days only; anything else is refused as such
+    // (400), not as a signature mismatch (the SDK will not presign it: edited by hand).
+    let target = presigned_target(&req);
+    assert!(target.contains("X-Amz-Expires=300"), "{target}");
+    for bad in ["0", "604801"] {
+        let edited = target.replace("X-Amz-Expires=300", &format!("X-Amz-Expires={bad}"));
+        let resp = http_request(addr, "GET", &edited, &[], b"");
+        assert_eq!(
+            (resp.status, resp.error_code().as_deref()),
+            (400, Some("AuthorizationQueryParametersError")),
+            "presigned GET with X-Amz-Expires={bad}: {}",
+            resp.text()
+        );
+    }
     let req = s3
         .put_object()
         .bucket("pub")
