@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use super::peer::{ShardInfo, ShardRead};
 use super::shared::{Shared, store_err};
-use crate::ec::shards::{Serve, copy_of_version, gather_rounds, rebuilt_copy, second_copy};
+use crate::ec::shards::{Gather, Reply, Serve, rebuilt_copy, served_copy};
 use crate::ec::{Codec, Layout, ShardMeta};
 use crate::pg::ObjectCopy;
 use crate::pg::types::EcMapping;
@@ -44,7 +44,8 @@ pub fn layout_of(map: &ClusterMap, pool: placement::PoolId) -> Option<Layout> {
 pub struct LocalRead {
     /// The version wanted (`None`: the current one).
     pub want: Option<Version>,
-    /// Only the roll-back copy, if it is `want` as the current one is ([`second_copy`]).
+    /// Only the roll-back copy, if it is `want` as the current one is
+    /// (`crate::ec::shards::served_copy`).
     pub second_copy: bool,
     /// Which stripes (`None`: all of them).
     pub stripes: Option<Range<u64>>,
@@ -67,29 +68,24 @@ pub fn read_local(
     } = read;
     let found = store.stat(key).map_err(store_err)?;
     let current = found.as_ref().map(|m| m.version);
-    if second {
-        let stash = key.stash();
-        return match (want, store.stat(&stash).map_err(store_err)?) {
-            (Some(v), Some(old)) if second_copy(v, current, Some(old.version)) => {
-                read_shard(store, layout, &stash, old, stripes, check)
-            }
-            _ => Ok(None),
-        };
-    }
-    // Asked for a version we replaced: our roll-back copy may be it (the stash is read only
-    // then).
-    if want.is_some() && current != want {
-        let stash = key.stash();
-        if let Some(old) = store.stat(&stash).map_err(store_err)?
-            && copy_of_version(want, current, Some(old.version)) == Serve::RollBack
-        {
-            return read_shard(store, layout, &stash, old, stripes, check);
+    // The roll-back copy is looked at only when it may be the one asked for.
+    let stash = key.stash();
+    let old = if second || (want.is_some() && current != want) {
+        store.stat(&stash).map_err(store_err)?
+    } else {
+        None
+    };
+    match served_copy(want, second, current, old.as_ref().map(|m| m.version)) {
+        None => Ok(None),
+        Some(Serve::RollBack) => {
+            let old = old.expect("a roll-back copy is served only if there is one");
+            read_shard(store, layout, &stash, old, stripes, check)
+        }
+        Some(Serve::Current) => {
+            let meta = found.expect("a current copy is served only if there is one");
+            read_shard(store, layout, key, meta, stripes, check)
         }
     }
-    let Some(meta) = found else {
-        return Ok(None);
-    };
-    read_shard(store, layout, key, meta, stripes, check)
 }
 
 fn read_shard(
@@ -201,7 +197,7 @@ pub async fn fetch(
 
 /// Shards of `key` at `version` gathered from the PG's holders, by shard index, and one
 /// holder's description; at least `k` unless the error says why not. Whom it asks, in which
-/// rounds: [`gather_rounds`].
+/// rounds, and what it takes: [`Gather`]; this only fetches.
 pub async fn gather(
     shared: &Arc<Shared>,
     ec: &EcMapping,
@@ -212,16 +208,10 @@ pub async fn gather(
     elsewhere: &[OsdId],
 ) -> Result<(Vec<Option<Bytes>>, ShardInfo), OsdError> {
     let l = ec.layout;
-    let n = l.k + l.m;
-    let mut got: Vec<Option<Bytes>> = vec![None; n];
-    let mut described: Option<ShardInfo> = None;
-    let mut problems = Vec::new();
-    for round in gather_rounds(ec, skip, elsewhere) {
-        if got.iter().flatten().count() >= l.k {
-            break;
-        }
+    let mut gather = Gather::new(ec, version, skip, elsewhere);
+    while let Some(round) = gather.next_round() {
         let mut set = JoinSet::new();
-        for holder in round.holders.iter().copied() {
+        for holder in round.holders {
             let (shared, key) = (shared.clone(), key.clone());
             let read = LocalRead {
                 want: Some(version),
@@ -235,40 +225,27 @@ pub async fn gather(
             let Ok((holder, result)) = joined else {
                 continue;
             };
-            match result {
-                Ok(Some((info, data))) if info.version == version => {
-                    let i = usize::from(info.meta.shard);
-                    if i < n && got[i].is_none() {
-                        got[i] = Some(data);
-                        described.get_or_insert(info);
-                    }
-                }
-                // The last round asks everyone for a copy few keep: its misses say nothing.
-                _ if round.second_copies => {}
-                Ok(Some((info, _))) => {
-                    problems.push(format!("{holder} has version {}", info.version))
-                }
-                Ok(None) => problems.push(format!("{holder} has no shard")),
-                Err(e) => problems.push(format!("{holder}: {e}")),
-            }
+            let reply = match result {
+                Ok(Some((info, data))) => Reply::Shard {
+                    version: info.version,
+                    shard: info.meta.shard,
+                    data,
+                    described: info,
+                },
+                Ok(None) => Reply::Absent,
+                Err(e) => Reply::Failed(e.to_string()),
+            };
+            gather.on_reply(holder, reply);
         }
     }
-    let have = got.iter().flatten().count();
-    let Some(info) = described.filter(|_| have >= l.k) else {
-        return Err(OsdError::Unavailable {
-            pg: key.pg.to_string(),
-            state: format!(
-                "only {have} of {} shards of {} version {version} readable ({})",
-                l.k,
-                key.name,
-                problems.join("; ")
-            ),
-        });
-    };
-    if !problems.is_empty() {
-        debug!(obj = %key, ?problems, "degraded erasure-coded read");
+    let gathered = gather.finish().map_err(|short| OsdError::Unavailable {
+        pg: key.pg.to_string(),
+        state: format!("{}: {short}", key.name),
+    })?;
+    if !gathered.problems.is_empty() {
+        debug!(obj = %key, problems = ?gathered.problems, "degraded erasure-coded read");
     }
-    Ok((got, info))
+    Ok((gathered.shards, gathered.described))
 }
 
 /// Bytes `off .. off + len` of an object whose local shard meta is `local`: only the

@@ -7,9 +7,10 @@
 //! - a client write is encoded once by the primary ([`EncodedWrite`]); each sub-write then
 //!   carries its receiver's shard ([`sub_write_for`]);
 //! - a gather asks the data positions, then parity, then old holders, then everyone for
-//!   second copies ([`gather_rounds`]);
+//!   second copies ([`gather_rounds`]), and takes shards of its version until it has `k`
+//!   ([`Gather`]: the shells only fetch what it asks for);
 //! - a holder serves a version from its current copy or its roll-back copy
-//!   ([`copy_of_version`], [`second_copy`]);
+//!   ([`served_copy`]);
 //! - a recovery push is the target position's shard rebuilt from `k` gathered ones
 //!   ([`rebuilt_copy`]).
 
@@ -110,7 +111,7 @@ pub fn sub_write_for<'a>(
 pub struct Round {
     /// Whom it asks.
     pub holders: Vec<OsdId>,
-    /// Ask for the holders' roll-back copies alone (see [`second_copy`]).
+    /// Ask for the holders' roll-back copies alone (see [`served_copy`]).
     pub second_copies: bool,
 }
 
@@ -148,6 +149,162 @@ pub fn gather_rounds(ec: &EcMapping, skip: Option<OsdId>, elsewhere: &[OsdId]) -
     ]
 }
 
+/// A gather of one object version's shards, pure: it says whom to ask, round by round
+/// ([`gather_rounds`]), takes their replies, and stops once it has `k` distinct shards. The
+/// daemon (`daemon/ec.rs::gather`, over the messenger) and the simulation (from its disks)
+/// both drive it, so only how a shard is fetched differs between them. `D` is how a holder
+/// describes its shard (what a rebuild copies the meta from).
+#[derive(Debug)]
+pub struct Gather<D> {
+    k: usize,
+    version: Version,
+    rounds: std::array::IntoIter<Round, 4>,
+    /// Whether the round being answered asks for second copies (its misses say nothing).
+    second_copies: bool,
+    shards: Vec<Option<Bytes>>,
+    described: Option<D>,
+    problems: Vec<String>,
+}
+
+/// A holder's answer to one gather request.
+#[derive(Debug)]
+pub enum Reply<D> {
+    /// It served a copy: the version it is, the shard it names itself, its chunks.
+    Shard {
+        /// The version of the copy served.
+        version: Version,
+        /// The shard index the copy's meta names.
+        shard: u8,
+        /// The chunks read.
+        data: Bytes,
+        /// The holder's description of the copy.
+        described: D,
+    },
+    /// It holds no copy to serve.
+    Absent,
+    /// It could not be asked, or failed to read.
+    Failed(String),
+}
+
+/// What a finished gather has: at least `k` shards by index, and one holder's description.
+#[derive(Debug)]
+pub struct Gathered<D> {
+    /// Shards by index.
+    pub shards: Vec<Option<Bytes>>,
+    /// The first taken shard's description.
+    pub described: D,
+    /// Why some holders gave nothing (a degraded gather).
+    pub problems: Vec<String>,
+}
+
+/// A gather that ran out of holders before it had `k` shards.
+#[derive(Debug, thiserror::Error)]
+#[error("only {have} of {k} shards of version {version} readable ({})", problems.join("; "))]
+pub struct TooFewShards {
+    /// Distinct shards gathered.
+    pub have: usize,
+    /// Shards needed.
+    pub k: usize,
+    /// The version gathered.
+    pub version: Version,
+    /// Why holders gave nothing.
+    pub problems: Vec<String>,
+}
+
+impl<D> Gather<D> {
+    /// A gather of `version` from `ec`'s holders and `elsewhere`, never asking `skip`.
+    pub fn new(ec: &EcMapping, version: Version, skip: Option<OsdId>, elsewhere: &[OsdId]) -> Self {
+        let l = ec.layout;
+        Gather {
+            k: l.k,
+            version,
+            rounds: gather_rounds(ec, skip, elsewhere).into_iter(),
+            second_copies: false,
+            shards: vec![None; l.k + l.m],
+            described: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn have(&self) -> usize {
+        self.shards.iter().flatten().count()
+    }
+
+    /// The next round to ask (every holder in it, then [`Gather::on_reply`] for each);
+    /// `None`: it has `k` shards, or nobody is left to ask.
+    pub fn next_round(&mut self) -> Option<Round> {
+        if self.have() >= self.k {
+            return None;
+        }
+        let round = self.rounds.next()?;
+        self.second_copies = round.second_copies;
+        Some(round)
+    }
+
+    /// `holder`'s reply to the current round. A shard of another version, or one already
+    /// gathered, is not taken.
+    pub fn on_reply(&mut self, holder: OsdId, reply: Reply<D>) {
+        match reply {
+            Reply::Shard {
+                version,
+                shard,
+                data,
+                described,
+            } if version == self.version => {
+                let i = usize::from(shard);
+                if i < self.shards.len() && self.shards[i].is_none() {
+                    self.shards[i] = Some(data);
+                    self.described.get_or_insert(described);
+                }
+            }
+            // The last round asks everyone for a copy few keep: its misses say nothing.
+            _ if self.second_copies => {}
+            Reply::Shard { version, .. } => self
+                .problems
+                .push(format!("{holder} has version {version}")),
+            Reply::Absent => self.problems.push(format!("{holder} has no shard")),
+            Reply::Failed(e) => self.problems.push(format!("{holder}: {e}")),
+        }
+    }
+
+    /// The shards gathered, if `k` or more.
+    pub fn finish(self) -> Result<Gathered<D>, TooFewShards> {
+        let have = self.have();
+        match self.described {
+            Some(described) if have >= self.k => Ok(Gathered {
+                shards: self.shards,
+                described,
+                problems: self.problems,
+            }),
+            _ => Err(TooFewShards {
+                have,
+                k: self.k,
+                version: self.version,
+                problems: self.problems,
+            }),
+        }
+    }
+}
+
+/// Which copy a holder serves when asked for `want` (`None`: whatever is current), given
+/// the versions of its current and roll-back copies; `second_copies`: only a second copy
+/// (a roll-back copy of the same version as the current one). `None`: nothing to serve.
+pub fn served_copy(
+    want: Option<Version>,
+    second_copies: bool,
+    current: Option<Version>,
+    rollback: Option<Version>,
+) -> Option<Serve> {
+    if second_copies {
+        let v = want?;
+        return second_copy(v, current, rollback).then_some(Serve::RollBack);
+    }
+    match copy_of_version(want, current, rollback) {
+        Serve::RollBack => Some(Serve::RollBack),
+        Serve::Current => current.map(|_| Serve::Current),
+    }
+}
+
 /// Which of a holder's copies of an object serves a read of version `want`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Serve {
@@ -159,7 +316,7 @@ pub enum Serve {
 
 /// The copy a read of `want` (`None`: whatever is current) takes, given the versions of the
 /// holder's current copy and roll-back copy.
-pub fn copy_of_version(
+fn copy_of_version(
     want: Option<Version>,
     current: Option<Version>,
     rollback: Option<Version>,
@@ -175,7 +332,7 @@ pub fn copy_of_version(
 /// are two shards: a member that moved position keeps its old position's shard as its
 /// roll-back copy once recovery gives it the new one (`PgMachine::on_push`), and a rebuild
 /// may need both to find k distinct shards.
-pub fn second_copy(want: Version, current: Option<Version>, rollback: Option<Version>) -> bool {
+fn second_copy(want: Version, current: Option<Version>, rollback: Option<Version>) -> bool {
     current == Some(want) && rollback == Some(want)
 }
 
@@ -259,6 +416,89 @@ mod tests {
         assert!(!second_copy(v(2), Some(v(2)), Some(v(1))));
         assert!(!second_copy(v(1), Some(v(2)), Some(v(1))));
         assert!(!second_copy(v(2), None, Some(v(2))));
+    }
+
+    #[test]
+    fn a_holder_serves_the_copy_of_the_version_asked_or_nothing() {
+        let (now, old) = (Some(v(2)), Some(v(1)));
+        assert_eq!(served_copy(None, false, now, old), Some(Serve::Current));
+        assert_eq!(
+            served_copy(Some(v(1)), false, now, old),
+            Some(Serve::RollBack)
+        );
+        assert_eq!(served_copy(Some(v(1)), false, None, None), None);
+        // Second copies: only a roll-back copy of the same version as the current one.
+        assert_eq!(served_copy(Some(v(2)), true, now, old), None);
+        assert_eq!(
+            served_copy(Some(v(2)), true, now, now),
+            Some(Serve::RollBack)
+        );
+        assert_eq!(served_copy(None, true, now, now), None);
+    }
+
+    fn ec_2_1(shards: Vec<Option<OsdId>>) -> EcMapping {
+        EcMapping {
+            layout: Layout {
+                k: 2,
+                m: 1,
+                stripe_unit: 8,
+            },
+            up: shards.clone(),
+            shards,
+        }
+    }
+
+    fn shard(version: Version, shard: u8) -> Reply<u8> {
+        Reply::Shard {
+            version,
+            shard,
+            data: Bytes::from(vec![shard]),
+            described: shard,
+        }
+    }
+
+    #[test]
+    fn a_gather_stops_at_k_distinct_shards_of_its_version() {
+        let o = OsdId;
+        let ec = ec_2_1(vec![Some(o(1)), Some(o(2)), Some(o(3))]);
+        let mut g: Gather<u8> = Gather::new(&ec, v(5), None, &[]);
+        let first = g.next_round().expect("data positions first");
+        assert_eq!(first.holders, vec![o(1), o(2)]);
+        // o(1) moved: it holds shard 1 too, and o(2) has an older version.
+        g.on_reply(o(1), shard(v(5), 1));
+        g.on_reply(o(2), shard(v(4), 1));
+        let parity = g.next_round().expect("one shard is not enough");
+        assert_eq!(parity.holders, vec![o(3)]);
+        g.on_reply(o(3), shard(v(5), 2));
+        assert!(g.next_round().is_none(), "k = 2 distinct shards gathered");
+        let got = g.finish().expect("enough");
+        assert_eq!(got.shards.iter().flatten().count(), 2);
+        assert_eq!(got.described, 1, "the first shard taken describes it");
+        assert_eq!(got.problems, vec![format!("{} has version {}", o(2), v(4))]);
+    }
+
+    #[test]
+    fn a_gather_that_runs_out_of_holders_says_why() {
+        let o = OsdId;
+        let ec = ec_2_1(vec![Some(o(1)), None, Some(o(3))]);
+        let mut g: Gather<u8> = Gather::new(&ec, v(5), None, &[]);
+        let mut asked = 0;
+        while let Some(round) = g.next_round() {
+            for h in round.holders {
+                asked += 1;
+                let reply = if h == o(1) {
+                    shard(v(5), 0)
+                } else {
+                    Reply::Absent
+                };
+                g.on_reply(h, reply);
+            }
+        }
+        assert_eq!(asked, 4, "o1, o3, then both again for second copies");
+        let short = g.finish().expect_err("one shard of two");
+        assert_eq!((short.have, short.k), (1, 2));
+        // Only the first-copy round's miss is a problem.
+        assert_eq!(short.problems, vec![format!("{} has no shard", o(3))]);
     }
 
     #[test]

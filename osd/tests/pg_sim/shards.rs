@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use osd::ec::shards::{
-    EncodedWrite, Round, Serve, copy_of_version, gather_rounds, rebuilt_copy, second_copy,
-};
+use osd::ec::shards::{EncodedWrite, Gather, Reply, Serve, rebuilt_copy, served_copy};
 use osd::ec::{Codec, SHARD_XATTR, ShardMeta};
 use osd::pg::{Mapping, ObjectCopy, PgMsg};
 use placement::OsdId;
@@ -63,59 +61,56 @@ pub fn rebuild(
     let m = sim.mapping();
     let ec = m.ec.as_ref()?;
     let target = ec.position(to)?;
-    let l = ec.layout;
-    let mut shards: Vec<Option<Vec<u8>>> = vec![None; l.k + l.m];
-    let mut described = None;
-    // Round by round, as `daemon/ec.rs::gather` asks them.
-    for round in gather_rounds(ec, Some(to), also_from) {
-        if shards.iter().flatten().count() >= l.k {
-            break;
+    // As `daemon/ec.rs::gather` drives it, fetching from the disks instead.
+    let mut gather = Gather::new(ec, version, Some(to), also_from);
+    while let Some(round) = gather.next_round() {
+        for holder in round.holders {
+            if sim.alive(holder) {
+                let reply = serve(sim, holder, name, version, round.second_copies);
+                gather.on_reply(holder, reply);
+            }
         }
-        gather_round(sim, round, name, version, &mut shards, &mut described);
     }
-    let described = described?;
-    if shards.iter().flatten().count() < l.k {
-        return None;
-    }
-    let copy = rebuilt_copy(l, target, version, shards, described, BTreeMap::new()).ok()?;
+    let gathered = gather.finish().ok()?;
+    let shards = gathered
+        .shards
+        .into_iter()
+        .map(|s| s.map(|b| b.to_vec()))
+        .collect();
+    let copy = rebuilt_copy(
+        ec.layout,
+        target,
+        version,
+        shards,
+        gathered.described,
+        BTreeMap::new(),
+    )
+    .ok()?;
     Some(Some(copy))
 }
 
-/// The shards of `name` at `version` the live OSDs of `round` hold, by the index each names.
-fn gather_round(
-    sim: &Sim,
-    round: Round,
-    name: &str,
-    version: Version,
-    shards: &mut [Option<Vec<u8>>],
-    described: &mut Option<ShardMeta>,
-) {
-    for holder in round.holders {
-        if !sim.alive(holder) {
-            continue;
-        }
-        // As a holder serves a version: its current copy, or its roll-back copy.
-        let disk = &sim.nodes[holder.0 as usize].disk;
-        let (current, stash) = (disk.objects.get(name), disk.stash.get(name));
-        let (now, old) = (current.map(|o| o.version), stash.map(|o| o.version));
-        let o = if round.second_copies {
-            stash.filter(|_| second_copy(version, now, old))
-        } else {
-            match copy_of_version(Some(version), now, old) {
-                Serve::Current => current,
-                Serve::RollBack => stash,
-            }
-        };
-        let Some(o) = o.filter(|o| o.version == version) else {
-            continue;
-        };
-        let Some(sm) = o.xattrs.get(SHARD_XATTR).and_then(|v| ShardMeta::decode(v)) else {
-            continue;
-        };
-        if shards[sm.shard as usize].is_none() {
-            shards[sm.shard as usize] = Some(o.data.to_vec());
-            described.get_or_insert(sm);
-        }
+/// `holder`'s answer to a gather of `name` at `version`, as `daemon/ec.rs::read_local`
+/// serves it: its current copy, or its roll-back copy.
+fn serve(sim: &Sim, holder: OsdId, name: &str, version: Version, second: bool) -> Reply<ShardMeta> {
+    let disk = &sim.nodes[holder.0 as usize].disk;
+    let (current, stash) = (disk.objects.get(name), disk.stash.get(name));
+    let (now, old) = (current.map(|o| o.version), stash.map(|o| o.version));
+    let o = match served_copy(Some(version), second, now, old) {
+        None => return Reply::Absent,
+        Some(Serve::Current) => current,
+        Some(Serve::RollBack) => stash,
+    };
+    let Some(o) = o else {
+        return Reply::Absent;
+    };
+    let Some(sm) = o.xattrs.get(SHARD_XATTR).and_then(|v| ShardMeta::decode(v)) else {
+        return Reply::Failed("shard without its erasure meta".into());
+    };
+    Reply::Shard {
+        version: o.version,
+        shard: sm.shard,
+        data: o.data.clone(),
+        described: sm,
     }
 }
 
