@@ -86,8 +86,12 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
         }
         // Linux reports twice what it grants (bookkeeping included).
         match get(&socket) {
-            Ok(n) if n < SOCKET_BUFFER => debug!(
-                %addr, granted = n, "messenger {what} buffer below {SOCKET_BUFFER} (net.core limits)"
+            Ok(n) if n < SOCKET_BUFFER => warn!(
+                %addr,
+                granted = n,
+                "messenger {what} buffer below {SOCKET_BUFFER} bytes: raise \
+                 net.core.rmem_max and net.core.wmem_max to 4194304 or more, or bulk \
+                 transfers lose datagrams and slow down"
             ),
             _ => {}
         }
