@@ -16,6 +16,8 @@ pub const MAX_HEADER: usize = 16 << 20;
 pub const MAX_PAYLOAD: usize = 64 << 20;
 const PREFIX: usize = 8;
 const TRAILER: usize = 4;
+/// Payloads up to this size are copied into the frame's first chunk.
+const INLINE_PAYLOAD: usize = 16 << 10;
 
 /// The largest whole frame a receiver reads.
 pub const MAX_FRAME: usize = PREFIX + MAX_HEADER + MAX_PAYLOAD + TRAILER;
@@ -61,8 +63,12 @@ pub enum FrameError {
     Header(String),
 }
 
-/// Encodes a frame.
-pub fn encode(header: &Header, payload: &[u8]) -> Result<Bytes, FrameError> {
+/// Encodes a frame as three chunks: prefix and header, `payload` (shared, not copied), crc
+/// trailer. A sender writes them in order (quinn's `write_all_chunks` takes them without
+/// copying), so object data crosses the messenger with no copy of its own. A payload of
+/// up to [`INLINE_PAYLOAD`] bytes is copied into the first chunk instead (the other two are
+/// empty): small PUTs were 5% slower sent as three chunks.
+pub fn encode(header: &Header, payload: Bytes) -> Result<[Bytes; 3], FrameError> {
     let head = rmp_serde::to_vec(header).map_err(|e| FrameError::Header(e.to_string()))?;
     if head.len() > MAX_HEADER || payload.len() > MAX_PAYLOAD {
         return Err(FrameError::TooLarge {
@@ -70,14 +76,22 @@ pub fn encode(header: &Header, payload: &[u8]) -> Result<Bytes, FrameError> {
             payload: payload.len(),
         });
     }
-    let mut buf = BytesMut::with_capacity(PREFIX + head.len() + payload.len() + TRAILER);
-    buf.put_u32_le(head.len() as u32);
-    buf.put_u32_le(payload.len() as u32);
-    buf.put_slice(&head);
-    buf.put_slice(payload);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&head), payload);
-    buf.put_u32_le(crc);
-    Ok(buf.freeze())
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head), &payload);
+    // A small payload is cheaper copied than sent as chunks of its own.
+    let inline = payload.len() <= INLINE_PAYLOAD;
+    let mut front = BytesMut::with_capacity(
+        PREFIX + head.len() + if inline { payload.len() + TRAILER } else { 0 },
+    );
+    front.put_u32_le(head.len() as u32);
+    front.put_u32_le(payload.len() as u32);
+    front.put_slice(&head);
+    if inline {
+        front.put_slice(&payload);
+        front.put_u32_le(crc);
+        return Ok([front.freeze(), Bytes::new(), Bytes::new()]);
+    }
+    let trailer = Bytes::copy_from_slice(&crc.to_le_bytes());
+    Ok([front.freeze(), payload, trailer])
 }
 
 /// Decodes a whole frame; the payload shares `frame`'s memory.

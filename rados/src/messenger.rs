@@ -231,7 +231,7 @@ impl Messenger {
             body,
         };
         let frame =
-            frame::encode(&header, &payload).map_err(|e| CallError::Encode(e.to_string()))?;
+            frame::encode(&header, payload).map_err(|e| CallError::Encode(e.to_string()))?;
         let after = self.config.request_timeout;
         let (reply, payload) = tokio::time::timeout(after, self.exchange(peer, frame))
             .await
@@ -245,7 +245,11 @@ impl Messenger {
         Ok((rmp_serde::from_slice(&body).map_err(bad)?, payload))
     }
 
-    async fn exchange(&self, peer: SocketAddr, frame: Bytes) -> Result<(Header, Bytes), CallError> {
+    async fn exchange(
+        &self,
+        peer: SocketAddr,
+        mut frame: [Bytes; 3],
+    ) -> Result<(Header, Bytes), CallError> {
         match self.faults.verdict(Some(peer)) {
             Verdict::Pass => {}
             Verdict::Delay(d) => tokio::time::sleep(d).await,
@@ -257,7 +261,9 @@ impl Messenger {
             reason: e.to_string(),
         };
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
-        send.write_all(&frame).await.map_err(|e| lost(&e))?;
+        send.write_all_chunks(&mut frame)
+            .await
+            .map_err(|e| lost(&e))?;
         send.finish().map_err(|e| lost(&e))?;
         let data = recv.read_to_end(MAX_FRAME).await.map_err(|e| lost(&e))?;
         frame::decode(Bytes::from(data)).map_err(|error| match error {
@@ -425,9 +431,9 @@ impl Messenger {
             from: self.listen,
             body,
         };
-        match frame::encode(&reply, &payload) {
-            Ok(frame) => {
-                if send.write_all(&frame).await.is_ok() {
+        match frame::encode(&reply, payload) {
+            Ok(mut frame) => {
+                if send.write_all_chunks(&mut frame).await.is_ok() {
                     let _ = send.finish();
                 }
             }

@@ -141,10 +141,9 @@ fn commit_txns(shared: &Shared, txns: &[&Txn]) -> Result<(), StoreError> {
     let mut usage = lock(&shared.usage).clone();
     {
         let mut t = Tables::open(&w)?;
-        let mut buf = Vec::new();
         for txn in txns {
             for op in &txn.ops {
-                t.apply(op, &mut usage, shared.block_size, &mut buf)?;
+                t.apply(op, &mut usage, shared.block_size)?;
             }
         }
         save_usage(&mut t.info, &mut usage)?;
@@ -326,24 +325,19 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Writes `data` as blocks `0..ceil(len/bs)` and drops any blocks past them. `buf` is one
-    /// block's scratch space, reused.
-    fn write_blocks(
-        &mut self,
-        obj: &ObjectKey,
-        data: &Bytes,
-        bs: u32,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
+    /// Writes `data` as blocks `0..ceil(len/bs)` and drops any blocks past them.
+    fn write_blocks(&mut self, obj: &ObjectKey, data: &Bytes, bs: u32) -> Result<(), StoreError> {
         let (pool, seed) = pg_cols(obj.pg);
         let name = obj.name.as_str();
         let mut count = 0u64;
         for chunk in data.chunks(bs as usize) {
-            buf.clear();
-            buf.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
-            buf.extend_from_slice(chunk);
-            self.blocks
-                .insert((pool, seed, name, count), buf.as_slice())?;
+            // Written in place in the B-tree's page: the block's bytes are copied once.
+            let mut value = self
+                .blocks
+                .insert_reserve((pool, seed, name, count), 4 + chunk.len())?;
+            let (crc, bytes) = value.as_mut().split_at_mut(4);
+            crc.copy_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
+            bytes.copy_from_slice(chunk);
             count += 1;
         }
         self.drop_blocks_from(obj, count)
@@ -454,18 +448,12 @@ impl<'t> Tables<'t> {
     }
 
     /// Applies one op. On error the caller aborts the whole write transaction.
-    fn apply(
-        &mut self,
-        op: &TxOp,
-        usage: &mut Accounts,
-        bs: u32,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
+    fn apply(&mut self, op: &TxOp, usage: &mut Accounts, bs: u32) -> Result<(), StoreError> {
         match op {
             TxOp::WriteFull { obj, data, version } => {
                 let old = self.get_meta(obj)?;
                 let old_size = old.as_ref().map(|m| m.size);
-                self.write_blocks(obj, data, bs, buf)?;
+                self.write_blocks(obj, data, bs)?;
                 let meta = ObjectMeta {
                     size: data.len() as u64,
                     version: *version,
@@ -531,7 +519,7 @@ impl<'t> Tables<'t> {
                 omap,
             } => {
                 let old_size = self.get_meta(obj)?.map(|m| m.size);
-                self.write_blocks(obj, data, bs, buf)?;
+                self.write_blocks(obj, data, bs)?;
                 self.clear_omap(obj)?;
                 self.set_omap(obj, omap)?;
                 let meta = ObjectMeta {

@@ -71,10 +71,19 @@ impl DirectWrites {
         if !goes_direct(offset, data.len()) || self.buffered_only.load(Ordering::Relaxed) {
             return Ok(false);
         }
-        let mut bounce = vec![0u8; data.len() + ALIGN];
-        let start = bounce.as_ptr().align_offset(ALIGN);
-        let aligned = &mut bounce[start..start + data.len()];
-        aligned.copy_from_slice(data);
+        // `O_DIRECT` needs an aligned buffer: redb's, if it is, else an aligned copy (only
+        // the padding before it is zeroed).
+        let bounce;
+        let aligned = if data.as_ptr().align_offset(ALIGN) == 0 {
+            data
+        } else {
+            let mut buf: Vec<u8> = Vec::with_capacity(data.len() + ALIGN);
+            let start = buf.as_ptr().align_offset(ALIGN);
+            buf.resize(start, 0);
+            buf.extend_from_slice(data);
+            bounce = buf;
+            &bounce[start..]
+        };
         match direct.write_all_at(aligned, offset) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {

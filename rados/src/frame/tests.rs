@@ -1,5 +1,13 @@
 use super::*;
 
+/// A frame's chunks as one buffer, as the receiver reads it.
+fn frame(payload: &'static [u8]) -> Bytes {
+    encode(&header(), Bytes::from_static(payload))
+        .unwrap()
+        .concat()
+        .into()
+}
+
 fn header() -> Header {
     Header {
         method: 7,
@@ -11,8 +19,8 @@ fn header() -> Header {
 
 #[test]
 fn round_trips_and_keeps_payload_bytes() {
-    let payload = vec![0xabu8; 1000];
-    let frame = encode(&header(), &payload).unwrap();
+    let payload = [0xabu8; 1000];
+    let frame = frame(&[0xab; 1000]);
     let (h, p) = decode(frame).unwrap();
     assert_eq!(h, header());
     assert_eq!(&p[..], &payload[..]);
@@ -20,7 +28,7 @@ fn round_trips_and_keeps_payload_bytes() {
 
 #[test]
 fn any_flipped_bit_is_caught() {
-    let frame = encode(&header(), b"payload").unwrap();
+    let frame = frame(b"payload");
     for i in 0..frame.len() {
         for bit in 0..8 {
             let mut bad = frame.to_vec();
@@ -35,7 +43,7 @@ fn any_flipped_bit_is_caught() {
 
 #[test]
 fn truncated_extended_and_oversized_frames_are_refused() {
-    let frame = encode(&header(), b"payload").unwrap();
+    let frame = frame(b"payload");
     assert!(matches!(
         decode(frame.slice(..frame.len() - 1)),
         Err(FrameError::Length { .. })
@@ -53,4 +61,17 @@ fn truncated_extended_and_oversized_frames_are_refused() {
         Err(FrameError::TooLarge { .. })
     ));
     assert!(decode(Bytes::from_static(b"abc")).is_err());
+}
+
+#[test]
+fn a_large_payload_is_framed_without_a_copy_and_a_small_one_in_one_chunk() {
+    let big = Bytes::from(vec![7u8; 1 << 20]);
+    let chunks = encode(&header(), big.clone()).unwrap();
+    assert_eq!(chunks[1].as_ptr(), big.as_ptr(), "the payload's own buffer");
+    let small = encode(&header(), Bytes::from_static(b"small")).unwrap();
+    assert!(small[1].is_empty() && small[2].is_empty());
+    for chunks in [chunks, small] {
+        let (h, _) = decode(chunks.concat().into()).unwrap();
+        assert_eq!(h, header());
+    }
 }
