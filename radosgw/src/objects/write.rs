@@ -224,6 +224,11 @@ where
             md5.update(&chunk);
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            if buf.capacity() - buf.len() < chunk.len() {
+                // Room for a whole stripe at once: growing by doubling copied each stripe
+                // several times over.
+                buf.reserve(STRIPE as usize);
+            }
             buf.extend_from_slice(&chunk);
         }
         while buf.len() as u64 >= STRIPE || (done && !buf.is_empty()) {
