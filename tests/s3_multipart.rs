@@ -315,6 +315,54 @@ async fn hundred_mib_in_twenty_parts_then_abort_leaves_nothing() {
     let left = s3.list_multipart_uploads().bucket("big").send().await;
     let left = left.must("ListMultipartUploads");
     assert!(left.uploads().is_empty(), "uploads left: {left:?}");
+
+    // DeleteBucket: objects keep the bucket (and its uploads); uploads alone do not, and
+    // are aborted with it, as S3 and RGW do.
+    let pending = Mpu::create(&s3, "big", "pending").await;
+    pending.upload(1, random_bytes(PART, 4)).await;
+    let res = s3.delete_bucket().bucket("big").send().await;
+    expect_err(
+        res,
+        409,
+        Some("BucketNotEmpty"),
+        "DeleteBucket with an object",
+    );
+    let left = s3.list_multipart_uploads().bucket("big").send().await;
+    let left = left.must("ListMultipartUploads after BucketNotEmpty");
+    assert_eq!(left.uploads().len(), 1, "the upload stays: {left:?}");
+    s3.delete_object()
+        .bucket("big")
+        .key("big.bin")
+        .send()
+        .await
+        .must("DeleteObject");
+    s3.delete_bucket()
+        .bucket("big")
+        .send()
+        .await
+        .must("DeleteBucket with an upload in progress");
+    wait_data_pool(&cluster, &[], 0, "after DeleteBucket").await;
+    let res = s3.list_multipart_uploads().bucket("big").send().await;
+    expect_err(
+        res,
+        404,
+        Some("NoSuchBucket"),
+        "ListMultipartUploads, bucket gone",
+    );
+    let res = pending
+        .part(2)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    expect_err(res, 404, Some("NoSuchBucket"), "UploadPart, bucket gone");
+    let res = s3
+        .put_object()
+        .bucket("big")
+        .key("again")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    expect_err(res, 404, Some("NoSuchBucket"), "PutObject, bucket gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,11 +231,23 @@ impl Buckets {
         }
     }
 
-    /// Deletes an empty bucket (BucketNotEmpty otherwise).
-    pub async fn delete(&self, record: &BucketRecord) -> GwResult<()> {
+    /// Deletes a bucket with no objects (BucketNotEmpty otherwise), first running
+    /// `abort_uploads` (which aborts its multipart uploads in progress) once no new upload
+    /// can start.
+    pub async fn delete(
+        &self,
+        record: &BucketRecord,
+        abort_uploads: impl Future<Output = GwResult<()>>,
+    ) -> GwResult<()> {
         self.cache.forget(&record.name);
         self.set_state(record, STATE_DELETING).await?;
-        let empty = self.is_empty(record).await;
+        let mut empty = self.has_no_objects(record).await;
+        if matches!(empty, Ok(true)) {
+            empty = match abort_uploads.await {
+                Ok(()) => omap_is_empty(&self.index, &uploads_oid(&record.id)).await,
+                Err(e) => Err(e),
+            };
+        }
         if !matches!(empty, Ok(true)) {
             self.set_state(record, STATE_LIVE).await?;
             empty?;
@@ -277,14 +289,14 @@ impl Buckets {
         Ok(())
     }
 
-    /// No listed object, no write in flight, no multipart upload in progress.
-    async fn is_empty(&self, record: &BucketRecord) -> GwResult<bool> {
+    /// No listed object, no write in flight.
+    async fn has_no_objects(&self, record: &BucketRecord) -> GwResult<bool> {
         for s in 0..record.shards {
             if !omap_is_empty(&self.index, &index_oid(&record.id, s)).await? {
                 return Ok(false);
             }
         }
-        omap_is_empty(&self.index, &uploads_oid(&record.id)).await
+        Ok(true)
     }
 }
 

@@ -41,6 +41,11 @@ impl GwError {
         matches!(self, GwError::Rados(ClientError::GuardFailed { .. }))
     }
 
+    /// Whether this is the S3 error `code`.
+    pub fn is_s3(&self, code: &S3ErrorCode) -> bool {
+        matches!(self, GwError::S3 { code: c, .. } if c == code)
+    }
+
     /// Whether the object (or pool) does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, GwError::Rados(e) if e.is_not_found())

@@ -153,6 +153,34 @@ pub async fn list_uploads(
     Ok(out)
 }
 
+/// Aborts every upload in progress in `bucket`, a page at a time (DeleteBucket: a bucket
+/// with no objects is deleted with its incomplete uploads, as S3 and RGW do). An upload
+/// that ends meanwhile (completed or aborted elsewhere) is skipped.
+pub async fn abort_all(objects: &Objects, bucket: &BucketRecord) -> GwResult<()> {
+    loop {
+        let q = UploadQuery {
+            prefix: "",
+            delimiter: None,
+            key_marker: None,
+            upload_id_marker: None,
+            max: PAGE as usize,
+        };
+        let page = list_uploads(objects, bucket, &q).await?;
+        for u in &page.uploads {
+            match Upload::new(objects, bucket, &u.key, &u.upload_id)
+                .abort()
+                .await
+            {
+                Err(e) if e.is_s3(&S3ErrorCode::NoSuchUpload) => {}
+                other => other?,
+            }
+        }
+        if !page.truncated {
+            return Ok(());
+        }
+    }
+}
+
 /// One upload of one key: what every per-upload operation goes through.
 #[derive(Clone, Debug)]
 pub struct Upload<'a> {

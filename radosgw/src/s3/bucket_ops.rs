@@ -108,7 +108,8 @@ pub(super) async fn delete_bucket(
     let bucket = s3
         .bucket_now(Some(&user), &req.input.bucket, Want::Own)
         .await?;
-    s3.buckets.delete(&bucket).await?;
+    let abort_uploads = crate::multipart::abort_all(&s3.objects, &bucket);
+    s3.buckets.delete(&bucket, abort_uploads).await?;
     Ok(S3Response::new(DeleteBucketOutput::default()))
 }
 
