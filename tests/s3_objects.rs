@@ -535,6 +535,19 @@ async fn checksums_and_digests_are_verified_and_returned() {
         Some("InvalidDigest"),
         "Content-MD5 of 8 bytes",
     );
+    // An empty Content-MD5 header (the SDK drops an empty value, so it is set raw).
+    expect_err(
+        put_md5("md5-empty", content_md5(&small))
+            .customize()
+            .mutate_request(|req| {
+                req.headers_mut().insert("content-md5", "");
+            })
+            .send()
+            .await,
+        400,
+        Some("InvalidDigest"),
+        "empty Content-MD5",
+    );
     // A checksum the caller computed wrongly.
     expect_err(
         s3.put_object()
@@ -548,7 +561,7 @@ async fn checksums_and_digests_are_verified_and_returned() {
         Some("BadDigest"),
         "wrong x-amz-checksum-crc32c",
     );
-    for key in ["md5-bad", "md5-junk", "md5-short", "crc-bad"] {
+    for key in ["md5-bad", "md5-junk", "md5-short", "md5-empty", "crc-bad"] {
         expect_err(
             s3.head_object().bucket("sums").key(key).send().await,
             404,

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod precheck;
 pub mod presign;
 pub mod records;
 pub mod s3;

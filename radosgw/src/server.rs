@@ -115,7 +115,7 @@ pub fn router(svc: S3Service) -> Router {
     Router::new().fallback(move |mut req: Request| {
         let mut svc = svc.clone();
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
-        let refused = crate::presign::expires_refusal(req.uri().query());
+        let refused = crate::precheck::refusal(req.headers(), req.uri().query());
         async move {
             if let Some(e) = refused
                 && let Ok(resp) = e.to_http_response()
