@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::BucketCannedAcl;
 use common::gateway::Cluster;
 use common::s3::{Must, assert_same, body, etag_of, expect_err, get, list_keys, put, random_bytes};
 
@@ -43,12 +44,17 @@ async fn buckets_create_head_list_locate_delete() {
             &format!("create invalid bucket {bad:?}"),
         );
     }
-    expect_err(
-        s3.create_bucket().bucket("alpha").send().await,
-        409,
-        Some("BucketAlreadyOwnedByYou"),
-        "create an existing own bucket",
-    );
+    // us-east-1 (the test region): re-creating your own bucket succeeds and changes
+    // nothing (AWS would reset the ACL; a listed deviation, as RGW).
+    s3.create_bucket()
+        .bucket("alpha")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .must("re-create an own bucket in us-east-1");
+    let acl = s3.get_bucket_acl().bucket("alpha").send().await;
+    let acl = acl.must("GetBucketAcl after re-create");
+    assert_eq!(acl.grants().len(), 1, "still private: {acl:?}");
 
     s3.head_bucket()
         .bucket("alpha")

@@ -1,7 +1,7 @@
 //! Service and bucket operations: list, create, head, delete, location, ACL, versioning.
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::convert::{self, timestamp};
 use super::object_extra::requested_acl;
@@ -53,13 +53,26 @@ pub(super) async fn create_bucket(
         ));
     }
     let acl = convert::canned_acl(input.acl.as_ref().map(BucketCannedACL::as_str))?;
-    s3.buckets
+    match s3
+        .buckets
         .create(&input.bucket, &user.uid, acl, &region, shards)
-        .await?;
+        .await
+    {
+        // us-east-1 answers an owner's re-create with success, as S3 does there (leaving the
+        // bucket as it is: S3 resets its ACL); every other region says BucketAlreadyOwnedByYou.
+        Err(e) if e.is_s3(&S3ErrorCode::BucketAlreadyOwnedByYou) && region == LEGACY_REGION => {}
+        other => {
+            other?;
+        }
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
 }
+
+/// The region whose CreateBucket of a bucket the caller owns succeeds (S3's legacy
+/// behaviour, kept there for compatibility).
+const LEGACY_REGION: &str = "us-east-1";
 
 /// The header choosing a new bucket's number of index shards (more shards spread a big
 /// bucket's index writes over more PGs; listings read them all).
