@@ -161,6 +161,36 @@ async fn signatures_keys_and_users() {
         "other deletes tester's bucket",
     );
 
+    // x-amz-expected-bucket-owner: the owner's id passes, any other is AccessDenied.
+    s3.get_object()
+        .bucket("mine")
+        .key("secret.txt")
+        .expected_bucket_owner("tester")
+        .send()
+        .await
+        .must("GET naming the right owner");
+    expect_err(
+        s3.get_object()
+            .bucket("mine")
+            .key("secret.txt")
+            .expected_bucket_owner("other")
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+        "GET naming another owner",
+    );
+    expect_err(
+        s3.list_objects_v2()
+            .bucket("mine")
+            .expected_bucket_owner("other")
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+        "ListObjectsV2 naming another owner",
+    );
+
     // Key rotation: a new key works at once; a removed key stops working.
     let before = cluster.user.access_key.clone();
     // `key add` prints the new pair; `user info` then lists both.

@@ -1,10 +1,13 @@
 //! Who may call what, before an operation runs. Signed requests pass here (the operation
 //! itself checks ownership against the bucket); anonymous requests pass only for the reads
-//! a public-read ACL can allow, and the operation then checks that ACL.
+//! a public-read ACL can allow, and the operation then checks that ACL. A request naming the
+//! bucket's expected owner (`x-amz-expected-bucket-owner`) is refused unless it is the owner.
 
 use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::s3_error;
+
+use crate::buckets::Buckets;
 
 /// Operations an anonymous caller may attempt (the ACL decides in the operation).
 const ANONYMOUS_READS: &[&str] = &[
@@ -15,15 +18,34 @@ const ANONYMOUS_READS: &[&str] = &[
     "HeadBucket",
 ];
 
+/// The header naming the account a caller expects to own the bucket it addresses.
+const EXPECTED_OWNER: &str = "x-amz-expected-bucket-owner";
+
 /// The gateway's access policy.
-#[derive(Debug, Default)]
-pub struct Access;
+#[derive(Debug)]
+pub struct Access {
+    /// Bucket records, for `x-amz-expected-bucket-owner` (through the records' cache).
+    pub buckets: Buckets,
+}
 
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         if let Some(refused) = crate::unsupported::refusal(cx.headers()) {
             return Err(refused);
+        }
+        // A bucket owned by another account than the one expected is AccessDenied (403), as
+        // S3 answers; a bucket that does not exist is the operation's to report.
+        if let (Some(expected), Some(bucket)) = (
+            cx.headers().get(EXPECTED_OWNER),
+            cx.s3_path().get_bucket_name(),
+        ) && let Some(record) = self.buckets.get_cached(bucket).await?
+            && expected.as_bytes() != record.owner.as_bytes()
+        {
+            return Err(s3_error!(
+                AccessDenied,
+                "the bucket is not owned by the expected account"
+            ));
         }
         if cx.credentials().is_some() || ANONYMOUS_READS.contains(&cx.s3_op().name()) {
             Ok(())

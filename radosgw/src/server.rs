@@ -95,15 +95,16 @@ impl S3Host for Domains {
 /// Builds the S3 service over `cluster`.
 pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service> {
     let users = Arc::new(Users::new(cluster.meta.clone()));
+    let buckets = Buckets::new(cluster, config.index_shards);
     let s3 = ShoalS3 {
         users: users.clone(),
-        buckets: Buckets::new(cluster, config.index_shards),
+        buckets: buckets.clone(),
         objects: Objects::new(cluster.clone(), config.objects.clone()),
         region: config.region.clone(),
     };
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyLookup(users));
-    builder.set_access(Access);
+    builder.set_access(Access { buckets });
     if !config.domains.is_empty() {
         builder.set_host(Domains(config.domains.clone()));
     }
