@@ -134,6 +134,9 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often an upload waiting for the client checks whether its keepalive is due.
 const KEEPALIVE_POLL: Duration = Duration::from_secs(1);
 
+/// Body size past which the stripe buffer grows a whole stripe at a time.
+const GROW_BY_STRIPES: u64 = 64 << 10;
+
 /// Writes `body` as tails `prefix.first_tail`, ... (the first stripe kept in memory for
 /// the head when `keep_head`), hashing MD5 and what `hasher` was set up for. Returns only
 /// once no tail write is in flight, also on error, so cleanup after it sees every tail.
@@ -224,9 +227,10 @@ where
             md5.update(&chunk);
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            if buf.capacity() - buf.len() < chunk.len() {
+            if size > GROW_BY_STRIPES && buf.capacity() - buf.len() < chunk.len() {
                 // Room for a whole stripe at once: growing by doubling copied each stripe
-                // several times over.
+                // several times over. Small bodies grow as they come: a small PUT
+                // needs no stripe-sized allocation.
                 buf.reserve(STRIPE as usize);
             }
             buf.extend_from_slice(&chunk);
