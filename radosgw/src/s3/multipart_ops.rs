@@ -39,10 +39,14 @@ pub(super) fn copy_range(header: Option<&str>, size: u64) -> S3Result<Range<u64>
         .ok_or_else(bad)?;
     let first: u64 = first.parse().map_err(|_| bad())?;
     let last: u64 = last.parse().map_err(|_| bad())?;
-    // S3 answers 400 InvalidArgument here (not 416 as for a GET's Range).
-    if first > last || last >= size {
+    if first > last {
+        return Err(bad());
+    }
+    // A well-formed range past the source's end: InvalidRange (416), as RGW answers and the
+    // S3 conformance suite (s3-tests `test_multipart_copy_invalid_range`) expects.
+    if last >= size {
         return Err(s3_error!(
-            InvalidArgument,
+            InvalidRange,
             "Range specified is not valid for source object of size: {size}"
         ));
     }
@@ -403,9 +407,9 @@ mod tests {
         assert_eq!(copy_range(Some("bytes=0-9"), 10).unwrap(), 0..10);
         assert_eq!(copy_range(Some("bytes=3-3"), 10).unwrap(), 3..4);
         let code = |h, size| copy_range(Some(h), size).unwrap_err().code().clone();
-        assert_eq!(code("bytes=0-10", 10), s3s::S3ErrorCode::InvalidArgument);
+        assert_eq!(code("bytes=0-10", 10), s3s::S3ErrorCode::InvalidRange);
+        assert_eq!(code("bytes=0-0", 0), s3s::S3ErrorCode::InvalidRange);
         assert_eq!(code("bytes=5-4", 10), s3s::S3ErrorCode::InvalidArgument);
-        assert_eq!(code("bytes=0-0", 0), s3s::S3ErrorCode::InvalidArgument);
         for bad in ["0-9", "bytes=-5", "bytes=1-", "bytes=a-b", "bytes=1-2,4-5"] {
             assert_eq!(code(bad, 10), s3s::S3ErrorCode::InvalidArgument, "{bad}");
         }
