@@ -153,16 +153,17 @@ pub async fn list_uploads(
     Ok(out)
 }
 
-/// Aborts every upload in progress in `bucket`, a page at a time (DeleteBucket: a bucket
-/// with no objects is deleted with its incomplete uploads, as S3 and RGW do). An upload
-/// that ends meanwhile (completed or aborted elsewhere) is skipped.
+/// Aborts every upload in progress in `bucket`, a page at a time, each visited once
+/// (DeleteBucket: a bucket with no objects is deleted with its incomplete uploads, as S3
+/// and RGW do). An upload that ends meanwhile (completed or aborted elsewhere) is skipped.
 pub async fn abort_all(objects: &Objects, bucket: &BucketRecord) -> GwResult<()> {
+    let (mut key_marker, mut upload_id_marker) = (None, None);
     loop {
         let q = UploadQuery {
             prefix: "",
             delimiter: None,
-            key_marker: None,
-            upload_id_marker: None,
+            key_marker: key_marker.as_deref(),
+            upload_id_marker: upload_id_marker.as_deref(),
             max: PAGE as usize,
         };
         let page = list_uploads(objects, bucket, &q).await?;
@@ -178,6 +179,7 @@ pub async fn abort_all(objects: &Objects, bucket: &BucketRecord) -> GwResult<()>
         if !page.truncated {
             return Ok(());
         }
+        (key_marker, upload_id_marker) = (page.next_key_marker, page.next_upload_id_marker);
     }
 }
 
