@@ -69,9 +69,8 @@ pub fn read_local(
     let found = store.stat(key).map_err(store_err)?;
     let current = found.as_ref().map(|m| m.version);
     // The roll-back copy is looked at only when it may be the one asked for.
-    let stash = key.stash();
     let old = if second || (want.is_some() && current != want) {
-        store.stat(&stash).map_err(store_err)?
+        store.stat(&key.stash()).map_err(store_err)?
     } else {
         None
     };
@@ -79,7 +78,7 @@ pub fn read_local(
         None => Ok(None),
         Some(Serve::RollBack) => {
             let old = old.expect("a roll-back copy is served only if there is one");
-            read_shard(store, layout, &stash, old, stripes, check)
+            read_shard(store, layout, &key.stash(), old, stripes, check)
         }
         Some(Serve::Current) => {
             let meta = found.expect("a current copy is served only if there is one");
