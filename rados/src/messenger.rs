@@ -85,7 +85,8 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
             warn!(%addr, error = %e, "cannot size the messenger's {what} buffer");
         }
         // Linux reports twice what it grants (bookkeeping included).
-        match get(&socket) {
+        let granted = get(&socket).map(|n| if cfg!(target_os = "linux") { n / 2 } else { n });
+        match granted {
             Ok(n) if n < SOCKET_BUFFER => warn!(
                 %addr,
                 granted = n,
