@@ -12,3 +12,18 @@ pub mod gossip;
 pub mod pg;
 pub mod store;
 pub use store::StoreError;
+
+/// Helpers shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use placement::Epoch;
+    use rados::proto::osd::Version;
+
+    /// Version `seq` of epoch 1.
+    pub(crate) fn v(seq: u64) -> Version {
+        Version {
+            epoch: Epoch(1),
+            seq,
+        }
+    }
+}

@@ -130,24 +130,18 @@ impl ObjectView for StoreView<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use placement::{Epoch, PgId, PoolId};
+    use placement::{PgId, PoolId};
 
     use super::*;
     use crate::ec::{SHARD_XATTR, ShardMeta};
     use crate::store::TxOp;
     use crate::store::tests::{TempDir, commit, open};
+    use crate::testing::v;
 
     const PG: PgId = PgId {
         pool: PoolId(1),
         seed: 0,
     };
-
-    fn v(seq: u64) -> Version {
-        Version {
-            epoch: Epoch(1),
-            seq,
-        }
-    }
 
     /// Writes version `seq` of `name` as shard `shard`, keeping the previous state as its
     /// roll-back copy, as an erasure-coded sub-write does.

@@ -379,14 +379,7 @@ pub fn chunk_crcs(layout: &Layout, size: u64, shard: &[u8]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use placement::Epoch;
-
-    fn v(seq: u64) -> Version {
-        Version {
-            epoch: Epoch(1),
-            seq,
-        }
-    }
+    use crate::testing::v;
 
     #[test]
     fn a_version_replaced_since_is_served_from_the_roll_back_copy() {

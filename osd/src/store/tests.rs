@@ -10,6 +10,7 @@ use rados::proto::osd::Version;
 use serde_bytes::ByteBuf;
 
 use super::{ObjectKey, Store, StoreConfig, StoreError, TxOp, Txn, Usage};
+use crate::testing::v;
 
 mod pgs_and_commits;
 mod scrub;
@@ -68,13 +69,6 @@ fn key(pg: PgId, name: &str) -> ObjectKey {
     ObjectKey {
         pg,
         name: name.to_owned(),
-    }
-}
-
-fn v(seq: u64) -> Version {
-    Version {
-        epoch: Epoch(1),
-        seq,
     }
 }
 

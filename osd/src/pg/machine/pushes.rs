@@ -91,14 +91,7 @@ fn keeps_replaced(now: Option<Version>, stash: Option<Version>, kept: Option<Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use placement::Epoch;
-
-    fn v(seq: u64) -> Version {
-        Version {
-            epoch: Epoch(1),
-            seq,
-        }
-    }
+    use crate::testing::v;
 
     #[test]
     fn a_push_keeps_the_shard_it_replaces_unless_it_supersedes_it() {
