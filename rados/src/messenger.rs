@@ -101,6 +101,30 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
+/// Reads a whole stream (one frame, at most [`MAX_FRAME`] bytes). Unlike quinn's
+/// `read_to_end`, which zeroes a buffer of the full size before copying into it, this keeps
+/// a single-chunk frame as it arrived and copies a larger one once into an unzeroed buffer:
+/// zeroing was 5% of an OSD's CPU under 64 MiB PUTs.
+async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Bytes, quinn::ReadToEndError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = recv.read_chunk(usize::MAX, true).await? {
+        total += chunk.bytes.len();
+        if total > MAX_FRAME {
+            return Err(quinn::ReadToEndError::TooLong);
+        }
+        chunks.push(chunk.bytes);
+    }
+    if chunks.len() <= 1 {
+        return Ok(chunks.pop().unwrap_or_default());
+    }
+    let mut whole = bytes::BytesMut::with_capacity(total);
+    for chunk in chunks {
+        whole.extend_from_slice(&chunk);
+    }
+    Ok(whole.freeze())
+}
+
 #[derive(Default)]
 struct Peer {
     conn: Option<quinn::Connection>,
@@ -266,8 +290,8 @@ impl Messenger {
             .await
             .map_err(|e| lost(&e))?;
         send.finish().map_err(|e| lost(&e))?;
-        let data = recv.read_to_end(MAX_FRAME).await.map_err(|e| lost(&e))?;
-        frame::decode(Bytes::from(data)).map_err(|error| match error {
+        let data = read_frame(&mut recv).await.map_err(|e| lost(&e))?;
+        frame::decode(data).map_err(|error| match error {
             // A reply that ends early was cut short by a peer going away (a stream is
             // finished when its task is dropped): the call is lost, not malformed.
             frame::FrameError::Length { got, want } if got < want => lost(&error),
@@ -376,7 +400,7 @@ impl Messenger {
         router: Arc<Router>,
     ) {
         let remote = conn.remote_address();
-        let data = match recv.read_to_end(MAX_FRAME).await {
+        let data = match read_frame(&mut recv).await {
             Ok(data) => data,
             Err(e) => {
                 warn!(%remote, error = %e, "unreadable request; closing the connection");
@@ -384,7 +408,7 @@ impl Messenger {
                 return;
             }
         };
-        let (header, payload) = match frame::decode(Bytes::from(data)) {
+        let (header, payload) = match frame::decode(data) {
             Ok(decoded) => decoded,
             Err(error) => {
                 warn!(%remote, %error, "bad frame; closing the connection");
