@@ -2,6 +2,9 @@
 //! (small files, a name with a space, and a 12 MiB file that both send as a multipart upload)
 //! up to the gateway and back, and the copies must match byte for byte.
 //!
+//! botocore itself (the aws CLI's library, from Python) checks that an empty PUT does not
+//! poison its connection for the next one (boto/botocore#3755).
+//!
 //! CI installs both tools (`.ci/run`) and sets `SHOAL_REQUIRE_CLIENTS=1`, which turns a
 //! missing tool into a failure; on a machine without them the test says so and passes.
 #![allow(clippy::disallowed_methods)] // the harness waits on processes with std Instant
@@ -34,13 +37,6 @@ fn available(tool: &str) -> bool {
 /// (rclone refuses a custom bundle on plain http).
 fn client(cluster: &Cluster, tool: &str) -> Command {
     let mut cmd = Command::new(tool);
-    // botocore sometimes misreads our answer to an `Expect: 100-continue` PUT (urllib3:
-    // MissingHeaderBodySeparatorDefect), waits for its read timeout, then retries and
-    // succeeds; a 10 s timeout instead of 60 s keeps that from dominating the test. See the
-    // README's known issues.
-    if tool == "aws" {
-        cmd.args(["--cli-read-timeout", "10"]);
-    }
     for var in [
         "AWS_CA_BUNDLE",
         "AWS_PROFILE",
@@ -159,4 +155,50 @@ fn aws_cli_and_rclone_copy_a_tree_up_and_back() {
         run(down, "rclone copy down");
         check_tree(&back, &files, "rclone");
     }
+}
+
+/// botocore sends `Expect: 100-continue` with every PUT, also an empty one, which is answered
+/// at once without a `100 Continue`; botocore then misparses the next response on that
+/// connection and waits for its read timeout (boto/botocore#3755). The gateway closes such a
+/// connection, so here, with retries off, every PUT after an empty one must succeed on its
+/// first attempt (a stall would end in a read timeout and fail the script).
+#[test]
+fn botocore_put_after_an_empty_put_succeeds_first_time() {
+    let probe = Command::new("python3")
+        .args(["-c", "import botocore"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("SHOAL_REQUIRE_CLIENTS").is_none(),
+            "python3 with botocore is required (SHOAL_REQUIRE_CLIENTS is set) but missing"
+        );
+        eprintln!("skipping: python3 with botocore not installed");
+        return;
+    }
+    let cluster = Cluster::start();
+    let script = r#"
+import io, sys, botocore.session
+from botocore.config import Config
+c = botocore.session.get_session().create_client(
+    's3', endpoint_url=sys.argv[1], region_name='us-east-1',
+    aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3],
+    config=Config(read_timeout=30, retries={'total_max_attempts': 1}))
+c.create_bucket(Bucket='expect')
+big = b'x' * ((1 << 20) + 1)
+for i in range(5):
+    c.put_object(Bucket='expect', Key='empty-%d' % i, Body=io.BytesIO(b''))
+    c.put_object(Bucket='expect', Key='big-%d' % i, Body=io.BytesIO(big))
+    got = c.get_object(Bucket='expect', Key='big-%d' % i)['Body'].read()
+    assert got == big, 'big-%d read back wrong' % i
+print('ok')
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script])
+        .arg(cluster.endpoint())
+        .arg(&cluster.user.access_key)
+        .arg(&cluster.user.secret_key);
+    for var in ["AWS_CA_BUNDLE", "AWS_PROFILE", "AWS_CONFIG_FILE"] {
+        cmd.env_remove(var);
+    }
+    run(cmd, "botocore: empty PUT, then a 1 MiB PUT, five times");
 }

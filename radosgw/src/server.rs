@@ -117,24 +117,50 @@ pub fn router(svc: S3Service) -> Router {
         let mut svc = svc.clone();
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
         let refused = crate::precheck::refusal(req.headers(), req.uri().query());
+        let close = expects_continue_without_body(req.headers());
         async move {
-            if let Some(e) = refused
+            let mut resp = if let Some(e) = refused
                 && let Ok(resp) = e.to_http_response()
             {
-                return with_request_id(resp.map(axum::body::Body::new)).await;
-            }
-            match Service::call(&mut svc, req).await {
-                Ok(resp) => with_request_id(resp.map(axum::body::Body::new)).await,
-                Err(e) => {
-                    tracing::error!(error = ?e, "s3 service failed a request");
-                    Response::builder()
-                        .status(500)
-                        .body(axum::body::Body::from("internal error"))
-                        .expect("static response")
+                with_request_id(resp.map(axum::body::Body::new)).await
+            } else {
+                match Service::call(&mut svc, req).await {
+                    Ok(resp) => with_request_id(resp.map(axum::body::Body::new)).await,
+                    Err(e) => {
+                        tracing::error!(error = ?e, "s3 service failed a request");
+                        Response::builder()
+                            .status(500)
+                            .body(axum::body::Body::from("internal error"))
+                            .expect("static response")
+                    }
                 }
+            };
+            if close {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
+            resp
         }
     })
+}
+
+/// Whether a request says `Expect: 100-continue` yet has an empty body. Such a request is
+/// answered at once, with no `100 Continue` (there is nothing to continue), and botocore
+/// (boto/botocore#3755) then keeps the final status it read early as the status of every
+/// later response on that connection: the next PUT's response is misparsed and the client
+/// stalls for its read timeout (60 s in the aws CLI) before it retries. Closing the
+/// connection after such a response resets botocore's connection state; other clients only
+/// reconnect once.
+fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
+    let expects = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    expects && empty
 }
 
 /// Largest error body we rewrite (S3 error documents are a few hundred bytes).
@@ -258,5 +284,31 @@ mod tests {
         assert_eq!(bucket("127.0.0.1:7480"), None);
         assert_eq!(bucket("localhost"), None);
         assert_eq!(bucket("[::1]:7480"), None);
+    }
+
+    #[test]
+    fn only_an_empty_body_that_expects_continue_closes_the_connection() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let close = |pairs| expects_continue_without_body(&headers(pairs));
+        assert!(close(&[
+            ("expect", "100-continue"),
+            ("content-length", "0")
+        ]));
+        assert!(close(&[
+            ("expect", "100-Continue"),
+            ("content-length", "0")
+        ]));
+        assert!(!close(&[
+            ("expect", "100-continue"),
+            ("content-length", "5")
+        ]));
+        assert!(!close(&[("content-length", "0")]));
+        assert!(!close(&[("expect", "100-continue")]));
     }
 }
