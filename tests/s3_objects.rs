@@ -189,6 +189,44 @@ async fn objects_delete_copy_and_tag() {
         .send()
         .await
         .must("x-amz-copy-source-if-match match");
+    // S3's documented precedence for copies: a matching if-match wins over a failing
+    // if-unmodified-since (the copy goes ahead), and a failing if-none-match wins over a
+    // passing if-modified-since (412, never 304).
+    let long_ago = aws_sdk_s3::primitives::DateTime::from_secs(1_000_000_000);
+    s3.copy_object()
+        .bucket("dst")
+        .key("x")
+        .copy_source("src/orig")
+        .copy_source_if_match(etag_of(&data))
+        .copy_source_if_unmodified_since(long_ago)
+        .send()
+        .await
+        .must("if-match true, if-unmodified-since false: copied");
+    expect_err(
+        s3.copy_object()
+            .bucket("dst")
+            .key("x")
+            .copy_source("src/orig")
+            .copy_source_if_none_match(etag_of(&data))
+            .copy_source_if_modified_since(long_ago)
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+        "if-none-match false, if-modified-since true",
+    );
+    expect_err(
+        s3.copy_object()
+            .bucket("dst")
+            .key("x")
+            .copy_source("src/orig")
+            .copy_source_if_unmodified_since(long_ago)
+            .send()
+            .await,
+        412,
+        Some("PreconditionFailed"),
+        "if-unmodified-since false alone",
+    );
     expect_err(
         s3.copy_object()
             .bucket("dst")
