@@ -197,41 +197,30 @@ where
     let mut next_tail = first_tail;
     let mut filling_head = keep_head;
 
+    // The part of a chunk past the end of the stripe it completed: the stripe buffer never
+    // holds more than a stripe, so it is never grown (and copied) with a stripe inside.
+    let mut carry: Option<Bytes> = None;
     loop {
-        // Tail writes progress while the body arrives; a client that pauses still keeps
-        // its pending entry young; one silent for BODY_IDLE_TIMEOUT loses its slot.
-        let mut idle = Duration::ZERO;
-        let next = loop {
-            tokio::select! {
-                next = body.next() => break next,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => done?,
-                () = tokio::time::sleep(KEEPALIVE_POLL) => {
-                    keepalive.tick().await?;
-                    idle += KEEPALIVE_POLL;
-                    if idle >= BODY_IDLE_TIMEOUT {
-                        return Err(GwError::s3(
-                            S3ErrorCode::RequestTimeout,
-                            "no request body data arrived for too long",
-                        ));
-                    }
-                }
-            }
+        let (chunk, fresh) = match carry.take() {
+            Some(rest) => (Some(rest), false),
+            None => (next_chunk(&mut body, keepalive, in_flight).await?, true),
         };
-        let chunk = match next {
-            Some(Ok(chunk)) => Some(chunk),
-            Some(Err(e)) => return Err(e.into_gw()),
-            None => None,
-        };
-        let done = chunk.is_none();
-        if let Some(chunk) = chunk {
-            md5.update(&chunk);
-            hasher.update(&chunk);
+        if fresh && let Some(chunk) = &chunk {
+            md5.update(chunk);
+            hasher.update(chunk);
             size += chunk.len() as u64;
+        }
+        let done = chunk.is_none();
+        if let Some(mut chunk) = chunk {
+            let room = STRIPE as usize - buf.len();
+            if chunk.len() > room {
+                carry = Some(chunk.split_off(room));
+            }
             if size > GROW_BY_STRIPES && buf.capacity() - buf.len() < chunk.len() {
-                // Room for a whole stripe at once: growing by doubling copied each stripe
-                // several times over. Small bodies grow as they come: a small PUT
+                // Room up to the stripe's end at once: growing by doubling copied each
+                // stripe several times over. Small bodies grow as they come: a small PUT
                 // needs no stripe-sized allocation.
-                buf.reserve(STRIPE as usize);
+                buf.reserve(room);
             }
             buf.extend_from_slice(&chunk);
         }
@@ -274,4 +263,40 @@ where
         md5_hex: hex::encode(md5.finalize()),
         checksums: hasher.finalize(),
     })
+}
+
+/// The body's next chunk (`None` at its end). Tail writes progress while the body
+/// arrives; a client that pauses still keeps its pending entry young; one silent for
+/// BODY_IDLE_TIMEOUT loses its slot.
+async fn next_chunk<S, E>(
+    body: &mut std::pin::Pin<&mut S>,
+    keepalive: &mut impl Keepalive,
+    in_flight: &mut InFlight<'_>,
+) -> GwResult<Option<Bytes>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: BodyError,
+{
+    let mut idle = Duration::ZERO;
+    let next = loop {
+        tokio::select! {
+            next = body.next() => break next,
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => done?,
+            () = tokio::time::sleep(KEEPALIVE_POLL) => {
+                keepalive.tick().await?;
+                idle += KEEPALIVE_POLL;
+                if idle >= BODY_IDLE_TIMEOUT {
+                    return Err(GwError::s3(
+                        S3ErrorCode::RequestTimeout,
+                        "no request body data arrived for too long",
+                    ));
+                }
+            }
+        }
+    };
+    match next {
+        Some(Ok(chunk)) => Ok(Some(chunk)),
+        Some(Err(e)) => Err(e.into_gw()),
+        None => Ok(None),
+    }
 }
