@@ -201,15 +201,18 @@ where
     // holds more than a stripe, so it is never grown (and copied) with a stripe inside.
     let mut carry: Option<Bytes> = None;
     loop {
-        let (chunk, fresh) = match carry.take() {
-            Some(rest) => (Some(rest), false),
-            None => (next_chunk(&mut body, keepalive, in_flight).await?, true),
+        let chunk = match carry.take() {
+            Some(rest) => Some(rest), // hashed and counted when it arrived
+            None => {
+                let next = next_chunk(&mut body, keepalive, in_flight).await?;
+                if let Some(chunk) = &next {
+                    md5.update(chunk);
+                    hasher.update(chunk);
+                    size += chunk.len() as u64;
+                }
+                next
+            }
         };
-        if fresh && let Some(chunk) = &chunk {
-            md5.update(chunk);
-            hasher.update(chunk);
-            size += chunk.len() as u64;
-        }
         let done = chunk.is_none();
         if let Some(mut chunk) = chunk {
             let room = STRIPE as usize - buf.len();
