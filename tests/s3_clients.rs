@@ -19,16 +19,21 @@ use common::gateway::Cluster;
 use common::s3::random_bytes;
 
 fn available(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let mut probe = Command::new(tool);
+    probe.arg("--version");
+    present(tool, probe)
+}
+
+/// Whether `probe` runs and succeeds; when it does not, a failure if SHOAL_REQUIRE_CLIENTS
+/// is set, else a skip said on stderr.
+fn present(what: &str, mut probe: Command) -> bool {
+    let found = probe.output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var_os("SHOAL_REQUIRE_CLIENTS").is_none(),
-            "{tool} is required (SHOAL_REQUIRE_CLIENTS is set) but not installed"
+            "{what} is required (SHOAL_REQUIRE_CLIENTS is set) but not installed"
         );
-        eprintln!("skipping {tool}: not installed");
+        eprintln!("skipping {what}: not installed");
     }
     found
 }
@@ -164,15 +169,9 @@ fn aws_cli_and_rclone_copy_a_tree_up_and_back() {
 /// first attempt (a stall would end in a read timeout and fail the script).
 #[test]
 fn botocore_put_after_an_empty_put_succeeds_first_time() {
-    let probe = Command::new("python3")
-        .args(["-c", "import botocore"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var_os("SHOAL_REQUIRE_CLIENTS").is_none(),
-            "python3 with botocore is required (SHOAL_REQUIRE_CLIENTS is set) but missing"
-        );
-        eprintln!("skipping: python3 with botocore not installed");
+    let mut probe = Command::new("python3");
+    probe.args(["-c", "import botocore"]);
+    if !present("python3 with botocore", probe) {
         return;
     }
     let cluster = Cluster::start();
@@ -192,13 +191,10 @@ for i in range(5):
     assert got == big, 'big-%d read back wrong' % i
 print('ok')
 "#;
-    let mut cmd = Command::new("python3");
+    let mut cmd = client(&cluster, "python3");
     cmd.args(["-c", script])
         .arg(cluster.endpoint())
         .arg(&cluster.user.access_key)
         .arg(&cluster.user.secret_key);
-    for var in ["AWS_CA_BUNDLE", "AWS_PROFILE", "AWS_CONFIG_FILE"] {
-        cmd.env_remove(var);
-    }
     run(cmd, "botocore: empty PUT, then a 1 MiB PUT, five times");
 }
