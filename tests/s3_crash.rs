@@ -129,19 +129,6 @@ async fn stalled_put(cluster: &Cluster, key: &str, declared: usize, sent: usize)
     conn
 }
 
-fn data_pool_objects(cluster: &Cluster) -> Vec<String> {
-    let out = cluster.shoal(&["rados", "-p", "default.rgw.buckets.data", "ls"]);
-    assert!(
-        out.status.success(),
-        "rados ls: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_kill_9_mid_writes_loses_nothing_and_leaves_no_orphans() {
     let mut cluster = Cluster::start();
@@ -273,7 +260,7 @@ async fn gateway_kill_9_mid_writes_loses_nothing_and_leaves_no_orphans() {
     let need: usize = live.values().map(|size| objects_for(*size)).sum();
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let have = data_pool_objects(&cluster);
+        let have = cluster.data_pool_objects();
         if have.len() == need {
             break;
         }

@@ -609,7 +609,7 @@ async fn checksums_and_digests_are_verified_and_returned() {
     }
 }
 
-/// Until versioning exists, a bucket keeps one version per object, named "null": any other
+/// A bucket that never had versioning keeps one version per object, named "null": any other
 /// version id is NoSuchVersion and never touches the current object (a DELETE naming a
 /// version that does not exist once deleted the object). Until encryption and object lock
 /// exist, their headers are refused, never accepted and ignored.

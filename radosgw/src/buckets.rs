@@ -17,7 +17,7 @@ use crate::ids;
 use crate::layout::{
     BUCKETS_OID, STATE_LIVE, STATE_XATTR, bucket_oid, index_oid, uploads_oid, user_buckets_oid,
 };
-use crate::records::{BucketRecord, CannedAcl, decode, encode, now_ms};
+use crate::records::{BucketRecord, CannedAcl, Versioning, decode, encode, now_ms};
 use crate::ttl_cache::TtlCache;
 
 /// The value of an index shard's state xattr while a delete is checking emptiness.
@@ -93,6 +93,7 @@ impl Buckets {
             acl,
             shards: shards.unwrap_or(self.shards).max(1),
             region: region.to_owned(),
+            versioning: Versioning::Off,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -207,14 +208,26 @@ impl Buckets {
         omap_keys(&self.meta, BUCKETS_OID).await
     }
 
-    /// Replaces the bucket's ACL.
+    /// Sets a bucket's canned ACL.
     pub async fn set_acl(&self, name: &str, acl: CannedAcl) -> GwResult<()> {
+        self.update(name, |record| record.acl = acl).await
+    }
+
+    /// Sets a bucket's versioning state (Enabled or Suspended; a bucket never returns to
+    /// unversioned).
+    pub async fn set_versioning(&self, name: &str, state: Versioning) -> GwResult<()> {
+        self.update(name, |record| record.versioning = state).await
+    }
+
+    /// Changes a bucket's record with a compare-and-swap on its version, and forgets the
+    /// cached copy so this gateway sees the change at once.
+    async fn update(&self, name: &str, change: impl Fn(&mut BucketRecord)) -> GwResult<()> {
         loop {
             let (mut record, version) = self
                 .get_versioned(name)
                 .await?
                 .ok_or_else(|| no_such_bucket(name))?;
-            record.acl = acl;
+            change(&mut record);
             let op = WriteOp::new()
                 .assert_version(version)
                 .write_full(encode(&record));

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use rados::IoCtx;
 
+use crate::cluster::Cluster;
 use crate::error::GwResult;
 use crate::ids;
-use crate::layout::{GC_SHARDS, gc_oid, tail_oid};
-use crate::records::{GcEntry, decode, encode, now_ms};
+use crate::layout::{GC_SHARDS, before_versions_of, gc_oid, split_version_key, tail_oid};
+use crate::records::{GcEntry, ObjectMeta, decode, encode, now_ms};
 
 /// Queues `objects` of the data pool for deletion after `delay`.
 pub async fn defer(meta: &IoCtx, entry: GcEntry, delay: Duration) -> GwResult<()> {
@@ -28,13 +29,13 @@ pub async fn defer(meta: &IoCtx, entry: GcEntry, delay: Duration) -> GwResult<()
 }
 
 /// Deletes everything that is due; returns how many objects it removed.
-pub async fn run_once(meta: &IoCtx, data: &IoCtx) -> GwResult<usize> {
+pub async fn run_once(cluster: &Cluster) -> GwResult<usize> {
     let now = now_ms();
     let mut removed = 0;
     for shard in 0..GC_SHARDS {
         // Pages of due entries until the first one not yet due (keys sort by due time).
         loop {
-            let (n, more) = drain_page(meta, data, &gc_oid(shard), now).await?;
+            let (n, more) = drain_page(cluster, &gc_oid(shard), now).await?;
             removed += n;
             if !more {
                 break;
@@ -46,7 +47,8 @@ pub async fn run_once(meta: &IoCtx, data: &IoCtx) -> GwResult<usize> {
 
 /// Processes one page of due entries of queue `oid`: objects removed, and whether more due
 /// entries may follow.
-async fn drain_page(meta: &IoCtx, data: &IoCtx, oid: &str, now: i64) -> GwResult<(usize, bool)> {
+async fn drain_page(cluster: &Cluster, oid: &str, now: i64) -> GwResult<(usize, bool)> {
+    let (meta, data) = (&cluster.meta, &cluster.data);
     const PAGE: u32 = 100;
     let page = match meta.omap_list(oid, None, PAGE).await {
         Ok(page) => page,
@@ -68,6 +70,9 @@ async fn drain_page(meta: &IoCtx, data: &IoCtx, oid: &str, now: i64) -> GwResult
         let keep = match &entry.unless_head {
             Some((head, tag)) => head_has_tag(data, head, tag).await?,
             None => false,
+        } || match &entry.unless_version {
+            Some((shard, key, tag)) => version_has_tag(&cluster.index, shard, key, tag).await?,
+            None => false,
         };
         if !keep {
             for object in &entry.objects {
@@ -87,6 +92,34 @@ async fn head_has_tag(data: &IoCtx, head: &str, tag: &str) -> GwResult<bool> {
         Ok(found) => Ok(found.as_deref() == Some(tag.as_bytes())),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a version record of `key` in index shard `shard` carries write tag `tag`.
+async fn version_has_tag(index: &IoCtx, shard: &str, key: &str, tag: &str) -> GwResult<bool> {
+    const PAGE: u32 = 100;
+    let mut after = before_versions_of(key);
+    loop {
+        let page = match index.omap_list(shard, Some(&after), PAGE).await {
+            Ok(page) => page,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let full = page.len() == PAGE as usize;
+        for (k, v) in page {
+            match split_version_key(&k) {
+                Some((of, _)) if of == key => {
+                    if decode::<ObjectMeta>(shard, &v)?.tag == tag {
+                        return Ok(true);
+                    }
+                }
+                _ => return Ok(false),
+            }
+            after = k;
+        }
+        if !full {
+            return Ok(false);
+        }
     }
 }
 
@@ -123,10 +156,10 @@ async fn remove_run(data: &IoCtx, prefix: &str) -> GwResult<usize> {
 const GAP: u64 = crate::objects::write::TAILS_IN_FLIGHT as u64 + 2;
 
 /// Runs [`run_once`] every `every` until the task is dropped.
-pub async fn run(meta: IoCtx, data: IoCtx, every: Duration) {
+pub async fn run(cluster: Cluster, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        match run_once(&meta, &data).await {
+        match run_once(&cluster).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(objects = n, "gc removed objects"),
             Err(e) => tracing::warn!(%e, "gc pass failed; will retry"),

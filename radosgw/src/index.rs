@@ -11,10 +11,17 @@ use serde_bytes::ByteBuf;
 
 use crate::buckets::no_such_bucket;
 use crate::error::{GwError, GwResult};
-use crate::layout::{STATE_LIVE, STATE_XATTR, entry_key, index_oid, pending_key, shard_of};
-use crate::records::{BucketRecord, IndexEntry, PendingEntry, decode, encode};
+use bytes::Bytes;
 
-fn shard_oid(bucket: &BucketRecord, key: &str) -> String {
+use crate::layout::{
+    STATE_LIVE, STATE_XATTR, before_versions_of, entry_key, index_oid, pending_key, shard_of,
+    split_version_key, version_key,
+};
+use crate::records::{BucketRecord, IndexEntry, ObjectMeta, PendingEntry, decode, encode};
+use crate::versions;
+
+/// The index shard object holding `key`'s entries.
+pub fn shard_oid(bucket: &BucketRecord, key: &str) -> String {
     index_oid(&bucket.id, shard_of(key, bucket.shards))
 }
 
@@ -40,12 +47,13 @@ pub async fn begin(
     }
 }
 
-/// Makes the listed entry of `key` say what `head` (read by the caller's closure) holds,
-/// and drops the pending entry of `tag` if given — one write, guarded by the shard's
-/// version. The shard is read before the head, so if another writer changes the listing
-/// after our head read, our write fails its guard and we read again: whatever order racing
-/// writers finish in, the last successful write describes the head as it was after every
-/// earlier head change. The head is the truth; the listing follows it.
+/// Makes the index of `key` say what its head (read by the caller's closure) holds — the
+/// listed entry and, in a bucket that keeps versions, the version records
+/// ([`versions::plan_index`]) — and drops the pending entry of `tag` if given: one write,
+/// guarded by the shard's version. The shard is read before the head, so if another writer
+/// changes the shard after our head read, our write fails its guard and we read again:
+/// whatever order racing writers finish in, the last successful write describes the head as
+/// it was after every earlier head change. The head is the truth; the index follows it.
 pub async fn settle<F, Fut>(
     index: &IoCtx,
     bucket: &BucketRecord,
@@ -55,31 +63,86 @@ pub async fn settle<F, Fut>(
 ) -> GwResult<()>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = GwResult<Option<IndexEntry>>>,
+    Fut: Future<Output = GwResult<Option<ObjectMeta>>>,
 {
     let oid = shard_oid(bucket, key);
     let entry_key = entry_key(key);
+    let versioned = bucket.versioning.keeps_versions();
     loop {
-        let read = vec![
+        let mut read = vec![
             Op::Stat,
             Op::OmapGet(vec![ByteBuf::from(entry_key.clone())]),
         ];
-        let (version, listed) = match index.operate(&oid, read, bytes::Bytes::new()).await {
-            Ok((reply, _)) => {
-                let listed = match reply.results.get(1) {
-                    Some(OpResult::Omap(found)) => match found.first() {
-                        Some((_, v)) => Some(decode::<IndexEntry>(&oid, v)?),
-                        None => None,
-                    },
-                    _ => None,
-                };
-                (reply.version, listed)
-            }
-            Err(e) if e.is_not_found() => (Version::ZERO, None),
-            Err(e) => return Err(e.into()),
-        };
-        let want = head().await?;
+        if versioned {
+            read.push(Op::OmapList {
+                start_after: Some(ByteBuf::from(before_versions_of(key))),
+                limit: RECORDS_PAGE,
+            });
+        }
+        let (version, listed, mut records, full) =
+            match index.operate(&oid, read, Bytes::new()).await {
+                Ok((reply, _)) => {
+                    let listed = match reply.results.get(1) {
+                        Some(OpResult::Omap(found)) => match found.first() {
+                            Some((_, v)) => Some(decode::<IndexEntry>(&oid, v)?),
+                            None => None,
+                        },
+                        _ => None,
+                    };
+                    let (records, full) = match reply.results.get(2) {
+                        Some(OpResult::Omap(page)) => (
+                            version_records(&oid, key, page)?,
+                            page.len() == RECORDS_PAGE as usize,
+                        ),
+                        _ => (Vec::new(), false),
+                    };
+                    (reply.version, listed, records, full)
+                }
+                Err(e) if e.is_not_found() => (Version::ZERO, None, Vec::new(), false),
+                Err(e) => return Err(e.into()),
+            };
+        let head = head().await?;
         let mut ops = vec![Op::AssertVersion(version)];
+        let want = if versioned {
+            // The null version a head replaced may sit past the first page of records.
+            if let Some(at) = head.as_ref().and_then(|h| h.replaces_null)
+                && full
+                && !records.iter().any(|(seq, _)| *seq == at)
+            {
+                let wanted = vec![ByteBuf::from(version_key(key, at))];
+                let (reply, _) = index
+                    .operate(&oid, vec![Op::OmapGet(wanted)], Bytes::new())
+                    .await?;
+                if let Some(OpResult::Omap(found)) = reply.results.first() {
+                    records.extend(version_records(&oid, key, found)?);
+                }
+            }
+            let plan = versions::plan_index(head.as_ref(), &records);
+            let set: Vec<_> = plan
+                .set
+                .iter()
+                .map(|(seq, record)| {
+                    (
+                        ByteBuf::from(version_key(key, *seq)),
+                        ByteBuf::from(encode(record)),
+                    )
+                })
+                .collect();
+            if !set.is_empty() {
+                ops.push(Op::OmapSet(set));
+            }
+            if !plan.remove.is_empty() {
+                ops.push(Op::OmapRm(
+                    plan.remove
+                        .iter()
+                        .map(|seq| ByteBuf::from(version_key(key, *seq)))
+                        .collect(),
+                ));
+            }
+            plan.entry
+        } else {
+            head.as_ref().map(|h| IndexEntry::of(h, false))
+        };
         if listed != want {
             ops.push(match &want {
                 Some(entry) => Op::OmapSet(vec![(
@@ -96,14 +159,36 @@ where
             return Ok(()); // already right, nothing pending
         }
         match index
-            .operate(&oid, ops, bytes::Bytes::new())
+            .operate(&oid, ops, Bytes::new())
             .await
             .map_err(GwError::from)
         {
             Err(e) if e.is_guard_failed() => continue,
+            // A full page of records may have had more behind it: look again.
+            Ok(_) if full => continue,
             other => return other.map(drop),
         }
     }
+}
+
+/// How many version records of a key [`settle`] reads: the newest ones, where the head's
+/// own record and any newer leftovers are.
+const RECORDS_PAGE: u32 = 32;
+
+/// The version records of `key` in an omap page (entries of other keys ignored).
+pub fn version_records(
+    oid: &str,
+    key: &str,
+    page: &[(ByteBuf, ByteBuf)],
+) -> GwResult<Vec<(u64, ObjectMeta)>> {
+    let mut out = Vec::new();
+    for (k, v) in page {
+        match split_version_key(k) {
+            Some((of, seq)) if of == key => out.push((seq, decode::<ObjectMeta>(oid, v)?)),
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Drops a pending entry without touching the listing (a write that failed before its

@@ -117,10 +117,46 @@ pub fn split_pending(omap_key: &[u8]) -> Option<(String, String)> {
     Some((key.to_owned(), tag.to_owned()))
 }
 
+/// Index omap key of version `seq` of `key`: versions of a key sort together, newest
+/// first (the position is stored inverted, as fixed-width hex).
+pub fn version_key(key: &str, seq: u64) -> Vec<u8> {
+    let mut k = versions_of(key);
+    k.extend_from_slice(format!("{:016x}", u64::MAX - seq).as_bytes());
+    k
+}
+
+/// The common start of every version key of `key` ([`version_key`] without the position).
+pub fn versions_of(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 19);
+    k.extend_from_slice(VERSION_PREFIX);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
+/// An exclusive omap start just below every version key of `key` (`v/<key>`): listing after
+/// it gives the key's versions first, newest first.
+pub fn before_versions_of(key: &str) -> Vec<u8> {
+    let mut k = versions_of(key);
+    k.pop();
+    k
+}
+
+/// The key and position of a version key ([`version_key`] undone).
+pub fn split_version_key(omap_key: &[u8]) -> Option<(String, u64)> {
+    let rest = omap_key.strip_prefix(VERSION_PREFIX)?;
+    let nul = rest.iter().rposition(|&b| b == 0)?;
+    let key = std::str::from_utf8(&rest[..nul]).ok()?;
+    let inverted = u64::from_str_radix(std::str::from_utf8(&rest[nul + 1..]).ok()?, 16).ok()?;
+    Some((key.to_owned(), u64::MAX - inverted))
+}
+
 /// Prefix of listed entries in an index shard's omap.
 pub const ENTRY_PREFIX: &[u8] = b"o/";
 /// Prefix of pending entries in an index shard's omap.
 pub const PENDING_PREFIX: &[u8] = b"p/";
+/// Prefix of version records in an index shard's omap (buckets that keep versions).
+pub const VERSION_PREFIX: &[u8] = b"v/";
 
 #[cfg(test)]
 mod tests {
@@ -141,6 +177,20 @@ mod tests {
         let k = pending_key("a/b c", "t1");
         assert_eq!(split_pending(&k), Some(("a/b c".into(), "t1".into())));
         assert_eq!(split_pending(b"o/x"), None);
+    }
+
+    #[test]
+    fn version_keys_sort_newest_first_and_split_back() {
+        assert!(version_key("a", 7) < version_key("a", 3));
+        assert!(version_key("a", 0) < version_key("a/b", 9));
+        assert!(version_key("a", 0) < version_key("a\u{1}", 9));
+        assert!(version_key("a", u64::MAX).starts_with(&versions_of("a")));
+        assert_eq!(
+            split_version_key(&version_key("x\0y", 42)),
+            Some(("x\0y".into(), 42))
+        );
+        assert_eq!(split_version_key(b"o/x"), None);
+        assert!(pending_key("zz", "t") < version_key("a", 1));
     }
 
     #[test]

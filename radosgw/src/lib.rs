@@ -28,6 +28,7 @@ pub mod text;
 pub mod ttl_cache;
 pub mod unsupported;
 pub mod users;
+pub mod versions;
 
 pub use cluster::{Cluster, PoolSettings};
 pub use error::{GwError, GwResult};

@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use futures::future::try_join_all;
 
 use crate::error::{GwError, GwResult};
-use crate::layout::{ENTRY_PREFIX, index_oid, shard_of};
-use crate::records::{IndexEntry, decode};
+use crate::layout::{ENTRY_PREFIX, VERSION_PREFIX, index_oid, shard_of};
+use crate::records::{IndexEntry, ObjectMeta, decode};
 
 /// What to list, once the S3 layer has resolved its markers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,6 +85,8 @@ pub struct Lister<E> {
     items: Vec<Item<E>>,
     truncated: bool,
     done: bool,
+    /// Keys are `<key>\0<position>` (version listings): the delimiter applies to the key.
+    versions: bool,
 }
 
 impl<E> Lister<E> {
@@ -100,6 +102,16 @@ impl<E> Lister<E> {
             items: Vec::new(),
             truncated: false,
             done: params.max_keys == 0,
+            versions: false,
+        }
+    }
+
+    /// A lister of version keys, `<key>\0<position>` (ListObjectVersions): every version is
+    /// an item, and the delimiter is looked for in the key alone.
+    pub fn of_versions(params: &ListParams) -> Lister<E> {
+        Lister {
+            versions: true,
+            ..Lister::new(params)
         }
     }
 
@@ -132,7 +144,11 @@ impl<E> Lister<E> {
             }
             return Step::Continue;
         }
-        let rest = &key[self.prefix.len()..];
+        let key_end = match self.versions {
+            true => key.rfind('\0').unwrap_or(key.len()).max(self.prefix.len()),
+            false => key.len(),
+        };
+        let rest = &key[self.prefix.len()..key_end];
         let rolled = self
             .delimiter
             .as_deref()
@@ -320,25 +336,25 @@ pub fn page_size(max_keys: usize, shards: u32) -> u32 {
     want.clamp(16, 1000) as u32
 }
 
-/// The omap position to list a shard after, for an object-key position.
-fn omap_after(pos: Option<&[u8]>) -> Vec<u8> {
+/// The omap position to list a shard after, for a position among keys under `prefix`.
+fn omap_after(prefix: &[u8], pos: Option<&[u8]>) -> Vec<u8> {
     match pos {
-        Some(p) => [ENTRY_PREFIX, p].concat(),
-        // Below every entry key, above nothing the index holds.
-        None => just_below(ENTRY_PREFIX).unwrap_or_default(),
+        Some(p) => [prefix, p].concat(),
+        // Below every key under the prefix, above nothing before it.
+        None => just_below(prefix).unwrap_or_default(),
     }
 }
 
 /// Omap keys (or object keys) with raw values.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// A raw omap page as object keys and raw entries, and whether the shard ends with it:
-/// fewer than `limit` entries, or a key past the entries (pending keys sort after them).
-fn entries_page(raw: Entries, limit: u32) -> (Entries, bool) {
+/// A raw omap page as keys under `prefix` (prefix stripped) and raw entries, and whether
+/// the shard ends with it: fewer than `limit` entries, or a key past the prefix.
+fn entries_page(prefix: &[u8], raw: Entries, limit: u32) -> (Entries, bool) {
     let mut complete = raw.len() < limit as usize;
     let mut page = Vec::with_capacity(raw.len());
     for (key, value) in raw {
-        let Some(k) = key.strip_prefix(ENTRY_PREFIX) else {
+        let Some(k) = key.strip_prefix(prefix) else {
             complete = true;
             break;
         };
@@ -355,10 +371,61 @@ pub async fn list_bucket(
     shards: u32,
     params: &ListParams,
 ) -> GwResult<Listing<IndexEntry>> {
+    let listing = list_raw(index, bucket_id, shards, Lister::new(params), ENTRY_PREFIX).await?;
+    decode_items(listing, |key| index_oid(bucket_id, shard_of(key, shards)))
+}
+
+/// Lists a bucket's version records (ListObjectVersions), newest first within a key. Item
+/// keys are `<key>\0<position>` as [`Lister::of_versions`] takes them; `params.start_after`
+/// is such a key too.
+pub async fn list_versions(
+    index: &rados::IoCtx,
+    bucket_id: &str,
+    shards: u32,
+    params: &ListParams,
+) -> GwResult<Listing<ObjectMeta>> {
+    let lister = Lister::of_versions(params);
+    let listing = list_raw(index, bucket_id, shards, lister, VERSION_PREFIX).await?;
+    decode_items(listing, |composite| {
+        let key = composite.rsplit_once('\0').map_or(composite, |(k, _)| k);
+        index_oid(bucket_id, shard_of(key, shards))
+    })
+}
+
+/// Decodes the entries of the objects a listing returns (`oid`: where a key's entry is).
+fn decode_items<E: serde::de::DeserializeOwned>(
+    listing: Listing<Vec<u8>>,
+    oid: impl Fn(&str) -> String,
+) -> GwResult<Listing<E>> {
+    let items = listing
+        .items
+        .into_iter()
+        .map(|item| match item {
+            Item::Object { key, entry } => {
+                let entry = decode::<E>(&oid(&key), &entry)?;
+                Ok(Item::Object { key, entry })
+            }
+            Item::CommonPrefix(cp) => Ok(Item::CommonPrefix(cp)),
+        })
+        .collect::<GwResult<_>>()?;
+    Ok(Listing {
+        items,
+        is_truncated: listing.is_truncated,
+        next_marker: listing.next_marker,
+    })
+}
+
+/// Drives `lister` over the omap entries under `prefix` of a bucket's index shards.
+async fn list_raw(
+    index: &rados::IoCtx,
+    bucket_id: &str,
+    shards: u32,
+    mut lister: Lister<Vec<u8>>,
+    prefix: &[u8],
+) -> GwResult<Listing<Vec<u8>>> {
     let shards = shards.max(1);
-    let mut lister: Lister<Vec<u8>> = Lister::new(params);
     let mut merge = ShardMerge::new(shards, lister.seek_start());
-    let limit = page_size(params.max_keys, shards);
+    let limit = page_size(lister.max_keys, shards);
     while !lister.is_done() {
         match merge.poll_next() {
             Merged::Item { shard, key, value } => {
@@ -375,9 +442,9 @@ pub async fn list_bucket(
             Merged::NeedData => {
                 let fetches = merge.wants().into_iter().map(|(shard, pos)| async move {
                     let oid = index_oid(bucket_id, shard);
-                    let after = omap_after(pos.as_deref());
+                    let after = omap_after(prefix, pos.as_deref());
                     match index.omap_list(&oid, Some(&after), limit).await {
-                        Ok(raw) => Ok((shard, entries_page(raw, limit))),
+                        Ok(raw) => Ok((shard, entries_page(prefix, raw, limit))),
                         Err(e) if e.is_not_found() => Ok((shard, (Vec::new(), true))),
                         Err(e) => Err(GwError::from(e)),
                     }
@@ -389,24 +456,7 @@ pub async fn list_bucket(
             Merged::Done => break,
         }
     }
-    let listing = lister.finish();
-    let items = listing
-        .items
-        .into_iter()
-        .map(|item| match item {
-            Item::Object { key, entry } => {
-                let oid = index_oid(bucket_id, shard_of(&key, shards));
-                let entry = decode::<IndexEntry>(&oid, &entry)?;
-                Ok(Item::Object { key, entry })
-            }
-            Item::CommonPrefix(cp) => Ok(Item::CommonPrefix(cp)),
-        })
-        .collect::<GwResult<_>>()?;
-    Ok(Listing {
-        items,
-        is_truncated: listing.is_truncated,
-        next_marker: listing.next_marker,
-    })
+    Ok(lister.finish())
 }
 
 #[cfg(test)]
@@ -636,13 +686,15 @@ mod tests {
     #[test]
     fn omap_pages_strip_entries_and_stop_at_pending_keys() {
         let e = |k: &[u8]| (k.to_vec(), vec![]);
-        let (page, complete) = entries_page(vec![e(b"o/a"), e(b"o/b")], 2);
+        let (page, complete) = entries_page(ENTRY_PREFIX, vec![e(b"o/a"), e(b"o/b")], 2);
         assert_eq!((page.len(), complete), (2, false));
         assert_eq!(page[1].0, b"b");
-        let (page, complete) = entries_page(vec![e(b"o/a"), e(b"p/a\0t")], 2);
+        let (page, complete) = entries_page(ENTRY_PREFIX, vec![e(b"o/a"), e(b"p/a\0t")], 2);
         assert_eq!((page.len(), complete), (1, true));
-        assert!(omap_after(None).as_slice() < b"o/".as_slice());
-        assert_eq!(omap_after(Some(b"x")), b"o/x");
+        assert!(omap_after(ENTRY_PREFIX, None).as_slice() < b"o/".as_slice());
+        assert_eq!(omap_after(ENTRY_PREFIX, Some(b"x")), b"o/x");
+        assert!(omap_after(VERSION_PREFIX, None).as_slice() > b"p/~".as_slice());
+        assert_eq!(omap_after(VERSION_PREFIX, Some(b"x\0f")), b"v/x\0f");
     }
 
     #[test]

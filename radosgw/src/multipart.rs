@@ -425,9 +425,13 @@ impl<'a> Upload<'a> {
         };
         let installed = match result.await {
             Ok(installed) => installed,
-            Err(e) => match self.objects.meta(self.bucket, self.key).await {
+            Err(e) => match self
+                .objects
+                .holds_manifest(self.bucket, self.key, &meta.manifest)
+                .await
+            {
                 // It failed after the head was written (index or GC update).
-                Ok(Some(head)) if head.manifest == meta.manifest => head,
+                Ok(true) => meta.clone(),
                 _ => {
                     // S3 errors (precondition, bucket gone) come before the head write, so
                     // the upload reopens; after others the head is unknown and the plan
@@ -468,8 +472,11 @@ impl<'a> Upload<'a> {
         if age < i64::try_from(self.objects.settings.janitor_after.as_millis()).unwrap_or(0) {
             return Err(busy("a completion of this upload is in progress"));
         }
-        let head = self.objects.meta(self.bucket, self.key).await?;
-        if head.is_some_and(|h| h.manifest == plan.meta.manifest) {
+        if self
+            .objects
+            .holds_manifest(self.bucket, self.key, &plan.meta.manifest)
+            .await?
+        {
             self.finish(snap, Some(&plan.meta.manifest)).await?;
             return Ok(true);
         }

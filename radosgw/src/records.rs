@@ -82,6 +82,38 @@ pub struct BucketRecord {
     pub shards: u32,
     /// The LocationConstraint it was created with.
     pub region: String,
+    /// Its versioning state.
+    #[serde(default)]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to
+/// [`Versioning::Off`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never enabled: one version per key, written in place ("null").
+    #[default]
+    Off,
+    /// Every write makes a new version.
+    Enabled,
+    /// Writes replace the "null" version; other versions are kept.
+    Suspended,
+}
+
+impl Versioning {
+    /// Whether the bucket keeps version records (it was enabled at some point).
+    pub fn keeps_versions(self) -> bool {
+        self != Versioning::Off
+    }
+}
+
+/// Which version a head holds: its place in the key's order and its id (`None`: "null").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionStamp {
+    /// Position in the key's version order: each head swap takes the next number.
+    pub seq: u64,
+    /// The version id; `None` is the "null" version.
+    pub id: Option<String>,
 }
 
 /// Where an object's bytes live: the first `head_len` bytes in the head, the rest in
@@ -202,6 +234,25 @@ pub struct ObjectMeta {
     pub manifest: Manifest,
     /// Number of parts, for multipart objects.
     pub parts: Option<u32>,
+    /// The version this is, in a bucket that keeps versions (`None`: written before
+    /// versioning, the "null" version at position 0).
+    #[serde(default)]
+    pub version: Option<VersionStamp>,
+    /// A delete marker: a version with no data that makes the key look absent.
+    #[serde(default)]
+    pub delete_marker: bool,
+    /// On a head: the highest position any version of the key took, so a promoted older
+    /// version does not make the next write reuse a position.
+    #[serde(default)]
+    pub seq_hwm: u64,
+    /// On a head of a suspended bucket: the position of the noncurrent "null" version it
+    /// replaced, whose record settling removes.
+    #[serde(default)]
+    pub replaces_null: Option<u64>,
+    /// On a head: changed whenever a noncurrent version is deleted, so a concurrent
+    /// promotion that read the old version list fails its compare-and-swap.
+    #[serde(default)]
+    pub list_gen: u64,
 }
 
 /// Standard headers stored with an object and returned on GET/HEAD.
@@ -234,17 +285,21 @@ pub struct IndexEntry {
     pub owner: String,
     /// The tag of the head this entry describes.
     pub tag: String,
+    /// The key keeps version records: ListObjectVersions reads those instead of this entry.
+    #[serde(default)]
+    pub versioned: bool,
 }
 
 impl IndexEntry {
-    /// The entry describing `meta`.
-    pub fn of(meta: &ObjectMeta) -> IndexEntry {
+    /// The entry describing `meta`, in a bucket that keeps version records or not.
+    pub fn of(meta: &ObjectMeta, versioned: bool) -> IndexEntry {
         IndexEntry {
             size: meta.size,
             etag: meta.etag.clone(),
             mtime_ms: meta.mtime_ms,
             owner: meta.owner.clone(),
             tag: meta.tag.clone(),
+            versioned,
         }
     }
 }
@@ -314,6 +369,10 @@ pub struct GcEntry {
     /// janitor's guess that a writer died was wrong.
     #[serde(default)]
     pub unless_head: Option<(String, String)>,
+    /// Keep everything if a version record of this key carries this write tag by then
+    /// (index shard, object key, tag): the data belongs to a version that still exists.
+    #[serde(default)]
+    pub unless_version: Option<(String, String, String)>,
 }
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ pub async fn run(
 
     let every =
         (config.objects.gc_delay / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let gc_task = tokio::spawn(gc::run(cluster.meta.clone(), cluster.data.clone(), every));
+    let gc_task = tokio::spawn(gc::run(cluster.clone(), every));
     let buckets = Buckets::new(&cluster, config.index_shards);
     let objects = Objects::new(cluster.clone(), config.objects.clone());
     let every =

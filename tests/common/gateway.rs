@@ -192,6 +192,20 @@ impl Cluster {
             .unwrap()
     }
 
+    /// The names of every object in the gateway's data pool (heads and tails).
+    pub fn data_pool_objects(&self) -> Vec<String> {
+        let out = self.shoal(&["rados", "-p", "default.rgw.buckets.data", "ls"]);
+        assert!(
+            out.status.success(),
+            "rados ls: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Runs `shoal --format json ARGS`, asserts success and parses stdout.
     #[track_caller]
     pub fn shoal_json(&self, args: &[&str]) -> serde_json::Value {

@@ -6,7 +6,10 @@
 //! atomically at the head), list the entry, and queue the old tails for deferred GC.
 
 pub mod read;
+mod versioned;
 pub mod write;
+
+pub use versioned::HeadState;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +30,9 @@ use crate::ids;
 use crate::index;
 use crate::layout::{META_XATTR, STRIPE, TAG_XATTR, head_oid, tail_prefix};
 use crate::records::{
-    BucketRecord, GcEntry, IndexEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, decode,
-    encode, now_ms,
+    BucketRecord, GcEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, decode, encode, now_ms,
 };
+use crate::versions::VersionRef;
 use write::{Every, Keepalive, Written};
 
 /// Timing and limits of object writes.
@@ -254,31 +257,52 @@ impl Objects {
         self.settle_index(bucket, key, Some(&tag)).await
     }
 
-    /// Replaces the stored metadata of `key` (tags, ACL) without touching its data.
+    /// Replaces the stored metadata of `key`'s current version (tags, ACL) without touching
+    /// its data; `which`, if given, must name that version. The swap is guarded on the whole
+    /// metadata, so it never undoes a concurrent change of it.
     pub async fn update_meta(
         &self,
         bucket: &BucketRecord,
         key: &str,
+        which: Option<&VersionRef>,
         change: impl Fn(&mut ObjectMeta),
     ) -> GwResult<ObjectMeta> {
         let oid = head_oid(&bucket.id, key);
-        loop {
-            let Some(mut meta) = self.meta(bucket, key).await? else {
+        let meta = loop {
+            let Some(head) = self
+                .head_state(bucket, key, false)
+                .await?
+                .filter(|h| !h.meta.delete_marker)
+            else {
                 return Err(no_such_key(key));
             };
-            let tag = meta.tag.clone();
+            if let Some(which) = which
+                && !which.names(&head.meta)
+            {
+                return Err(match self.find_record(bucket, key, which).await? {
+                    Some(_) => GwError::s3(
+                        S3ErrorCode::NotImplemented,
+                        "changing a noncurrent version's tags or ACL is not supported",
+                    ),
+                    None => GwError::s3(S3ErrorCode::NoSuchVersion, "no such version"),
+                });
+            }
+            let mut meta = head.meta.clone();
             change(&mut meta);
-            let op = WriteOp::new()
-                .cmp_xattr(TAG_XATTR, Some(tag.as_bytes()))
-                .set_xattr(META_XATTR, &encode(&meta));
+            let op = head.guard().set_xattr(META_XATTR, &encode(&meta));
             match self.data().write(&oid, op).await.map_err(GwError::from) {
                 Err(e) if e.is_guard_failed() => continue,
                 other => {
                     other?;
-                    return Ok(meta);
+                    break meta;
                 }
             }
+        };
+        if bucket.versioning.keeps_versions() {
+            // The head's version record carries its tags and ACL too.
+            self.settle_index(bucket, key, None).await?;
         }
+        Ok(meta)
     }
 
     /// Makes the listed entry of `key` match its head and drops the pending entry of
@@ -289,8 +313,8 @@ impl Objects {
         key: &str,
         tag: Option<&str>,
     ) -> GwResult<()> {
-        index::settle(&self.cluster.index, bucket, key, tag, || async {
-            Ok(self.meta(bucket, key).await?.as_ref().map(IndexEntry::of))
+        index::settle(&self.cluster.index, bucket, key, tag, || {
+            self.meta(bucket, key)
         })
         .await
     }
@@ -339,6 +363,14 @@ impl Objects {
         let entry = GcEntry {
             prefixes: vec![prefix.to_owned()],
             unless_head: Some((head_oid(&bucket.id, key), tag.to_owned())),
+            // In a bucket that keeps versions, the write may have landed and been replaced.
+            unless_version: bucket.versioning.keeps_versions().then(|| {
+                (
+                    index::shard_oid(bucket, key),
+                    key.to_owned(),
+                    tag.to_owned(),
+                )
+            }),
             ..GcEntry::default()
         };
         gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
@@ -433,6 +465,9 @@ impl PutTxn<'_> {
         head: Bytes,
         pre: &Preconditions,
     ) -> GwResult<ObjectMeta> {
+        if self.bucket.versioning.keeps_versions() {
+            return self.install_version(meta, head, pre).await;
+        }
         meta.tag = self.tag.clone();
         let objects = self.objects;
         let oid = head_oid(&self.bucket.id, self.key);

@@ -1,4 +1,4 @@
-//! Service and bucket operations: list, create, head, delete, location, ACL, versioning.
+//! Service and bucket operations: list, create, head, delete, location, ACL.
 
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
@@ -166,14 +166,4 @@ pub(super) async fn put_bucket_acl(
     let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
     s3.buckets.set_acl(&bucket.name, acl).await?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
-}
-
-pub(super) async fn get_bucket_versioning(
-    s3: &ShoalS3,
-    req: S3Request<GetBucketVersioningInput>,
-) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    let user = s3.user(&req).await?;
-    s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
-    // Never enabled: S3 answers an empty configuration.
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }

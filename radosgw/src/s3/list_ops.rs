@@ -7,8 +7,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{owner, timestamp};
 use super::{ShoalS3, Want};
-use crate::listing::{Item, ListParams, Listing, list_bucket};
+use crate::layout::{VERSION_PREFIX, version_key};
+use crate::listing::{Item, ListParams, Listing, list_bucket, list_versions};
 use crate::records::{BucketRecord, IndexEntry, UserRecord};
+use crate::versions::{self, NULL_ID, VersionRef};
 
 /// Most entries one listing returns (keys, parts, uploads), whatever the request asks.
 const MAX_LISTED: i32 = 1000;
@@ -227,47 +229,180 @@ pub(super) async fn list_object_versions(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     let enc = Encoder(url_mode(input.encoding_type.as_ref())?);
-    let params = ListParams {
+    let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
+    let version_marker = input.version_id_marker.clone().filter(|m| !m.is_empty());
+    if version_marker.is_some() && key_marker.is_none() {
+        return Err(s3_error!(
+            InvalidArgument,
+            "A version-id marker cannot be specified without a key marker."
+        ));
+    }
+    let mut params = ListParams {
         prefix: input.prefix.clone().unwrap_or_default(),
         delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+        start_after: key_marker.clone(),
         max_keys: max_keys(input.max_keys)?,
     };
-    let page = list(s3, caller.as_ref(), &input.bucket, &params).await?;
-    let (objects, common_prefixes) = page.objects(s3, &enc, true).await?;
-    // Unversioned: every object is its only, latest version, "null".
-    let versions = objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            key: o.key,
-            size: o.size,
-            e_tag: o.e_tag,
-            last_modified: o.last_modified,
-            owner: o.owner,
-            is_latest: Some(true),
-            version_id: Some("null".to_owned()),
-            storage_class: Some(ObjectVersionStorageClass::from_static(
-                ObjectVersionStorageClass::STANDARD,
-            )),
-            ..Default::default()
-        })
-        .collect();
-    let truncated = page.listing.is_truncated;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Want::List)
+        .await?;
+    let (versions, delete_markers, common_prefixes, next) = if bucket.versioning.keeps_versions() {
+        params.start_after = match &key_marker {
+            Some(key) => Some(version_position(s3, &bucket, key, version_marker.as_deref()).await?),
+            None => None,
+        };
+        listed_versions(s3, &bucket, &params, &enc, version_marker.is_some()).await?
+    } else {
+        let page = list(s3, caller.as_ref(), &input.bucket, &params).await?;
+        let (objects, common_prefixes) = page.objects(s3, &enc, true).await?;
+        // Never versioned: every object is its only, latest version, "null".
+        let versions = objects
+            .into_iter()
+            .map(|o| ObjectVersion {
+                key: o.key,
+                size: o.size,
+                e_tag: o.e_tag,
+                last_modified: o.last_modified,
+                owner: o.owner,
+                is_latest: Some(true),
+                version_id: Some(NULL_ID.to_owned()),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        let next = page
+            .listing
+            .next_marker
+            .filter(|_| page.listing.is_truncated)
+            .map(|key| (key, Some(NULL_ID.to_owned())));
+        (versions, Vec::new(), common_prefixes, next)
+    };
+    let truncated = next.is_some();
+    let (next_key_marker, next_version_id_marker) = next.unzip();
     Ok(S3Response::new(ListObjectVersionsOutput {
-        name: Some(page.bucket.name.clone()),
+        name: Some(bucket.name.clone()),
         prefix: Some(enc.apply(params.prefix.clone())),
         key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
         version_id_marker: input.version_id_marker,
         max_keys: Some(params.max_keys as i32),
         is_truncated: Some(truncated),
-        next_key_marker: enc.opt(page.listing.next_marker.clone().filter(|_| truncated)),
-        next_version_id_marker: truncated.then(|| "null".to_owned()),
+        next_key_marker: enc.opt(next_key_marker),
+        next_version_id_marker: next_version_id_marker.flatten(),
         versions: Some(versions),
+        delete_markers: (!delete_markers.is_empty()).then_some(delete_markers),
         common_prefixes: Some(common_prefixes),
         delimiter: enc.opt(params.delimiter.clone()),
         encoding_type: input.encoding_type,
         ..Default::default()
     }))
+}
+
+/// The listing position just after `key`'s version `version_id` (after all of `key`'s
+/// versions without one): a version key, `<key>\0<position>`.
+async fn version_position(
+    s3: &ShoalS3,
+    bucket: &BucketRecord,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<String> {
+    // 'g' sorts after every hex digit: past all of the key's versions.
+    let past_all = format!("{key}\0g");
+    let seq = match version_id.map(VersionRef::parse) {
+        None => return Ok(past_all),
+        Some(None) => return Err(s3_error!(InvalidArgument, "Invalid version id marker")),
+        Some(Some(VersionRef::Id { seq, .. })) => seq,
+        Some(Some(which @ VersionRef::Null)) => {
+            match s3.objects.find_record(bucket, key, &which).await? {
+                Some((seq, _)) => seq,
+                None => return Ok(past_all),
+            }
+        }
+    };
+    let after = version_key(key, seq);
+    Ok(String::from_utf8_lossy(&after[VERSION_PREFIX.len()..]).into_owned())
+}
+
+/// A page of a versioned bucket's versions and delete markers; the next page's markers
+/// if truncated. The newest version of each key is its latest, unless the page starts
+/// inside a key (`mid_key`).
+async fn listed_versions(
+    s3: &ShoalS3,
+    bucket: &BucketRecord,
+    params: &ListParams,
+    enc: &Encoder,
+    mid_key: bool,
+) -> S3Result<(
+    Vec<ObjectVersion>,
+    Vec<DeleteMarkerEntry>,
+    Vec<CommonPrefix>,
+    Option<(String, Option<String>)>,
+)> {
+    let listing = if params.max_keys == 0 {
+        Listing {
+            items: Vec::new(),
+            is_truncated: false,
+            next_marker: None,
+        }
+    } else {
+        list_versions(&s3.objects.cluster.index, &bucket.id, bucket.shards, params).await?
+    };
+    let mut owners = Owners {
+        s3,
+        known: HashMap::new(),
+    };
+    let mut previous: Option<String> = params
+        .start_after
+        .as_ref()
+        .filter(|_| mid_key)
+        .and_then(|p| p.rsplit_once('\0'))
+        .map(|(k, _)| k.to_owned());
+    let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut next = None;
+    for item in &listing.items {
+        match item {
+            Item::Object { key: at, entry } => {
+                let key = at.rsplit_once('\0').map_or(at.as_str(), |(k, _)| k);
+                let is_latest = previous.as_deref() != Some(key);
+                previous = Some(key.to_owned());
+                let version_id = versions::id_of(entry).to_owned();
+                next = Some((key.to_owned(), Some(version_id.clone())));
+                let owner = Some(owners.owner(&entry.owner).await?);
+                if entry.delete_marker {
+                    markers.push(DeleteMarkerEntry {
+                        key: Some(enc.apply(key.to_owned())),
+                        version_id: Some(version_id),
+                        is_latest: Some(is_latest),
+                        last_modified: Some(timestamp(entry.mtime_ms)),
+                        owner,
+                    });
+                } else {
+                    versions.push(ObjectVersion {
+                        key: Some(enc.apply(key.to_owned())),
+                        version_id: Some(version_id),
+                        is_latest: Some(is_latest),
+                        size: Some(entry.size as i64),
+                        e_tag: Some(ETag::Strong(entry.etag.clone())),
+                        last_modified: Some(timestamp(entry.mtime_ms)),
+                        owner,
+                        storage_class: Some(ObjectVersionStorageClass::from_static(
+                            ObjectVersionStorageClass::STANDARD,
+                        )),
+                        ..Default::default()
+                    });
+                }
+            }
+            Item::CommonPrefix(p) => {
+                next = Some((p.clone(), None));
+                prefixes.push(CommonPrefix {
+                    prefix: Some(enc.apply(p.clone())),
+                });
+            }
+        }
+    }
+    let next = next.filter(|_| listing.is_truncated);
+    Ok((versions, markers, prefixes, next))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod list_ops;
 mod multipart_ops;
 mod object_extra;
 mod object_ops;
+mod version_ops;
 
 use std::sync::Arc;
 
@@ -175,7 +176,14 @@ impl S3 for ShoalS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        bucket_ops::get_bucket_versioning(self, req).await
+        version_ops::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        version_ops::put_bucket_versioning(self, req).await
     }
 
     async fn put_object(

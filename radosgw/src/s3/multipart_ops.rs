@@ -11,6 +11,7 @@ use super::convert::{self, timestamp};
 use super::list_ops::{listed_max, url_mode};
 use super::object_extra::{check_copy_conditions, copy_source, source_stream};
 use super::object_ops::{check_key, check_storage_class};
+use super::version_ops::shown_id;
 use super::{ShoalS3, Want};
 use crate::buckets::no_such_bucket;
 use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
@@ -187,6 +188,7 @@ pub(super) async fn upload_part_copy(
     let part = txn.finish(written, checksums).await?;
     let c = Checksum::from(&part.checksums);
     Ok(S3Response::new(UploadPartCopyOutput {
+        copy_source_version_id: shown_id(&src_bucket, &src),
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(ETag::Strong(part.etag)),
             last_modified: Some(timestamp(part.mtime_ms)),
@@ -264,6 +266,7 @@ pub(super) async fn complete_multipart_upload(
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(convert::etag(&meta)),
+        version_id: shown_id(&bucket, &meta),
         checksum_type: composite.then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
         checksum_crc32: c.checksum_crc32,
         checksum_crc32c: c.checksum_crc32c,

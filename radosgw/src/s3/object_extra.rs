@@ -5,10 +5,11 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
 use super::object_ops::{ReadConditions, check_key, check_storage_class};
+use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
+use crate::objects::Preconditions;
 use crate::objects::read;
-use crate::objects::{Preconditions, no_such_key};
 use crate::records::{BucketRecord, CannedAcl, ObjectMeta, UserRecord};
 
 /// The source of a copy, readable by the caller, with its metadata.
@@ -28,11 +29,11 @@ pub(super) async fn copy_source(
             "only bucket/key copy sources are supported"
         ));
     };
-    convert::only_null_version(version_id.as_deref())?;
     let src_bucket = s3.bucket(Some(caller), bucket, Want::ReadObject).await?;
-    let Some(meta) = s3.objects.meta(&src_bucket, key).await? else {
-        return Err(no_such_key(key).into());
-    };
+    let which = version_ref(&src_bucket, version_id.as_deref())?;
+    let meta = find(s3, Some(caller), &src_bucket, key, which.as_ref(), 0)
+        .await?
+        .meta;
     if !may_read_object(Some(caller), &src_bucket, meta.acl) {
         return Err(s3_error!(AccessDenied));
     }
@@ -127,21 +128,26 @@ pub(super) async fn copy_object(
             last_modified: Some(timestamp(meta.mtime_ms)),
             ..Default::default()
         }),
+        version_id: shown_id(&bucket, &meta),
+        copy_source_version_id: shown_id(&src_bucket, &src),
         ..Default::default()
     }))
 }
 
+/// A version of an object in a bucket `user` owns (the current one without an id).
 async fn owned_object(
     s3: &ShoalS3,
     user: &UserRecord,
     bucket: &str,
     key: &str,
+    version_id: Option<&str>,
 ) -> S3Result<(BucketRecord, ObjectMeta)> {
     let bucket = s3.bucket(Some(user), bucket, Want::Own).await?;
-    match s3.objects.meta(&bucket, key).await? {
-        Some(meta) => Ok((bucket, meta)),
-        None => Err(no_such_key(key).into()),
-    }
+    let which = version_ref(&bucket, version_id)?;
+    let meta = find(s3, Some(user), &bucket, key, which.as_ref(), 0)
+        .await?
+        .meta;
+    Ok((bucket, meta))
 }
 
 pub(super) async fn get_object_tagging(
@@ -149,8 +155,16 @@ pub(super) async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
-    convert::only_null_version(req.input.version_id.as_deref())?;
-    let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
+    let input = &req.input;
+    let (bucket, meta) = owned_object(
+        s3,
+        &user,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+    )
+    .await?;
+    let version_id = shown_id(&bucket, &meta);
     let tag_set = meta
         .tags
         .into_iter()
@@ -161,7 +175,7 @@ pub(super) async fn get_object_tagging(
         .collect();
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set,
-        version_id: None,
+        version_id,
     }))
 }
 
@@ -171,7 +185,6 @@ pub(super) async fn put_object_tagging(
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    convert::only_null_version(input.version_id.as_deref())?;
     let tags: Vec<(String, String)> = input
         .tagging
         .tag_set
@@ -180,10 +193,16 @@ pub(super) async fn put_object_tagging(
         .collect();
     convert::check_tags(&tags)?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    s3.objects
-        .update_meta(&bucket, &input.key, |m| m.tags = tags.clone())
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
+    let meta = s3
+        .objects
+        .update_meta(&bucket, &input.key, which.as_ref(), |m| {
+            m.tags = tags.clone()
+        })
         .await?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    Ok(S3Response::new(PutObjectTaggingOutput {
+        version_id: shown_id(&bucket, &meta),
+    }))
 }
 
 pub(super) async fn delete_object_tagging(
@@ -191,12 +210,15 @@ pub(super) async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
-    convert::only_null_version(req.input.version_id.as_deref())?;
     let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
-    s3.objects
-        .update_meta(&bucket, &req.input.key, |m| m.tags.clear())
+    let which = version_ref(&bucket, req.input.version_id.as_deref())?;
+    let meta = s3
+        .objects
+        .update_meta(&bucket, &req.input.key, which.as_ref(), |m| m.tags.clear())
         .await?;
-    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    Ok(S3Response::new(DeleteObjectTaggingOutput {
+        version_id: shown_id(&bucket, &meta),
+    }))
 }
 
 pub(super) async fn get_object_acl(
@@ -204,8 +226,15 @@ pub(super) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let user = s3.user(&req).await?;
-    convert::only_null_version(req.input.version_id.as_deref())?;
-    let (_, meta) = owned_object(s3, &user, &req.input.bucket, &req.input.key).await?;
+    let input = &req.input;
+    let (_, meta) = owned_object(
+        s3,
+        &user,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+    )
+    .await?;
     let owner = convert::owner(&meta.owner, Some(&user).filter(|u| u.uid == meta.owner));
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(convert::acl_grants(meta.acl, &owner)),
@@ -247,14 +276,14 @@ pub(super) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    convert::only_null_version(input.version_id.as_deref())?;
     let acl = requested_acl(
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         input.access_control_policy.as_ref(),
     )?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
     s3.objects
-        .update_meta(&bucket, &input.key, |m| m.acl = acl)
+        .update_meta(&bucket, &input.key, which.as_ref(), |m| m.acl = acl)
         .await?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

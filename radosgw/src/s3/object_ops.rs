@@ -6,6 +6,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
+use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
 use crate::objects::read::{self, READ_CHUNK};
@@ -86,6 +87,7 @@ pub(super) async fn put_object(
     let c = &meta.checksums;
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag(&meta)),
+        version_id: shown_id(&bucket, &meta),
         checksum_crc32: c.crc32.clone(),
         checksum_crc32c: c.crc32c.clone(),
         checksum_sha1: c.sha1.clone(),
@@ -183,7 +185,11 @@ fn check_read(
 
 /// A missing key, as a reader may learn it: someone who may not list the bucket gets
 /// AccessDenied, as from S3, so that existence does not leak.
-fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> s3s::S3Error {
+pub(super) fn missing(
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    key: &str,
+) -> s3s::S3Error {
     let may_list = caller.is_some_and(|u| u.uid == bucket.owner)
         || bucket.acl == crate::records::CannedAcl::PublicRead;
     if may_list {
@@ -245,14 +251,17 @@ pub(super) async fn get_object(
     let bucket = s3
         .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
         .await?;
-    convert::only_null_version(input.version_id.as_deref())?;
-    let found = s3
-        .objects
-        .meta_and_head(&bucket, &input.key, READ_CHUNK)
-        .await?;
-    let Some((meta, head_bytes)) = found else {
-        return Err(missing(caller.as_ref(), &bucket, &input.key));
-    };
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
+    let found = find(
+        s3,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        which.as_ref(),
+        READ_CHUNK,
+    )
+    .await?;
+    let (meta, head_bytes) = (found.meta, found.head);
     check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let whole = range.is_none();
@@ -262,7 +271,7 @@ pub(super) async fn get_object(
         s3.objects.cluster.data.clone(),
         head_oid(&bucket.id, &input.key),
         meta.tag.clone(),
-        Some((0, head_bytes)),
+        head_bytes.map(|b| (0, b)),
         pieces,
     );
     let content_range = range.as_ref().map(|r| {
@@ -283,6 +292,7 @@ pub(super) async fn get_object(
         body: Some(StreamingBlob::wrap(body)),
         content_length: Some((span.end - span.start) as i64),
         content_range,
+        version_id: shown_id(&bucket, &meta),
         accept_ranges: Some("bytes".to_owned()),
         e_tag: Some(etag(&meta)),
         last_modified: Some(timestamp(meta.mtime_ms)),
@@ -335,10 +345,10 @@ pub(super) async fn head_object(
     let bucket = s3
         .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
         .await?;
-    convert::only_null_version(input.version_id.as_deref())?;
-    let Some(meta) = s3.objects.meta(&bucket, &input.key).await? else {
-        return Err(missing(caller.as_ref(), &bucket, &input.key));
-    };
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
+    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
+        .await?
+        .meta;
     check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
@@ -355,6 +365,7 @@ pub(super) async fn head_object(
             )
         }),
         accept_ranges: Some("bytes".to_owned()),
+        version_id: shown_id(&bucket, &meta),
         e_tag: Some(etag(&meta)),
         last_modified: Some(timestamp(meta.mtime_ms)),
         metadata: user_metadata(&meta),
@@ -386,12 +397,55 @@ pub(super) async fn delete_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    convert::only_null_version(input.version_id.as_deref())?;
-    s3.objects.delete(&bucket, &input.key).await?;
+    let done = delete_one(s3, &user, &bucket, &input.key, input.version_id.as_deref()).await?;
     Ok(S3Response::new(DeleteObjectOutput {
-        version_id: input.version_id,
+        version_id: done.version_id,
+        delete_marker: done.delete_marker.then_some(true),
         ..Default::default()
     }))
+}
+
+/// What a delete did, as S3 reports it.
+struct Deleted {
+    /// The version removed or the marker written (none in a bucket without versioning).
+    version_id: Option<String>,
+    /// That version is a delete marker.
+    delete_marker: bool,
+}
+
+/// Deletes `key` (a delete marker where versions are kept) or, given an id, exactly that
+/// version; a version that does not exist is already deleted, as in S3.
+async fn delete_one(
+    s3: &ShoalS3,
+    user: &UserRecord,
+    bucket: &BucketRecord,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<Deleted> {
+    let which = version_ref(bucket, version_id)?;
+    if !bucket.versioning.keeps_versions() {
+        s3.objects.delete(bucket, key).await?;
+        return Ok(Deleted {
+            version_id: version_id.map(str::to_owned),
+            delete_marker: false,
+        });
+    }
+    match which {
+        None => {
+            let marker = s3.objects.put_delete_marker(bucket, key, &user.uid).await?;
+            Ok(Deleted {
+                version_id: shown_id(bucket, &marker),
+                delete_marker: true,
+            })
+        }
+        Some(which) => {
+            let deleted = s3.objects.delete_version(bucket, key, &which).await?;
+            Ok(Deleted {
+                version_id: version_id.map(str::to_owned),
+                delete_marker: deleted.is_some_and(|m| m.delete_marker),
+            })
+        }
+    }
 }
 
 pub(super) async fn delete_objects(
@@ -408,21 +462,21 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for object in input.delete.objects {
-        let done = match convert::only_null_version(object.version_id.as_deref()) {
-            Ok(()) => s3
-                .objects
-                .delete(&bucket, &object.key)
-                .await
-                .map_err(s3s::S3Error::from),
-            Err(e) => Err(e),
-        };
-        match done {
-            Ok(()) => {
+        let asked = object.version_id.as_deref();
+        match delete_one(s3, &user, &bucket, &object.key, asked).await {
+            Ok(done) => {
                 if !quiet {
+                    // A new marker is reported as the marker's id, a deleted version as its own.
+                    let made_marker = asked.is_none() && done.delete_marker;
                     deleted.push(DeletedObject {
                         key: Some(object.key),
-                        version_id: object.version_id,
-                        ..Default::default()
+                        version_id: if made_marker {
+                            None
+                        } else {
+                            done.version_id.clone()
+                        },
+                        delete_marker: done.delete_marker.then_some(true),
+                        delete_marker_version_id: if made_marker { done.version_id } else { None },
                     });
                 }
             }

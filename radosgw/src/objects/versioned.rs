@@ -1,0 +1,414 @@
+//! Writes and deletes in a bucket that keeps versions (the layout is in [`crate::versions`]).
+//!
+//! Every change of a key's head is a compare-and-swap on the whole head metadata, so each
+//! commit replaces exactly the version its writer looked at. Before it, the writer settles the
+//! index, which gives the head it is about to replace a version record; after it, settling
+//! records the new head. A crash anywhere leaves the pending entry, and the janitor settles
+//! the key the same way. Data is queued for GC only with the guard "unless the head or a
+//! version record still carries this write's tag", so a race never deletes the bytes of a
+//! version that still exists.
+
+use bytes::Bytes;
+use rados::WriteOp;
+use rados::proto::osd::{Op, OpResult};
+use serde_bytes::ByteBuf;
+
+use super::{Objects, Preconditions, PutTxn};
+use crate::error::{GwError, GwResult};
+use crate::gc;
+use crate::ids;
+use crate::index;
+use crate::layout::{
+    META_XATTR, STRIPE, TAG_XATTR, before_versions_of, head_oid, tail_oid, tail_prefix, version_key,
+};
+use crate::records::{
+    BucketRecord, GcEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode,
+    encode, now_ms,
+};
+use crate::versions::{self, VersionRef};
+
+/// A head as read for a compare-and-swap: its metadata, the exact bytes of that metadata
+/// (the guard) and, when asked for, its data.
+pub struct HeadState {
+    /// The decoded metadata.
+    pub meta: ObjectMeta,
+    raw: Bytes,
+    data: Bytes,
+}
+
+impl HeadState {
+    /// A write guarded on this head being unchanged.
+    pub(super) fn guard(&self) -> WriteOp {
+        WriteOp::new()
+            .cmp_xattr(TAG_XATTR, Some(self.meta.tag.as_bytes()))
+            .cmp_xattr(META_XATTR, Some(&self.raw))
+    }
+}
+
+/// How many records one read of a key's versions returns.
+const RECORDS_PAGE: u32 = 100;
+
+impl Objects {
+    /// The head of `key` with its raw metadata, and its data if `with_data`.
+    pub async fn head_state(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        with_data: bool,
+    ) -> GwResult<Option<HeadState>> {
+        let oid = head_oid(&bucket.id, key);
+        let mut ops = vec![Op::GetXattr(META_XATTR.to_owned())];
+        if with_data {
+            ops.push(Op::Read {
+                off: 0,
+                len: Some(STRIPE),
+            });
+        }
+        let (raw, data) = match self.data().operate(&oid, ops, Bytes::new()).await {
+            Ok((reply, data)) => match reply.results.first() {
+                Some(OpResult::Xattr(Some(raw))) => (Bytes::copy_from_slice(raw), data),
+                _ => return Ok(None),
+            },
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let meta: ObjectMeta = decode(&oid, &raw)?;
+        if with_data && data.len() as u64 != meta.manifest.head_len {
+            return Err(GwError::BadRecord {
+                object: oid,
+                reason: format!(
+                    "head holds {} bytes where its manifest says {}",
+                    data.len(),
+                    meta.manifest.head_len
+                ),
+            });
+        }
+        Ok(Some(HeadState { meta, raw, data }))
+    }
+
+    /// Up to `limit` version records of `key`, newest first, after position `below` (`None`:
+    /// from the newest).
+    async fn records(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        below: Option<u64>,
+        limit: u32,
+    ) -> GwResult<Vec<(u64, ObjectMeta)>> {
+        let oid = index::shard_oid(bucket, key);
+        let after = match below {
+            Some(seq) => version_key(key, seq),
+            None => before_versions_of(key),
+        };
+        let page = match self
+            .cluster
+            .index
+            .omap_list(&oid, Some(&after), limit)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let page: Vec<_> = page
+            .into_iter()
+            .map(|(k, v)| (ByteBuf::from(k), ByteBuf::from(v)))
+            .collect();
+        index::version_records(&oid, key, &page)
+    }
+
+    /// Finds the record of the version `which` names, if it exists.
+    pub async fn find_record(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+    ) -> GwResult<Option<(u64, ObjectMeta)>> {
+        match which {
+            VersionRef::Id { seq, .. } => {
+                let oid = index::shard_oid(bucket, key);
+                let found = match self
+                    .cluster
+                    .index
+                    .omap_get(&oid, vec![version_key(key, *seq)])
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                match found.first() {
+                    Some((_, v)) => {
+                        let meta: ObjectMeta = decode(&oid, v)?;
+                        Ok(which.names(&meta).then_some((*seq, meta)))
+                    }
+                    None => Ok(None),
+                }
+            }
+            // At most one "null" version exists, anywhere in the order: search.
+            VersionRef::Null => {
+                let mut below = None;
+                loop {
+                    let page = self.records(bucket, key, below, RECORDS_PAGE).await?;
+                    let full = page.len() == RECORDS_PAGE as usize;
+                    below = page.last().map(|(seq, _)| *seq);
+                    if let Some(found) = page.into_iter().find(|(_, m)| versions::is_null(m)) {
+                        return Ok(Some(found));
+                    }
+                    if !full {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the head of `key` or, in a bucket that keeps versions, any version of it has
+    /// exactly `manifest` (a multipart completion's install landed, perhaps replaced since).
+    pub async fn holds_manifest(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        manifest: &Manifest,
+    ) -> GwResult<bool> {
+        if self
+            .meta(bucket, key)
+            .await?
+            .is_some_and(|h| h.manifest == *manifest)
+        {
+            return Ok(true);
+        }
+        if !bucket.versioning.keeps_versions() {
+            return Ok(false);
+        }
+        let mut below = None;
+        loop {
+            let page = self.records(bucket, key, below, RECORDS_PAGE).await?;
+            if page.iter().any(|(_, m)| m.manifest == *manifest) {
+                return Ok(true);
+            }
+            if page.len() < RECORDS_PAGE as usize {
+                return Ok(false);
+            }
+            below = page.last().map(|(seq, _)| *seq);
+        }
+    }
+
+    /// The metadata of the version `which` names and whether it is the head; a noncurrent
+    /// version's bytes are all in tails ([`versions::preserved`]).
+    pub async fn version_meta(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+    ) -> GwResult<Option<(ObjectMeta, bool)>> {
+        if let Some(head) = self.meta(bucket, key).await?
+            && which.names(&head)
+        {
+            return Ok(Some((head, true)));
+        }
+        Ok(self
+            .find_record(bucket, key, which)
+            .await?
+            .map(|(_, record)| (versions::preserved(&record, &bucket.id), false)))
+    }
+
+    /// Queues the data of version `meta` of `key` for deferred deletion, kept should the head
+    /// or a version record still carry its tag by then.
+    async fn collect_version(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> GwResult<()> {
+        let entry = GcEntry {
+            objects: versions::preserved(meta, &bucket.id).manifest.tails(),
+            unless_head: Some((head_oid(&bucket.id, key), meta.tag.clone())),
+            unless_version: Some((
+                index::shard_oid(bucket, key),
+                key.to_owned(),
+                meta.tag.clone(),
+            )),
+            ..GcEntry::default()
+        };
+        gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
+    }
+
+    /// Copies the head bytes of `old` to where [`versions::preserved`] says they are once it
+    /// is noncurrent (the same object whoever copies, so racing copies agree).
+    async fn preserve(&self, bucket: &BucketRecord, old: &HeadState) -> GwResult<()> {
+        if old.data.is_empty() {
+            return Ok(());
+        }
+        let oid = tail_oid(&tail_prefix(&bucket.id, &old.meta.tag), 0);
+        self.data().write_full(&oid, old.data.clone()).await?;
+        Ok(())
+    }
+
+    /// Writes a delete marker as the newest version of `key` (a DELETE without a version id
+    /// in a bucket that keeps versions); returns the marker.
+    pub async fn put_delete_marker(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        owner: &str,
+    ) -> GwResult<ObjectMeta> {
+        let txn = self.start_install(bucket, key).await?;
+        let marker = ObjectMeta {
+            owner: owner.to_owned(),
+            delete_marker: true,
+            ..ObjectMeta::default()
+        };
+        txn.install(marker, Bytes::new(), &Preconditions::default())
+            .await
+    }
+
+    /// Deletes exactly the version `which` of `key`: the head's next newest version takes a
+    /// deleted head's place. Returns the deleted version (`None`: there was none such).
+    pub async fn delete_version(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+    ) -> GwResult<Option<ObjectMeta>> {
+        let tag = ids::random_hex::<8>();
+        let pending = PendingEntry {
+            op: PendingOp::Delete,
+            since_ms: now_ms(),
+            tail_prefix: String::new(),
+        };
+        index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
+        let oid = head_oid(&bucket.id, key);
+        let mut deleted = None;
+        loop {
+            self.settle_index(bucket, key, None).await?;
+            let head = self.head_state(bucket, key, false).await?;
+            if let Some(h) = head.as_ref().filter(|h| which.names(&h.meta)) {
+                let seq = versions::seq_of(&h.meta);
+                let next = self.records(bucket, key, Some(seq), 1).await?;
+                self.collect_version(bucket, key, &h.meta).await?;
+                let op = match next.into_iter().next() {
+                    Some((_, record)) => {
+                        let mut promoted = versions::preserved(&record, &bucket.id);
+                        promoted.seq_hwm = h.meta.seq_hwm.max(seq);
+                        promoted.list_gen = h.meta.list_gen.wrapping_add(1);
+                        h.guard()
+                            .write_full(Bytes::new())
+                            .set_xattr(META_XATTR, &encode(&promoted))
+                            .set_xattr(TAG_XATTR, promoted.tag.as_bytes())
+                    }
+                    None => h.guard().remove(),
+                };
+                match self.data().write(&oid, op).await.map_err(GwError::from) {
+                    Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
+                    other => {
+                        other?;
+                        deleted = Some(h.meta.clone());
+                        break;
+                    }
+                }
+            }
+            let Some((seq, record)) = self.find_record(bucket, key, which).await? else {
+                break;
+            };
+            self.collect_version(bucket, key, &record).await?;
+            self.cluster
+                .index
+                .omap_rm(&index::shard_oid(bucket, key), vec![version_key(key, seq)])
+                .await?;
+            deleted = Some(record);
+            // A promotion that read the version list before the removal must fail its swap.
+            if let Some(h) = &head {
+                let mut bumped = h.meta.clone();
+                bumped.list_gen = bumped.list_gen.wrapping_add(1);
+                let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));
+                match self.data().write(&oid, op).await.map_err(GwError::from) {
+                    // Look again: the version may have been promoted meanwhile.
+                    Err(e) if e.is_guard_failed() => continue,
+                    Err(e) if e.is_not_found() => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            break;
+        }
+        self.settle_index(bucket, key, Some(&tag)).await?;
+        Ok(deleted)
+    }
+}
+
+impl PutTxn<'_> {
+    /// [`PutTxn::install`] in a bucket that keeps versions: the head becomes a new version
+    /// (or, suspended, the "null" one), the replaced head stays as a noncurrent version
+    /// unless the new one replaces it.
+    pub(super) async fn install_version(
+        self,
+        mut meta: ObjectMeta,
+        head: Bytes,
+        pre: &Preconditions,
+    ) -> GwResult<ObjectMeta> {
+        let objects = self.objects;
+        let (bucket, key) = (self.bucket, self.key);
+        let null = bucket.versioning == Versioning::Suspended;
+        let oid = head_oid(&bucket.id, key);
+        meta.tag = self.tag.clone();
+        loop {
+            // The head about to be replaced gets its record first.
+            objects.settle_index(bucket, key, None).await?;
+            let old = objects.head_state(bucket, key, true).await?;
+            let current = old.as_ref().map(|o| &o.meta).filter(|m| !m.delete_marker);
+            if let Err(e) = pre.check(current) {
+                self.abort().await?;
+                return Err(e);
+            }
+            let max_recorded = match &old {
+                Some(_) => None,
+                None => objects
+                    .records(bucket, key, None, 1)
+                    .await?
+                    .first()
+                    .map(|(seq, _)| *seq),
+            };
+            let stamp = versions::next_stamp(old.as_ref().map(|o| &o.meta), max_recorded, null);
+            meta.seq_hwm = stamp.seq;
+            meta.version = Some(stamp);
+            meta.replaces_null = None;
+            meta.list_gen = 0;
+            match &old {
+                Some(old) if versions::keeps(&old.meta, null) => {
+                    objects.preserve(bucket, old).await?;
+                }
+                Some(old) => {
+                    objects.collect_version(bucket, key, &old.meta).await?;
+                    meta.replaces_null = Some(versions::seq_of(&old.meta));
+                }
+                None => {}
+            }
+            if null
+                && meta.replaces_null.is_none()
+                && let Some((seq, record)) =
+                    objects.find_record(bucket, key, &VersionRef::Null).await?
+            {
+                objects.collect_version(bucket, key, &record).await?;
+                meta.replaces_null = Some(seq);
+            }
+            let op = match &old {
+                Some(old) => old.guard(),
+                None => WriteOp::new().cmp_xattr(TAG_XATTR, None),
+            }
+            .write_full(head.clone())
+            .set_xattr(META_XATTR, &encode(&meta))
+            .set_xattr(TAG_XATTR, self.tag.as_bytes());
+            match objects.data().write(&oid, op).await.map_err(GwError::from) {
+                Err(e) if e.is_guard_failed() => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        objects.settle_index(bucket, key, Some(&self.tag)).await?;
+        Ok(meta)
+    }
+}

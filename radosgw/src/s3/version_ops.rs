@@ -1,0 +1,227 @@
+//! Bucket versioning (Get/PutBucketVersioning) and what every object operation shares about
+//! versions: which version a request names, the ids responses show, delete markers' errors.
+
+use bytes::Bytes;
+use s3s::dto::*;
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, timestamp};
+use super::{ShoalS3, Want};
+use crate::listing::{ListParams, list_bucket};
+use crate::records::{BucketRecord, ObjectMeta, UserRecord, Versioning};
+use crate::versions::{self, VersionRef};
+
+pub(super) async fn get_bucket_versioning(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let user = s3.user(&req).await?;
+    let bucket = s3
+        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .await?;
+    let status = match bucket.versioning {
+        // Never enabled: S3 answers an empty configuration.
+        Versioning::Off => None,
+        Versioning::Enabled => Some(BucketVersioningStatus::ENABLED),
+        Versioning::Suspended => Some(BucketVersioningStatus::SUSPENDED),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status: status.map(BucketVersioningStatus::from_static),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn put_bucket_versioning(
+    s3: &ShoalS3,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let user = s3.user(&req).await?;
+    let input = req.input;
+    let config = &input.versioning_configuration;
+    if config
+        .mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+        || input.mfa.is_some()
+    {
+        return Err(s3_error!(NotImplemented, "MFA delete is not supported"));
+    }
+    let state = match config.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+        Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+        _ => {
+            return Err(s3_error!(
+                MalformedXML,
+                "the versioning status must be Enabled or Suspended"
+            ));
+        }
+    };
+    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
+    s3.buckets.set_versioning(&bucket.name, state).await?;
+    if bucket.versioning == Versioning::Off {
+        adopt(
+            s3,
+            &BucketRecord {
+                versioning: state,
+                ..bucket
+            },
+        )
+        .await?;
+    }
+    Ok(S3Response::new(PutBucketVersioningOutput::default()))
+}
+
+/// Gives every object written before versioning its version record (the "null" version),
+/// so ListObjectVersions, which reads only records, shows it. Settling is idempotent, so a
+/// call cut short is finished by the next one or by any later write of the key.
+async fn adopt(s3: &ShoalS3, bucket: &BucketRecord) -> S3Result<()> {
+    let mut params = ListParams {
+        max_keys: 1000,
+        ..ListParams::default()
+    };
+    let mut adopted = 0usize;
+    loop {
+        let page = list_bucket(
+            &s3.objects.cluster.index,
+            &bucket.id,
+            bucket.shards,
+            &params,
+        )
+        .await?;
+        for item in &page.items {
+            if let crate::listing::Item::Object { key, .. } = item {
+                s3.objects.settle_index(bucket, key, None).await?;
+                adopted += 1;
+            }
+        }
+        if !page.is_truncated {
+            break;
+        }
+        params.start_after = page.next_marker;
+    }
+    tracing::info!(
+        bucket = bucket.name,
+        objects = adopted,
+        "versioning enabled; existing objects are its null versions"
+    );
+    Ok(())
+}
+
+/// The version a request's `versionId` names in `bucket` (`None`: the current one). In a
+/// bucket that never had versioning, only "null" names the (one) version an object has.
+pub(super) fn version_ref(
+    bucket: &BucketRecord,
+    version_id: Option<&str>,
+) -> S3Result<Option<VersionRef>> {
+    let Some(id) = version_id else {
+        return Ok(None);
+    };
+    if !bucket.versioning.keeps_versions() {
+        convert::only_null_version(Some(id))?;
+        return Ok(None);
+    }
+    VersionRef::parse(id)
+        .map(Some)
+        .ok_or_else(|| s3_error!(InvalidArgument, "Invalid version id specified"))
+}
+
+/// The version id a response shows for `meta`: none in a bucket that never had
+/// versioning, as S3.
+pub(super) fn shown_id(bucket: &BucketRecord, meta: &ObjectMeta) -> Option<String> {
+    bucket
+        .versioning
+        .keeps_versions()
+        .then(|| versions::id_of(meta).to_owned())
+}
+
+/// What a read found: the version's metadata and, for the head, its first bytes.
+pub(super) struct Found {
+    /// The version.
+    pub meta: ObjectMeta,
+    /// Head bytes read with the metadata (`None`: read them with the rest).
+    pub head: Option<Bytes>,
+}
+
+/// Finds the version of `key` that `which` names (the current one for `None`), reading the
+/// head's first bytes with it if `head_want` > 0. A delete marker is an error here:
+/// 404 for the current version, 405 for one named by id, with S3's marker headers.
+pub(super) async fn find(
+    s3: &ShoalS3,
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    key: &str,
+    which: Option<&VersionRef>,
+    head_want: u64,
+) -> S3Result<Found> {
+    let found = match which {
+        None if head_want > 0 => {
+            s3.objects
+                .meta_and_head(bucket, key, head_want)
+                .await?
+                .map(|(meta, head)| Found {
+                    meta,
+                    head: Some(head),
+                })
+        }
+        None => s3
+            .objects
+            .meta(bucket, key)
+            .await?
+            .map(|meta| Found { meta, head: None }),
+        Some(which) => s3
+            .objects
+            .version_meta(bucket, key, which)
+            .await?
+            .map(|(meta, _)| Found { meta, head: None }),
+    };
+    let Some(found) = found else {
+        return Err(match which {
+            Some(_) if may_list(caller, bucket) => s3_error!(NoSuchVersion),
+            _ => super::object_ops::missing(caller, bucket, key),
+        });
+    };
+    if found.meta.delete_marker {
+        return Err(marker_error(bucket, &found.meta, which.is_some(), caller));
+    }
+    Ok(found)
+}
+
+fn may_list(caller: Option<&UserRecord>, bucket: &BucketRecord) -> bool {
+    caller.is_some_and(|u| u.uid == bucket.owner)
+        || bucket.acl == crate::records::CannedAcl::PublicRead
+}
+
+/// A read of a delete marker: NoSuchKey when it is the current version, MethodNotAllowed
+/// when named by id, both saying it is a marker and which.
+fn marker_error(
+    bucket: &BucketRecord,
+    marker: &ObjectMeta,
+    named: bool,
+    caller: Option<&UserRecord>,
+) -> S3Error {
+    if !may_list(caller, bucket) {
+        return s3_error!(AccessDenied);
+    }
+    let mut e = if named {
+        s3_error!(MethodNotAllowed, "the specified version is a delete marker")
+    } else {
+        s3_error!(NoSuchKey, "the current version is a delete marker")
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(versions::id_of(marker)) {
+        headers.insert("x-amz-version-id", v);
+    }
+    if named {
+        let mut date = Vec::new();
+        let formatted = timestamp(marker.mtime_ms).format(TimestampFormat::HttpDate, &mut date);
+        if let (Ok(()), Ok(v)) = (formatted, http::HeaderValue::from_bytes(&date)) {
+            headers.insert(http::header::LAST_MODIFIED, v);
+        }
+    }
+    e.set_headers(headers);
+    e
+}
