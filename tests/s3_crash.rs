@@ -273,3 +273,244 @@ async fn gateway_kill_9_mid_writes_loses_nothing_and_leaves_no_orphans() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// What one writer of the versioned crash test knows: each acknowledged version's id and
+/// seed (`None`: a delete marker), the versions whose deletion was acknowledged, and the
+/// operation that was in flight when the gateway died.
+#[derive(Debug, Default)]
+struct Versions {
+    acked: BTreeMap<String, Option<u64>>,
+    deleted: BTreeSet<String>,
+    in_flight: Option<String>,
+}
+
+/// PUTs, delete markers and deletes of specific older versions on one key, until the
+/// gateway is gone.
+async fn versioned_writer(s3: aws_sdk_s3::Client, w: u64, state: Arc<Mutex<Versions>>) {
+    let key = format!("v{w}");
+    for n in 0.. {
+        let seed = w * 1_000_000 + n + 1;
+        let older = {
+            let s = state.lock().unwrap();
+            s.acked
+                .keys()
+                .find(|id| !s.deleted.contains(*id) && n % 3 == 2)
+                .cloned()
+        };
+        state.lock().unwrap().in_flight = Some(format!("op {n}"));
+        if let Some(id) = older {
+            // Delete an acknowledged older version by id.
+            if s3
+                .delete_object()
+                .bucket(VBUCKET)
+                .key(&key)
+                .version_id(&id)
+                .send()
+                .await
+                .is_err()
+            {
+                return;
+            }
+            state.lock().unwrap().deleted.insert(id);
+        } else if n % 5 == 4 {
+            let Ok(out) = s3.delete_object().bucket(VBUCKET).key(&key).send().await else {
+                return;
+            };
+            let id = out.version_id().expect("a marker id").to_owned();
+            state.lock().unwrap().acked.insert(id, None);
+        } else {
+            let Ok(out) = s3
+                .put_object()
+                .bucket(VBUCKET)
+                .key(&key)
+                .body(ByteStream::from(data_of(seed)))
+                .send()
+                .await
+            else {
+                return;
+            };
+            let id = out.version_id().expect("a version id").to_owned();
+            state.lock().unwrap().acked.insert(id, Some(seed));
+        }
+        state.lock().unwrap().in_flight = None;
+    }
+}
+
+const VBUCKET: &str = "vcrash";
+
+/// Every version and delete marker id ListObjectVersions shows, by key.
+async fn version_ids(s3: &aws_sdk_s3::Client) -> BTreeMap<String, BTreeSet<String>> {
+    let resp = s3
+        .list_object_versions()
+        .bucket(VBUCKET)
+        .send()
+        .await
+        .must("list versions");
+    assert!(
+        !resp.is_truncated().unwrap_or(false),
+        "one page holds them all"
+    );
+    let ids = resp
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap(), v.version_id().unwrap()))
+        .chain(
+            resp.delete_markers()
+                .iter()
+                .map(|m| (m.key().unwrap(), m.version_id().unwrap())),
+        );
+    let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (key, id) in ids {
+        listed
+            .entry(key.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+    }
+    listed
+}
+
+/// kill -9 of the gateway while versioned PUTs, delete markers and deletes of named versions
+/// run: after a restart every acknowledged version reads back whole (markers are listed),
+/// no version whose deletion was acknowledged comes back, the listing holds nothing else
+/// but what was in flight, and once every version is deleted, janitor and GC leave no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_kill_9_mid_versioned_writes_loses_no_version() {
+    let mut cluster = Cluster::start();
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket(VBUCKET)
+        .send()
+        .await
+        .must("create bucket");
+    s3.put_bucket_versioning()
+        .bucket(VBUCKET)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .must("enable versioning");
+    let states: Vec<_> = (0..WRITERS)
+        .map(|_| Arc::new(Mutex::new(Versions::default())))
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(versioned_writer(s3.clone(), w, states[w as usize].clone())))
+        .collect();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let done = states
+            .iter()
+            .filter(|s| {
+                let s = s.lock().unwrap();
+                s.acked.len() >= 4 && !s.deleted.is_empty()
+            })
+            .count();
+        if done == WRITERS as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.kill_gateway();
+    for w in writers {
+        w.await.unwrap();
+    }
+    cluster.restart_gateway();
+    let s3 = cluster.s3();
+    // The writers are done: what they knew is final.
+    let states: Vec<Versions> = states
+        .into_iter()
+        .map(|s| Arc::try_unwrap(s).unwrap().into_inner().unwrap())
+        .collect();
+
+    for (w, state) in states.iter().enumerate() {
+        let key = format!("v{w}");
+        eprintln!(
+            "{key}: {} versions acknowledged, {} deletions, in flight: {:?}",
+            state.acked.len(),
+            state.deleted.len(),
+            state.in_flight
+        );
+        for (id, seed) in &state.acked {
+            let got = s3
+                .get_object()
+                .bucket(VBUCKET)
+                .key(&key)
+                .version_id(id)
+                .send()
+                .await;
+            match (state.deleted.contains(id), seed, got) {
+                (true, _, Ok(_)) => panic!("{key} {id}: deleted, yet it reads"),
+                (true, _, Err(_)) => {}
+                (false, Some(seed), Ok(out)) => {
+                    assert!(body(out.body).await == data_of(*seed), "{key} {id}: torn");
+                }
+                (false, Some(_), Err(e)) => panic!("{key} {id}: acknowledged version lost: {e:?}"),
+                (false, None, got) => {
+                    let e = got.expect_err("a delete marker does not read");
+                    assert_eq!(
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        Some(405),
+                        "{key} {id}"
+                    );
+                }
+            }
+        }
+    }
+
+    // The listing converges (janitor) on the acknowledged live versions, plus at most the
+    // one version each writer had in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let listed = version_ids(&s3).await;
+        let settled = states.iter().enumerate().all(|(w, state)| {
+            let live: BTreeSet<String> = state
+                .acked
+                .keys()
+                .filter(|id| !state.deleted.contains(*id))
+                .cloned()
+                .collect();
+            let have = listed.get(&format!("v{w}")).cloned().unwrap_or_default();
+            let extra = have.difference(&live).count();
+            live.is_subset(&have) && extra <= usize::from(state.in_flight.is_some())
+        });
+        if settled {
+            break listed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the version listing never matched what was acknowledged: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // Deleting every version listed (a write cut off after its head swap is listed once the
+    // janitor has settled it) leaves, after janitor and GC, no data at all.
+    let mut listed = listed;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        for (key, ids) in &listed {
+            for id in ids {
+                s3.delete_object()
+                    .bucket(VBUCKET)
+                    .key(key)
+                    .version_id(id)
+                    .send()
+                    .await
+                    .must("delete a version");
+            }
+        }
+        let have = cluster.data_pool_objects();
+        if listed.is_empty() && have.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "data pool still holds {have:?} after every version was deleted"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        listed = version_ids(&s3).await;
+    }
+}
