@@ -198,3 +198,139 @@ print('ok')
         .arg(&cluster.user.secret_key);
     run(cmd, "botocore: empty PUT, then a 1 MiB PUT, five times");
 }
+
+/// Runs `cmd` like [`run`] and returns its stdout parsed as JSON.
+fn run_json(mut cmd: Command, what: &str) -> serde_json::Value {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// README's recipe "restore an overwritten or deleted object", with the aws CLI as written
+/// there: enable versioning, overwrite and delete, list the versions, read an old one back,
+/// copy it back as the newest, and undo a delete by deleting its marker.
+#[test]
+fn aws_cli_restores_overwritten_and_deleted_objects() {
+    if !available("aws") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let work = TempDir::new("s3-versions");
+    let aws = |args: &[&str]| {
+        let mut cmd = client(&cluster, "aws");
+        cmd.args(args);
+        cmd
+    };
+    run(aws(&["s3", "mb", "s3://photos"]), "mb");
+    run(
+        aws(&[
+            "s3api",
+            "put-bucket-versioning",
+            "--bucket",
+            "photos",
+            "--versioning-configuration",
+            "Status=Enabled",
+        ]),
+        "put-bucket-versioning",
+    );
+    let (first, second) = (work.0.join("first.jpg"), work.0.join("second.jpg"));
+    std::fs::write(&first, random_bytes(300_000, 1)).unwrap();
+    std::fs::write(&second, random_bytes(200_000, 2)).unwrap();
+    for file in [&first, &second] {
+        let mut cp = aws(&["s3", "cp"]);
+        cp.arg(file).arg("s3://photos/cat.jpg");
+        run(cp, "s3 cp");
+    }
+    run(aws(&["s3", "rm", "s3://photos/cat.jpg"]), "s3 rm");
+
+    let listed = run_json(
+        aws(&[
+            "s3api",
+            "list-object-versions",
+            "--bucket",
+            "photos",
+            "--prefix",
+            "cat.jpg",
+        ]),
+        "list-object-versions",
+    );
+    let versions = listed["Versions"].as_array().expect("Versions");
+    let markers = listed["DeleteMarkers"].as_array().expect("DeleteMarkers");
+    assert_eq!((versions.len(), markers.len()), (2, 1), "{listed}");
+    assert_eq!(markers[0]["IsLatest"], true);
+    let oldest = versions
+        .iter()
+        .find(|v| v["Size"] == 300_000)
+        .expect("the first upload")["VersionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let marker = markers[0]["VersionId"].as_str().unwrap().to_owned();
+
+    let restored = work.0.join("cat-restored.jpg");
+    let mut get = aws(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        "photos",
+        "--key",
+        "cat.jpg",
+        "--version-id",
+        &oldest,
+    ]);
+    get.arg(&restored);
+    run(get, "get-object --version-id");
+    assert!(std::fs::read(&restored).unwrap() == std::fs::read(&first).unwrap());
+
+    // Undo the delete: the second upload is current again.
+    run(
+        aws(&[
+            "s3api",
+            "delete-object",
+            "--bucket",
+            "photos",
+            "--key",
+            "cat.jpg",
+            "--version-id",
+            &marker,
+        ]),
+        "delete-object --version-id MARKER",
+    );
+    let back = work.0.join("back.jpg");
+    let mut cp = aws(&["s3", "cp", "s3://photos/cat.jpg"]);
+    cp.arg(&back);
+    run(cp, "s3 cp after undoing the delete");
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&second).unwrap());
+
+    // Copy the first upload back as the newest version.
+    let source = format!("photos/cat.jpg?versionId={oldest}");
+    run(
+        aws(&[
+            "s3api",
+            "copy-object",
+            "--bucket",
+            "photos",
+            "--key",
+            "cat.jpg",
+            "--copy-source",
+            &source,
+        ]),
+        "copy-object from a version",
+    );
+    let mut cp = aws(&["s3", "cp", "s3://photos/cat.jpg"]);
+    cp.arg(&back);
+    run(cp, "s3 cp after the copy");
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&first).unwrap());
+}

@@ -87,7 +87,20 @@ pub(super) async fn copy_object(
         .tagging_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
-    if src_bucket.id == bucket.id && src_key == input.key && !replace && !replace_tags {
+    // Copying a named version onto its own key is how S3 restores an older version.
+    let names_version = matches!(
+        &input.copy_source,
+        CopySource::Bucket {
+            version_id: Some(_),
+            ..
+        }
+    );
+    if src_bucket.id == bucket.id
+        && src_key == input.key
+        && !replace
+        && !replace_tags
+        && !names_version
+    {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
