@@ -1,5 +1,5 @@
-//! Bucket listing (ListObjects V1/V2; ListObjectVersions of an unversioned bucket, where each
-//! key is its one "null" version): S3's prefix/delimiter/marker rules over a sharded index.
+//! Bucket listing (ListObjects V1/V2 over the listed entries, ListObjectVersions over version
+//! records): S3's prefix/delimiter/marker rules over a sharded index.
 //!
 //! A key lives in the index shard its hash picks, so each shard is a sorted subset and a
 //! listing is a k-way merge. Two pure state machines do the work and read nothing themselves,
@@ -695,6 +695,23 @@ mod tests {
         assert_eq!(omap_after(ENTRY_PREFIX, Some(b"x")), b"o/x");
         assert!(omap_after(VERSION_PREFIX, None).as_slice() > b"p/~".as_slice());
         assert_eq!(omap_after(VERSION_PREFIX, Some(b"x\0f")), b"v/x\0f");
+    }
+
+    #[test]
+    fn version_keys_roll_up_on_the_key_alone() {
+        let params = ListParams {
+            delimiter: Some("f".into()),
+            max_keys: 10,
+            ..ListParams::default()
+        };
+        let mut lister = Lister::of_versions(&params);
+        // A hex position holding the delimiter is not a common prefix; a key holding it is.
+        for key in ["a\0fffe", "a\0ffff", "buff\0fffe", "buff\0ffff", "c\0f0"] {
+            lister.handle_key(key.to_owned(), ());
+        }
+        let items = lister.finish().items;
+        let shown: Vec<&str> = items.iter().map(Item::marker).collect();
+        assert_eq!(shown, vec!["a\0fffe", "a\0ffff", "buf", "c\0f0"]);
     }
 
     #[test]
