@@ -620,3 +620,141 @@ async fn multipart_and_copy_make_versions() {
     assert_eq!(tags.tag_set().len(), 1);
     assert_eq!(tags.version_id(), Some(multipart.as_str()));
 }
+
+/// Four clients at once on one key: PUTs, delete markers and deletes of their own older
+/// versions by id, racing each other's head swaps and promotions. Afterwards the version list
+/// is exactly what was acknowledged and not deleted, each client's versions in the order its
+/// writes were acknowledged; every version reads back; the latest is what a plain GET sees;
+/// and once all are deleted GC leaves no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_and_deletes_keep_an_exact_version_list() {
+    let cluster = Cluster::start();
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("race")
+        .send()
+        .await
+        .must("create");
+    set_versioning(&s3, "race", BucketVersioningStatus::Enabled).await;
+
+    let clients: Vec<_> = (0..4u64)
+        .map(|c| {
+            let s3 = s3.clone();
+            tokio::spawn(async move {
+                // (id, content; None for a marker), in acknowledgement order; then deleted ids.
+                let mut made: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+                let mut deleted = Vec::new();
+                for n in 0..12u64 {
+                    if n % 4 == 3 {
+                        let victim = made
+                            .iter()
+                            .map(|(id, _)| id.clone())
+                            .find(|id| !deleted.contains(id));
+                        if let Some(id) = victim {
+                            s3.delete_object()
+                                .bucket("race")
+                                .key("hot")
+                                .version_id(&id)
+                                .send()
+                                .await
+                                .must("delete own version");
+                            deleted.push(id);
+                            continue;
+                        }
+                    }
+                    if n % 5 == 4 {
+                        let out = s3
+                            .delete_object()
+                            .bucket("race")
+                            .key("hot")
+                            .send()
+                            .await
+                            .must("delete marker");
+                        made.push((out.version_id().unwrap().to_owned(), None));
+                    } else {
+                        let data =
+                            random_bytes(if n % 3 == 0 { 5 * MIB } else { 1000 }, c * 100 + n);
+                        let id = put_version(&s3, "race", "hot", &data).await;
+                        made.push((id, Some(data)));
+                    }
+                }
+                (made, deleted)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in clients {
+        results.push(c.await.unwrap());
+    }
+
+    let listed = all_versions(&s3, "race", "", 1000).await;
+    let listed_ids: Vec<&str> = listed.iter().map(|e| e.1.as_str()).collect();
+    let mut want = std::collections::BTreeSet::new();
+    for (made, deleted) in &results {
+        let live: Vec<&str> = made
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| !deleted.iter().any(|d| d == id))
+            .collect();
+        // The list is newest first: a client's live versions appear in reverse ack order.
+        let order: Vec<&str> = listed_ids
+            .iter()
+            .copied()
+            .filter(|id| live.contains(id))
+            .collect();
+        let mut newest_first = live.clone();
+        newest_first.reverse();
+        let (versions, markers): (Vec<&str>, Vec<&str>) = newest_first
+            .iter()
+            .partition(|id| made.iter().any(|(m, d)| m == *id && d.is_some()));
+        let (got_versions, got_markers): (Vec<&str>, Vec<&str>) = order
+            .iter()
+            .partition(|id| made.iter().any(|(m, d)| m == *id && d.is_some()));
+        assert_eq!(
+            got_versions, versions,
+            "a client's versions in its ack order"
+        );
+        assert_eq!(got_markers, markers, "a client's markers in its ack order");
+        for (id, data) in made {
+            if let (Some(data), false) = (data, deleted.contains(id)) {
+                assert_same(&get_version(&s3, "race", "hot", id).await, data, id);
+            }
+        }
+        want.extend(live.iter().map(|id| id.to_string()));
+    }
+    let got: std::collections::BTreeSet<String> =
+        listed_ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(got, want, "exactly the acknowledged, undeleted versions");
+    assert_eq!(listed.len(), want.len(), "each version listed once");
+
+    // The latest listed is what a plain GET sees.
+    let latest: Vec<&Listed> = listed.iter().filter(|e| e.2).collect();
+    assert_eq!(latest.len(), 1, "one latest version: {listed:?}");
+    match s3.get_object().bucket("race").key("hot").send().await {
+        Ok(out) => assert_eq!(out.version_id(), Some(latest[0].1.as_str())),
+        Err(e) => {
+            assert!(latest[0].3, "a plain GET fails only under a delete marker");
+            assert_eq!(marker_headers(&e).1.as_deref(), Some(latest[0].1.as_str()));
+        }
+    }
+
+    for (key, id, _, _) in &listed {
+        s3.delete_object()
+            .bucket("race")
+            .key(key)
+            .version_id(id)
+            .send()
+            .await
+            .must("delete a version");
+    }
+    assert!(all_versions(&s3, "race", "", 1000).await.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = cluster.data_pool_objects();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "data left: {left:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -86,6 +86,28 @@ impl Objects {
         Ok(Some(HeadState { meta, raw, data }))
     }
 
+    /// Settles the index of `key` and returns the head as that settling read it: a swap
+    /// guarded on this head replaces a version whose record exists. (Reading the head again
+    /// after settling would not do: a write landing in between would be replaced before
+    /// anyone recorded it.)
+    async fn settled_head(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        with_data: bool,
+    ) -> GwResult<Option<HeadState>> {
+        let seen = std::sync::Mutex::new(None);
+        index::settle(&self.cluster.index, bucket, key, None, || async {
+            let head = self.head_state(bucket, key, with_data).await?;
+            let meta = head.as_ref().map(|h| h.meta.clone());
+            *seen.lock().expect("settled head lock") = Some(head);
+            Ok(meta)
+        })
+        .await?;
+        let head = seen.lock().expect("settled head lock").take();
+        Ok(head.flatten())
+    }
+
     /// Up to `limit` version records of `key`, newest first, after position `below` (`None`:
     /// from the newest).
     async fn records(
@@ -281,8 +303,7 @@ impl Objects {
         let oid = head_oid(&bucket.id, key);
         let mut deleted = None;
         loop {
-            self.settle_index(bucket, key, None).await?;
-            let head = self.head_state(bucket, key, false).await?;
+            let head = self.settled_head(bucket, key, false).await?;
             if let Some(h) = head.as_ref().filter(|h| which.names(&h.meta)) {
                 let seq = versions::seq_of(&h.meta);
                 let next = self.records(bucket, key, Some(seq), 1).await?;
@@ -354,9 +375,8 @@ impl PutTxn<'_> {
         let oid = head_oid(&bucket.id, key);
         meta.tag = self.tag.clone();
         loop {
-            // The head about to be replaced gets its record first.
-            objects.settle_index(bucket, key, None).await?;
-            let old = objects.head_state(bucket, key, true).await?;
+            // The head about to be replaced has its record before it is replaced.
+            let old = objects.settled_head(bucket, key, true).await?;
             let current = old.as_ref().map(|o| &o.meta).filter(|m| !m.delete_marker);
             if let Err(e) = pre.check(current) {
                 self.abort().await?;
