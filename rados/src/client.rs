@@ -15,6 +15,7 @@
 mod error;
 mod ioctx;
 mod list;
+mod memory;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use tracing::debug;
 pub use error::{ClientError, RetryCause};
 pub use ioctx::{IoCtx, WriteOp};
 pub use list::{LIST_BATCH, ListCursor};
+pub use memory::MemoryPool;
 
 use crate::error::CallError;
 use crate::keyring::Keyring;

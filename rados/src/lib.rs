@@ -20,7 +20,7 @@ pub mod proto;
 pub mod rpc;
 pub mod tls;
 
-pub use client::{ClientConfig, ClientError, IoCtx, ListCursor, RadosClient, WriteOp};
+pub use client::{ClientConfig, ClientError, IoCtx, ListCursor, MemoryPool, RadosClient, WriteOp};
 pub use error::{CallError, MessengerError};
 pub use faults::{FaultRules, Faults, PeerFault, Verdict};
 pub use keyring::{Keyring, KeyringError};

@@ -43,7 +43,7 @@ async fn object_ops_round_trip() {
     let cluster = Cluster::start(3);
     let client = connect(&cluster, config()).await;
     let data = client.pool("data").await.unwrap();
-    assert_eq!(Some(data.pool_id()), client.pool_id("data"));
+    assert_eq!(data.pool_id(), client.pool_id("data"));
 
     let v1 = data.write_full("obj", &b"hello world"[..]).await.unwrap();
     assert_eq!(
@@ -192,7 +192,7 @@ async fn a_stale_map_is_refreshed_and_the_op_resent_with_the_same_reqid() {
     let cluster = Cluster::start(4);
     let client = connect(&cluster, config()).await;
     let data = client.pool("data").await.unwrap();
-    let pool = data.pool_id();
+    let pool = data.pool_id().expect("a cluster pool");
     // The client learns of the change only by asking, after the old primary refuses.
     freeze(&cluster).await;
     let old = primary(&cluster, pool, "moving");
@@ -235,7 +235,10 @@ async fn a_lost_reply_is_resent_with_the_same_reqid_and_applied_once() {
         "did not wait for the held reply"
     );
     assert_eq!(cluster.writes.load(Ordering::Relaxed), 1, "applied once");
-    assert_eq!(cluster.version(data.pool_id(), "once"), Some(version));
+    assert_eq!(
+        cluster.version(data.pool_id().expect("a cluster pool"), "once"),
+        Some(version)
+    );
     let seen = cluster.seen.lock().unwrap().clone();
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(seen.iter().all(|(_, id)| *id == seen[0].1), "{seen:?}");
@@ -303,7 +306,7 @@ async fn pools_are_found_after_one_refresh_or_reported_missing() {
     assert_eq!(err.to_string(), "no such pool 'nope'");
 
     // A pool deleted under an open handle.
-    let id = fresh.pool_id();
+    let id = fresh.pool_id().expect("a cluster pool");
     cluster.commit(vec![Change::PoolRemove(id)]);
     assert!(matches!(
         fresh.stat("a").await,

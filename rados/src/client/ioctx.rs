@@ -8,6 +8,7 @@ use serde_bytes::ByteBuf;
 
 use super::error::ClientError;
 use super::list::{ListCursor, ListPager};
+use super::memory::{self, MemoryPool};
 use super::rules::Locate;
 use super::{MAX_OBJECT_SIZE, RadosClient};
 use crate::proto::osd::{
@@ -115,9 +116,20 @@ impl WriteOp {
 /// primary of the object's PG, retried as [`RadosClient`] describes. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct IoCtx {
-    client: Arc<RadosClient>,
-    pool: PoolId,
+    backend: Backend,
     name: String,
+}
+
+/// Where a pool's objects are.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// In the cluster, reached through a client.
+    Cluster {
+        client: Arc<RadosClient>,
+        pool: PoolId,
+    },
+    /// In memory, for simulations ([`MemoryPool`]).
+    Memory(Arc<MemoryPool>),
 }
 
 fn bytes_pairs(pairs: Vec<(ByteBuf, ByteBuf)>) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -133,22 +145,31 @@ fn unexpected(what: &str, got: &OpResult) -> ClientError {
 
 impl IoCtx {
     pub(super) fn new(client: Arc<RadosClient>, pool: PoolId, name: String) -> IoCtx {
-        IoCtx { client, pool, name }
+        IoCtx {
+            backend: Backend::Cluster { client, pool },
+            name,
+        }
     }
 
-    /// The pool's id.
-    pub fn pool_id(&self) -> PoolId {
-        self.pool
+    /// A handle on `pool`, held in memory (simulations of code built on `IoCtx`).
+    pub fn in_memory(name: &str, pool: Arc<MemoryPool>) -> IoCtx {
+        IoCtx {
+            backend: Backend::Memory(pool),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The pool's id (`None` for a pool in memory).
+    pub fn pool_id(&self) -> Option<PoolId> {
+        match &self.backend {
+            Backend::Cluster { pool, .. } => Some(*pool),
+            Backend::Memory(_) => None,
+        }
     }
 
     /// The pool's name.
     pub fn pool_name(&self) -> &str {
         &self.name
-    }
-
-    /// The client this handle uses.
-    pub fn client(&self) -> &Arc<RadosClient> {
-        &self.client
     }
 
     /// Runs `ops` on `object` atomically, with `payload` as a `WriteFull`'s data, and
@@ -167,16 +188,24 @@ impl IoCtx {
             });
         }
         let steps = ops.len();
+        let (client, pool) = match &self.backend {
+            Backend::Cluster { client, pool } => (client, *pool),
+            Backend::Memory(memory) => {
+                memory::yield_once().await;
+                return memory
+                    .operate(object, &ops, payload)
+                    .map_err(|e| memory::client_error(&self.name, object, e));
+            }
+        };
         let req = &ObjectRequest {
-            pool: self.pool,
+            pool,
             object: object.to_owned(),
-            reqid: self.client.next_reqid(),
+            reqid: client.next_reqid(),
             ops,
         };
-        let messenger = &self.client.shared.messenger;
-        let (reply, data) = self
-            .client
-            .with_retry(self.pool, &self.name, Locate::Object(object), |addr| {
+        let messenger = &client.shared.messenger;
+        let (reply, data) = client
+            .with_retry(pool, &self.name, Locate::Object(object), |addr| {
                 let payload = payload.clone();
                 async move {
                     let (reply, data) = messenger.call_with_payload(addr, req, payload).await?;
@@ -355,24 +384,39 @@ impl IoCtx {
         cursor: Option<ListCursor>,
         limit: u32,
     ) -> Result<(Vec<(String, ObjectStat)>, Option<ListCursor>), ClientError> {
-        let pg_num = match self.client.map().pools.get(&self.pool) {
+        let (client, pool) = match &self.backend {
+            Backend::Cluster { client, pool } => (client, *pool),
+            // One page of every object: simulations hold few.
+            Backend::Memory(memory) => {
+                let all = memory.names().into_iter().filter_map(|name| {
+                    match memory.operate(&name, &[Op::Stat], Bytes::new()) {
+                        Ok((reply, _)) => match reply.results.into_iter().next() {
+                            Some(OpResult::Stat(stat)) => Some((name, stat)),
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    }
+                });
+                return Ok((all.collect(), None));
+            }
+        };
+        let pg_num = match client.map().pools.get(&pool) {
             Some(p) => p.pg_num,
             None => return Err(ClientError::NoSuchPool(self.name.clone())),
         };
-        let messenger = &self.client.shared.messenger;
+        let messenger = &client.shared.messenger;
         let mut pager = ListPager::new(pg_num, cursor, limit);
         while let Some(want) = pager.poll_request() {
             let req = &ListObjects {
                 pg: PgId {
-                    pool: self.pool,
+                    pool,
                     seed: want.seed,
                 },
                 start_after: want.start_after,
                 limit: want.limit,
             };
-            let page = self
-                .client
-                .with_retry(self.pool, &self.name, Locate::Pg(want.seed), |addr| {
+            let page = client
+                .with_retry(pool, &self.name, Locate::Pg(want.seed), |addr| {
                     messenger.call(addr, req)
                 })
                 .await?;
