@@ -40,8 +40,6 @@ impl Default for PoolSettings {
 /// Pool handles.
 #[derive(Clone, Debug)]
 pub struct Cluster {
-    /// The client all pools share.
-    pub client: Arc<RadosClient>,
     /// Users, keys, bucket records, GC queue.
     pub meta: IoCtx,
     /// Bucket index shards and upload records.
@@ -51,6 +49,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Pools held in memory, with the OSD's op semantics: for simulations of the gateway's
+    /// protocols ([`rados::MemoryPool`]).
+    pub fn in_memory() -> Cluster {
+        let pool = |name: &str| IoCtx::in_memory(name, Arc::new(rados::MemoryPool::new()));
+        Cluster {
+            meta: pool(META_POOL),
+            index: pool(INDEX_POOL),
+            data: pool(DATA_POOL),
+        }
+    }
+
     /// Opens the pools, creating those missing with `settings` (another gateway creating
     /// them at the same time is fine).
     pub async fn open(client: Arc<RadosClient>, settings: &PoolSettings) -> GwResult<Cluster> {
@@ -113,7 +122,6 @@ impl Cluster {
             meta: client.pool(META_POOL).await?,
             index: client.pool(INDEX_POOL).await?,
             data: client.pool(DATA_POOL).await?,
-            client,
         })
     }
 }

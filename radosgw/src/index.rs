@@ -156,7 +156,18 @@ where
             ops.push(Op::OmapRm(vec![ByteBuf::from(pending_key(key, tag))]));
         }
         if ops.len() == 1 {
-            return Ok(()); // already right, nothing pending
+            // Already right, nothing pending. Where versions are kept, a caller swaps the
+            // head it was given on the word that the shard matched it when the head was read
+            // (`versioned::settled_head`): the shard must still be as read.
+            if versioned {
+                let unchanged = vec![Op::AssertVersion(version)];
+                match index.operate(&oid, unchanged, Bytes::new()).await {
+                    Err(rados::ClientError::GuardFailed { .. }) => continue,
+                    Err(e) if e.is_not_found() && version == Version::ZERO => {}
+                    other => drop(other?),
+                }
+            }
+            return Ok(());
         }
         match index
             .operate(&oid, ops, Bytes::new())

@@ -241,6 +241,12 @@ pub struct ObjectMeta {
     /// A delete marker: a version with no data that makes the key look absent.
     #[serde(default)]
     pub delete_marker: bool,
+    /// A vacant head: no version at all, left where a key's last version was deleted so
+    /// that "no head" is never seen twice by one writer's compare-and-swap (an absent head
+    /// has no tag to tell one absence from the next). Reads treat it as absent; it keeps
+    /// the key's `seq_hwm` until it is reaped.
+    #[serde(default)]
+    pub vacant: bool,
     /// On a head: the highest position any version of the key took, so a promoted older
     /// version does not make the next write reuse a position.
     #[serde(default)]

@@ -53,6 +53,9 @@ impl VersionRef {
 
     /// Whether `meta` is the version this names.
     pub fn names(&self, meta: &ObjectMeta) -> bool {
+        if meta.vacant {
+            return false;
+        }
         match self {
             VersionRef::Null => is_null(meta),
             VersionRef::Id { id, .. } => {
@@ -166,10 +169,10 @@ pub struct IndexPlan {
 /// order: the newest ones and any the head names). Rules, each from an invariant:
 /// - the head has a record equal to [`record_of`] it;
 /// - no record is newer than the head (those are versions deleted while current, whose
-///   removal did not finish); with no head, no record remains;
+///   removal did not finish); with no head (or a vacant one), no record remains;
 /// - a "null" head has replaced the noncurrent "null" version it names.
 pub fn plan_index(head: Option<&ObjectMeta>, records: &[(u64, ObjectMeta)]) -> IndexPlan {
-    let Some(head) = head else {
+    let Some(head) = head.filter(|h| !h.vacant) else {
         return IndexPlan {
             entry: None,
             set: Vec::new(),
@@ -309,10 +312,23 @@ mod tests {
 
     #[test]
     fn the_index_follows_the_head() {
-        // No head: every record goes.
+        // No head: every record goes; a vacant head is no head.
         let plan = plan_index(None, &[(2, version(2, Some("b"))), (1, version(1, None))]);
         assert_eq!(plan.remove, vec![2, 1]);
         assert_eq!(plan.entry, None);
+        let vacant = ObjectMeta {
+            vacant: true,
+            seq_hwm: 2,
+            ..ObjectMeta::default()
+        };
+        assert_eq!(
+            plan_index(Some(&vacant), &[(2, version(2, Some("b")))]).remove,
+            vec![2]
+        );
+        assert!(
+            !VersionRef::Null.names(&vacant),
+            "a vacant head is no null version"
+        );
 
         // A new head gets its record; a record newer than the head goes.
         let head = version(3, Some("c"));

@@ -127,11 +127,11 @@ impl Objects {
         &self.cluster.data
     }
 
-    /// The metadata of `key`, if it exists.
+    /// The metadata of `key`, if it exists (a vacant head is no object).
     pub async fn meta(&self, bucket: &BucketRecord, key: &str) -> GwResult<Option<ObjectMeta>> {
         let oid = head_oid(&bucket.id, key);
         match self.data().get_xattr(&oid, META_XATTR).await {
-            Ok(Some(bytes)) => Ok(Some(decode(&oid, &bytes)?)),
+            Ok(Some(bytes)) => Ok(Some(decode::<ObjectMeta>(&oid, &bytes)?).filter(|m| !m.vacant)),
             Ok(None) => Ok(None),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
@@ -163,6 +163,9 @@ impl Objects {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        if meta.vacant {
+            return Ok(None);
+        }
         // The OSD reads metadata and data in one snapshot; a length that disagrees with
         // the manifest means they are not of one version, and is never served.
         let expect = meta.manifest.head_len.min(want);
@@ -272,7 +275,7 @@ impl Objects {
             let Some(head) = self
                 .head_state(bucket, key, false)
                 .await?
-                .filter(|h| !h.meta.delete_marker)
+                .filter(|h| !h.meta.delete_marker && !h.meta.vacant)
             else {
                 return Err(no_such_key(key));
             };

@@ -318,7 +318,19 @@ impl Objects {
                             .set_xattr(META_XATTR, &encode(&promoted))
                             .set_xattr(TAG_XATTR, promoted.tag.as_bytes())
                     }
-                    None => h.guard().remove(),
+                    // The last version: a vacant head, never "no head" (see `vacant`).
+                    None => {
+                        let vacant = ObjectMeta {
+                            vacant: true,
+                            tag: ids::random_hex::<8>(),
+                            seq_hwm: h.meta.seq_hwm.max(seq),
+                            ..ObjectMeta::default()
+                        };
+                        h.guard()
+                            .write_full(Bytes::new())
+                            .set_xattr(META_XATTR, &encode(&vacant))
+                            .set_xattr(TAG_XATTR, vacant.tag.as_bytes())
+                    }
                 };
                 match self.data().write(&oid, op).await.map_err(GwError::from) {
                     Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
@@ -354,8 +366,27 @@ impl Objects {
             }
             break;
         }
+        // Reaping settles first; the pending entry goes last, so a crash before then leaves
+        // the janitor a vacant head to reap.
+        self.reap_vacant(bucket, key).await?;
         self.settle_index(bucket, key, Some(&tag)).await?;
         Ok(deleted)
+    }
+
+    /// Removes `key`'s head if it is vacant, once settling has left no version record: a
+    /// writer that saw "no head" then sees a true picture, records and all.
+    pub async fn reap_vacant(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
+        let Some(head) = self.settled_head(bucket, key, false).await? else {
+            return Ok(());
+        };
+        if !head.meta.vacant {
+            return Ok(());
+        }
+        let op = head.guard().remove();
+        match self.data().write(&head_oid(&bucket.id, key), op).await {
+            Err(rados::ClientError::GuardFailed { .. }) => Ok(()),
+            other => other.map(drop).map_err(GwError::from),
+        }
     }
 }
 
@@ -377,7 +408,10 @@ impl PutTxn<'_> {
         loop {
             // The head about to be replaced has its record before it is replaced.
             let old = objects.settled_head(bucket, key, true).await?;
-            let current = old.as_ref().map(|o| &o.meta).filter(|m| !m.delete_marker);
+            let current = old
+                .as_ref()
+                .map(|o| &o.meta)
+                .filter(|m| !m.delete_marker && !m.vacant);
             if let Err(e) = pre.check(current) {
                 self.abort().await?;
                 return Err(e);
@@ -396,6 +430,8 @@ impl PutTxn<'_> {
             meta.replaces_null = None;
             meta.list_gen = 0;
             match &old {
+                // No version to keep or replace, only its position counter.
+                Some(old) if old.meta.vacant => {}
                 Some(old) if versions::keeps(&old.meta, null) => {
                     objects.preserve(bucket, old).await?;
                 }

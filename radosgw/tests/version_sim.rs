@@ -1,0 +1,440 @@
+//! A seeded simulation of the versioning protocol: several gateways write, mark and delete
+//! versions of one key at once, against pools in memory with the OSD's op semantics
+//! ([`rados::MemoryPool`]). Proptest picks each gateway's operations, the interleaving of
+//! their cluster ops (every op is a point where another gateway may run) and where gateways
+//! die (their operation dropped between two ops). After the janitor has resolved what the
+//! dead left, the properties S3 users rely on must hold:
+//! - every acknowledged version that no deletion named is listed and reads back whole;
+//! - no version whose deletion was acknowledged is listed;
+//! - nothing is listed that no operation wrote, and each version at most once;
+//! - the current version (what a GET without an id reads) is the newest listed one;
+//! - of two writes where one was acknowledged before the other began, the later is newer;
+//! - once every version is deleted, janitor and GC leave no data and no index entry.
+//!
+//! A failure prints the minimal case proptest shrank it to: plans, schedule and deaths are
+//! all there is to it, so calling `simulate` with them replays it exactly. A longer search:
+//! `SHOAL_SIM_CASES=20000 cargo nextest run -p radosgw -E 'binary(version_sim)'`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use radosgw::buckets::Buckets;
+use radosgw::cluster::Cluster;
+use radosgw::layout::{STRIPE, head_oid, index_oid, tail_oid};
+use radosgw::listing::{Item, ListParams, list_versions};
+use radosgw::objects::{ObjectSettings, Objects, Preconditions};
+use radosgw::records::{BucketRecord, CannedAcl, Manifest, ObjectMeta, Segment, Versioning};
+use radosgw::versions::{self, VersionRef};
+use radosgw::{gc, janitor};
+
+const KEY: &str = "k";
+
+/// What one gateway does, one after the other.
+#[derive(Clone, Debug)]
+enum Step {
+    /// A PUT of this many tail bytes (0: the head holds it all).
+    Put(u8),
+    /// A DELETE without a version id: a delete marker.
+    Marker,
+    /// A DELETE of an acknowledged version (picked by this index among those known).
+    Delete(u8),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..3).prop_map(Step::Put),
+        1 => Just(Step::Marker),
+        2 => any::<u8>().prop_map(Step::Delete),
+    ]
+}
+
+/// What became of an operation.
+#[derive(Clone, Debug)]
+struct Record {
+    /// The global step at which it began and ended (`None`: its gateway died first).
+    began: usize,
+    ended: Option<usize>,
+    /// For writes: the ETag that names the operation's content, and its bytes.
+    etag: Option<String>,
+    bytes: Vec<u8>,
+    /// The version id it made (writes) or named (deletes).
+    version: Option<String>,
+    /// A delete.
+    delete: bool,
+}
+
+#[derive(Default)]
+struct World {
+    step: usize,
+    ops: Vec<Record>,
+}
+
+fn content(gateway: usize, n: usize, tail: u8) -> (Vec<u8>, Vec<u8>) {
+    let head = format!("g{gateway}-op{n}-head").into_bytes();
+    let tail = vec![gateway as u8 ^ n as u8; usize::from(tail) * 3];
+    (head, tail)
+}
+
+/// One gateway's operations, recorded in `world` as they begin and end.
+async fn gateway(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    g: usize,
+    steps: Vec<Step>,
+    world: &RefCell<World>,
+) {
+    for (n, step) in steps.into_iter().enumerate() {
+        let began = world.borrow().step;
+        let at = {
+            let mut w = world.borrow_mut();
+            w.ops.push(Record {
+                began,
+                ended: None,
+                etag: None,
+                bytes: Vec::new(),
+                version: None,
+                delete: false,
+            });
+            w.ops.len() - 1
+        };
+        match step {
+            Step::Put(tail_len) => {
+                let (head, tail) = content(g, n, tail_len);
+                let etag = format!("g{g}-op{n}");
+                {
+                    let mut w = world.borrow_mut();
+                    w.ops[at].etag = Some(etag.clone());
+                    w.ops[at].bytes = [head.clone(), tail.clone()].concat();
+                }
+                let txn = objects.start_install(bucket, KEY).await.expect("begin");
+                let mut segments = Vec::new();
+                if !tail.is_empty() {
+                    let oid = tail_oid(txn.tail_prefix(), 1);
+                    objects
+                        .cluster
+                        .data
+                        .write_full(&oid, tail.clone())
+                        .await
+                        .expect("tail");
+                    segments.push(Segment {
+                        prefix: txn.tail_prefix().to_owned(),
+                        first: 1,
+                        len: tail.len() as u64,
+                        part: None,
+                    });
+                }
+                let meta = ObjectMeta {
+                    size: (head.len() + tail.len()) as u64,
+                    etag,
+                    owner: "u".into(),
+                    manifest: Manifest {
+                        head_len: head.len() as u64,
+                        segments,
+                    },
+                    ..ObjectMeta::default()
+                };
+                let done = txn
+                    .install(meta, Bytes::from(head), &Preconditions::default())
+                    .await
+                    .expect("install");
+                world.borrow_mut().ops[at].version = Some(versions::id_of(&done).to_owned());
+            }
+            Step::Marker => {
+                let done = objects
+                    .put_delete_marker(bucket, KEY, "u")
+                    .await
+                    .expect("marker");
+                world.borrow_mut().ops[at].version = Some(versions::id_of(&done).to_owned());
+            }
+            Step::Delete(pick) => {
+                let known: Vec<String> = {
+                    let w = world.borrow();
+                    w.ops
+                        .iter()
+                        .filter(|o| !o.delete && o.ended.is_some())
+                        .filter_map(|o| o.version.clone())
+                        .collect()
+                };
+                world.borrow_mut().ops[at].delete = true;
+                let Some(id) = known.get(usize::from(pick) % known.len().max(1)).cloned() else {
+                    world.borrow_mut().ops.pop();
+                    continue;
+                };
+                world.borrow_mut().ops[at].version = Some(id.clone());
+                let which = VersionRef::parse(&id).expect("our ids parse");
+                objects
+                    .delete_version(bucket, KEY, &which)
+                    .await
+                    .expect("delete version");
+            }
+        }
+        let mut w = world.borrow_mut();
+        w.ops[at].ended = Some(w.step);
+    }
+}
+
+type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Polls `tasks` in the order `schedule` picks (then round robin) until all are done; at each
+/// step in `deaths`, the task `schedule` picks next is dropped instead (its gateway died).
+fn run(mut tasks: Vec<Option<Task<'_>>>, schedule: &[u8], deaths: &[u16], world: &RefCell<World>) {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let start = world.borrow().step;
+    let mut turn = 0usize;
+    loop {
+        let alive: Vec<usize> = (0..tasks.len()).filter(|i| tasks[*i].is_some()).collect();
+        if alive.is_empty() {
+            return;
+        }
+        let pick = schedule.get(turn).map_or(turn, |b| usize::from(*b));
+        let victim = alive[pick % alive.len()];
+        if deaths.iter().any(|d| usize::from(*d) == turn) {
+            tasks[victim] = None;
+        } else if let Some(task) = tasks[victim].as_mut()
+            && task.as_mut().poll(&mut cx) == Poll::Ready(())
+        {
+            tasks[victim] = None;
+        }
+        turn += 1;
+        world.borrow_mut().step = start + turn;
+        assert!(turn < 100_000, "the simulation does not end");
+    }
+}
+
+/// A version's bytes, read straight from the data pool as its manifest says.
+async fn bytes_of(objects: &Objects, bucket: &BucketRecord, meta: &ObjectMeta) -> Vec<u8> {
+    let data = &objects.cluster.data;
+    let mut out = Vec::new();
+    if meta.manifest.head_len > 0 {
+        let head = data
+            .read(&head_oid(&bucket.id, KEY), 0, Some(meta.manifest.head_len))
+            .await
+            .expect("head bytes");
+        out.extend_from_slice(&head);
+    }
+    for seg in &meta.manifest.segments {
+        let mut left = seg.len;
+        for n in seg.first..seg.first + seg.objects() {
+            let want = left.min(STRIPE);
+            let got = data
+                .read(&tail_oid(&seg.prefix, n), 0, Some(want))
+                .await
+                .unwrap_or_else(|e| panic!("tail {} of {}: {e}", n, seg.prefix));
+            out.extend_from_slice(&got);
+            left -= want;
+        }
+    }
+    out
+}
+
+/// Every version of the key, newest first: (id, record).
+async fn listed(objects: &Objects, bucket: &BucketRecord) -> Vec<(String, ObjectMeta)> {
+    let params = ListParams {
+        max_keys: 100_000,
+        ..ListParams::default()
+    };
+    let page = list_versions(&objects.cluster.index, &bucket.id, bucket.shards, &params)
+        .await
+        .expect("list versions");
+    assert!(!page.is_truncated);
+    page.items
+        .into_iter()
+        .map(|item| match item {
+            Item::Object { entry, .. } => (versions::id_of(&entry).to_owned(), entry),
+            Item::CommonPrefix(cp) => panic!("no delimiter, yet a prefix {cp}"),
+        })
+        .collect()
+}
+
+/// Runs `fut` to completion with a no-op waker (memory pools never wait for real).
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+fn simulate(plans: Vec<Vec<Step>>, schedule: Vec<u8>, deaths: Vec<u16>, suspended: bool) {
+    let cluster = Cluster::in_memory();
+    let buckets = Buckets::new(&cluster, 1);
+    let settings = ObjectSettings {
+        gc_delay: Duration::ZERO,
+        janitor_after: Duration::ZERO,
+        max_uploads: 4,
+    };
+    let objects = Objects::new(cluster, settings);
+    let mut bucket = block_on(buckets.create("sim", "u", CannedAcl::Private, "us-east-1", None))
+        .expect("bucket");
+    block_on(buckets.set_versioning("sim", Versioning::Enabled)).expect("versioning");
+    bucket.versioning = Versioning::Enabled;
+    let world = RefCell::new(World::default());
+    let tasks: Vec<Option<Task<'_>>> = plans
+        .into_iter()
+        .enumerate()
+        .map(|(g, steps)| {
+            let b = &bucket;
+            let fut: Task<'_> = Box::pin(gateway(&objects, b, g, steps, &world));
+            Some(fut)
+        })
+        .collect();
+    run(tasks, &schedule, &deaths, &world);
+    // Suspending afterwards: each null write replaces the null version before it.
+    if suspended {
+        bucket.versioning = Versioning::Suspended;
+        block_on(buckets.set_versioning("sim", Versioning::Suspended)).unwrap();
+        let steps = vec![Step::Put(1), Step::Marker, Step::Put(0)];
+        let more = vec![Some(
+            Box::pin(gateway(&objects, &bucket, 9, steps, &world)) as Task<'_>
+        )];
+        run(more, &[], &[], &world);
+    }
+    // What the dead left is resolved; GC runs on it before anything is checked, so a
+    // version whose data it freed would fail to read back.
+    block_on(janitor::run_once(&buckets, &objects)).expect("janitor");
+    block_on(gc::run_once(&objects.cluster)).expect("gc");
+
+    let world = world.into_inner();
+    let list = block_on(listed(&objects, &bucket));
+    let ids: Vec<&str> = list.iter().map(|(id, _)| id.as_str()).collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a version listed twice: {ids:?}");
+
+    // Deletions that may have happened: acknowledged ones must have.
+    let maybe_deleted: BTreeSet<&str> = world
+        .ops
+        .iter()
+        .filter(|o| o.delete)
+        .filter_map(|o| o.version.as_deref())
+        .collect();
+    let deleted: BTreeSet<&str> = world
+        .ops
+        .iter()
+        .filter(|o| o.delete && o.ended.is_some())
+        .filter_map(|o| o.version.as_deref())
+        .collect();
+    let by_etag: BTreeMap<&str, &Record> = world
+        .ops
+        .iter()
+        .filter_map(|o| o.etag.as_deref().map(|e| (e, o)))
+        .collect();
+    let head = block_on(objects.meta(&bucket, KEY)).expect("head");
+    for (i, (id, record)) in list.iter().enumerate() {
+        assert!(
+            !deleted.contains(id.as_str()),
+            "{id}: its deletion was acknowledged"
+        );
+        if i == 0 {
+            assert_eq!(
+                head.as_ref().map(versions::id_of),
+                Some(id.as_str()),
+                "the head is the newest"
+            );
+        }
+        if record.delete_marker {
+            continue;
+        }
+        let op = by_etag
+            .get(record.etag.as_str())
+            .unwrap_or_else(|| panic!("{id}: listed, but no operation wrote {:?}", record.etag));
+        // Noncurrent versions read from tails alone; the current one from its head.
+        let meta = match i {
+            0 => head.clone().expect("a head"),
+            _ => versions::preserved(record, &bucket.id),
+        };
+        assert_eq!(
+            block_on(bytes_of(&objects, &bucket, &meta)),
+            op.bytes,
+            "{id}: bytes"
+        );
+    }
+    for op in &world.ops {
+        let (Some(id), Some(_)) = (&op.version, op.ended) else {
+            continue;
+        };
+        if op.delete || maybe_deleted.contains(id.as_str()) {
+            continue;
+        }
+        // In a suspended bucket a null write replaces the null version before it.
+        if suspended && id == versions::NULL_ID {
+            continue;
+        }
+        assert!(
+            unique.contains(id.as_str()),
+            "{id}: acknowledged, never deleted, not listed: {ids:?}"
+        );
+    }
+    // Real-time order: a write acknowledged before another began is older.
+    let position: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    for a in world.ops.iter().filter(|o| !o.delete) {
+        for b in world.ops.iter().filter(|o| !o.delete) {
+            let (Some(a_id), Some(b_id), Some(a_end)) = (&a.version, &b.version, a.ended) else {
+                continue;
+            };
+            if a_end <= b.began
+                && a_id != b_id
+                && let (Some(pa), Some(pb)) =
+                    (position.get(a_id.as_str()), position.get(b_id.as_str()))
+            {
+                assert!(
+                    pb < pa,
+                    "{b_id} began after {a_id} was acknowledged, yet is listed older"
+                );
+            }
+        }
+    }
+
+    // Delete everything; janitor and GC leave nothing.
+    for (id, _) in &list {
+        let which = VersionRef::parse(id).unwrap();
+        block_on(objects.delete_version(&bucket, KEY, &which)).expect("delete");
+    }
+    block_on(janitor::run_once(&buckets, &objects)).expect("janitor");
+    block_on(gc::run_once(&objects.cluster)).expect("gc");
+    let left = objects.cluster.data.pool_name().to_owned();
+    let data = block_on(objects.cluster.data.list_objects(None, 10_000))
+        .unwrap()
+        .0;
+    assert!(
+        data.is_empty(),
+        "{left} keeps {:?}",
+        data.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    let shard = index_oid(&bucket.id, 0);
+    let entries = block_on(objects.cluster.index.omap_list(&shard, None, 100)).unwrap_or_default();
+    assert!(entries.is_empty(), "index keeps {entries:?}");
+}
+
+/// Cases per run: 300, or `SHOAL_SIM_CASES` for a longer search.
+fn cases() -> u32 {
+    std::env::var("SHOAL_SIM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn versions_survive_races_and_dead_gateways(
+        plans in prop::collection::vec(prop::collection::vec(step(), 1..7), 2..5),
+        schedule in prop::collection::vec(any::<u8>(), 0..300),
+        deaths in prop::collection::vec(0u16..150, 0..3),
+        suspended in any::<bool>(),
+    ) {
+        simulate(plans, schedule, deaths, suspended);
+    }
+}
