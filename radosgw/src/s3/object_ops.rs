@@ -10,7 +10,7 @@ use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
 use crate::objects::read::{self, READ_CHUNK};
-use crate::objects::{Preconditions, etag_matches, no_such_key};
+use crate::objects::{Preconditions, etag_matches};
 use crate::records::{BucketRecord, Checksums, ObjectMeta, UserRecord};
 
 pub(super) use super::object_extra::*;
@@ -181,22 +181,6 @@ fn check_read(
         return Err(s3_error!(AccessDenied));
     }
     conditions.check(meta)
-}
-
-/// A missing key, as a reader may learn it: someone who may not list the bucket gets
-/// AccessDenied, as from S3, so that existence does not leak.
-pub(super) fn missing(
-    caller: Option<&UserRecord>,
-    bucket: &BucketRecord,
-    key: &str,
-) -> s3s::S3Error {
-    let may_list = caller.is_some_and(|u| u.uid == bucket.owner)
-        || bucket.acl == crate::records::CannedAcl::PublicRead;
-    if may_list {
-        no_such_key(key).into()
-    } else {
-        s3_error!(AccessDenied)
-    }
 }
 
 /// The byte range a GET asks for: from Range, or the part for `partNumber`.

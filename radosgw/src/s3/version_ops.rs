@@ -8,6 +8,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 use super::convert::{self, timestamp};
 use super::{ShoalS3, Want};
 use crate::listing::{ListParams, list_bucket};
+use crate::objects::no_such_key;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord, Versioning};
 use crate::versions::{self, VersionRef};
 
@@ -177,7 +178,7 @@ pub(super) async fn find(
     let Some(found) = found else {
         return Err(match which {
             Some(_) if may_list(caller, bucket) => s3_error!(NoSuchVersion),
-            _ => super::object_ops::missing(caller, bucket, key),
+            _ => missing(caller, bucket, key),
         });
     };
     if found.meta.delete_marker {
@@ -186,6 +187,17 @@ pub(super) async fn find(
     Ok(found)
 }
 
+/// A missing key, as a reader may learn it: someone who may not list the bucket gets
+/// AccessDenied, as from S3, so that existence does not leak.
+fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> S3Error {
+    if may_list(caller, bucket) {
+        no_such_key(key).into()
+    } else {
+        s3_error!(AccessDenied)
+    }
+}
+
+/// Whether `caller` may learn which keys `bucket` holds.
 fn may_list(caller: Option<&UserRecord>, bucket: &BucketRecord) -> bool {
     caller.is_some_and(|u| u.uid == bucket.owner)
         || bucket.acl == crate::records::CannedAcl::PublicRead
