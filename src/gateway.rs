@@ -190,6 +190,109 @@ pub enum UserCommand {
     },
 }
 
+/// `shoal bucket` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum BucketCommand {
+    /// Every bucket: owner, versioning, creation time.
+    Ls,
+    /// What one bucket holds: objects, versions, delete markers and their bytes.
+    Stats {
+        /// The bucket's name.
+        #[arg(long)]
+        bucket: String,
+    },
+}
+
+/// Runs a `shoal bucket` command.
+pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = crate::rados_cli::connect(conn).await?;
+        let pool = |name| {
+            let client = &client;
+            async move {
+                client.pool(name).await.context(
+                    "the gateway's pools do not exist yet: start `shoal gateway` once first",
+                )
+            }
+        };
+        let cluster = radosgw::cluster::Cluster {
+            meta: pool(radosgw::layout::META_POOL).await?,
+            index: pool(radosgw::layout::INDEX_POOL).await?,
+            data: pool(radosgw::layout::DATA_POOL).await?,
+        };
+        let buckets = radosgw::buckets::Buckets::new(&cluster, 1);
+        match cmd {
+            BucketCommand::Ls => {
+                let mut all = Vec::new();
+                for name in buckets.all_names().await? {
+                    if let Some(b) = buckets.get(&name).await? {
+                        all.push(b);
+                    }
+                }
+                match format {
+                    Format::Json => print_json(
+                        &all.iter()
+                            .map(|b| {
+                                json!({
+                                    "name": b.name,
+                                    "owner": b.owner,
+                                    "versioning": format!("{:?}", b.versioning),
+                                    "created_ms": b.created_ms,
+                                    "index_shards": b.shards,
+                                })
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    Format::Plain => {
+                        for b in &all {
+                            println!(
+                                "{}\towner={}\tversioning={:?}",
+                                b.name, b.owner, b.versioning
+                            );
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            BucketCommand::Stats { bucket } => {
+                let record = buckets
+                    .get(bucket)
+                    .await?
+                    .with_context(|| format!("no bucket {bucket:?}"))?;
+                let stats = radosgw::stats::bucket_stats(&cluster.index, &record).await?;
+                match format {
+                    Format::Json => print_json(&json!({
+                        "bucket": record.name,
+                        "owner": record.owner,
+                        "versioning": format!("{:?}", record.versioning),
+                        "stats": stats,
+                    })),
+                    Format::Plain => {
+                        println!(
+                            "bucket {} (owner {}, versioning {:?})",
+                            record.name, record.owner, record.versioning
+                        );
+                        println!(
+                            "  objects         {} ({} bytes)",
+                            stats.objects, stats.bytes
+                        );
+                        println!(
+                            "  versions        {} ({} bytes)",
+                            stats.versions, stats.version_bytes
+                        );
+                        println!("  delete markers  {}", stats.delete_markers);
+                        println!("  in flight       {}", stats.pending);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// `shoal user key` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCommand {

@@ -138,6 +138,11 @@ enum Command {
         #[command(subcommand)]
         command: gateway::UserCommand,
     },
+    /// S3 buckets: list them, count what one holds.
+    Bucket {
+        #[command(subcommand)]
+        command: gateway::BucketCommand,
+    },
     /// Throughput benchmarks: the erasure codec in process, object PUT/GET on a pool.
     Bench {
         #[command(subcommand)]
@@ -250,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             gateway::run(&connection(&cli)?, &file, args)
         }
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
+        Command::Bucket { command } => gateway::bucket(&connection(&cli)?, command, format),
         Command::Debug { command } => debug_cli::run(&connection(&cli)?, command, format),
         // In process: needs no cluster.
         Command::Bench {

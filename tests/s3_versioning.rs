@@ -313,6 +313,35 @@ async fn versions_are_kept_read_and_deleted_exactly() {
         "versions",
     );
 
+    // The admin's view: `shoal bucket stats` counts what the listings show.
+    let stats = cluster.shoal_json(&["bucket", "stats", "--bucket", "ver"]);
+    assert_eq!(stats["versioning"], "Enabled", "{stats}");
+    let s = &stats["stats"];
+    assert_eq!(
+        (s["objects"].as_u64(), s["bytes"].as_u64()),
+        (Some(1), Some(new_big.len() as u64)),
+        "{stats}"
+    );
+    assert_eq!(
+        s["versions"].as_u64(),
+        Some(5),
+        "k: v2, v1, null; big: two: {stats}"
+    );
+    assert_eq!(
+        s["version_bytes"].as_u64(),
+        Some((6 + old_big.len() + new_big.len()) as u64)
+    );
+    assert_eq!(s["delete_markers"].as_u64(), Some(1));
+    let listed = cluster.shoal_json(&["bucket", "ls"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "ver" && b["versioning"] == "Enabled"),
+        "{listed}"
+    );
+
     // Deleting the marker brings v2 back; deleting current v2 brings v1 back.
     let out = s3
         .delete_object()

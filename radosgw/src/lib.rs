@@ -24,6 +24,7 @@ pub mod presign;
 pub mod records;
 pub mod s3;
 pub mod server;
+pub mod stats;
 pub mod text;
 pub mod ttl_cache;
 pub mod unsupported;
