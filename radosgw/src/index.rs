@@ -68,6 +68,7 @@ where
     let oid = shard_oid(bucket, key);
     let entry_key = entry_key(key);
     let versioned = bucket.versioning.keeps_versions();
+    let mut tag = tag;
     loop {
         let mut read = vec![
             Op::Stat,
@@ -90,10 +91,13 @@ where
                         _ => None,
                     };
                     let (records, full) = match reply.results.get(2) {
-                        Some(OpResult::Omap(page)) => (
-                            version_records(&oid, key, page)?,
-                            page.len() == RECORDS_PAGE as usize,
-                        ),
+                        Some(OpResult::Omap(page)) => {
+                            let records = version_records(&oid, key, page)?;
+                            // A page of nothing but this key's records may have more behind it.
+                            let full =
+                                page.len() == RECORDS_PAGE as usize && records.len() == page.len();
+                            (records, full)
+                        }
                         _ => (Vec::new(), false),
                     };
                     (reply.version, listed, records, full)
@@ -103,6 +107,7 @@ where
             };
         let head = head().await?;
         let mut ops = vec![Op::AssertVersion(version)];
+        let mut removes = false;
         let want = if versioned {
             // The null version a head replaced may sit past the first page of records.
             if let Some(at) = head.as_ref().and_then(|h| h.replaces_null)
@@ -131,6 +136,7 @@ where
             if !set.is_empty() {
                 ops.push(Op::OmapSet(set));
             }
+            removes = !plan.remove.is_empty();
             if !plan.remove.is_empty() {
                 ops.push(Op::OmapRm(
                     plan.remove
@@ -175,8 +181,12 @@ where
             .map_err(GwError::from)
         {
             Err(e) if e.is_guard_failed() => continue,
-            // A full page of records may have had more behind it: look again.
-            Ok(_) if full => continue,
+            // Records removed from a full page may have more behind them: look again (the
+            // pending entry, if any, is gone now).
+            Ok(_) if full && removes => {
+                tag = None;
+                continue;
+            }
             other => return other.map(drop),
         }
     }

@@ -34,6 +34,10 @@ use radosgw::versions::{self, VersionRef};
 use radosgw::{gc, janitor};
 
 const KEY: &str = "k";
+/// A key whose version records follow KEY's in the same shard, more than one page of them,
+/// so that reads of KEY's records see a full page that is not all KEY's.
+const NEIGHBOUR: &str = "k+";
+const NEIGHBOUR_VERSIONS: usize = 40;
 
 /// What one gateway does, one after the other.
 #[derive(Clone, Debug)]
@@ -233,8 +237,8 @@ async fn bytes_of(objects: &Objects, bucket: &BucketRecord, meta: &ObjectMeta) -
     out
 }
 
-/// Every version of the key, newest first: (id, record).
-async fn listed(objects: &Objects, bucket: &BucketRecord) -> Vec<(String, ObjectMeta)> {
+/// Every version of `key`, newest first: (id, record).
+async fn listed(objects: &Objects, bucket: &BucketRecord, key: &str) -> Vec<(String, ObjectMeta)> {
     let params = ListParams {
         max_keys: 100_000,
         ..ListParams::default()
@@ -245,8 +249,10 @@ async fn listed(objects: &Objects, bucket: &BucketRecord) -> Vec<(String, Object
     assert!(!page.is_truncated);
     page.items
         .into_iter()
-        .map(|item| match item {
-            Item::Object { entry, .. } => (versions::id_of(&entry).to_owned(), entry),
+        .filter_map(|item| match item {
+            Item::Object { key: at, entry } => at
+                .starts_with(&format!("{key}\0"))
+                .then(|| (versions::id_of(&entry).to_owned(), entry)),
             Item::CommonPrefix(cp) => panic!("no delimiter, yet a prefix {cp}"),
         })
         .collect()
@@ -256,11 +262,12 @@ async fn listed(objects: &Objects, bucket: &BucketRecord) -> Vec<(String, Object
 fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    loop {
+    for _ in 0..1_000_000 {
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
     }
+    panic!("an operation does not end (a million cluster ops)");
 }
 
 /// `plans[g]` is gateway g's operations; a gateway whose `stale` entry is set sees the
@@ -285,6 +292,14 @@ fn simulate(
         .expect("bucket");
     block_on(buckets.set_versioning("sim", Versioning::Enabled)).expect("versioning");
     bucket.versioning = Versioning::Enabled;
+    for n in 0..NEIGHBOUR_VERSIONS {
+        let txn = block_on(objects.start_install(&bucket, NEIGHBOUR)).expect("begin");
+        let meta = ObjectMeta {
+            etag: format!("n{n}"),
+            ..ObjectMeta::default()
+        };
+        block_on(txn.install(meta, Bytes::new(), &Preconditions::default())).expect("neighbour");
+    }
     let suspended_view = BucketRecord {
         versioning: Versioning::Suspended,
         ..bucket.clone()
@@ -319,7 +334,12 @@ fn simulate(
     block_on(gc::run_once(&objects.cluster)).expect("gc");
 
     let world = world.into_inner();
-    let list = block_on(listed(&objects, &bucket));
+    let list = block_on(listed(&objects, &bucket, KEY));
+    assert_eq!(
+        block_on(listed(&objects, &bucket, NEIGHBOUR)).len(),
+        NEIGHBOUR_VERSIONS,
+        "the neighbour's versions are untouched"
+    );
     let ids: Vec<&str> = list.iter().map(|(id, _)| id.as_str()).collect();
     let unique: BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(
@@ -416,9 +436,14 @@ fn simulate(
     }
 
     // Delete everything; janitor and GC leave nothing.
-    for (id, _) in &list {
-        let which = VersionRef::parse(id).unwrap();
-        block_on(objects.delete_version(&bucket, KEY, &which)).expect("delete");
+    for (key, list) in [
+        (KEY, list),
+        (NEIGHBOUR, block_on(listed(&objects, &bucket, NEIGHBOUR))),
+    ] {
+        for (id, _) in &list {
+            let which = VersionRef::parse(id).unwrap();
+            block_on(objects.delete_version(&bucket, key, &which)).expect("delete");
+        }
     }
     block_on(janitor::run_once(&buckets, &objects)).expect("janitor");
     block_on(gc::run_once(&objects.cluster)).expect("gc");

@@ -2,6 +2,8 @@
 
 use std::ops::Range as ByteRange;
 
+use futures::StreamExt;
+
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
@@ -432,6 +434,9 @@ async fn delete_one(
     }
 }
 
+/// How many keys of one DeleteObjects request are deleted at once.
+const DELETES_AT_ONCE: usize = 16;
+
 pub(super) async fn delete_objects(
     s3: &ShoalS3,
     req: S3Request<DeleteObjectsInput>,
@@ -445,9 +450,19 @@ pub(super) async fn delete_objects(
     }
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    for object in input.delete.objects {
+    // Keys are deleted several at a time (as RGW does), answered in request order.
+    let user = &user;
+    let bucket = &bucket;
+    let mut done = futures::stream::iter(input.delete.objects)
+        .map(|object| async move {
+            let result =
+                delete_one(s3, user, bucket, &object.key, object.version_id.as_deref()).await;
+            (object, result)
+        })
+        .buffered(DELETES_AT_ONCE);
+    while let Some((object, result)) = done.next().await {
         let asked = object.version_id.as_deref();
-        match delete_one(s3, &user, &bucket, &object.key, asked).await {
+        match result {
             Ok(done) => {
                 if !quiet {
                     // A new marker is reported as the marker's id, a deleted version as its own.
