@@ -149,6 +149,9 @@ async fn gateway(
                     .expect("install");
                 world.borrow_mut().ops[at].version = Some(versions::id_of(&done).to_owned());
             }
+            Step::Marker if !bucket.versioning.keeps_versions() => {
+                objects.delete(bucket, KEY).await.expect("delete");
+            }
             Step::Marker => {
                 let done = objects
                     .put_delete_marker(bucket, KEY, "u")
@@ -485,5 +488,53 @@ proptest! {
         suspended in any::<bool>(),
     ) {
         simulate(plans, schedule, deaths, stale, suspended);
+    }
+}
+
+/// A gateway whose cached record of the bucket predates versioning (`Off`) writes over and
+/// deletes a key that already has versions: as a suspended bucket would, so the versions
+/// stay, whole.
+#[test]
+fn a_gateway_that_missed_enabling_loses_no_version() {
+    let cluster = Cluster::in_memory();
+    let buckets = Buckets::new(&cluster, 1);
+    let objects = Objects::new(cluster, ObjectSettings::default());
+    let mut bucket = block_on(buckets.create("late", "u", CannedAcl::Private, "us-east-1", None))
+        .expect("bucket");
+    let late = bucket.clone();
+    bucket.versioning = Versioning::Enabled;
+    let world = RefCell::new(World::default());
+    let first = vec![Some(Box::pin(gateway(
+        &objects,
+        &bucket,
+        0,
+        vec![Step::Put(2), Step::Put(1)],
+        &world,
+    )) as Task<'_>)];
+    run(first, &[], &[], &world);
+    let then = vec![Some(Box::pin(gateway(
+        &objects,
+        &late,
+        1,
+        vec![Step::Put(0), Step::Marker],
+        &world,
+    )) as Task<'_>)];
+    run(then, &[], &[], &world);
+
+    let list = block_on(listed(&objects, &bucket, KEY));
+    let world = world.into_inner();
+    let kept: Vec<&Record> = world.ops.iter().take(2).collect();
+    let ids: Vec<&str> = list.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "a null marker over the two versions: {ids:?}");
+    assert_eq!(ids[0], versions::NULL_ID);
+    assert!(list[0].1.delete_marker, "the late DELETE wrote a marker");
+    for (op, (id, record)) in kept.iter().rev().zip(&list[1..]) {
+        assert_eq!(op.version.as_deref(), Some(id.as_str()));
+        let meta = versions::preserved(record, &bucket.id);
+        assert_eq!(
+            block_on(bytes_of(&objects, &bucket, &meta)),
+            op.bytes,
+            "{id}"
+        );
     }
 }

@@ -244,7 +244,18 @@ impl Objects {
         };
         index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
         let oid = head_oid(&bucket.id, key);
-        while let Some(old) = self.meta(bucket, key).await? {
+        while let Some(old) = self.head_state(bucket, key, false).await? {
+            let old = old.meta;
+            if versioned::keeps_versions(&old) {
+                // Our record of the bucket predates versioning on it: a marker, as
+                // suspended, keeps every version.
+                index::abandon(&self.cluster.index, bucket, key, &tag).await?;
+                if !old.vacant {
+                    let view = versioned::late_view(bucket);
+                    self.put_delete_marker(&view, key, &old.owner).await?;
+                }
+                return Ok(());
+            }
             self.collect_replaced(&oid, &old).await?;
             let op = WriteOp::new()
                 .cmp_xattr(TAG_XATTR, Some(old.tag.as_bytes()))
@@ -469,13 +480,21 @@ impl PutTxn<'_> {
         pre: &Preconditions,
     ) -> GwResult<ObjectMeta> {
         if self.bucket.versioning.keeps_versions() {
-            return self.install_version(meta, head, pre).await;
+            let bucket = self.bucket;
+            return self.install_version(bucket, meta, head, pre).await;
         }
         meta.tag = self.tag.clone();
         let objects = self.objects;
         let oid = head_oid(&self.bucket.id, self.key);
         loop {
-            let old = objects.meta(self.bucket, self.key).await?;
+            let state = objects.head_state(self.bucket, self.key, false).await?;
+            if let Some(state) = &state
+                && versioned::keeps_versions(&state.meta)
+            {
+                let view = versioned::late_view(self.bucket);
+                return self.install_version(&view, meta, head, pre).await;
+            }
+            let old = state.map(|s| s.meta);
             if let Err(e) = pre.check(old.as_ref()) {
                 self.abort().await?;
                 return Err(e);

@@ -27,6 +27,21 @@ use crate::records::{
 };
 use crate::versions::{self, VersionRef};
 
+/// How a gateway whose record of `bucket` predates versioning on it (a cached record, at
+/// most a couple of seconds old) writes over a head that already holds a version: as a
+/// suspended bucket does, so that no version is lost.
+pub fn late_view(bucket: &BucketRecord) -> BucketRecord {
+    BucketRecord {
+        versioning: Versioning::Suspended,
+        ..bucket.clone()
+    }
+}
+
+/// Whether `head` was written in a bucket that keeps versions.
+pub fn keeps_versions(head: &ObjectMeta) -> bool {
+    head.version.is_some() || head.vacant
+}
+
 /// A head as read for a compare-and-swap: its metadata, the exact bytes of that metadata
 /// (the guard) and, when asked for, its data.
 pub struct HeadState {
@@ -396,12 +411,13 @@ impl PutTxn<'_> {
     /// unless the new one replaces it.
     pub(super) async fn install_version(
         self,
+        bucket: &BucketRecord,
         mut meta: ObjectMeta,
         head: Bytes,
         pre: &Preconditions,
     ) -> GwResult<ObjectMeta> {
         let objects = self.objects;
-        let (bucket, key) = (self.bucket, self.key);
+        let key = self.key;
         let null = bucket.versioning == Versioning::Suspended;
         let oid = head_oid(&bucket.id, key);
         meta.tag = self.tag.clone();
