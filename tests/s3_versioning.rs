@@ -297,6 +297,17 @@ async fn versions_are_kept_read_and_deleted_exactly() {
         .unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 405);
     assert_eq!(marker_headers(&err).0.as_deref(), Some("true"));
+    let modified = err
+        .raw_response()
+        .unwrap()
+        .headers()
+        .get("last-modified")
+        .expect("a marker's Last-Modified")
+        .to_owned();
+    assert!(
+        !modified.contains("1970"),
+        "the marker's time is when it was written: {modified}"
+    );
     assert_eq!(
         list_keys(&s3, "ver", "", 1000).await,
         vec!["big"],

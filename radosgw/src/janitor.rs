@@ -76,12 +76,12 @@ async fn resolve(
             .collect_orphan(bucket, key, tag, &pending.tail_prefix)
             .await?;
     }
-    objects.settle_index(bucket, key, Some(tag)).await?;
     if bucket.versioning.keeps_versions() {
-        // A delete of the last version that died before removing the vacant head it left.
+        // A delete of the last version that died before removing the vacant head it left
+        // (reaped before the pending entry goes, so a janitor dying here leaves it again).
         objects.reap_vacant(bucket, key).await?;
     }
-    Ok(())
+    objects.settle_index(bucket, key, Some(tag)).await
 }
 
 /// Runs [`run_once`] every `every`.

@@ -256,7 +256,7 @@ impl Objects {
                 }
                 return Ok(());
             }
-            self.collect_replaced(&oid, &old).await?;
+            self.collect_replaced(bucket, key, &old).await?;
             let op = WriteOp::new()
                 .cmp_xattr(TAG_XATTR, Some(old.tag.as_bytes()))
                 .remove();
@@ -346,10 +346,22 @@ impl Objects {
     /// replace, before it does: a gateway that dies right after replacing it cannot forget
     /// them. Should the replacement not happen after all, the head still carries `old`'s tag
     /// and the GC keeps them.
-    async fn collect_replaced(&self, oid: &str, old: &ObjectMeta) -> GwResult<()> {
+    async fn collect_replaced(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        old: &ObjectMeta,
+    ) -> GwResult<()> {
         let entry = GcEntry {
             objects: old.manifest.tails(),
-            unless_head: Some((oid.to_owned(), old.tag.clone())),
+            unless_head: Some((head_oid(&bucket.id, key), old.tag.clone())),
+            // A gateway whose record of the bucket predates versioning may replace a head
+            // that another gateway has meanwhile kept as a version: that version keeps it.
+            unless_version: Some((
+                index::shard_oid(bucket, key),
+                key.to_owned(),
+                old.tag.clone(),
+            )),
             ..GcEntry::default()
         };
         gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
@@ -500,7 +512,7 @@ impl PutTxn<'_> {
                 return Err(e);
             }
             if let Some(old) = &old {
-                objects.collect_replaced(&oid, old).await?;
+                objects.collect_replaced(self.bucket, self.key, old).await?;
             }
             let op = WriteOp::new()
                 .cmp_xattr(TAG_XATTR, old.as_ref().map(|o| o.tag.as_bytes()))

@@ -294,6 +294,7 @@ impl Objects {
         let marker = ObjectMeta {
             owner: owner.to_owned(),
             delete_marker: true,
+            mtime_ms: now_ms(),
             ..ObjectMeta::default()
         };
         txn.install(marker, Bytes::new(), &Preconditions::default())
