@@ -64,6 +64,17 @@ pub struct Listing<E> {
     pub next_marker: Option<String>,
 }
 
+impl<E> Listing<E> {
+    /// A page with nothing on it (what `max-keys=0` gets, without looking).
+    pub fn empty() -> Listing<E> {
+        Listing {
+            items: Vec::new(),
+            is_truncated: false,
+            next_marker: None,
+        }
+    }
+}
+
 /// What a [`Lister`] wants after a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {

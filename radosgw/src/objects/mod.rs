@@ -352,15 +352,28 @@ impl Objects {
         key: &str,
         old: &ObjectMeta,
     ) -> GwResult<()> {
+        // A gateway whose record of the bucket predates versioning may replace a head that
+        // another gateway has meanwhile kept as a version: that version keeps it.
+        self.collect_unless_kept(bucket, key, &old.tag, old.manifest.tails())
+            .await
+    }
+
+    /// Queues `objects`, written under `tag` on `key`, for deletion after the GC delay,
+    /// unless by then the head or a version record of `key` still carries `tag`.
+    async fn collect_unless_kept(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        tag: &str,
+        objects: Vec<String>,
+    ) -> GwResult<()> {
         let entry = GcEntry {
-            objects: old.manifest.tails(),
-            unless_head: Some((head_oid(&bucket.id, key), old.tag.clone())),
-            // A gateway whose record of the bucket predates versioning may replace a head
-            // that another gateway has meanwhile kept as a version: that version keeps it.
+            objects,
+            unless_head: Some((head_oid(&bucket.id, key), tag.to_owned())),
             unless_version: Some((
                 index::shard_oid(bucket, key),
                 key.to_owned(),
-                old.tag.clone(),
+                tag.to_owned(),
             )),
             ..GcEntry::default()
         };

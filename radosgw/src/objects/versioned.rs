@@ -15,15 +15,13 @@ use serde_bytes::ByteBuf;
 
 use super::{Objects, Preconditions, PutTxn};
 use crate::error::{GwError, GwResult};
-use crate::gc;
 use crate::ids;
 use crate::index;
 use crate::layout::{
     META_XATTR, STRIPE, TAG_XATTR, before_versions_of, head_oid, tail_oid, tail_prefix, version_key,
 };
 use crate::records::{
-    BucketRecord, GcEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode,
-    encode, now_ms,
+    BucketRecord, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode, encode, now_ms,
 };
 use crate::versions::{self, VersionRef};
 
@@ -258,17 +256,9 @@ impl Objects {
         key: &str,
         meta: &ObjectMeta,
     ) -> GwResult<()> {
-        let entry = GcEntry {
-            objects: versions::preserved(meta, &bucket.id).manifest.tails(),
-            unless_head: Some((head_oid(&bucket.id, key), meta.tag.clone())),
-            unless_version: Some((
-                index::shard_oid(bucket, key),
-                key.to_owned(),
-                meta.tag.clone(),
-            )),
-            ..GcEntry::default()
-        };
-        gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
+        let objects = versions::preserved(meta, &bucket.id).manifest.tails();
+        self.collect_unless_kept(bucket, key, &meta.tag, objects)
+            .await
     }
 
     /// Copies the head bytes of `old` to where [`versions::preserved`] says they are once it

@@ -85,11 +85,7 @@ async fn list(
 ) -> S3Result<Page> {
     let bucket = s3.bucket(caller, bucket, Want::List).await?;
     let listing = if params.max_keys == 0 {
-        Listing {
-            items: Vec::new(),
-            is_truncated: false,
-            next_marker: None,
-        }
+        Listing::empty()
     } else {
         list_bucket(&s3.objects.cluster.index, &bucket.id, bucket.shards, params).await?
     };
@@ -340,11 +336,7 @@ async fn listed_versions(
     Option<(String, Option<String>)>,
 )> {
     let listing = if params.max_keys == 0 {
-        Listing {
-            items: Vec::new(),
-            is_truncated: false,
-            next_marker: None,
-        }
+        Listing::empty()
     } else {
         list_versions(&s3.objects.cluster.index, &bucket.id, bucket.shards, params).await?
     };
