@@ -140,6 +140,22 @@ async fn guarded_writes_change_nothing_when_a_guard_fails() {
         .write_full(&b"x"[..]);
     assert!(data.write("fresh", create.clone()).await.is_ok());
     assert!(data.write("fresh", create).await.is_err());
+
+    // One omap entry as the guard: remove it only if it still holds what was read.
+    data.omap_set("index", vec![(b"k".to_vec(), b"v1".to_vec())])
+        .await
+        .unwrap();
+    let remove_if = |seen: &'static [u8]| {
+        WriteOp::new()
+            .cmp_omap(b"k", Some(seen))
+            .omap_rm(vec![b"k".to_vec()])
+    };
+    assert!(matches!(
+        data.write("index", remove_if(b"v0")).await,
+        Err(ClientError::GuardFailed { .. })
+    ));
+    data.write("index", remove_if(b"v1")).await.unwrap();
+    assert!(data.omap_list("index", None, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use crate::ids;
 use crate::layout::{
     BUCKETS_OID, STATE_LIVE, STATE_XATTR, bucket_oid, index_oid, uploads_oid, user_buckets_oid,
 };
+use crate::lock::LockConfig;
 use crate::records::{BucketRecord, CannedAcl, Versioning, decode, encode, now_ms};
 use crate::ttl_cache::TtlCache;
 
@@ -67,7 +68,7 @@ impl Buckets {
     }
 
     /// Creates bucket `name` for `owner`, with `shards` index shards (`None`: the
-    /// gateway's default).
+    /// gateway's default) and object lock if `object_lock` is given.
     pub async fn create(
         &self,
         name: &str,
@@ -75,6 +76,7 @@ impl Buckets {
         acl: CannedAcl,
         region: &str,
         shards: Option<u32>,
+        object_lock: Option<LockConfig>,
     ) -> GwResult<BucketRecord> {
         if !valid_bucket_name(name) {
             return Err(GwError::s3(
@@ -93,7 +95,13 @@ impl Buckets {
             acl,
             shards: shards.unwrap_or(self.shards).max(1),
             region: region.to_owned(),
-            versioning: Versioning::Off,
+            // Object lock needs versions to lock: such a bucket is versioned from birth.
+            versioning: if object_lock.is_some() {
+                Versioning::Enabled
+            } else {
+                Versioning::Off
+            },
+            object_lock,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -210,24 +218,59 @@ impl Buckets {
 
     /// Sets a bucket's canned ACL.
     pub async fn set_acl(&self, name: &str, acl: CannedAcl) -> GwResult<()> {
-        self.update(name, |record| record.acl = acl).await
+        self.update(name, |record| {
+            record.acl = acl;
+            Ok(())
+        })
+        .await
     }
 
     /// Sets a bucket's versioning state (Enabled or Suspended; a bucket never returns to
     /// unversioned).
     pub async fn set_versioning(&self, name: &str, state: Versioning) -> GwResult<()> {
-        self.update(name, |record| record.versioning = state).await
+        self.update(name, |record| {
+            if record.object_lock.is_some() && state != Versioning::Enabled {
+                return Err(GwError::s3(
+                    S3ErrorCode::InvalidBucketState,
+                    "versioning cannot be suspended on a bucket with object lock",
+                ));
+            }
+            record.versioning = state;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a bucket's object lock configuration, which enables object lock if it was not;
+    /// that needs versioning enabled (InvalidBucketState otherwise, as S3).
+    pub async fn set_object_lock(&self, name: &str, config: LockConfig) -> GwResult<()> {
+        self.update(name, |record| {
+            if record.versioning != Versioning::Enabled {
+                return Err(GwError::s3(
+                    S3ErrorCode::InvalidBucketState,
+                    "object lock needs versioning enabled on the bucket",
+                ));
+            }
+            record.object_lock = Some(config);
+            Ok(())
+        })
+        .await
     }
 
     /// Changes a bucket's record with a compare-and-swap on its version, and forgets the
-    /// cached copy so this gateway sees the change at once.
-    async fn update(&self, name: &str, change: impl Fn(&mut BucketRecord)) -> GwResult<()> {
+    /// cached copy so this gateway sees the change at once. `change` decides on the record
+    /// as read, so a refusal never rests on a stale one.
+    async fn update(
+        &self,
+        name: &str,
+        change: impl Fn(&mut BucketRecord) -> GwResult<()>,
+    ) -> GwResult<()> {
         loop {
             let (mut record, version) = self
                 .get_versioned(name)
                 .await?
                 .ok_or_else(|| no_such_bucket(name))?;
-            change(&mut record);
+            change(&mut record)?;
             let op = WriteOp::new()
                 .assert_version(version)
                 .write_full(encode(&record));

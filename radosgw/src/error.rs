@@ -52,6 +52,16 @@ impl GwError {
     }
 }
 
+/// What object lock refuses is AccessDenied, as S3 answers it.
+impl From<crate::lock::Locked> for GwError {
+    fn from(locked: crate::lock::Locked) -> GwError {
+        GwError::s3(
+            S3ErrorCode::AccessDenied,
+            format!("forbidden by object lock: {locked}"),
+        )
+    }
+}
+
 impl GwError {
     /// Whether the cluster could not serve the request now but may soon (a PG peering, a
     /// map changing, a peer going away, the op deadline passing while it retried): the

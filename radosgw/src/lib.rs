@@ -17,6 +17,7 @@ pub mod index;
 pub mod janitor;
 pub mod layout;
 pub mod listing;
+pub mod lock;
 pub mod multipart;
 pub mod objects;
 pub mod precheck;

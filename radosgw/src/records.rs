@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{GwError, GwResult};
 use crate::layout::STRIPE;
+use crate::lock::{LockConfig, Retention};
 
 /// Encodes a record.
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -85,6 +86,9 @@ pub struct BucketRecord {
     /// Its versioning state.
     #[serde(default)]
     pub versioning: Versioning,
+    /// Its object lock configuration (`None`: object lock is not enabled).
+    #[serde(default)]
+    pub object_lock: Option<LockConfig>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to
@@ -259,6 +263,12 @@ pub struct ObjectMeta {
     /// promotion that read the old version list fails its compare-and-swap.
     #[serde(default)]
     pub list_gen: u64,
+    /// The version's object lock retention, if any.
+    #[serde(default)]
+    pub retention: Option<Retention>,
+    /// The version is under legal hold.
+    #[serde(default)]
+    pub legal_hold: bool,
 }
 
 /// Standard headers stored with an object and returned on GET/HEAD.

@@ -1,6 +1,6 @@
 //! Request headers of S3 features the gateway does not have yet. A request carrying one is
 //! refused with NotImplemented before anything runs: accepting it and ignoring the header
-//! would store plaintext a client asked to encrypt, or an object a client asked to lock.
+//! would store plaintext a client asked to encrypt.
 
 use http::HeaderMap;
 use s3s::{S3Error, s3_error};
@@ -14,9 +14,6 @@ const REFUSED: &[(&str, &str)] = &[
         "x-amz-copy-source-server-side-encryption",
         "server-side encryption",
     ),
-    // x-amz-object-lock-mode, -retain-until-date, -legal-hold
-    ("x-amz-object-lock-", "object lock"),
-    ("x-amz-bypass-governance-retention", "object lock"),
 ];
 
 /// The refusal for a request whose `headers` ask for a feature not built yet, if any.
@@ -27,17 +24,6 @@ pub fn refusal(headers: &HeaderMap) -> Option<S3Error> {
             return Some(s3_error!(
                 NotImplemented,
                 "{feature} is not supported yet (header {name})"
-            ));
-        }
-        // CreateBucket asking for object lock; "false" asks for nothing.
-        if name == "x-amz-bucket-object-lock-enabled"
-            && headers
-                .get(name)
-                .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"false"))
-        {
-            return Some(s3_error!(
-                NotImplemented,
-                "object lock is not supported yet (header {name})"
             ));
         }
     }
@@ -58,7 +44,7 @@ mod tests {
     }
 
     #[test]
-    fn encryption_and_object_lock_headers_are_refused_others_pass() {
+    fn encryption_headers_are_refused_others_pass() {
         for refused in [
             ("x-amz-server-side-encryption", "AES256"),
             ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
@@ -67,8 +53,6 @@ mod tests {
                 "x-amz-copy-source-server-side-encryption-customer-key",
                 "a2V5",
             ),
-            ("x-amz-object-lock-mode", "GOVERNANCE"),
-            ("x-amz-bucket-object-lock-enabled", "true"),
         ] {
             let e = refusal(&headers(&[("content-type", "text/plain"), refused]));
             let e = e.unwrap_or_else(|| panic!("{refused:?} passed"));
@@ -76,7 +60,8 @@ mod tests {
             assert!(e.message().unwrap().contains(refused.0));
         }
         for fine in [
-            ("x-amz-bucket-object-lock-enabled", "false"),
+            ("x-amz-bucket-object-lock-enabled", "true"),
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
             ("x-amz-meta-server-side-encryption", "mine"),
             ("x-amz-storage-class", "STANDARD"),
         ] {

@@ -176,7 +176,7 @@ async fn gateway(
                 world.borrow_mut().ops[at].version = Some(id.clone());
                 let which = VersionRef::parse(&id).expect("our ids parse");
                 objects
-                    .delete_version(bucket, KEY, &which)
+                    .delete_version(bucket, KEY, &which, false)
                     .await
                     .expect("delete version");
             }
@@ -291,8 +291,9 @@ fn simulate(
         max_uploads: 4,
     };
     let objects = Objects::new(cluster, settings);
-    let mut bucket = block_on(buckets.create("sim", "u", CannedAcl::Private, "us-east-1", None))
-        .expect("bucket");
+    let mut bucket =
+        block_on(buckets.create("sim", "u", CannedAcl::Private, "us-east-1", None, None))
+            .expect("bucket");
     block_on(buckets.set_versioning("sim", Versioning::Enabled)).expect("versioning");
     bucket.versioning = Versioning::Enabled;
     for n in 0..NEIGHBOUR_VERSIONS {
@@ -445,7 +446,7 @@ fn simulate(
     ] {
         for (id, _) in &list {
             let which = VersionRef::parse(id).unwrap();
-            block_on(objects.delete_version(&bucket, key, &which)).expect("delete");
+            block_on(objects.delete_version(&bucket, key, &which, false)).expect("delete");
         }
     }
     block_on(janitor::run_once(&buckets, &objects)).expect("janitor");
@@ -499,8 +500,9 @@ fn a_gateway_that_missed_enabling_loses_no_version() {
     let cluster = Cluster::in_memory();
     let buckets = Buckets::new(&cluster, 1);
     let objects = Objects::new(cluster, ObjectSettings::default());
-    let mut bucket = block_on(buckets.create("late", "u", CannedAcl::Private, "us-east-1", None))
-        .expect("bucket");
+    let mut bucket =
+        block_on(buckets.create("late", "u", CannedAcl::Private, "us-east-1", None, None))
+            .expect("bucket");
     let late = bucket.clone();
     bucket.versioning = Versioning::Enabled;
     let world = RefCell::new(World::default());

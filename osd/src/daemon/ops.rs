@@ -104,7 +104,11 @@ fn check_ops(ops: &[Op], erasure: bool) -> Result<(), OsdError> {
         }
         let omap = matches!(
             op,
-            Op::OmapSet(_) | Op::OmapRm(_) | Op::OmapGet(_) | Op::OmapList { .. }
+            Op::OmapSet(_)
+                | Op::OmapRm(_)
+                | Op::OmapGet(_)
+                | Op::OmapList { .. }
+                | Op::CmpOmap { .. }
         );
         if erasure && omap {
             return Err(OsdError::Invalid(
@@ -381,7 +385,7 @@ fn unavailable_named(pg: &str, state: &str) -> OsdError {
 fn is_guard(op: &Op) -> bool {
     matches!(
         op,
-        Op::CmpXattr { .. } | Op::AssertVersion(_) | Op::AssertExists
+        Op::CmpXattr { .. } | Op::AssertVersion(_) | Op::AssertExists | Op::CmpOmap { .. }
     )
 }
 
@@ -480,6 +484,20 @@ fn evaluate(store: &Store, key: &ObjectKey, ops: &[Op]) -> Result<Evaluated, Osd
             }
             Op::AssertExists => {
                 meta.as_ref().ok_or_else(missing)?;
+                OpResult::Done
+            }
+            Op::CmpOmap {
+                key: omap_key,
+                value,
+            } => {
+                meta.as_ref().ok_or_else(missing)?;
+                let found = store
+                    .omap_get(key, std::slice::from_ref(&omap_key.to_vec()))
+                    .map_err(store_err)?;
+                let have = found.first().map(|(_, v)| v.as_slice());
+                if have != value.as_ref().map(|v| v.as_slice()) {
+                    return Err(OsdError::GuardFailed("omap entry differs".into()));
+                }
                 OpResult::Done
             }
             Op::Remove => {

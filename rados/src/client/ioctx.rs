@@ -56,6 +56,15 @@ impl WriteOp {
         self
     }
 
+    /// Guard: the object exists and its omap entry `key` has `value` (`None`: is absent).
+    pub fn cmp_omap(mut self, key: &[u8], value: Option<&[u8]>) -> WriteOp {
+        self.guards.push(Op::CmpOmap {
+            key: ByteBuf::from(key.to_vec()),
+            value: value.map(|v| ByteBuf::from(v.to_vec())),
+        });
+        self
+    }
+
     /// Replaces the object's data (a second call replaces the data of the first).
     pub fn write_full(mut self, data: impl Into<Bytes>) -> WriteOp {
         if !self.writes.contains(&Op::WriteFull) {

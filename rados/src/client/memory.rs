@@ -75,6 +75,13 @@ impl MemoryPool {
                     current.ok_or_else(missing)?;
                     OpResult::Done
                 }
+                Op::CmpOmap { key, value } => {
+                    let have = current.ok_or_else(missing)?.omap.get(key.as_slice());
+                    if have.map(Vec::as_slice) != value.as_ref().map(|v| v.as_slice()) {
+                        return Err(OsdError::GuardFailed("omap entry differs".into()));
+                    }
+                    OpResult::Done
+                }
                 Op::WriteFull
                 | Op::SetXattr { .. }
                 | Op::RmXattr(_)
@@ -256,6 +263,42 @@ mod tests {
             pool.operate("o", &[Op::Stat], Bytes::new()),
             Err(OsdError::NoSuchObject)
         ));
+    }
+
+    #[test]
+    fn omap_guards_compare_one_entry() {
+        let pool = MemoryPool::new();
+        let buf = |b: &[u8]| ByteBuf::from(b.to_vec());
+        let cmp = |v: Option<&[u8]>| Op::CmpOmap {
+            key: buf(b"k"),
+            value: v.map(buf),
+        };
+        let set = |v: &[u8]| Op::OmapSet(vec![(buf(b"k"), buf(v))]);
+        // No object: the guard fails as a missing object, whatever it expects.
+        assert!(matches!(
+            pool.operate("i", &[cmp(None), set(b"a")], Bytes::new()),
+            Err(OsdError::NoSuchObject)
+        ));
+        pool.operate("i", &[Op::OmapSet(Vec::new())], Bytes::new())
+            .unwrap();
+        pool.operate("i", &[cmp(None), set(b"a")], Bytes::new())
+            .unwrap();
+        for wrong in [None, Some(&b"b"[..])] {
+            assert!(matches!(
+                pool.operate("i", &[cmp(wrong), set(b"x")], Bytes::new()),
+                Err(OsdError::GuardFailed(_))
+            ));
+        }
+        pool.operate(
+            "i",
+            &[cmp(Some(b"a")), Op::OmapRm(vec![buf(b"k")])],
+            Bytes::new(),
+        )
+        .unwrap();
+        let (reply, _) = pool
+            .operate("i", &[Op::OmapGet(vec![buf(b"k")])], Bytes::new())
+            .unwrap();
+        assert_eq!(reply.results[0], OpResult::Omap(Vec::new()));
     }
 
     #[test]

@@ -57,6 +57,14 @@ pub enum Op {
     AssertVersion(Version),
     /// The object exists.
     AssertExists,
+    /// The omap entry `key` has this value (`None`: there is no such entry), on an object
+    /// that exists.
+    CmpOmap {
+        /// The omap key.
+        key: serde_bytes::ByteBuf,
+        /// Its expected value.
+        value: Option<serde_bytes::ByteBuf>,
+    },
     // ----- writes -----
     /// Replace the data with the request payload.
     WriteFull,

@@ -277,6 +277,10 @@ impl Cluster {
                 }
                 Op::AssertVersion(v) => *v == version,
                 Op::AssertExists => current.is_some(),
+                Op::CmpOmap { key, value } => current.as_ref().is_some_and(|o| {
+                    o.omap.get(key.as_slice()).map(Vec::as_slice)
+                        == value.as_ref().map(|v| v.as_slice())
+                }),
                 _ => true,
             };
             if !held {

@@ -32,7 +32,6 @@ use crate::layout::{META_XATTR, STRIPE, TAG_XATTR, head_oid, tail_prefix};
 use crate::records::{
     BucketRecord, GcEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, decode, encode, now_ms,
 };
-use crate::versions::VersionRef;
 use write::{Every, Keepalive, Written};
 
 /// Timing and limits of object writes.
@@ -269,54 +268,6 @@ impl Objects {
             }
         }
         self.settle_index(bucket, key, Some(&tag)).await
-    }
-
-    /// Replaces the stored metadata of `key`'s current version (tags, ACL) without touching
-    /// its data; `which`, if given, must name that version. The swap is guarded on the whole
-    /// metadata, so it never undoes a concurrent change of it.
-    pub async fn update_meta(
-        &self,
-        bucket: &BucketRecord,
-        key: &str,
-        which: Option<&VersionRef>,
-        change: impl Fn(&mut ObjectMeta),
-    ) -> GwResult<ObjectMeta> {
-        let oid = head_oid(&bucket.id, key);
-        let meta = loop {
-            let Some(head) = self
-                .head_state(bucket, key, false)
-                .await?
-                .filter(|h| !h.meta.delete_marker && !h.meta.vacant)
-            else {
-                return Err(no_such_key(key));
-            };
-            if let Some(which) = which
-                && !which.names(&head.meta)
-            {
-                return Err(match self.find_record(bucket, key, which).await? {
-                    Some(_) => GwError::s3(
-                        S3ErrorCode::NotImplemented,
-                        "changing a noncurrent version's tags or ACL is not supported",
-                    ),
-                    None => GwError::s3(S3ErrorCode::NoSuchVersion, "no such version"),
-                });
-            }
-            let mut meta = head.meta.clone();
-            change(&mut meta);
-            let op = head.guard().set_xattr(META_XATTR, &encode(&meta));
-            match self.data().write(&oid, op).await.map_err(GwError::from) {
-                Err(e) if e.is_guard_failed() => continue,
-                other => {
-                    other?;
-                    break meta;
-                }
-            }
-        };
-        if bucket.versioning.keeps_versions() {
-            // The head's version record carries its tags and ACL too.
-            self.settle_index(bucket, key, None).await?;
-        }
-        Ok(meta)
     }
 
     /// Makes the listed entry of `key` match its head and drops the pending entry of

@@ -11,15 +11,17 @@
 use bytes::Bytes;
 use rados::WriteOp;
 use rados::proto::osd::{Op, OpResult};
+use s3s::S3ErrorCode;
 use serde_bytes::ByteBuf;
 
-use super::{Objects, Preconditions, PutTxn};
+use super::{Objects, Preconditions, PutTxn, no_such_key};
 use crate::error::{GwError, GwResult};
 use crate::ids;
 use crate::index;
 use crate::layout::{
     META_XATTR, STRIPE, TAG_XATTR, before_versions_of, head_oid, tail_oid, tail_prefix, version_key,
 };
+use crate::lock;
 use crate::records::{
     BucketRecord, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode, encode, now_ms,
 };
@@ -60,6 +62,14 @@ impl HeadState {
 
 /// How many records one read of a key's versions returns.
 const RECORDS_PAGE: u32 = 100;
+
+/// A version record as stored: its position, its bytes (what a guarded write compares) and
+/// its metadata.
+struct RawRecord {
+    seq: u64,
+    raw: Vec<u8>,
+    meta: ObjectMeta,
+}
 
 impl Objects {
     /// The head of `key` with its raw metadata, and its data if `with_data`.
@@ -159,27 +169,21 @@ impl Objects {
         key: &str,
         which: &VersionRef,
     ) -> GwResult<Option<(u64, ObjectMeta)>> {
-        match which {
-            VersionRef::Id { seq, .. } => {
-                let oid = index::shard_oid(bucket, key);
-                let found = match self
-                    .cluster
-                    .index
-                    .omap_get(&oid, vec![version_key(key, *seq)])
-                    .await
-                {
-                    Ok(found) => found,
-                    Err(e) if e.is_not_found() => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                };
-                match found.first() {
-                    Some((_, v)) => {
-                        let meta: ObjectMeta = decode(&oid, v)?;
-                        Ok(which.names(&meta).then_some((*seq, meta)))
-                    }
-                    None => Ok(None),
-                }
-            }
+        Ok(self
+            .find_raw_record(bucket, key, which)
+            .await?
+            .map(|found| (found.seq, found.meta)))
+    }
+
+    /// [`Objects::find_record`] with the record's stored bytes, for a write guarded on them.
+    async fn find_raw_record(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+    ) -> GwResult<Option<RawRecord>> {
+        let seq = match which {
+            VersionRef::Id { seq, .. } => *seq,
             // At most one "null" version exists, anywhere in the order: search.
             VersionRef::Null => {
                 let mut below = None;
@@ -187,15 +191,31 @@ impl Objects {
                     let page = self.records(bucket, key, below, RECORDS_PAGE).await?;
                     let full = page.len() == RECORDS_PAGE as usize;
                     below = page.last().map(|(seq, _)| *seq);
-                    if let Some(found) = page.into_iter().find(|(_, m)| versions::is_null(m)) {
-                        return Ok(Some(found));
+                    if let Some((seq, _)) = page.iter().find(|(_, m)| versions::is_null(m)) {
+                        break *seq;
                     }
                     if !full {
                         return Ok(None);
                     }
                 }
             }
-        }
+        };
+        let oid = index::shard_oid(bucket, key);
+        let found = match self
+            .cluster
+            .index
+            .omap_get(&oid, vec![version_key(key, seq)])
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some((_, raw)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let meta: ObjectMeta = decode(&oid, &raw)?;
+        Ok(which.names(&meta).then_some(RawRecord { seq, raw, meta }))
     }
 
     /// Whether the head of `key` or, in a bucket that keeps versions, any version of it has
@@ -293,11 +313,14 @@ impl Objects {
 
     /// Deletes exactly the version `which` of `key`: the head's next newest version takes a
     /// deleted head's place. Returns the deleted version (`None`: there was none such).
+    /// A version object lock protects is refused ([`lock::may_delete`]; `bypass` asks to
+    /// bypass a governance retention), decided on the metadata the removal is guarded on.
     pub async fn delete_version(
         &self,
         bucket: &BucketRecord,
         key: &str,
         which: &VersionRef,
+        bypass: bool,
     ) -> GwResult<Option<ObjectMeta>> {
         let tag = ids::random_hex::<8>();
         let pending = PendingEntry {
@@ -311,6 +334,10 @@ impl Objects {
         loop {
             let head = self.settled_head(bucket, key, false).await?;
             if let Some(h) = head.as_ref().filter(|h| which.names(&h.meta)) {
+                if let Err(locked) = lock::may_delete(&h.meta, now_ms(), bypass) {
+                    index::abandon(&self.cluster.index, bucket, key, &tag).await?;
+                    return Err(locked.into());
+                }
                 let seq = versions::seq_of(&h.meta);
                 let next = self.records(bucket, key, Some(seq), 1).await?;
                 self.collect_version(bucket, key, &h.meta).await?;
@@ -347,15 +374,31 @@ impl Objects {
                     }
                 }
             }
-            let Some((seq, record)) = self.find_record(bucket, key, which).await? else {
+            let Some(found) = self.find_raw_record(bucket, key, which).await? else {
                 break;
             };
-            self.collect_version(bucket, key, &record).await?;
-            self.cluster
+            if let Err(locked) = lock::may_delete(&found.meta, now_ms(), bypass) {
+                index::abandon(&self.cluster.index, bucket, key, &tag).await?;
+                return Err(locked.into());
+            }
+            self.collect_version(bucket, key, &found.meta).await?;
+            // Guarded on the record as checked: a retention set meanwhile is not overrun.
+            let at = version_key(key, found.seq);
+            let op = WriteOp::new()
+                .cmp_omap(&at, Some(&found.raw))
+                .omap_rm(vec![at]);
+            let shard = index::shard_oid(bucket, key);
+            match self
+                .cluster
                 .index
-                .omap_rm(&index::shard_oid(bucket, key), vec![version_key(key, seq)])
-                .await?;
-            deleted = Some(record);
+                .write(&shard, op)
+                .await
+                .map_err(GwError::from)
+            {
+                Err(e) if e.is_guard_failed() => continue,
+                other => drop(other?),
+            }
+            deleted = Some(found.meta);
             // A promotion that read the version list before the removal must fail its swap.
             if let Some(h) = &head {
                 let mut bumped = h.meta.clone();
@@ -379,6 +422,100 @@ impl Objects {
         Ok(deleted)
     }
 
+    /// Changes the stored metadata of one version of `key` (tags, ACL, retention, legal
+    /// hold) without touching its data: the version `which` names, or the current one.
+    /// `change` decides on the metadata as stored and may refuse; a change that changes
+    /// nothing writes nothing. Returns the version's metadata as changed.
+    ///
+    /// The head is swapped guarded on its whole metadata, so a concurrent change is never
+    /// undone. A noncurrent version's record is rewritten guarded on its stored bytes, then
+    /// the head's `list_gen` moves: a promotion that read the record before it changed fails
+    /// its swap and reads it again.
+    pub async fn update_meta(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: Option<&VersionRef>,
+        change: impl Fn(&mut ObjectMeta) -> GwResult<()>,
+    ) -> GwResult<ObjectMeta> {
+        let oid = head_oid(&bucket.id, key);
+        let versioned = bucket.versioning.keeps_versions();
+        loop {
+            let head = if versioned {
+                self.settled_head(bucket, key, false).await?
+            } else {
+                self.head_state(bucket, key, false).await?
+            };
+            let current = head
+                .as_ref()
+                .filter(|h| !h.meta.vacant && which.is_none_or(|w| w.names(&h.meta)));
+            if let Some(h) = current {
+                if h.meta.delete_marker {
+                    return Err(match which {
+                        Some(_) => marker_refusal(),
+                        None => no_such_key(key),
+                    });
+                }
+                let mut meta = h.meta.clone();
+                change(&mut meta)?;
+                if meta == h.meta {
+                    return Ok(meta);
+                }
+                let op = h.guard().set_xattr(META_XATTR, &encode(&meta));
+                match self.data().write(&oid, op).await.map_err(GwError::from) {
+                    Err(e) if e.is_guard_failed() => continue,
+                    other => other?,
+                };
+                if versioned {
+                    // The head's version record carries the change too.
+                    self.settle_index(bucket, key, None).await?;
+                }
+                return Ok(meta);
+            }
+            let Some(which) = which.filter(|_| versioned) else {
+                return Err(no_such_key(key));
+            };
+            let Some(found) = self.find_raw_record(bucket, key, which).await? else {
+                return Err(GwError::s3(S3ErrorCode::NoSuchVersion, "no such version"));
+            };
+            if found.meta.delete_marker {
+                return Err(marker_refusal());
+            }
+            let mut record = found.meta.clone();
+            change(&mut record)?;
+            if record == found.meta {
+                return Ok(versions::preserved(&record, &bucket.id));
+            }
+            let at = version_key(key, found.seq);
+            let op = WriteOp::new()
+                .cmp_omap(&at, Some(&found.raw))
+                .omap_set(vec![(at.clone(), encode(&record))]);
+            let shard = index::shard_oid(bucket, key);
+            match self
+                .cluster
+                .index
+                .write(&shard, op)
+                .await
+                .map_err(GwError::from)
+            {
+                Err(e) if e.is_guard_failed() => continue,
+                other => other?,
+            };
+            if let Some(h) = &head {
+                let mut bumped = h.meta.clone();
+                bumped.list_gen = bumped.list_gen.wrapping_add(1);
+                let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));
+                match self.data().write(&oid, op).await.map_err(GwError::from) {
+                    // Look again: the version may have been promoted with its old record.
+                    Err(e) if e.is_guard_failed() => continue,
+                    Err(e) if e.is_not_found() => {}
+                    other => drop(other?),
+                }
+            }
+            return Ok(versions::preserved(&record, &bucket.id));
+        }
+    }
+
     /// Removes `key`'s head if it is vacant, once settling has left no version record: a
     /// writer that saw "no head" then sees a true picture, records and all.
     pub async fn reap_vacant(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
@@ -394,6 +531,14 @@ impl Objects {
             other => other.map(drop).map_err(GwError::from),
         }
     }
+}
+
+/// A change of a delete marker's metadata, which has none to change (405, as S3).
+fn marker_refusal() -> GwError {
+    GwError::s3(
+        S3ErrorCode::MethodNotAllowed,
+        "the specified version is a delete marker",
+    )
 }
 
 impl PutTxn<'_> {
@@ -443,6 +588,10 @@ impl PutTxn<'_> {
                     objects.preserve(bucket, old).await?;
                 }
                 Some(old) => {
+                    if let Err(locked) = lock::may_delete(&old.meta, now_ms(), false) {
+                        self.abort().await?;
+                        return Err(locked.into());
+                    }
                     objects.collect_version(bucket, key, &old.meta).await?;
                     meta.replaces_null = Some(versions::seq_of(&old.meta));
                 }
@@ -453,6 +602,11 @@ impl PutTxn<'_> {
                 && let Some((seq, record)) =
                     objects.find_record(bucket, key, &VersionRef::Null).await?
             {
+                // Replacing a null version deletes it: object lock may forbid that.
+                if let Err(locked) = lock::may_delete(&record, now_ms(), false) {
+                    self.abort().await?;
+                    return Err(locked.into());
+                }
                 objects.collect_version(bucket, key, &record).await?;
                 meta.replaces_null = Some(seq);
             }

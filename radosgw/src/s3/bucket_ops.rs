@@ -6,6 +6,7 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 use super::convert::{self, timestamp};
 use super::object_extra::requested_acl;
 use super::{ShoalS3, Want};
+use crate::lock::LockConfig;
 
 pub(super) async fn list_buckets(
     s3: &ShoalS3,
@@ -53,9 +54,10 @@ pub(super) async fn create_bucket(
         ));
     }
     let acl = convert::canned_acl(input.acl.as_ref().map(BucketCannedACL::as_str))?;
+    let lock = (input.object_lock_enabled_for_bucket == Some(true)).then(LockConfig::default);
     match s3
         .buckets
-        .create(&input.bucket, &user.uid, acl, &region, shards)
+        .create(&input.bucket, &user.uid, acl, &region, shards, lock)
         .await
     {
         // us-east-1 answers an owner's re-create with success, as S3 does there (leaving the

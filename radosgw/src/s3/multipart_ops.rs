@@ -9,6 +9,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, timestamp};
 use super::list_ops::{listed_max, url_mode};
+use super::lock_ops::requested_lock;
 use super::object_extra::{check_copy_conditions, copy_source, source_stream};
 use super::object_ops::{check_key, check_storage_class};
 use super::version_ops::shown_id;
@@ -72,8 +73,17 @@ pub(super) async fn create_multipart_upload(
         .as_ref()
         .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT);
     let algorithm = input.checksum_algorithm.filter(|_| !full_object);
+    // The lock is decided at initiation, the bucket's default retention counted from it.
+    let (retention, legal_hold) = requested_lock(
+        &bucket,
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let meta = ObjectMeta {
         owner: user.uid.clone(),
+        retention,
+        legal_hold,
         headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,

@@ -4,6 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
+use super::lock_ops::requested_lock;
 use super::object_ops::{ReadConditions, check_key, check_storage_class};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
@@ -106,9 +107,19 @@ pub(super) async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
         ));
     }
+    // A copy is a new version: its lock is what the request asks for (or the bucket's
+    // default), never the source's.
+    let (retention, legal_hold) = requested_lock(
+        &bucket,
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let mut meta = ObjectMeta {
         owner: user.uid.clone(),
         acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        retention,
+        legal_hold,
         ..ObjectMeta::default()
     };
     if replace {
@@ -210,7 +221,8 @@ pub(super) async fn put_object_tagging(
     let meta = s3
         .objects
         .update_meta(&bucket, &input.key, which.as_ref(), |m| {
-            m.tags = tags.clone()
+            m.tags = tags.clone();
+            Ok(())
         })
         .await?;
     Ok(S3Response::new(PutObjectTaggingOutput {
@@ -227,7 +239,10 @@ pub(super) async fn delete_object_tagging(
     let which = version_ref(&bucket, req.input.version_id.as_deref())?;
     let meta = s3
         .objects
-        .update_meta(&bucket, &req.input.key, which.as_ref(), |m| m.tags.clear())
+        .update_meta(&bucket, &req.input.key, which.as_ref(), |m| {
+            m.tags.clear();
+            Ok(())
+        })
         .await?;
     Ok(S3Response::new(DeleteObjectTaggingOutput {
         version_id: shown_id(&bucket, &meta),
@@ -296,7 +311,10 @@ pub(super) async fn put_object_acl(
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     s3.objects
-        .update_meta(&bucket, &input.key, which.as_ref(), |m| m.acl = acl)
+        .update_meta(&bucket, &input.key, which.as_ref(), |m| {
+            m.acl = acl;
+            Ok(())
+        })
         .await?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

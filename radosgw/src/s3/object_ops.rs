@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
+use super::lock_ops::{lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
@@ -54,8 +55,16 @@ pub(super) async fn put_object(
     };
     let given = convert::given_checksums!(input);
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
+    let (retention, legal_hold) = requested_lock(
+        &bucket,
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let meta = ObjectMeta {
         owner: user.uid.clone(),
+        retention,
+        legal_hold,
         headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
@@ -274,7 +283,11 @@ pub(super) async fn get_object(
         Checksums::default()
     };
     let h = &meta.headers;
+    let lock = lock_headers(&bucket, &meta);
     let output = GetObjectOutput {
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         body: Some(StreamingBlob::wrap(body)),
         content_length: Some((span.end - span.start) as i64),
         content_range,
@@ -340,7 +353,11 @@ pub(super) async fn head_object(
     let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
     let h = &meta.headers;
     let c = meta.checksums.clone();
+    let lock = lock_headers(&bucket, &meta);
     let output = HeadObjectOutput {
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         content_length: Some(len as i64),
         content_range: range.as_ref().map(|r| {
             format!(
@@ -383,7 +400,16 @@ pub(super) async fn delete_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let done = delete_one(s3, &user, &bucket, &input.key, input.version_id.as_deref()).await?;
+    let bypass = input.bypass_governance_retention == Some(true);
+    let done = delete_one(
+        s3,
+        &user,
+        &bucket,
+        &input.key,
+        input.version_id.as_deref(),
+        bypass,
+    )
+    .await?;
     Ok(S3Response::new(DeleteObjectOutput {
         version_id: done.version_id,
         delete_marker: done.delete_marker.then_some(true),
@@ -400,13 +426,15 @@ struct Deleted {
 }
 
 /// Deletes `key` (a delete marker where versions are kept) or, given an id, exactly that
-/// version; a version that does not exist is already deleted, as in S3.
+/// version; a version that does not exist is already deleted, as in S3. `bypass` asks to
+/// bypass a governance retention of that version.
 async fn delete_one(
     s3: &ShoalS3,
     user: &UserRecord,
     bucket: &BucketRecord,
     key: &str,
     version_id: Option<&str>,
+    bypass: bool,
 ) -> S3Result<Deleted> {
     let which = version_ref(bucket, version_id)?;
     if !bucket.versioning.keeps_versions() {
@@ -425,7 +453,10 @@ async fn delete_one(
             })
         }
         Some(which) => {
-            let deleted = s3.objects.delete_version(bucket, key, &which).await?;
+            let deleted = s3
+                .objects
+                .delete_version(bucket, key, &which, bypass)
+                .await?;
             Ok(Deleted {
                 version_id: version_id.map(str::to_owned),
                 delete_marker: deleted.is_some_and(|m| m.delete_marker),
@@ -445,6 +476,7 @@ pub(super) async fn delete_objects(
     let input = req.input;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
     let quiet = input.delete.quiet.unwrap_or(false);
+    let bypass = input.bypass_governance_retention == Some(true);
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
@@ -455,8 +487,15 @@ pub(super) async fn delete_objects(
     let bucket = &bucket;
     let mut done = futures::stream::iter(input.delete.objects)
         .map(|object| async move {
-            let result =
-                delete_one(s3, user, bucket, &object.key, object.version_id.as_deref()).await;
+            let result = delete_one(
+                s3,
+                user,
+                bucket,
+                &object.key,
+                object.version_id.as_deref(),
+                bypass,
+            )
+            .await;
             (object, result)
         })
         .buffered(DELETES_AT_ONCE);
