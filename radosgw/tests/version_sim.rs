@@ -9,6 +9,9 @@
 //! - nothing is listed that no operation wrote, and each version at most once;
 //! - the current version (what a GET without an id reads) is the newest listed one;
 //! - of two writes where one was acknowledged before the other began, the later is newer;
+//! - a version put under legal hold is never deleted: each deletion of it that began after
+//!   the hold was acknowledged is refused, and it is listed, whole and held, at the end
+//!   (promoted to current or not);
 //! - once every version is deleted, janitor and GC leave no data and no index entry.
 //!
 //! A failure prints the minimal case proptest shrank it to: plans, schedule and deaths are
@@ -32,6 +35,7 @@ use radosgw::objects::{ObjectSettings, Objects, Preconditions};
 use radosgw::records::{BucketRecord, CannedAcl, Manifest, ObjectMeta, Segment, Versioning};
 use radosgw::versions::{self, VersionRef};
 use radosgw::{gc, janitor};
+use s3s::S3ErrorCode;
 
 const KEY: &str = "k";
 /// A key whose version records follow KEY's in the same shard, more than one page of them,
@@ -48,6 +52,8 @@ enum Step {
     Marker,
     /// A DELETE of an acknowledged version (picked by this index among those known).
     Delete(u8),
+    /// A legal hold put on an acknowledged version that is not a marker (picked likewise).
+    Hold(u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -55,6 +61,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0u8..3).prop_map(Step::Put),
         1 => Just(Step::Marker),
         2 => any::<u8>().prop_map(Step::Delete),
+        1 => any::<u8>().prop_map(Step::Hold),
     ]
 }
 
@@ -71,6 +78,10 @@ struct Record {
     version: Option<String>,
     /// A delete.
     delete: bool,
+    /// A legal hold put on `version`.
+    hold: bool,
+    /// Refused: a delete of a held version, a hold of a version deleted meanwhile.
+    refused: bool,
 }
 
 #[derive(Default)]
@@ -104,6 +115,8 @@ async fn gateway(
                 bytes: Vec::new(),
                 version: None,
                 delete: false,
+                hold: false,
+                refused: false,
             });
             w.ops.len() - 1
         };
@@ -143,31 +156,39 @@ async fn gateway(
                     },
                     ..ObjectMeta::default()
                 };
-                let done = txn
+                match txn
                     .install(meta, Bytes::from(head), &Preconditions::default())
                     .await
-                    .expect("install");
-                world.borrow_mut().ops[at].version = Some(versions::id_of(&done).to_owned());
+                {
+                    Ok(done) => {
+                        world.borrow_mut().ops[at].version =
+                            Some(versions::id_of(&done).to_owned());
+                    }
+                    // A null write would replace a held null version.
+                    Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {
+                        world.borrow_mut().ops[at].refused = true;
+                    }
+                    Err(e) => panic!("install: {e}"),
+                }
             }
             Step::Marker if !bucket.versioning.keeps_versions() => {
                 objects.delete(bucket, KEY).await.expect("delete");
             }
             Step::Marker => {
-                let done = objects
-                    .put_delete_marker(bucket, KEY, "u")
-                    .await
-                    .expect("marker");
-                world.borrow_mut().ops[at].version = Some(versions::id_of(&done).to_owned());
+                match objects.put_delete_marker(bucket, KEY, "u").await {
+                    Ok(done) => {
+                        world.borrow_mut().ops[at].version =
+                            Some(versions::id_of(&done).to_owned());
+                    }
+                    // A null marker would replace a held null version.
+                    Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {
+                        world.borrow_mut().ops[at].refused = true;
+                    }
+                    Err(e) => panic!("marker: {e}"),
+                }
             }
             Step::Delete(pick) => {
-                let known: Vec<String> = {
-                    let w = world.borrow();
-                    w.ops
-                        .iter()
-                        .filter(|o| !o.delete && o.ended.is_some())
-                        .filter_map(|o| o.version.clone())
-                        .collect()
-                };
+                let known = known_versions(world, false);
                 world.borrow_mut().ops[at].delete = true;
                 let Some(id) = known.get(usize::from(pick) % known.len().max(1)).cloned() else {
                     world.borrow_mut().ops.pop();
@@ -175,15 +196,58 @@ async fn gateway(
                 };
                 world.borrow_mut().ops[at].version = Some(id.clone());
                 let which = VersionRef::parse(&id).expect("our ids parse");
-                objects
-                    .delete_version(bucket, KEY, &which, false)
-                    .await
-                    .expect("delete version");
+                match objects.delete_version(bucket, KEY, &which, false).await {
+                    Ok(_) => {}
+                    Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {
+                        world.borrow_mut().ops[at].refused = true;
+                    }
+                    Err(e) => panic!("delete version: {e}"),
+                }
+            }
+            Step::Hold(pick) => {
+                let known = known_versions(world, true);
+                world.borrow_mut().ops[at].hold = true;
+                let Some(id) = known.get(usize::from(pick) % known.len().max(1)).cloned() else {
+                    world.borrow_mut().ops.pop();
+                    continue;
+                };
+                world.borrow_mut().ops[at].version = Some(id.clone());
+                let which = VersionRef::parse(&id).expect("our ids parse");
+                let held = objects
+                    .update_meta(bucket, KEY, Some(&which), |m| {
+                        m.legal_hold = true;
+                        Ok(())
+                    })
+                    .await;
+                match held {
+                    Ok(_) => {}
+                    Err(e) if e.is_s3(&S3ErrorCode::NoSuchVersion) => {
+                        world.borrow_mut().ops[at].refused = true;
+                    }
+                    // "null" now names a null delete marker written since.
+                    Err(e)
+                        if e.is_s3(&S3ErrorCode::MethodNotAllowed) && id == versions::NULL_ID =>
+                    {
+                        world.borrow_mut().ops[at].refused = true;
+                    }
+                    Err(e) => panic!("legal hold: {e}"),
+                }
             }
         }
         let mut w = world.borrow_mut();
         w.ops[at].ended = Some(w.step);
     }
+}
+
+/// The versions acknowledged writes made (or markers too, unless `writes_only`).
+fn known_versions(world: &RefCell<World>, writes_only: bool) -> Vec<String> {
+    let w = world.borrow();
+    w.ops
+        .iter()
+        .filter(|o| !o.delete && !o.hold && o.ended.is_some())
+        .filter(|o| !writes_only || o.etag.is_some())
+        .filter_map(|o| o.version.clone())
+        .collect()
 }
 
 type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
@@ -259,6 +323,15 @@ async fn listed(objects: &Objects, bucket: &BucketRecord, key: &str) -> Vec<(Str
             Item::CommonPrefix(cp) => panic!("no delimiter, yet a prefix {cp}"),
         })
         .collect()
+}
+
+/// Whether version `which` of `key` is under legal hold, as reads and deletes see it (the
+/// head for the current version: a gateway that died after changing the head and before
+/// settling leaves its record behind until the key is next settled).
+fn held_now(objects: &Objects, bucket: &BucketRecord, key: &str, which: &VersionRef) -> bool {
+    block_on(objects.version_meta(bucket, key, which))
+        .expect("version")
+        .is_some_and(|(meta, _)| meta.legal_hold)
 }
 
 /// Runs `fut` to completion with a no-op waker (memory pools never wait for real).
@@ -356,15 +429,69 @@ fn simulate(
     let maybe_deleted: BTreeSet<&str> = world
         .ops
         .iter()
-        .filter(|o| o.delete)
+        .filter(|o| o.delete && !o.refused)
         .filter_map(|o| o.version.as_deref())
         .collect();
     let deleted: BTreeSet<&str> = world
         .ops
         .iter()
-        .filter(|o| o.delete && o.ended.is_some())
+        .filter(|o| o.delete && !o.refused && o.ended.is_some())
         .filter_map(|o| o.version.as_deref())
         .collect();
+    // Legal holds: acknowledged ones hold, and only a hold refuses a deletion.
+    let held: BTreeMap<&str, usize> = world
+        .ops
+        .iter()
+        .filter(|o| o.hold && !o.refused)
+        .filter_map(|o| Some((o.version.as_deref()?, o.ended?)))
+        .collect();
+    for op in world.ops.iter().filter(|o| o.delete) {
+        let id = op.version.as_deref().expect("a delete names a version");
+        let hold_began = world
+            .ops
+            .iter()
+            .filter(|h| h.hold && h.version.as_deref() == Some(id))
+            .map(|h| h.began)
+            .min();
+        if op.refused {
+            assert!(
+                hold_began.is_some_and(|b| op.ended.is_none_or(|e| b < e)),
+                "{id}: a deletion refused with no hold on it"
+            );
+        }
+        if let (Some(done), Some(_)) = (held.get(id), op.ended) {
+            assert!(
+                op.began < *done || op.refused,
+                "{id}: deleted after its legal hold was acknowledged"
+            );
+        }
+    }
+    for op in world
+        .ops
+        .iter()
+        .filter(|o| !o.delete && !o.hold && o.refused)
+    {
+        let null_held = world.ops.iter().any(|h| {
+            h.hold
+                && h.version.as_deref() == Some(versions::NULL_ID)
+                && h.began < op.ended.unwrap_or(usize::MAX)
+        });
+        assert!(
+            null_held,
+            "a write refused with no hold on the null version"
+        );
+    }
+    for id in held.keys() {
+        assert!(
+            list.iter().any(|(v, _)| v == id),
+            "{id}: held, yet not listed: {list:?}"
+        );
+        let which = VersionRef::parse(id).unwrap();
+        assert!(
+            held_now(&objects, &bucket, KEY, &which),
+            "{id}: listed without its legal hold"
+        );
+    }
     let by_etag: BTreeMap<&str, &Record> = world
         .ops
         .iter()
@@ -405,7 +532,7 @@ fn simulate(
         let (Some(id), Some(_)) = (&op.version, op.ended) else {
             continue;
         };
-        if op.delete || maybe_deleted.contains(id.as_str()) {
+        if op.delete || op.hold || maybe_deleted.contains(id.as_str()) {
             continue;
         }
         // A null write replaces the null version before it.
@@ -419,8 +546,8 @@ fn simulate(
     }
     // Real-time order: a write acknowledged before another began is older.
     let position: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    for a in world.ops.iter().filter(|o| !o.delete) {
-        for b in world.ops.iter().filter(|o| !o.delete) {
+    for a in world.ops.iter().filter(|o| !o.delete && !o.hold) {
+        for b in world.ops.iter().filter(|o| !o.delete && !o.hold) {
             let (Some(a_id), Some(b_id), Some(a_end)) = (&a.version, &b.version, a.ended) else {
                 continue;
             };
@@ -446,6 +573,13 @@ fn simulate(
     ] {
         for (id, _) in &list {
             let which = VersionRef::parse(id).unwrap();
+            if held_now(&objects, &bucket, key, &which) {
+                let release = objects.update_meta(&bucket, key, Some(&which), |m| {
+                    m.legal_hold = false;
+                    Ok(())
+                });
+                block_on(release).expect("release the hold");
+            }
             block_on(objects.delete_version(&bucket, key, &which, false)).expect("delete");
         }
     }
