@@ -334,3 +334,113 @@ fn aws_cli_restores_overwritten_and_deleted_objects() {
     run(cp, "s3 cp after the copy");
     assert!(std::fs::read(&back).unwrap() == std::fs::read(&first).unwrap());
 }
+
+/// README's recipe "keep versions from deletion", with the aws CLI as written there: a
+/// bucket created with object lock, a default retention, a legal hold; deleting the version
+/// is refused while held, then passes with the governance bypass.
+#[test]
+fn aws_cli_locks_versions_as_the_readme_says() {
+    if !available("aws") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let work = TempDir::new("s3-lock");
+    let aws = |args: &[&str]| {
+        let mut cmd = client(&cluster, "aws");
+        cmd.args(args);
+        cmd
+    };
+    run(
+        aws(&[
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            "records",
+            "--object-lock-enabled-for-bucket",
+        ]),
+        "create-bucket --object-lock-enabled-for-bucket",
+    );
+    run(
+        aws(&[
+            "s3api",
+            "put-object-lock-configuration",
+            "--bucket",
+            "records",
+            "--object-lock-configuration",
+            r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"GOVERNANCE","Days":30}}}"#,
+        ]),
+        "put-object-lock-configuration",
+    );
+    let ledger = work.0.join("ledger.csv");
+    std::fs::write(&ledger, b"date,amount\n2026-12-07,100\n").unwrap();
+    let mut put = aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "records",
+        "--key",
+        "ledger.csv",
+        "--body",
+    ]);
+    put.arg(&ledger);
+    let version = run_json(put, "put-object")["VersionId"]
+        .as_str()
+        .expect("a version id")
+        .to_owned();
+    let retention = run_json(
+        aws(&[
+            "s3api",
+            "get-object-retention",
+            "--bucket",
+            "records",
+            "--key",
+            "ledger.csv",
+        ]),
+        "get-object-retention",
+    );
+    assert_eq!(retention["Retention"]["Mode"], "GOVERNANCE", "{retention}");
+    let legal_hold = |status: &str| {
+        aws(&[
+            "s3api",
+            "put-object-legal-hold",
+            "--bucket",
+            "records",
+            "--key",
+            "ledger.csv",
+            "--legal-hold",
+            &format!("Status={status}"),
+        ])
+    };
+    run(legal_hold("ON"), "put-object-legal-hold ON");
+    let delete = |bypass: bool| {
+        let mut cmd = aws(&[
+            "s3api",
+            "delete-object",
+            "--bucket",
+            "records",
+            "--key",
+            "ledger.csv",
+            "--version-id",
+            &version,
+        ]);
+        if bypass {
+            cmd.arg("--bypass-governance-retention");
+        }
+        cmd
+    };
+    for bypass in [false, true] {
+        let out = delete(bypass).output().expect("run aws");
+        assert!(!out.status.success(), "deleted under legal hold");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("AccessDenied"), "{stderr}");
+    }
+    run(legal_hold("OFF"), "put-object-legal-hold OFF");
+    let out = delete(false).output().expect("run aws");
+    assert!(!out.status.success(), "deleted under governance retention");
+    run(delete(true), "delete-object --bypass-governance-retention");
+    let listed = run_json(
+        aws(&["s3api", "list-object-versions", "--bucket", "records"]),
+        "list-object-versions",
+    );
+    assert!(listed.get("Versions").is_none(), "{listed}");
+}
