@@ -22,6 +22,7 @@
 //! gc_delay = 300               # seconds
 //! janitor_after = 120          # seconds
 //! max_uploads = 16
+//! lc_every = 600               # seconds between lifecycle passes (lc_day_secs: tests)
 //! ```
 
 use std::net::SocketAddr;
@@ -96,6 +97,10 @@ pub struct GatewaySettings {
     pub janitor_after: Option<u64>,
     /// `--max-uploads`.
     pub max_uploads: Option<usize>,
+    /// `--lc-day-secs`.
+    pub lc_day_secs: Option<u64>,
+    /// `--lc-every` (seconds).
+    pub lc_every: Option<u64>,
 }
 
 impl GatewaySettings {

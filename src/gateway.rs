@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use radosgw::cluster::PoolSettings;
+use radosgw::lc_worker::LcSettings;
 use radosgw::objects::ObjectSettings;
 use radosgw::records::{AccessKey, UserRecord};
 use radosgw::users::Users;
@@ -58,6 +59,13 @@ pub struct GatewayArgs {
     /// Uploads streaming at once (more wait); about 16 MiB of memory each [default: 16].
     #[arg(long)]
     max_uploads: Option<usize>,
+    /// Seconds in a lifecycle rule's "day", for tests (like RGW's rgw_lc_debug_interval)
+    /// [default: 86400].
+    #[arg(long)]
+    lc_day_secs: Option<u64>,
+    /// Seconds between the lifecycle worker's passes [default: 600].
+    #[arg(long)]
+    lc_every: Option<u64>,
 }
 
 /// The gateway's settings: flags over the `[gateway]` table over the defaults.
@@ -65,6 +73,7 @@ fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<Gatewa
     let defaults = GatewayConfig::default();
     let objects = ObjectSettings::default();
     let pools = PoolSettings::default();
+    let lifecycle = LcSettings::default();
     let size = args.pool_size.or(file.pool_size).unwrap_or(pools.size);
     let failure_domain = match args
         .failure_domain
@@ -107,6 +116,11 @@ fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<Gatewa
                 .or(file.max_uploads)
                 .unwrap_or(objects.max_uploads)
                 .max(1),
+        },
+        lifecycle: LcSettings {
+            day: secs(args.lc_day_secs, file.lc_day_secs, lifecycle.day)
+                .max(Duration::from_secs(1)),
+            every: secs(args.lc_every, file.lc_every, lifecycle.every).max(Duration::from_secs(1)),
         },
         pools: PoolSettings {
             size,

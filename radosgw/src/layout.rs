@@ -46,6 +46,11 @@ pub fn bucket_oid(name: &str) -> String {
     format!("bucket.{name}")
 }
 
+/// A bucket's lifecycle configuration (data), lease and last pass (xattrs).
+pub fn lifecycle_oid(bucket_id: &str) -> String {
+    format!("lc.{bucket_id}")
+}
+
 /// Index shard `shard` of the bucket with id `bucket_id`.
 pub fn index_oid(bucket_id: &str, shard: u32) -> String {
     format!("{bucket_id}.index.{shard}")

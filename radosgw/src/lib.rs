@@ -16,6 +16,8 @@ pub mod ids;
 pub mod index;
 pub mod janitor;
 pub mod layout;
+pub mod lc_worker;
+pub mod lifecycle;
 pub mod listing;
 pub mod lock;
 pub mod multipart;

@@ -19,6 +19,7 @@ use crate::access::Access;
 use crate::buckets::Buckets;
 use crate::cluster::{Cluster, PoolSettings};
 use crate::error::{GwError, GwResult};
+use crate::lc_worker::{self, LcSettings};
 use crate::objects::{ObjectSettings, Objects};
 use crate::s3::ShoalS3;
 use crate::users::Users;
@@ -40,6 +41,8 @@ pub struct GatewayConfig {
     pub objects: ObjectSettings,
     /// How to create missing pools.
     pub pools: PoolSettings,
+    /// The lifecycle worker.
+    pub lifecycle: LcSettings,
 }
 
 impl Default for GatewayConfig {
@@ -51,6 +54,7 @@ impl Default for GatewayConfig {
             index_shards: 8,
             objects: ObjectSettings::default(),
             pools: PoolSettings::default(),
+            lifecycle: LcSettings::default(),
         }
     }
 }
@@ -238,7 +242,11 @@ pub async fn run(
     let objects = Objects::new(cluster.clone(), config.objects.clone());
     let every =
         (config.objects.janitor_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let janitor_task = tokio::spawn(janitor::run(buckets, objects, every));
+    let janitor_task = tokio::spawn(janitor::run(buckets.clone(), objects.clone(), every));
+    // Leases name the gateway: its address and a random part (a restart is a new holder,
+    // which waits for its old self's leases to end).
+    let holder = format!("{local}-{}", crate::ids::random_hex::<4>());
+    let lc_task = tokio::spawn(lc_worker::run(buckets, objects, config.lifecycle, holder));
 
     // Responses go out as soon as they are written: with Nagle's algorithm a small response
     // whose headers and body leave in two writes waits for the client's delayed ACK (40 ms).
@@ -252,6 +260,7 @@ pub async fn run(
         .await;
     gc_task.abort();
     janitor_task.abort();
+    lc_task.abort();
     served.map_err(|e| io_error(local, e))
 }
 

@@ -175,7 +175,8 @@ async fn gateway(
                 objects.delete(bucket, KEY).await.expect("delete");
             }
             Step::Marker => {
-                match objects.put_delete_marker(bucket, KEY, "u").await {
+                let pre = Preconditions::default();
+                match objects.put_delete_marker(bucket, KEY, "u", &pre).await {
                     Ok(done) => {
                         world.borrow_mut().ops[at].version =
                             Some(versions::id_of(&done).to_owned());

@@ -73,11 +73,19 @@ pub struct Preconditions {
     pub if_match: Option<ETagCondition>,
     /// If-None-Match.
     pub if_none_match: Option<ETagCondition>,
+    /// The replaced version is exactly the one this write tag names (a lifecycle action
+    /// decided on that version; a version written since is left alone).
+    pub write_tag: Option<String>,
 }
 
 impl Preconditions {
     fn check(&self, old: Option<&ObjectMeta>) -> GwResult<()> {
         let failed = |why: &str| Err(GwError::s3(S3ErrorCode::PreconditionFailed, why));
+        if let Some(tag) = &self.write_tag
+            && old.is_none_or(|o| o.tag != *tag)
+        {
+            return failed("the object was replaced since");
+        }
         if let Some(cond) = &self.if_none_match {
             match (cond, old) {
                 (ETagCondition::Any, Some(_)) => return failed("the object exists"),
@@ -235,25 +243,44 @@ impl Objects {
 
     /// Deletes `key` (no error if it does not exist, as S3).
     pub async fn delete(&self, bucket: &BucketRecord, key: &str) -> GwResult<()> {
-        let tag = ids::random_hex::<8>();
+        self.delete_if(bucket, key, None).await.map(drop)
+    }
+
+    /// Deletes `key` if its head carries write tag `tag` (any head for `None`); returns
+    /// whether it did. A lifecycle expiry decided on one write never deletes a later one.
+    pub async fn delete_if(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        tag: Option<&str>,
+    ) -> GwResult<bool> {
+        let write = ids::random_hex::<8>();
         let pending = PendingEntry {
             op: PendingOp::Delete,
             since_ms: now_ms(),
             tail_prefix: String::new(),
         };
-        index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
+        index::begin(&self.cluster.index, bucket, key, &write, &pending).await?;
         let oid = head_oid(&bucket.id, key);
+        let mut deleted = false;
         while let Some(old) = self.head_state(bucket, key, false).await? {
             let old = old.meta;
+            if tag.is_some_and(|t| t != old.tag) {
+                break;
+            }
             if versioned::keeps_versions(&old) {
                 // Our record of the bucket predates versioning on it: a marker, as
                 // suspended, keeps every version.
-                index::abandon(&self.cluster.index, bucket, key, &tag).await?;
+                index::abandon(&self.cluster.index, bucket, key, &write).await?;
                 if !old.vacant {
                     let view = versioned::late_view(bucket);
-                    self.put_delete_marker(&view, key, &old.owner).await?;
+                    let pre = Preconditions {
+                        write_tag: tag.map(str::to_owned),
+                        ..Preconditions::default()
+                    };
+                    self.put_delete_marker(&view, key, &old.owner, &pre).await?;
                 }
-                return Ok(());
+                return Ok(true);
             }
             self.collect_replaced(bucket, key, &old).await?;
             let op = WriteOp::new()
@@ -263,11 +290,13 @@ impl Objects {
                 Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
                 other => {
                     other?;
+                    deleted = true;
                     break;
                 }
             }
         }
-        self.settle_index(bucket, key, Some(&tag)).await
+        self.settle_index(bucket, key, Some(&write)).await?;
+        Ok(deleted)
     }
 
     /// Makes the listed entry of `key` match its head and drops the pending entry of

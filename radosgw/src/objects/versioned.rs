@@ -299,6 +299,7 @@ impl Objects {
         bucket: &BucketRecord,
         key: &str,
         owner: &str,
+        pre: &Preconditions,
     ) -> GwResult<ObjectMeta> {
         let txn = self.start_install(bucket, key).await?;
         let marker = ObjectMeta {
@@ -307,8 +308,7 @@ impl Objects {
             mtime_ms: now_ms(),
             ..ObjectMeta::default()
         };
-        txn.install(marker, Bytes::new(), &Preconditions::default())
-            .await
+        txn.install(marker, Bytes::new(), pre).await
     }
 
     /// Deletes exactly the version `which` of `key`: the head's next newest version takes a

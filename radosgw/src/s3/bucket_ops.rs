@@ -125,6 +125,11 @@ pub(super) async fn delete_bucket(
         .await?;
     let abort_uploads = crate::multipart::abort_all(&s3.objects, &bucket);
     s3.buckets.delete(&bucket, abort_uploads).await?;
+    // The bucket is gone; its lifecycle object (named by its id) goes too. A crash here
+    // leaves a few bytes no one reads again.
+    if let Err(e) = crate::lc_worker::forget(&s3.objects, &bucket).await {
+        tracing::warn!(bucket = bucket.name, error = %e, "could not remove the lifecycle object");
+    }
     Ok(S3Response::new(DeleteBucketOutput::default()))
 }
 

@@ -262,6 +262,7 @@ pub(super) async fn complete_multipart_upload(
     let pre = Preconditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
+        write_tag: None,
     };
     let expect_size = input.mpu_object_size.map(|s| s.max(0) as u64);
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);

@@ -74,6 +74,7 @@ pub(super) async fn put_object(
     let pre = Preconditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
+        write_tag: None,
     };
     let txn = s3.objects.start_put(&bucket, &input.key).await?;
     let written = match txn.write(body, hasher).await {
@@ -446,7 +447,10 @@ async fn delete_one(
     }
     match which {
         None => {
-            let marker = s3.objects.put_delete_marker(bucket, key, &user.uid).await?;
+            let marker = s3
+                .objects
+                .put_delete_marker(bucket, key, &user.uid, &Preconditions::default())
+                .await?;
             Ok(Deleted {
                 version_id: shown_id(bucket, &marker),
                 delete_marker: true,

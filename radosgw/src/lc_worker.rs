@@ -1,0 +1,535 @@
+//! The lifecycle worker: every gateway runs it; per bucket, whoever holds the bucket's lease
+//! applies its rules ([`crate::lifecycle`]) to what the index lists, so two gateways never
+//! act on one bucket at once and a dead one's buckets are taken over when its lease ends.
+//!
+//! Every action is guarded against what changed since the listing: an expiry names the
+//! write tag it decided on (a version written since is left alone), removals of versions go
+//! through [`Objects::delete_version`], which refuses what object lock protects.
+//!
+//! A bucket's configuration lives in the metadata pool as `lc.<bucket-id>`; its lease and
+//! the last pass's counts are xattrs of that object.
+
+use std::time::Duration;
+
+use rados::WriteOp;
+use rados::proto::osd::{Op, OpResult};
+use s3s::S3ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use crate::buckets::Buckets;
+use crate::error::{GwError, GwResult};
+use crate::layout::lifecycle_oid;
+use crate::lifecycle::{self, Action, LifecycleConfig, Place, VersionFacts};
+use crate::listing::{Item, ListParams, list_bucket, list_versions};
+use crate::multipart::{self, Upload, UploadQuery};
+use crate::objects::{Objects, Preconditions};
+use crate::records::{BucketRecord, ObjectMeta, decode, encode, now_ms};
+use crate::versions::VersionRef;
+
+/// The xattr holding a bucket's lifecycle lease.
+const LEASE_XATTR: &str = "lc.lease";
+/// The xattr holding the counts of the bucket's last pass.
+const STATUS_XATTR: &str = "lc.status";
+/// Entries read per listing page.
+const PAGE: usize = 1000;
+
+/// How the worker runs.
+#[derive(Clone, Copy, Debug)]
+pub struct LcSettings {
+    /// How long a rule's "day" is (a day; seconds in tests).
+    pub day: Duration,
+    /// Time between passes.
+    pub every: Duration,
+}
+
+impl Default for LcSettings {
+    fn default() -> LcSettings {
+        LcSettings {
+            day: Duration::from_secs(86_400),
+            every: Duration::from_secs(600),
+        }
+    }
+}
+
+impl LcSettings {
+    fn day_ms(&self) -> i64 {
+        i64::try_from(self.day.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
+    /// How long a lease lasts: a pass may take a while; a dead holder's buckets wait this
+    /// long for another gateway.
+    fn lease_ms(&self) -> i64 {
+        let every = i64::try_from(self.every.as_millis()).unwrap_or(i64::MAX);
+        every.saturating_mul(3).max(60_000)
+    }
+}
+
+/// A bucket's lifecycle lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Lease {
+    holder: String,
+    until_ms: i64,
+}
+
+/// What one pass over a bucket did (kept on the bucket's lifecycle object).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LcStatus {
+    /// When the pass ended (ms).
+    pub ended_ms: i64,
+    /// Current versions expired (deleted, or a delete marker written over them).
+    pub expired: u64,
+    /// Noncurrent versions and lone delete markers removed.
+    pub removed: u64,
+    /// Multipart uploads aborted.
+    pub aborted: u64,
+    /// Versions left alone because object lock protects them.
+    pub locked: u64,
+}
+
+/// Reads a bucket's lifecycle configuration (`None`: it has none).
+pub async fn load(objects: &Objects, bucket: &BucketRecord) -> GwResult<Option<LifecycleConfig>> {
+    let oid = lifecycle_oid(&bucket.id);
+    match objects.cluster.meta.read(&oid, 0, None).await {
+        Ok(bytes) if bytes.is_empty() => Ok(None),
+        Ok(bytes) => decode(&oid, &bytes).map(Some),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stores a bucket's lifecycle configuration (`None`: removes it), keeping its lease.
+pub async fn store(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: Option<&LifecycleConfig>,
+) -> GwResult<()> {
+    let oid = lifecycle_oid(&bucket.id);
+    let bytes = config.map(encode).unwrap_or_default();
+    objects.cluster.meta.write_full(&oid, bytes).await?;
+    Ok(())
+}
+
+/// Forgets a deleted bucket's lifecycle object.
+pub async fn forget(objects: &Objects, bucket: &BucketRecord) -> GwResult<()> {
+    match objects
+        .cluster
+        .meta
+        .remove(&lifecycle_oid(&bucket.id))
+        .await
+    {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other.map(drop).map_err(GwError::from),
+    }
+}
+
+/// The counts of a bucket's last pass, if any.
+pub async fn status(objects: &Objects, bucket: &BucketRecord) -> GwResult<Option<LcStatus>> {
+    let oid = lifecycle_oid(&bucket.id);
+    match objects.cluster.meta.get_xattr(&oid, STATUS_XATTR).await {
+        Ok(Some(raw)) => decode(&oid, &raw).map(Some),
+        Ok(None) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs passes every `settings.every` until the task is dropped.
+pub async fn run(buckets: Buckets, objects: Objects, settings: LcSettings, holder: String) {
+    let mut tick = tokio::time::interval(settings.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match run_once(&buckets, &objects, &settings, &holder).await {
+            Ok(n) if n > 0 => tracing::info!(buckets = n, "lifecycle pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; next pass retries"),
+        }
+    }
+}
+
+/// One pass over every bucket with a configuration whose lease this gateway gets; returns
+/// how many buckets it worked on.
+pub async fn run_once(
+    buckets: &Buckets,
+    objects: &Objects,
+    settings: &LcSettings,
+    holder: &str,
+) -> GwResult<usize> {
+    let mut done = 0;
+    for name in buckets.all_names().await? {
+        let Some(bucket) = buckets.get(&name).await? else {
+            continue;
+        };
+        let Some(config) = load(objects, &bucket).await? else {
+            continue;
+        };
+        if !take_lease(objects, &bucket, holder, settings.lease_ms()).await? {
+            continue;
+        }
+        let status = pass(objects, &bucket, &config, now_ms(), settings.day_ms()).await?;
+        if status != LcStatus::default() {
+            tracing::info!(bucket = bucket.name, ?status, "lifecycle applied");
+        }
+        let status = LcStatus {
+            ended_ms: now_ms(),
+            ..status
+        };
+        let oid = lifecycle_oid(&bucket.id);
+        let op = WriteOp::new()
+            .assert_exists()
+            .set_xattr(STATUS_XATTR, &encode(&status));
+        match objects.cluster.meta.write(&oid, op).await {
+            Err(e) if e.is_not_found() => {}
+            other => drop(other?),
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Takes (or renews) the bucket's lease for `holder`, unless another holds it unexpired.
+async fn take_lease(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    holder: &str,
+    lease_ms: i64,
+) -> GwResult<bool> {
+    let oid = lifecycle_oid(&bucket.id);
+    let now = now_ms();
+    let read = vec![Op::GetXattr(LEASE_XATTR.to_owned())];
+    let current = match objects
+        .cluster
+        .meta
+        .operate(&oid, read, Default::default())
+        .await
+    {
+        Ok((reply, _)) => match reply.results.first() {
+            Some(OpResult::Xattr(raw)) => raw.as_ref().map(|r| r.to_vec()),
+            _ => None,
+        },
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(raw) = &current {
+        let lease: Lease = decode(&oid, raw)?;
+        if lease.holder != holder && lease.until_ms > now {
+            return Ok(false);
+        }
+    }
+    let lease = Lease {
+        holder: holder.to_owned(),
+        until_ms: now.saturating_add(lease_ms),
+    };
+    let op = WriteOp::new()
+        .cmp_xattr(LEASE_XATTR, current.as_deref())
+        .set_xattr(LEASE_XATTR, &encode(&lease));
+    match objects
+        .cluster
+        .meta
+        .write(&oid, op)
+        .await
+        .map_err(GwError::from)
+    {
+        Err(e) if e.is_guard_failed() || e.is_not_found() => Ok(false),
+        other => other.map(|_| true),
+    }
+}
+
+/// Applies `config` to `bucket` once, at `now_ms`.
+pub async fn pass(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    now_ms: i64,
+    day_ms: i64,
+) -> GwResult<LcStatus> {
+    let mut status = LcStatus::default();
+    if bucket.versioning.keeps_versions() {
+        versions_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
+    } else {
+        objects_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
+    }
+    uploads_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
+    Ok(status)
+}
+
+/// Whether any enabled rule filters by tags (then each object's tags are read).
+fn needs_tags(config: &LifecycleConfig) -> bool {
+    config
+        .rules
+        .iter()
+        .any(|r| r.enabled && !r.filter.tags.is_empty())
+}
+
+/// A bucket that never had versioning: expiry deletes.
+async fn objects_pass(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let tags = needs_tags(config);
+    let mut params = ListParams {
+        max_keys: PAGE,
+        ..ListParams::default()
+    };
+    loop {
+        let page = list_bucket(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
+        for item in &page.items {
+            let Item::Object { key, entry } = item else {
+                continue;
+            };
+            let mut meta = ObjectMeta {
+                size: entry.size,
+                mtime_ms: entry.mtime_ms,
+                tag: entry.tag.clone(),
+                ..ObjectMeta::default()
+            };
+            if tags {
+                match objects.meta(bucket, key).await? {
+                    Some(head) if head.tag == entry.tag => meta.tags = head.tags,
+                    // Replaced since it was listed: the next pass looks at the new one.
+                    _ => continue,
+                }
+            }
+            let facts = VersionFacts {
+                key,
+                meta: &meta,
+                place: Place::Current { alone: true },
+            };
+            if let Some(Action::Expire(rule)) =
+                lifecycle::action(config, &facts, false, now_ms, day_ms)
+                && objects.delete_if(bucket, key, Some(&entry.tag)).await?
+            {
+                tracing::debug!(bucket = bucket.name, key, rule, "expired");
+                status.expired += 1;
+            }
+        }
+        if !page.is_truncated {
+            return Ok(());
+        }
+        params.start_after = page.next_marker;
+    }
+}
+
+/// A bucket that keeps versions: the listing gives each key's versions newest first.
+async fn versions_pass(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let mut params = ListParams {
+        max_keys: PAGE,
+        ..ListParams::default()
+    };
+    // Where the walk is within the current key: its name, the position of the next version
+    // (0: current), when the version before it was written (it became noncurrent then) and
+    // a current delete marker waiting to learn whether anything is under it.
+    let mut key = String::new();
+    let mut position = 0u32;
+    let mut newer_mtime = 0i64;
+    let mut marker: Option<ObjectMeta> = None;
+    loop {
+        let page =
+            list_versions(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
+        for item in &page.items {
+            let Item::Object {
+                key: composite,
+                entry,
+            } = item
+            else {
+                continue;
+            };
+            let of = composite
+                .rsplit_once('\0')
+                .map_or(composite.as_str(), |(k, _)| k);
+            if of != key {
+                if let Some(m) = marker.take() {
+                    remove_lone_marker(objects, bucket, config, &key, &m, now_ms, day_ms, status)
+                        .await?;
+                }
+                key = of.to_owned();
+                position = 0;
+            } else {
+                // Something lies under the marker: it stays.
+                marker = None;
+            }
+            if position == 0 {
+                if entry.delete_marker {
+                    marker = Some(entry.clone());
+                } else {
+                    expire_current(objects, bucket, config, &key, entry, now_ms, day_ms, status)
+                        .await?;
+                }
+            } else {
+                let facts = VersionFacts {
+                    key: &key,
+                    meta: entry,
+                    place: Place::Noncurrent {
+                        since_ms: newer_mtime,
+                        newer: position - 1,
+                    },
+                };
+                if let Some(Action::Remove(rule)) =
+                    lifecycle::action(config, &facts, true, now_ms, day_ms)
+                {
+                    remove_version(objects, bucket, &key, entry, &rule, status).await?;
+                }
+            }
+            newer_mtime = entry.mtime_ms;
+            position = position.saturating_add(1);
+        }
+        if !page.is_truncated {
+            break;
+        }
+        params.start_after = page.next_marker;
+    }
+    if let Some(m) = marker.take() {
+        remove_lone_marker(objects, bucket, config, &key, &m, now_ms, day_ms, status).await?;
+    }
+    Ok(())
+}
+
+/// Expires the current version `entry` of `key` if a rule says so: a delete marker over
+/// it, written only if it is still the current version.
+#[allow(clippy::too_many_arguments)]
+async fn expire_current(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    key: &str,
+    entry: &ObjectMeta,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let facts = VersionFacts {
+        key,
+        meta: entry,
+        place: Place::Current { alone: false },
+    };
+    let Some(Action::Expire(rule)) = lifecycle::action(config, &facts, true, now_ms, day_ms) else {
+        return Ok(());
+    };
+    let pre = Preconditions {
+        write_tag: Some(entry.tag.clone()),
+        ..Preconditions::default()
+    };
+    match objects
+        .put_delete_marker(bucket, key, &entry.owner, &pre)
+        .await
+    {
+        Ok(_) => {
+            tracing::debug!(bucket = bucket.name, key, rule, "expired: delete marker");
+            status.expired += 1;
+            Ok(())
+        }
+        // Written since: the next pass decides on the new version.
+        Err(e) if e.is_s3(&S3ErrorCode::PreconditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a current delete marker with no version under it, if a rule says so.
+#[allow(clippy::too_many_arguments)]
+async fn remove_lone_marker(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    key: &str,
+    marker: &ObjectMeta,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let facts = VersionFacts {
+        key,
+        meta: marker,
+        place: Place::Current { alone: true },
+    };
+    if let Some(Action::Remove(rule)) = lifecycle::action(config, &facts, true, now_ms, day_ms) {
+        remove_version(objects, bucket, key, marker, &rule, status).await?;
+    }
+    Ok(())
+}
+
+/// Removes version `meta` of `key`; one that object lock protects stays.
+async fn remove_version(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    key: &str,
+    meta: &ObjectMeta,
+    rule: &str,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let id = crate::versions::id_of(meta);
+    let Some(which) = VersionRef::parse(id) else {
+        return Ok(());
+    };
+    match objects.delete_version(bucket, key, &which, false).await {
+        Ok(Some(_)) => {
+            tracing::debug!(bucket = bucket.name, key, id, rule, "removed a version");
+            status.removed += 1;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {
+            status.locked += 1;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Aborts the uploads a rule says have waited too long.
+async fn uploads_pass(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    config: &LifecycleConfig,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    if !config
+        .rules
+        .iter()
+        .any(|r| r.enabled && r.abort_upload_days.is_some())
+    {
+        return Ok(());
+    }
+    let (mut key_marker, mut upload_id_marker) = (None, None);
+    loop {
+        let q = UploadQuery {
+            prefix: "",
+            delimiter: None,
+            key_marker: key_marker.as_deref(),
+            upload_id_marker: upload_id_marker.as_deref(),
+            max: PAGE,
+        };
+        let page = multipart::list_uploads(objects, bucket, &q).await?;
+        for u in &page.uploads {
+            if lifecycle::abort_upload(config, &u.key, u.initiated_ms, now_ms, day_ms).is_none() {
+                continue;
+            }
+            match Upload::new(objects, bucket, &u.key, &u.upload_id)
+                .abort()
+                .await
+            {
+                Ok(()) => status.aborted += 1,
+                Err(e) if e.is_s3(&S3ErrorCode::NoSuchUpload) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !page.truncated {
+            return Ok(());
+        }
+        (key_marker, upload_id_marker) = (page.next_key_marker, page.next_upload_id_marker);
+    }
+}

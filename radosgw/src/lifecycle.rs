@@ -1,0 +1,458 @@
+//! Lifecycle rules (pure): a bucket's configuration as stored, and what it says to do with
+//! one object version or upload at a given time. The worker ([`crate::lc_worker`]) reads
+//! the facts, asks here, and acts with guards; nothing here does I/O or reads a clock.
+//!
+//! Time: a rule's "day" is `day_ms` long (a day in production; seconds in tests, like RGW's
+//! `rgw_lc_debug_interval`). As in S3, an action falls due at the first day boundary (UTC
+//! midnight for real days) after the object's time plus the rule's days.
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::ObjectMeta;
+
+/// One day, in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Most rules in one configuration (S3's limit).
+pub const MAX_RULES: usize = 1000;
+
+/// A bucket's lifecycle configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleConfig {
+    /// The rules, in the order given.
+    pub rules: Vec<Rule>,
+}
+
+/// One rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Its id (given, or generated).
+    pub id: String,
+    /// Enabled (Disabled rules are kept, never applied).
+    pub enabled: bool,
+    /// Which objects it applies to.
+    pub filter: Filter,
+    /// When current versions expire.
+    pub expiration: Option<Expiration>,
+    /// Remove a delete marker that is a key's only version.
+    pub expired_object_delete_marker: bool,
+    /// When noncurrent versions expire.
+    pub noncurrent: Option<NoncurrentExpiration>,
+    /// Abort multipart uploads this many days after they began.
+    pub abort_upload_days: Option<u32>,
+}
+
+/// Which objects a rule applies to: all conditions hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Key prefix ("" for all).
+    pub prefix: String,
+    /// Tags the object must carry, each with this value.
+    pub tags: Vec<(String, String)>,
+    /// Size strictly greater than this.
+    pub size_greater_than: Option<u64>,
+    /// Size strictly less than this.
+    pub size_less_than: Option<u64>,
+}
+
+impl Filter {
+    /// Whether an object with `key`, `size` and `tags` matches.
+    pub fn matches(&self, key: &str, size: u64, tags: &[(String, String)]) -> bool {
+        key.starts_with(&self.prefix)
+            && self.size_greater_than.is_none_or(|n| size > n)
+            && self.size_less_than.is_none_or(|n| size < n)
+            && self.tags.iter().all(|t| tags.contains(t))
+    }
+}
+
+/// When a current version expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiration {
+    /// This many days after it was written.
+    Days(u32),
+    /// From this time on (ms since the epoch; midnight UTC, as S3 requires).
+    Date(i64),
+}
+
+/// When a noncurrent version expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentExpiration {
+    /// Days after it became noncurrent.
+    pub days: u32,
+    /// Keep this many newest noncurrent versions whatever their age.
+    pub keep_newer: u32,
+}
+
+/// The first day boundary at or after `at + days` days.
+pub fn due(at_ms: i64, days: u32, day_ms: i64) -> i64 {
+    let at = at_ms.saturating_add(i64::from(days).saturating_mul(day_ms));
+    at.div_euclid(day_ms)
+        .saturating_add(i64::from(at.rem_euclid(day_ms) != 0))
+        * day_ms
+}
+
+/// What a version is, for the rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionFacts<'a> {
+    /// Its key.
+    pub key: &'a str,
+    /// Its metadata (size, tags, mtime, marker).
+    pub meta: &'a ObjectMeta,
+    /// Its place: current, or noncurrent since when and behind how many newer noncurrent
+    /// versions.
+    pub place: Place,
+}
+
+/// Where a version stands in its key's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The current version; `alone`: no other version of the key exists.
+    Current {
+        /// No other version exists.
+        alone: bool,
+    },
+    /// Noncurrent since `since_ms` (when the next newer version was written), with
+    /// `newer` noncurrent versions newer than it.
+    Noncurrent {
+        /// When it became noncurrent.
+        since_ms: i64,
+        /// How many noncurrent versions are newer.
+        newer: u32,
+    },
+}
+
+/// What to do with a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Expire the current version: delete it (unversioned bucket) or write a delete marker
+    /// over it (versioned); named by the rule that decided.
+    Expire(String),
+    /// Remove this version for good (a noncurrent version, or a lone delete marker).
+    Remove(String),
+}
+
+/// What `config` says to do now with the version `facts` describes, in a bucket that keeps
+/// versions or not. The first applicable rule in order decides.
+pub fn action(
+    config: &LifecycleConfig,
+    facts: &VersionFacts<'_>,
+    versioned: bool,
+    now_ms: i64,
+    day_ms: i64,
+) -> Option<Action> {
+    let meta = facts.meta;
+    for rule in config.rules.iter().filter(|r| r.enabled) {
+        if !rule.filter.matches(facts.key, meta.size, &meta.tags) {
+            continue;
+        }
+        match facts.place {
+            Place::Current { alone } if meta.delete_marker => {
+                // Only a marker with nothing under it expires; tags never match a marker.
+                let by_age = matches!(
+                    rule.expiration,
+                    Some(Expiration::Days(_) | Expiration::Date(_))
+                ) && rule.filter.tags.is_empty()
+                    && versioned;
+                if alone && (rule.expired_object_delete_marker || by_age) {
+                    return Some(Action::Remove(rule.id.clone()));
+                }
+            }
+            Place::Current { .. } => {
+                let expired = match rule.expiration {
+                    Some(Expiration::Days(d)) => due(meta.mtime_ms, d, day_ms) <= now_ms,
+                    Some(Expiration::Date(at)) => at <= now_ms,
+                    None => false,
+                };
+                if expired {
+                    return Some(Action::Expire(rule.id.clone()));
+                }
+            }
+            Place::Noncurrent { since_ms, newer } => {
+                if let Some(n) = rule.noncurrent
+                    && newer >= n.keep_newer
+                    && due(since_ms, n.days, day_ms) <= now_ms
+                {
+                    return Some(Action::Remove(rule.id.clone()));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether `config` says to abort an upload of `key` begun at `initiated_ms`.
+pub fn abort_upload(
+    config: &LifecycleConfig,
+    key: &str,
+    initiated_ms: i64,
+    now_ms: i64,
+    day_ms: i64,
+) -> Option<String> {
+    config
+        .rules
+        .iter()
+        .filter(|r| r.enabled && key.starts_with(&r.filter.prefix))
+        .find(|r| {
+            r.abort_upload_days
+                .is_some_and(|d| due(initiated_ms, d, day_ms) <= now_ms)
+        })
+        .map(|r| r.id.clone())
+}
+
+/// Why a configuration is refused, with the S3 error each maps to.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadConfig {
+    /// Structure S3 calls MalformedXML.
+    #[error("{0}")]
+    Malformed(String),
+    /// A value S3 calls InvalidArgument.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Checks a configuration as S3 does (after parsing: ids, actions, values).
+pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
+    use BadConfig::{Invalid, Malformed};
+    if config.rules.is_empty() {
+        return Err(Malformed(
+            "a lifecycle configuration needs at least one rule".into(),
+        ));
+    }
+    if config.rules.len() > MAX_RULES {
+        return Err(Invalid(format!("at most {MAX_RULES} rules")));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for rule in &config.rules {
+        if rule.id.len() > 255 {
+            return Err(Invalid(
+                "ID length should not exceed allowed limit of 255".into(),
+            ));
+        }
+        if !ids.insert(rule.id.as_str()) {
+            return Err(Invalid(
+                "Rule ID must be unique. Found same ID for more than one rule".into(),
+            ));
+        }
+        if rule.expiration.is_none()
+            && !rule.expired_object_delete_marker
+            && rule.noncurrent.is_none()
+            && rule.abort_upload_days.is_none()
+        {
+            return Err(Invalid(
+                "At least one action needs to be specified in a rule".into(),
+            ));
+        }
+        if matches!(rule.expiration, Some(Expiration::Days(0))) {
+            return Err(Invalid(
+                "'Days' for Expiration action must be a positive integer".into(),
+            ));
+        }
+        if let Some(Expiration::Date(at)) = rule.expiration
+            && at.rem_euclid(DAY_MS) != 0
+        {
+            return Err(Invalid("'Date' must be at midnight GMT".into()));
+        }
+        if rule.noncurrent.is_some_and(|n| n.days == 0) {
+            return Err(Invalid("'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer".into()));
+        }
+        if rule.abort_upload_days == Some(0) {
+            return Err(Invalid("'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer".into()));
+        }
+        let tagged = !rule.filter.tags.is_empty();
+        if tagged && rule.expired_object_delete_marker {
+            return Err(Invalid(
+                "ExpiredObjectDeleteMarker cannot be specified with tags".into(),
+            ));
+        }
+        if tagged && rule.abort_upload_days.is_some() {
+            return Err(Invalid(
+                "AbortIncompleteMultipartUpload cannot be specified with tags".into(),
+            ));
+        }
+        if let (Some(gt), Some(lt)) = (rule.filter.size_greater_than, rule.filter.size_less_than)
+            && gt >= lt
+        {
+            return Err(Invalid(
+                "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DAY: i64 = 1000;
+
+    fn rule(id: &str) -> Rule {
+        Rule {
+            id: id.into(),
+            enabled: true,
+            ..Rule::default()
+        }
+    }
+
+    fn version(size: u64, mtime_ms: i64, marker: bool) -> ObjectMeta {
+        ObjectMeta {
+            size,
+            mtime_ms,
+            delete_marker: marker,
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn due_rounds_up_to_a_day_boundary() {
+        assert_eq!(due(0, 1, DAY), DAY);
+        assert_eq!(due(1, 1, DAY), 2 * DAY);
+        assert_eq!(due(999, 2, DAY), 3 * DAY);
+        assert_eq!(due(3 * DAY, 0, DAY), 3 * DAY);
+    }
+
+    #[test]
+    fn validation_refuses_what_s3_refuses() {
+        let ok = LifecycleConfig {
+            rules: vec![Rule {
+                expiration: Some(Expiration::Days(1)),
+                ..rule("a")
+            }],
+        };
+        assert_eq!(validate(&ok), Ok(()));
+        let bad = |r: Rule| validate(&LifecycleConfig { rules: vec![r] });
+        assert!(matches!(bad(rule("none")), Err(BadConfig::Invalid(_))));
+        assert!(matches!(
+            bad(Rule {
+                expiration: Some(Expiration::Days(0)),
+                ..rule("z")
+            }),
+            Err(BadConfig::Invalid(_))
+        ));
+        assert!(matches!(
+            bad(Rule {
+                expiration: Some(Expiration::Date(5)),
+                ..rule("d")
+            }),
+            Err(BadConfig::Invalid(_))
+        ));
+        let tagged = Filter {
+            tags: vec![("k".into(), "v".into())],
+            ..Filter::default()
+        };
+        assert!(matches!(
+            bad(Rule {
+                filter: tagged,
+                abort_upload_days: Some(1),
+                ..rule("t")
+            }),
+            Err(BadConfig::Invalid(_))
+        ));
+        let twice = LifecycleConfig {
+            rules: vec![ok.rules[0].clone(), ok.rules[0].clone()],
+        };
+        assert!(matches!(validate(&twice), Err(BadConfig::Invalid(_))));
+        assert!(matches!(
+            validate(&LifecycleConfig::default()),
+            Err(BadConfig::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        /// A current version expires exactly when its first matching enabled rule's time has
+        /// come: never before its write plus the days, always from the next day boundary.
+        #[test]
+        fn current_versions_expire_on_time(
+            days in 1u32..5, mtime in 0i64..10_000, now in 0i64..20_000,
+            size in 0u64..100, min in proptest::option::of(0u64..100), prefix in "[ab]?",
+            key in "[ab][ab]", enabled: bool, versioned: bool,
+        ) {
+            let config = LifecycleConfig {
+                rules: vec![Rule {
+                    enabled,
+                    filter: Filter { prefix: prefix.clone(), size_greater_than: min, ..Filter::default() },
+                    expiration: Some(Expiration::Days(days)),
+                    ..rule("r")
+                }],
+            };
+            let meta = version(size, mtime, false);
+            let facts = VersionFacts { key: &key, meta: &meta, place: Place::Current { alone: false } };
+            let got = action(&config, &facts, versioned, now, DAY);
+            let applies = enabled && key.starts_with(&prefix) && min.is_none_or(|m| size > m);
+            let time = now >= mtime + i64::from(days) * DAY
+                && now >= (mtime + i64::from(days) * DAY + DAY - 1) / DAY * DAY;
+            prop_assert_eq!(got.is_some(), applies && time);
+            if got.is_some() {
+                prop_assert!(now >= mtime + i64::from(days) * DAY);
+            }
+        }
+
+        /// Noncurrent versions go once old enough and behind enough newer ones; the newest
+        /// `keep_newer` noncurrent versions stay whatever their age; current ones never go by
+        /// a noncurrent rule.
+        #[test]
+        fn noncurrent_versions_keep_the_newest(
+            days in 1u32..5, keep in 0u32..4, since in 0i64..10_000, now in 0i64..20_000,
+            newer in 0u32..6, current: bool,
+        ) {
+            let config = LifecycleConfig {
+                rules: vec![Rule {
+                    noncurrent: Some(NoncurrentExpiration { days, keep_newer: keep }),
+                    ..rule("n")
+                }],
+            };
+            let meta = version(1, 0, false);
+            let place = if current {
+                Place::Current { alone: false }
+            } else {
+                Place::Noncurrent { since_ms: since, newer }
+            };
+            let facts = VersionFacts { key: "k", meta: &meta, place };
+            let got = action(&config, &facts, true, now, DAY);
+            let want = !current && newer >= keep && due(since, days, DAY) <= now;
+            prop_assert_eq!(got.is_some(), want);
+        }
+    }
+
+    #[test]
+    fn only_a_lone_delete_marker_is_removed() {
+        let config = LifecycleConfig {
+            rules: vec![Rule {
+                expired_object_delete_marker: true,
+                ..rule("m")
+            }],
+        };
+        let marker = version(0, 0, true);
+        let at = |alone| VersionFacts {
+            key: "k",
+            meta: &marker,
+            place: Place::Current { alone },
+        };
+        assert_eq!(
+            action(&config, &at(true), true, 0, DAY),
+            Some(Action::Remove("m".into()))
+        );
+        assert_eq!(action(&config, &at(false), true, 0, DAY), None);
+    }
+
+    #[test]
+    fn uploads_are_aborted_after_their_days() {
+        let config = LifecycleConfig {
+            rules: vec![Rule {
+                filter: Filter {
+                    prefix: "tmp/".into(),
+                    ..Filter::default()
+                },
+                abort_upload_days: Some(2),
+                ..rule("u")
+            }],
+        };
+        assert_eq!(abort_upload(&config, "tmp/x", 0, 2 * DAY - 1, DAY), None);
+        assert_eq!(
+            abort_upload(&config, "tmp/x", 0, 2 * DAY, DAY),
+            Some("u".into())
+        );
+        assert_eq!(abort_upload(&config, "x", 0, 9 * DAY, DAY), None);
+    }
+}
