@@ -217,6 +217,23 @@ pub enum BucketCommand {
     },
 }
 
+/// The gateway's pools, which its first start creates.
+pub async fn gateway_cluster(
+    client: &std::sync::Arc<rados::RadosClient>,
+) -> anyhow::Result<radosgw::cluster::Cluster> {
+    let pool = |name| async move {
+        client
+            .pool(name)
+            .await
+            .context("the gateway's pools do not exist yet: start `shoal gateway` once first")
+    };
+    Ok(radosgw::cluster::Cluster {
+        meta: pool(radosgw::layout::META_POOL).await?,
+        index: pool(radosgw::layout::INDEX_POOL).await?,
+        data: pool(radosgw::layout::DATA_POOL).await?,
+    })
+}
+
 /// Runs a `shoal bucket` command.
 pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -224,19 +241,7 @@ pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow:
         .build()?;
     runtime.block_on(async {
         let client = crate::rados_cli::connect(conn).await?;
-        let pool = |name| {
-            let client = &client;
-            async move {
-                client.pool(name).await.context(
-                    "the gateway's pools do not exist yet: start `shoal gateway` once first",
-                )
-            }
-        };
-        let cluster = radosgw::cluster::Cluster {
-            meta: pool(radosgw::layout::META_POOL).await?,
-            index: pool(radosgw::layout::INDEX_POOL).await?,
-            data: pool(radosgw::layout::DATA_POOL).await?,
-        };
+        let cluster = gateway_cluster(&client).await?;
         let buckets = radosgw::buckets::Buckets::new(&cluster, 1);
         match cmd {
             BucketCommand::Ls => {

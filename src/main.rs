@@ -10,6 +10,7 @@ mod crush_test;
 mod debug_cli;
 mod df_cli;
 mod gateway;
+mod lc_cli;
 mod mon;
 mod osd_daemon;
 mod output;
@@ -143,6 +144,11 @@ enum Command {
         #[command(subcommand)]
         command: gateway::BucketCommand,
     },
+    /// S3 lifecycle: the rules' last passes per bucket, or a pass now.
+    Lc {
+        #[command(subcommand)]
+        command: lc_cli::LcCommand,
+    },
     /// Throughput benchmarks: the erasure codec in process, object PUT/GET on a pool.
     Bench {
         #[command(subcommand)]
@@ -256,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
         Command::Bucket { command } => gateway::bucket(&connection(&cli)?, command, format),
+        Command::Lc { command } => lc_cli::lc(&connection(&cli)?, command, format),
         Command::Debug { command } => debug_cli::run(&connection(&cli)?, command, format),
         // In process: needs no cluster.
         Command::Bench {

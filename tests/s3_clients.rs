@@ -444,3 +444,54 @@ fn aws_cli_locks_versions_as_the_readme_says() {
     );
     assert!(listed.get("Versions").is_none(), "{listed}");
 }
+
+/// README's lifecycle recipe, with the aws CLI as written there: the rules go in and read
+/// back.
+#[test]
+fn aws_cli_sets_lifecycle_as_the_readme_says() {
+    if !available("aws") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let aws = |args: &[&str]| {
+        let mut cmd = client(&cluster, "aws");
+        cmd.args(args);
+        cmd
+    };
+    run(aws(&["s3", "mb", "s3://photos"]), "mb");
+    let rules = r#"{"Rules": [
+      {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+       "Expiration": {"Days": 7}},
+      {"ID": "soft-delete", "Status": "Enabled", "Filter": {},
+       "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+       "Expiration": {"ExpiredObjectDeleteMarker": true},
+       "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]}"#;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(readme.contains(rules), "README's rules are these");
+    run(
+        aws(&[
+            "s3api",
+            "put-bucket-lifecycle-configuration",
+            "--bucket",
+            "photos",
+            "--lifecycle-configuration",
+            rules,
+        ]),
+        "put-bucket-lifecycle-configuration",
+    );
+    let got = run_json(
+        aws(&[
+            "s3api",
+            "get-bucket-lifecycle-configuration",
+            "--bucket",
+            "photos",
+        ]),
+        "get-bucket-lifecycle-configuration",
+    );
+    let got = got["Rules"].as_array().expect("Rules");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["Expiration"]["Days"], 7);
+    assert_eq!(got[1]["NoncurrentVersionExpiration"]["NoncurrentDays"], 1);
+    assert_eq!(got[1]["Expiration"]["ExpiredObjectDeleteMarker"], true);
+}

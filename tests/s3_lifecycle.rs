@@ -281,6 +281,49 @@ async fn objects_and_uploads_expire_after_their_days() {
         out.uploads().is_empty()
     })
     .await;
+    // `shoal lc status` tells what the passes did (the counts of the last one).
+    eventually(Duration::from_secs(10), "lc status", || async {
+        let status = cluster.shoal_json(&["lc", "status", "--bucket", "tmp"]);
+        status[0]["rules"] == 2 && status[0]["last_pass"].is_object()
+    })
+    .await;
+}
+
+/// `shoal lc run` makes a pass now, as a gateway would (a gateway that passes once an hour
+/// has not got to it), and gives the bucket's lease back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shoal_lc_run_applies_the_rules_now() {
+    let cluster = Cluster::start_with(&["--lc-every", "3600"]);
+    let s3 = cluster.s3();
+    s3.create_bucket().bucket("now").send().await.must("create");
+    put_rules(
+        &s3,
+        "now",
+        vec![
+            rule("all", "")
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    put(&s3, "now", "k").await;
+    let status = cluster.shoal_json(&["lc", "status"]);
+    assert_eq!(status[0]["bucket"], "now", "{status}");
+    assert!(status[0]["last_pass"].is_null(), "{status}");
+    // A "day" of one second: due within two.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ran = cluster.shoal_json(&["lc", "run", "--day-secs", "1"]);
+    assert_eq!(ran["buckets"], 1, "{ran}");
+    assert!(
+        list_keys(&s3, "now", "", 10).await.is_empty(),
+        "expired by the pass"
+    );
+    let status = cluster.shoal_json(&["lc", "status", "--bucket", "now"]);
+    assert_eq!(status[0]["last_pass"]["expired"], 1, "{status}");
+    // The lease was given back: a second run gets the bucket again.
+    let ran = cluster.shoal_json(&["lc", "run"]);
+    assert_eq!(ran["buckets"], 1, "{ran}");
 }
 
 /// The delayed-purge recipe: versioning, noncurrent versions expiring after a day, and
@@ -374,7 +417,8 @@ async fn deleted_objects_are_purged_after_the_window_unless_locked() {
         .must("the held version reads");
 }
 
-/// README's recipe for a bucket whose deleted objects are kept a day, as written.
+/// Inside the window a deleted object is restored by deleting its marker, and a current
+/// version never expires by a noncurrent rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versioning_recipe_restores_inside_the_window() {
     let cluster = start();

@@ -66,11 +66,21 @@ impl LcSettings {
     }
 }
 
-/// A bucket's lifecycle lease.
+/// A bucket's lifecycle lease, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Lease {
+struct LeaseRecord {
     holder: String,
     until_ms: i64,
+}
+
+/// What a pass does with a bucket's lease once done with the bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// Keeps it until it ends: a gateway's next pass renews it, so buckets stay with the
+    /// gateway that had them.
+    Keep,
+    /// Gives it up at once (a one-off pass, such as `shoal lc run`).
+    Release,
 }
 
 /// What one pass over a bucket did (kept on the bucket's lifecycle object).
@@ -141,7 +151,7 @@ pub async fn run(buckets: Buckets, objects: Objects, settings: LcSettings, holde
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match run_once(&buckets, &objects, &settings, &holder).await {
+        match run_once(&buckets, &objects, &settings, &holder, Lease::Keep).await {
             Ok(n) if n > 0 => tracing::info!(buckets = n, "lifecycle pass"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; next pass retries"),
@@ -149,13 +159,14 @@ pub async fn run(buckets: Buckets, objects: Objects, settings: LcSettings, holde
     }
 }
 
-/// One pass over every bucket with a configuration whose lease this gateway gets; returns
-/// how many buckets it worked on.
+/// One pass over every bucket with a configuration whose lease `holder` gets; returns how
+/// many buckets it worked on.
 pub async fn run_once(
     buckets: &Buckets,
     objects: &Objects,
     settings: &LcSettings,
     holder: &str,
+    lease: Lease,
 ) -> GwResult<usize> {
     let mut done = 0;
     for name in buckets.all_names().await? {
@@ -165,9 +176,9 @@ pub async fn run_once(
         let Some(config) = load(objects, &bucket).await? else {
             continue;
         };
-        if !take_lease(objects, &bucket, holder, settings.lease_ms()).await? {
+        let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
-        }
+        };
         let status = pass(objects, &bucket, &config, now_ms(), settings.day_ms()).await?;
         if status != LcStatus::default() {
             tracing::info!(bucket = bucket.name, ?status, "lifecycle applied");
@@ -177,11 +188,25 @@ pub async fn run_once(
             ..status
         };
         let oid = lifecycle_oid(&bucket.id);
-        let op = WriteOp::new()
-            .assert_exists()
+        let mut op = WriteOp::new()
+            .cmp_xattr(LEASE_XATTR, Some(&taken))
             .set_xattr(STATUS_XATTR, &encode(&status));
-        match objects.cluster.meta.write(&oid, op).await {
-            Err(e) if e.is_not_found() => {}
+        if lease == Lease::Release {
+            let ended = LeaseRecord {
+                holder: holder.to_owned(),
+                until_ms: 0,
+            };
+            op = op.set_xattr(LEASE_XATTR, &encode(&ended));
+        }
+        match objects
+            .cluster
+            .meta
+            .write(&oid, op)
+            .await
+            .map_err(GwError::from)
+        {
+            // Gone, or the lease ended and was taken meanwhile: the new holder reports.
+            Err(e) if e.is_not_found() || e.is_guard_failed() => {}
             other => drop(other?),
         }
         done += 1;
@@ -189,13 +214,14 @@ pub async fn run_once(
     Ok(done)
 }
 
-/// Takes (or renews) the bucket's lease for `holder`, unless another holds it unexpired.
+/// Takes (or renews) the bucket's lease for `holder`, unless another holds it unexpired;
+/// returns the lease as stored.
 async fn take_lease(
     objects: &Objects,
     bucket: &BucketRecord,
     holder: &str,
     lease_ms: i64,
-) -> GwResult<bool> {
+) -> GwResult<Option<Vec<u8>>> {
     let oid = lifecycle_oid(&bucket.id);
     let now = now_ms();
     let read = vec![Op::GetXattr(LEASE_XATTR.to_owned())];
@@ -209,22 +235,22 @@ async fn take_lease(
             Some(OpResult::Xattr(raw)) => raw.as_ref().map(|r| r.to_vec()),
             _ => None,
         },
-        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     if let Some(raw) = &current {
-        let lease: Lease = decode(&oid, raw)?;
+        let lease: LeaseRecord = decode(&oid, raw)?;
         if lease.holder != holder && lease.until_ms > now {
-            return Ok(false);
+            return Ok(None);
         }
     }
-    let lease = Lease {
+    let lease = encode(&LeaseRecord {
         holder: holder.to_owned(),
         until_ms: now.saturating_add(lease_ms),
-    };
+    });
     let op = WriteOp::new()
         .cmp_xattr(LEASE_XATTR, current.as_deref())
-        .set_xattr(LEASE_XATTR, &encode(&lease));
+        .set_xattr(LEASE_XATTR, &lease);
     match objects
         .cluster
         .meta
@@ -232,8 +258,8 @@ async fn take_lease(
         .await
         .map_err(GwError::from)
     {
-        Err(e) if e.is_guard_failed() || e.is_not_found() => Ok(false),
-        other => other.map(|_| true),
+        Err(e) if e.is_guard_failed() || e.is_not_found() => Ok(None),
+        other => other.map(|_| Some(lease)),
     }
 }
 
