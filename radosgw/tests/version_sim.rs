@@ -18,11 +18,10 @@
 //! all there is to it, so calling `simulate` with them replays it exactly. A longer search:
 //! `SHOAL_SIM_CASES=20000 cargo nextest run -p radosgw -E 'binary(version_sim)'`.
 
+mod sim;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +35,7 @@ use radosgw::records::{BucketRecord, CannedAcl, Manifest, ObjectMeta, Segment, V
 use radosgw::versions::{self, VersionRef};
 use radosgw::{gc, janitor};
 use s3s::S3ErrorCode;
+use sim::{Task, block_on, cases, run};
 
 const KEY: &str = "k";
 /// A key whose version records follow KEY's in the same shard, more than one page of them,
@@ -251,34 +251,6 @@ fn known_versions(world: &RefCell<World>, writes_only: bool) -> Vec<String> {
         .collect()
 }
 
-type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
-
-/// Polls `tasks` in the order `schedule` picks (then round robin) until all are done; at each
-/// step in `deaths`, the task `schedule` picks next is dropped instead (its gateway died).
-fn run(mut tasks: Vec<Option<Task<'_>>>, schedule: &[u8], deaths: &[u16], world: &RefCell<World>) {
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    let start = world.borrow().step;
-    let mut turn = 0usize;
-    loop {
-        let alive: Vec<usize> = (0..tasks.len()).filter(|i| tasks[*i].is_some()).collect();
-        if alive.is_empty() {
-            return;
-        }
-        let pick = schedule.get(turn).map_or(turn, |b| usize::from(*b));
-        let victim = alive[pick % alive.len()];
-        if deaths.iter().any(|d| usize::from(*d) == turn) {
-            tasks[victim] = None;
-        } else if let Some(task) = tasks[victim].as_mut()
-            && task.as_mut().poll(&mut cx) == Poll::Ready(())
-        {
-            tasks[victim] = None;
-        }
-        turn += 1;
-        world.borrow_mut().step = start + turn;
-        assert!(turn < 100_000, "the simulation does not end");
-    }
-}
-
 /// A version's bytes, read straight from the data pool as its manifest says.
 async fn bytes_of(objects: &Objects, bucket: &BucketRecord, meta: &ObjectMeta) -> Vec<u8> {
     let data = &objects.cluster.data;
@@ -335,18 +307,6 @@ fn held_now(objects: &Objects, bucket: &BucketRecord, key: &str, which: &Version
         .is_some_and(|(meta, _)| meta.legal_hold)
 }
 
-/// Runs `fut` to completion with a no-op waker (memory pools never wait for real).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    for _ in 0..1_000_000 {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-    panic!("an operation does not end (a million cluster ops)");
-}
-
 /// `plans[g]` is gateway g's operations; a gateway whose `stale` entry is set sees the
 /// bucket as suspended while the others see it enabled (a bucket record cached across a
 /// change); with `suspended`, the bucket is then suspended and written three more times.
@@ -395,7 +355,10 @@ fn simulate(
             Some(fut)
         })
         .collect();
-    run(tasks, &schedule, &deaths, &world);
+    let start = world.borrow().step;
+    run(tasks, &schedule, &deaths, |turn| {
+        world.borrow_mut().step = start + turn
+    });
     // Suspending afterwards: each null write replaces the null version before it.
     if suspended {
         bucket.versioning = Versioning::Suspended;
@@ -404,7 +367,10 @@ fn simulate(
         let more = vec![Some(
             Box::pin(gateway(&objects, &bucket, 9, steps, &world)) as Task<'_>
         )];
-        run(more, &[], &[], &world);
+        let start = world.borrow().step;
+        run(more, &[], &[], |turn| {
+            world.borrow_mut().step = start + turn
+        });
     }
     // What the dead left is resolved; GC runs on it before anything is checked, so a
     // version whose data it freed would fail to read back.
@@ -600,14 +566,6 @@ fn simulate(
     assert!(entries.is_empty(), "index keeps {entries:?}");
 }
 
-/// Cases per run: 300, or `SHOAL_SIM_CASES` for a longer search.
-fn cases() -> u32 {
-    std::env::var("SHOAL_SIM_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
@@ -648,7 +606,10 @@ fn a_gateway_that_missed_enabling_loses_no_version() {
         vec![Step::Put(2), Step::Put(1)],
         &world,
     )) as Task<'_>)];
-    run(first, &[], &[], &world);
+    let start = world.borrow().step;
+    run(first, &[], &[], |turn| {
+        world.borrow_mut().step = start + turn
+    });
     let then = vec![Some(Box::pin(gateway(
         &objects,
         &late,
@@ -656,7 +617,10 @@ fn a_gateway_that_missed_enabling_loses_no_version() {
         vec![Step::Put(0), Step::Marker],
         &world,
     )) as Task<'_>)];
-    run(then, &[], &[], &world);
+    let start = world.borrow().step;
+    run(then, &[], &[], |turn| {
+        world.borrow_mut().step = start + turn
+    });
 
     let list = block_on(listed(&objects, &bucket, KEY));
     let world = world.into_inner();
