@@ -798,3 +798,79 @@ async fn racing_writes_and_deletes_keep_an_exact_version_list() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Thousands of versions: four keys with 550 each (the first key's oldest is the "null"
+/// version written before versioning), listed whole at several page sizes, in S3's order;
+/// the null version is found behind a thousand newer ones; a version deep in the list is
+/// deleted exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_versions_list_page_by_page() {
+    const PER_KEY: usize = 550;
+    let cluster = Cluster::start();
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("many")
+        .send()
+        .await
+        .must("create");
+    s3.put_object()
+        .bucket("many")
+        .key("k0")
+        .body(ByteStream::from_static(b"null"))
+        .send()
+        .await
+        .must("PUT before versioning");
+    set_versioning(&s3, "many", BucketVersioningStatus::Enabled).await;
+    let keys: [&'static str; 4] = ["k0", "k1", "k2", "k3"];
+    let writers: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let s3 = s3.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let first = usize::from(key == "k0");
+                for n in first..PER_KEY {
+                    ids.push(put_version(&s3, "many", key, format!("{key}-{n}").as_bytes()).await);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for w in writers {
+        written.push(w.await.expect("writer"));
+    }
+    // S3's order: key, then newest first.
+    let mut want: Vec<Listed> = Vec::new();
+    for (key, ids) in keys.iter().zip(&written) {
+        let mut ids: Vec<String> = ids.iter().rev().cloned().collect();
+        if *key == "k0" {
+            ids.push("null".to_owned());
+        }
+        for (i, id) in ids.into_iter().enumerate() {
+            want.push(((*key).to_owned(), id, i == 0, false));
+        }
+    }
+    assert_eq!(want.len(), 4 * PER_KEY);
+    for page in [1000, 333] {
+        let got = all_versions(&s3, "many", "", page).await;
+        same_listing(&got, &want, &format!("pages of {page}"));
+    }
+    assert_eq!(get_version(&s3, "many", "k0", "null").await, b"null");
+    let deep = written[2][17].clone();
+    s3.delete_object()
+        .bucket("many")
+        .key("k2")
+        .version_id(&deep)
+        .send()
+        .await
+        .must("delete a deep version");
+    want.retain(|e| e.1 != deep);
+    let got = all_versions(&s3, "many", "k2", 1000).await;
+    let want_k2: Vec<Listed> = want.iter().filter(|e| e.0 == "k2").cloned().collect();
+    same_listing(&got, &want_k2, "after deleting one");
+    assert_eq!(
+        get_version(&s3, "many", "k2", &written[2][18]).await,
+        b"k2-18"
+    );
+}
