@@ -54,7 +54,7 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                         .get(&name)
                         .await?
                         .with_context(|| format!("no bucket {name:?}"))?;
-                    let Some(config) = lc_worker::load(&objects, &record).await? else {
+                    let Some(config) = &record.lifecycle else {
                         continue;
                     };
                     let status = lc_worker::status(&objects, &record).await?;

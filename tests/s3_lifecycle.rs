@@ -254,8 +254,35 @@ async fn objects_and_uploads_expire_after_their_days() {
     )
     .await;
     for key in ["logs/a", "logs/b", "keep/c"] {
-        put(&s3, "tmp", key).await;
+        let out = s3
+            .put_object()
+            .bucket("tmp")
+            .key(key)
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .must("PUT");
+        // x-amz-expiration names the rule that will expire it, and when.
+        assert_eq!(
+            out.expiration()
+                .is_some_and(|e| e.contains(r#"rule-id="logs""#)),
+            key.starts_with("logs/"),
+            "{key}: {:?}",
+            out.expiration()
+        );
     }
+    let head = s3
+        .head_object()
+        .bucket("tmp")
+        .key("logs/a")
+        .send()
+        .await
+        .must("HEAD");
+    let expiration = head.expiration().expect("x-amz-expiration");
+    assert!(
+        expiration.starts_with("expiry-date=\"") && expiration.ends_with(r#"GMT", rule-id="logs""#),
+        "{expiration}"
+    );
     s3.create_multipart_upload()
         .bucket("tmp")
         .key("big")

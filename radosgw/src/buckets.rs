@@ -17,6 +17,7 @@ use crate::ids;
 use crate::layout::{
     BUCKETS_OID, STATE_LIVE, STATE_XATTR, bucket_oid, index_oid, uploads_oid, user_buckets_oid,
 };
+use crate::lifecycle::LifecycleConfig;
 use crate::lock::LockConfig;
 use crate::records::{BucketRecord, CannedAcl, Versioning, decode, encode, now_ms};
 use crate::ttl_cache::TtlCache;
@@ -102,6 +103,7 @@ impl Buckets {
                 Versioning::Off
             },
             object_lock,
+            lifecycle: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -252,6 +254,15 @@ impl Buckets {
                 ));
             }
             record.object_lock = Some(config);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) a bucket's lifecycle rules.
+    pub async fn set_lifecycle(&self, name: &str, rules: Option<LifecycleConfig>) -> GwResult<()> {
+        self.update(name, |record| {
+            record.lifecycle = rules.clone();
             Ok(())
         })
         .await

@@ -6,8 +6,8 @@
 //! write tag it decided on (a version written since is left alone), removals of versions go
 //! through [`Objects::delete_version`], which refuses what object lock protects.
 //!
-//! A bucket's configuration lives in the metadata pool as `lc.<bucket-id>`; its lease and
-//! the last pass's counts are xattrs of that object.
+//! A bucket's rules are in its record; its lease and the last pass's counts are xattrs of
+//! `lc.<bucket-id>` in the metadata pool.
 
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ use crate::versions::VersionRef;
 
 /// The xattr holding a bucket's lifecycle lease.
 const LEASE_XATTR: &str = "lc.lease";
+/// The xattr that makes the object exist before any lease is taken.
+const PREPARED_XATTR: &str = "lc.prepared";
 /// The xattr holding the counts of the bucket's last pass.
 const STATUS_XATTR: &str = "lc.status";
 /// Entries read per listing page.
@@ -98,27 +100,23 @@ pub struct LcStatus {
     pub locked: u64,
 }
 
-/// Reads a bucket's lifecycle configuration (`None`: it has none).
-pub async fn load(objects: &Objects, bucket: &BucketRecord) -> GwResult<Option<LifecycleConfig>> {
+/// Makes sure the object holding a bucket's lease and last pass exists (the rules
+/// themselves are in the bucket record).
+pub async fn prepare(objects: &Objects, bucket: &BucketRecord) -> GwResult<()> {
     let oid = lifecycle_oid(&bucket.id);
-    match objects.cluster.meta.read(&oid, 0, None).await {
-        Ok(bytes) if bytes.is_empty() => Ok(None),
-        Ok(bytes) => decode(&oid, &bytes).map(Some),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
+    let op = WriteOp::new()
+        .cmp_xattr(PREPARED_XATTR, None)
+        .set_xattr(PREPARED_XATTR, b"1");
+    match objects
+        .cluster
+        .meta
+        .write(&oid, op)
+        .await
+        .map_err(GwError::from)
+    {
+        Err(e) if e.is_guard_failed() => Ok(()),
+        other => other.map(drop),
     }
-}
-
-/// Stores a bucket's lifecycle configuration (`None`: removes it), keeping its lease.
-pub async fn store(
-    objects: &Objects,
-    bucket: &BucketRecord,
-    config: Option<&LifecycleConfig>,
-) -> GwResult<()> {
-    let oid = lifecycle_oid(&bucket.id);
-    let bytes = config.map(encode).unwrap_or_default();
-    objects.cluster.meta.write_full(&oid, bytes).await?;
-    Ok(())
 }
 
 /// Forgets a deleted bucket's lifecycle object.
@@ -173,13 +171,13 @@ pub async fn run_once(
         let Some(bucket) = buckets.get(&name).await? else {
             continue;
         };
-        let Some(config) = load(objects, &bucket).await? else {
+        let Some(config) = &bucket.lifecycle else {
             continue;
         };
         let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
         };
-        let status = pass(objects, &bucket, &config, now_ms(), settings.day_ms()).await?;
+        let status = pass(objects, &bucket, config, now_ms(), settings.day_ms()).await?;
         if status != LcStatus::default() {
             tracing::info!(bucket = bucket.name, ?status, "lifecycle applied");
         }

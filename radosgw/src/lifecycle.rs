@@ -180,6 +180,28 @@ pub fn action(
     None
 }
 
+/// When the current version `meta` of `key` expires and by which rule: the earliest that
+/// any enabled rule with an Expiration gives it (what `x-amz-expiration` shows).
+pub fn expiry<'a>(
+    config: &'a LifecycleConfig,
+    key: &str,
+    meta: &ObjectMeta,
+    day_ms: i64,
+) -> Option<(i64, &'a str)> {
+    config
+        .rules
+        .iter()
+        .filter(|r| r.enabled && r.filter.matches(key, meta.size, &meta.tags))
+        .filter_map(|r| {
+            let at = match r.expiration? {
+                Expiration::Days(d) => due(meta.mtime_ms, d, day_ms),
+                Expiration::Date(at) => at,
+            };
+            Some((at, r.id.as_str()))
+        })
+        .min_by_key(|(at, _)| *at)
+}
+
 /// Whether `config` says to abort an upload of `key` begun at `initiated_ms`.
 pub fn abort_upload(
     config: &LifecycleConfig,
@@ -434,6 +456,38 @@ mod tests {
             Some(Action::Remove("m".into()))
         );
         assert_eq!(action(&config, &at(false), true, 0, DAY), None);
+    }
+
+    #[test]
+    fn expiry_is_the_earliest_rule_that_applies() {
+        let config = LifecycleConfig {
+            rules: vec![
+                Rule {
+                    expiration: Some(Expiration::Days(3)),
+                    ..rule("slow")
+                },
+                Rule {
+                    filter: Filter {
+                        prefix: "tmp/".into(),
+                        ..Filter::default()
+                    },
+                    expiration: Some(Expiration::Days(1)),
+                    ..rule("fast")
+                },
+                Rule {
+                    enabled: false,
+                    expiration: Some(Expiration::Days(1)),
+                    ..rule("off")
+                },
+            ],
+        };
+        let meta = version(1, 10, false);
+        assert_eq!(
+            expiry(&config, "tmp/x", &meta, DAY),
+            Some((2 * DAY, "fast"))
+        );
+        assert_eq!(expiry(&config, "x", &meta, DAY), Some((4 * DAY, "slow")));
+        assert_eq!(expiry(&LifecycleConfig::default(), "x", &meta, DAY), None);
     }
 
     #[test]

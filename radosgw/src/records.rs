@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{GwError, GwResult};
 use crate::layout::STRIPE;
+use crate::lifecycle::LifecycleConfig;
 use crate::lock::{LockConfig, Retention};
 
 /// Encodes a record.
@@ -89,6 +90,10 @@ pub struct BucketRecord {
     /// Its object lock configuration (`None`: object lock is not enabled).
     #[serde(default)]
     pub object_lock: Option<LockConfig>,
+    /// Its lifecycle rules, if any (kept here so that reads showing `x-amz-expiration`
+    /// cost nothing beyond the cached record).
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleConfig>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to

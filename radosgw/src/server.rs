@@ -105,6 +105,7 @@ pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service>
         buckets: buckets.clone(),
         objects: Objects::new(cluster.clone(), config.objects.clone()),
         region: config.region.clone(),
+        lc_day: config.lifecycle.day,
     };
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyLookup(users));

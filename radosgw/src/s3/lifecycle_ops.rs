@@ -11,6 +11,7 @@ use crate::lc_worker;
 use crate::lifecycle::{
     self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration, Rule,
 };
+use crate::records::{BucketRecord, ObjectMeta};
 
 pub(super) async fn put_bucket_lifecycle_configuration(
     s3: &ShoalS3,
@@ -33,7 +34,8 @@ pub(super) async fn put_bucket_lifecycle_configuration(
         BadConfig::Invalid(m) => s3_error!(InvalidArgument, "{m}"),
     })?;
     let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
-    lc_worker::store(&s3.objects, &bucket, Some(&config)).await?;
+    lc_worker::prepare(&s3.objects, &bucket).await?;
+    s3.buckets.set_lifecycle(&bucket.name, Some(config)).await?;
     Ok(S3Response::new(
         PutBucketLifecycleConfigurationOutput::default(),
     ))
@@ -47,7 +49,7 @@ pub(super) async fn get_bucket_lifecycle_configuration(
     let bucket = s3
         .bucket_now(Some(&user), &req.input.bucket, Want::Own)
         .await?;
-    let Some(config) = lc_worker::load(&s3.objects, &bucket).await? else {
+    let Some(config) = bucket.lifecycle else {
         return Err(s3_error!(
             NoSuchLifecycleConfiguration,
             "The lifecycle configuration does not exist"
@@ -67,8 +69,29 @@ pub(super) async fn delete_bucket_lifecycle(
     let bucket = s3
         .bucket_now(Some(&user), &req.input.bucket, Want::Own)
         .await?;
-    lc_worker::store(&s3.objects, &bucket, None).await?;
+    s3.buckets.set_lifecycle(&bucket.name, None).await?;
     Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
+}
+
+/// `x-amz-expiration` for the current version `meta` of `key` in `bucket`, if a rule will
+/// expire it: `expiry-date="<HTTP date>", rule-id="<id>"`, as S3 shows it.
+pub(super) fn expiration_header(
+    s3: &ShoalS3,
+    bucket: &BucketRecord,
+    key: &str,
+    meta: &ObjectMeta,
+) -> Option<String> {
+    let config = bucket.lifecycle.as_ref()?;
+    let day_ms = i64::try_from(s3.lc_day.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let (at, rule) = lifecycle::expiry(config, key, meta, day_ms)?;
+    let mut date = Vec::new();
+    timestamp(at)
+        .format(TimestampFormat::HttpDate, &mut date)
+        .ok()?;
+    let date = String::from_utf8(date).ok()?;
+    Some(format!("expiry-date=\"{date}\", rule-id=\"{rule}\""))
 }
 
 fn malformed(why: &str) -> S3Error {

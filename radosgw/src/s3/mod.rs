@@ -33,6 +33,8 @@ pub struct ShoalS3 {
     pub objects: Objects,
     /// The region the gateway answers for.
     pub region: String,
+    /// How long a lifecycle rule's day is (for `x-amz-expiration`).
+    pub lc_day: std::time::Duration,
 }
 
 /// What a caller wants to do with a bucket, for the permission check.

@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
+use super::lifecycle_ops::expiration_header;
 use super::lock_ops::{lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
@@ -98,6 +99,7 @@ pub(super) async fn put_object(
         .await?;
     let c = &meta.checksums;
     Ok(S3Response::new(PutObjectOutput {
+        expiration: expiration_header(s3, &bucket, &input.key, &meta),
         e_tag: Some(etag(&meta)),
         version_id: shown_id(&bucket, &meta),
         checksum_crc32: c.crc32.clone(),
@@ -285,7 +287,12 @@ pub(super) async fn get_object(
     };
     let h = &meta.headers;
     let lock = lock_headers(&bucket, &meta);
+    let expiration = which
+        .is_none()
+        .then(|| expiration_header(s3, &bucket, &input.key, &meta))
+        .flatten();
     let output = GetObjectOutput {
+        expiration,
         object_lock_mode: lock.mode,
         object_lock_retain_until_date: lock.until,
         object_lock_legal_hold_status: lock.legal_hold,
@@ -355,7 +362,12 @@ pub(super) async fn head_object(
     let h = &meta.headers;
     let c = meta.checksums.clone();
     let lock = lock_headers(&bucket, &meta);
+    let expiration = which
+        .is_none()
+        .then(|| expiration_header(s3, &bucket, &input.key, &meta))
+        .flatten();
     let output = HeadObjectOutput {
+        expiration,
         object_lock_mode: lock.mode,
         object_lock_retain_until_date: lock.until,
         object_lock_legal_hold_status: lock.legal_hold,
