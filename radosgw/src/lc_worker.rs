@@ -279,6 +279,18 @@ pub async fn pass(
     Ok(status)
 }
 
+/// What the rules see of version `meta` of `key` at `place`.
+pub fn facts_of<'a>(key: &'a str, meta: &'a ObjectMeta, place: Place) -> VersionFacts<'a> {
+    VersionFacts {
+        key,
+        size: meta.size,
+        tags: &meta.tags,
+        mtime_ms: meta.mtime_ms,
+        delete_marker: meta.delete_marker,
+        place,
+    }
+}
+
 /// Whether any enabled rule filters by tags (then each object's tags are read).
 fn needs_tags(config: &LifecycleConfig) -> bool {
     config
@@ -320,11 +332,7 @@ async fn objects_pass(
                     _ => continue,
                 }
             }
-            let facts = VersionFacts {
-                key,
-                meta: &meta,
-                place: Place::Current { alone: true },
-            };
+            let facts = facts_of(key, &meta, Place::Current { alone: true });
             if let Some(Action::Expire(rule)) =
                 lifecycle::action(config, &facts, false, now_ms, day_ms)
                 && objects.delete_if(bucket, key, Some(&entry.tag)).await?
@@ -393,14 +401,14 @@ async fn versions_pass(
                         .await?;
                 }
             } else {
-                let facts = VersionFacts {
-                    key: &key,
-                    meta: entry,
-                    place: Place::Noncurrent {
+                let facts = facts_of(
+                    &key,
+                    entry,
+                    Place::Noncurrent {
                         since_ms: newer_mtime,
                         newer: position - 1,
                     },
-                };
+                );
                 if let Some(Action::Remove(rule)) =
                     lifecycle::action(config, &facts, true, now_ms, day_ms)
                 {
@@ -434,11 +442,7 @@ async fn expire_current(
     day_ms: i64,
     status: &mut LcStatus,
 ) -> GwResult<()> {
-    let facts = VersionFacts {
-        key,
-        meta: entry,
-        place: Place::Current { alone: false },
-    };
+    let facts = facts_of(key, entry, Place::Current { alone: false });
     let Some(Action::Expire(rule)) = lifecycle::action(config, &facts, true, now_ms, day_ms) else {
         return Ok(());
     };
@@ -473,11 +477,7 @@ async fn remove_lone_marker(
     day_ms: i64,
     status: &mut LcStatus,
 ) -> GwResult<()> {
-    let facts = VersionFacts {
-        key,
-        meta: marker,
-        place: Place::Current { alone: true },
-    };
+    let facts = facts_of(key, marker, Place::Current { alone: true });
     if let Some(Action::Remove(rule)) = lifecycle::action(config, &facts, true, now_ms, day_ms) {
         remove_version(objects, bucket, key, marker, &rule, status).await?;
     }

@@ -8,8 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::ObjectMeta;
-
 /// One day, in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -96,8 +94,14 @@ pub fn due(at_ms: i64, days: u32, day_ms: i64) -> i64 {
 pub struct VersionFacts<'a> {
     /// Its key.
     pub key: &'a str,
-    /// Its metadata (size, tags, mtime, marker).
-    pub meta: &'a ObjectMeta,
+    /// Its size.
+    pub size: u64,
+    /// Its tags.
+    pub tags: &'a [(String, String)],
+    /// When it was written (ms).
+    pub mtime_ms: i64,
+    /// It is a delete marker.
+    pub delete_marker: bool,
     /// Its place: current, or noncurrent since when and behind how many newer noncurrent
     /// versions.
     pub place: Place,
@@ -140,13 +144,12 @@ pub fn action(
     now_ms: i64,
     day_ms: i64,
 ) -> Option<Action> {
-    let meta = facts.meta;
     for rule in config.rules.iter().filter(|r| r.enabled) {
-        if !rule.filter.matches(facts.key, meta.size, &meta.tags) {
+        if !rule.filter.matches(facts.key, facts.size, facts.tags) {
             continue;
         }
         match facts.place {
-            Place::Current { alone } if meta.delete_marker => {
+            Place::Current { alone } if facts.delete_marker => {
                 // Only a marker with nothing under it expires; tags never match a marker.
                 let by_age = matches!(
                     rule.expiration,
@@ -159,7 +162,7 @@ pub fn action(
             }
             Place::Current { .. } => {
                 let expired = match rule.expiration {
-                    Some(Expiration::Days(d)) => due(meta.mtime_ms, d, day_ms) <= now_ms,
+                    Some(Expiration::Days(d)) => due(facts.mtime_ms, d, day_ms) <= now_ms,
                     Some(Expiration::Date(at)) => at <= now_ms,
                     None => false,
                 };
@@ -180,21 +183,20 @@ pub fn action(
     None
 }
 
-/// When the current version `meta` of `key` expires and by which rule: the earliest that
-/// any enabled rule with an Expiration gives it (what `x-amz-expiration` shows).
+/// When the current version `current` expires and by which rule: the earliest that any
+/// enabled rule with an Expiration gives it (what `x-amz-expiration` shows).
 pub fn expiry<'a>(
     config: &'a LifecycleConfig,
-    key: &str,
-    meta: &ObjectMeta,
+    current: &VersionFacts<'_>,
     day_ms: i64,
 ) -> Option<(i64, &'a str)> {
     config
         .rules
         .iter()
-        .filter(|r| r.enabled && r.filter.matches(key, meta.size, &meta.tags))
+        .filter(|r| r.enabled && r.filter.matches(current.key, current.size, current.tags))
         .filter_map(|r| {
             let at = match r.expiration? {
-                Expiration::Days(d) => due(meta.mtime_ms, d, day_ms),
+                Expiration::Days(d) => due(current.mtime_ms, d, day_ms),
                 Expiration::Date(at) => at,
             };
             Some((at, r.id.as_str()))
@@ -317,12 +319,20 @@ mod tests {
         }
     }
 
-    fn version(size: u64, mtime_ms: i64, marker: bool) -> ObjectMeta {
-        ObjectMeta {
+    fn version(
+        key: &str,
+        size: u64,
+        mtime_ms: i64,
+        marker: bool,
+        place: Place,
+    ) -> VersionFacts<'_> {
+        VersionFacts {
+            key,
             size,
+            tags: &[],
             mtime_ms,
             delete_marker: marker,
-            ..ObjectMeta::default()
+            place,
         }
     }
 
@@ -398,8 +408,7 @@ mod tests {
                     ..rule("r")
                 }],
             };
-            let meta = version(size, mtime, false);
-            let facts = VersionFacts { key: &key, meta: &meta, place: Place::Current { alone: false } };
+            let facts = version(&key, size, mtime, false, Place::Current { alone: false });
             let got = action(&config, &facts, versioned, now, DAY);
             let applies = enabled && key.starts_with(&prefix) && min.is_none_or(|m| size > m);
             let time = now >= mtime + i64::from(days) * DAY
@@ -424,13 +433,12 @@ mod tests {
                     ..rule("n")
                 }],
             };
-            let meta = version(1, 0, false);
             let place = if current {
                 Place::Current { alone: false }
             } else {
                 Place::Noncurrent { since_ms: since, newer }
             };
-            let facts = VersionFacts { key: "k", meta: &meta, place };
+            let facts = version("k", 1, 0, false, place);
             let got = action(&config, &facts, true, now, DAY);
             let want = !current && newer >= keep && due(since, days, DAY) <= now;
             prop_assert_eq!(got.is_some(), want);
@@ -445,12 +453,7 @@ mod tests {
                 ..rule("m")
             }],
         };
-        let marker = version(0, 0, true);
-        let at = |alone| VersionFacts {
-            key: "k",
-            meta: &marker,
-            place: Place::Current { alone },
-        };
+        let at = |alone| version("k", 0, 0, true, Place::Current { alone });
         assert_eq!(
             action(&config, &at(true), true, 0, DAY),
             Some(Action::Remove("m".into()))
@@ -481,13 +484,12 @@ mod tests {
                 },
             ],
         };
-        let meta = version(1, 10, false);
-        assert_eq!(
-            expiry(&config, "tmp/x", &meta, DAY),
-            Some((2 * DAY, "fast"))
-        );
-        assert_eq!(expiry(&config, "x", &meta, DAY), Some((4 * DAY, "slow")));
-        assert_eq!(expiry(&LifecycleConfig::default(), "x", &meta, DAY), None);
+        let current = Place::Current { alone: true };
+        let tmp = version("tmp/x", 1, 10, false, current);
+        let other = version("x", 1, 10, false, current);
+        assert_eq!(expiry(&config, &tmp, DAY), Some((2 * DAY, "fast")));
+        assert_eq!(expiry(&config, &other, DAY), Some((4 * DAY, "slow")));
+        assert_eq!(expiry(&LifecycleConfig::default(), &other, DAY), None);
     }
 
     #[test]

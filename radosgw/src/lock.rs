@@ -12,8 +12,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::ObjectMeta;
-
 /// Milliseconds in a day, and in the year object lock counts (365 days, as S3).
 const DAY_MS: i64 = 86_400_000;
 const YEAR_MS: i64 = 365 * DAY_MS;
@@ -143,13 +141,18 @@ pub enum Locked {
     Weakened(Mode),
 }
 
-/// Whether version `meta` may be deleted at `now_ms`, the request asking to bypass a
-/// governance retention or not.
-pub fn may_delete(meta: &ObjectMeta, now_ms: i64, bypass: bool) -> Result<(), Locked> {
-    if meta.legal_hold {
+/// Whether a version with `retention` and `legal_hold` may be deleted at `now_ms`, the
+/// request asking to bypass a governance retention or not.
+pub fn may_delete(
+    retention: Option<&Retention>,
+    legal_hold: bool,
+    now_ms: i64,
+    bypass: bool,
+) -> Result<(), Locked> {
+    if legal_hold {
         return Err(Locked::LegalHold);
     }
-    match meta.retention {
+    match retention {
         Some(r) if r.holds(now_ms) && !(bypass && r.mode == Mode::Governance) => {
             Err(Locked::Retained(r.mode))
         }
@@ -179,14 +182,6 @@ pub fn may_change(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn version(retention: Option<Retention>, legal_hold: bool) -> ObjectMeta {
-        ObjectMeta {
-            retention,
-            legal_hold,
-            ..ObjectMeta::default()
-        }
-    }
 
     fn mode() -> impl Strategy<Value = Mode> {
         prop_oneof![Just(Mode::Governance), Just(Mode::Compliance)]
@@ -242,7 +237,7 @@ mod tests {
         fn deletes_follow_hold_and_retention(
             r in retention(), hold: bool, now in 0i64..200, bypass: bool,
         ) {
-            let refused = may_delete(&version(r, hold), now, bypass).is_err();
+            let refused = may_delete(r.as_ref(), hold, now, bypass).is_err();
             let retained = r.is_some_and(|r| {
                 r.until_ms > now && (r.mode == Mode::Compliance || !bypass)
             });

@@ -276,6 +276,14 @@ pub struct ObjectMeta {
     pub legal_hold: bool,
 }
 
+impl ObjectMeta {
+    /// Whether object lock lets this version be deleted at `now_ms` ([`crate::lock`]'s
+    /// rules; `bypass` asks to bypass a governance retention).
+    pub fn may_delete(&self, now_ms: i64, bypass: bool) -> Result<(), crate::lock::Locked> {
+        crate::lock::may_delete(self.retention.as_ref(), self.legal_hold, now_ms, bypass)
+    }
+}
+
 /// Standard headers stored with an object and returned on GET/HEAD.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StandardHeaders {

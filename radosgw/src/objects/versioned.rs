@@ -21,7 +21,6 @@ use crate::index;
 use crate::layout::{
     META_XATTR, STRIPE, TAG_XATTR, before_versions_of, head_oid, tail_oid, tail_prefix, version_key,
 };
-use crate::lock;
 use crate::records::{
     BucketRecord, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode, encode, now_ms,
 };
@@ -313,7 +312,7 @@ impl Objects {
 
     /// Deletes exactly the version `which` of `key`: the head's next newest version takes a
     /// deleted head's place. Returns the deleted version (`None`: there was none such).
-    /// A version object lock protects is refused ([`lock::may_delete`]; `bypass` asks to
+    /// A version object lock protects is refused ([`ObjectMeta::may_delete`]; `bypass` asks to
     /// bypass a governance retention), decided on the metadata the removal is guarded on.
     pub async fn delete_version(
         &self,
@@ -334,7 +333,7 @@ impl Objects {
         loop {
             let head = self.settled_head(bucket, key, false).await?;
             if let Some(h) = head.as_ref().filter(|h| which.names(&h.meta)) {
-                if let Err(locked) = lock::may_delete(&h.meta, now_ms(), bypass) {
+                if let Err(locked) = h.meta.may_delete(now_ms(), bypass) {
                     index::abandon(&self.cluster.index, bucket, key, &tag).await?;
                     return Err(locked.into());
                 }
@@ -377,7 +376,7 @@ impl Objects {
             let Some(found) = self.find_raw_record(bucket, key, which).await? else {
                 break;
             };
-            if let Err(locked) = lock::may_delete(&found.meta, now_ms(), bypass) {
+            if let Err(locked) = found.meta.may_delete(now_ms(), bypass) {
                 index::abandon(&self.cluster.index, bucket, key, &tag).await?;
                 return Err(locked.into());
             }
@@ -588,7 +587,7 @@ impl PutTxn<'_> {
                     objects.preserve(bucket, old).await?;
                 }
                 Some(old) => {
-                    if let Err(locked) = lock::may_delete(&old.meta, now_ms(), false) {
+                    if let Err(locked) = old.meta.may_delete(now_ms(), false) {
                         self.abort().await?;
                         return Err(locked.into());
                     }
@@ -603,7 +602,7 @@ impl PutTxn<'_> {
                     objects.find_record(bucket, key, &VersionRef::Null).await?
             {
                 // Replacing a null version deletes it: object lock may forbid that.
-                if let Err(locked) = lock::may_delete(&record, now_ms(), false) {
+                if let Err(locked) = record.may_delete(now_ms(), false) {
                     self.abort().await?;
                     return Err(locked.into());
                 }

@@ -85,7 +85,8 @@ pub(super) fn expiration_header(
     let day_ms = i64::try_from(s3.lc_day.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    let (at, rule) = lifecycle::expiry(config, key, meta, day_ms)?;
+    let current = lc_worker::facts_of(key, meta, lifecycle::Place::Current { alone: true });
+    let (at, rule) = lifecycle::expiry(config, &current, day_ms)?;
     let mut date = Vec::new();
     timestamp(at)
         .format(TimestampFormat::HttpDate, &mut date)
