@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::SdkBody;
 use common::gateway::Cluster;
-use common::http::{http_request, raw_status, send_and_abort, send_raw};
+use common::http::{http_request, raw_status, send_and_abort, send_raw, send_whole};
 use common::s3::{
     Must, content_md5, delete_of, eventually, expect_err, get, presigned_headers, presigned_target,
     put,
@@ -199,4 +199,81 @@ async fn malformed_and_cut_short_requests_never_wedge_the_gateway() {
         b"keep me",
         "data after a gateway restart"
     );
+}
+
+/// A PUT without Content-Length, its body `Transfer-Encoding: chunked` (what curl sends for a
+/// piped upload), is stored whole and streamed like any other: small, and past the first
+/// 4 MiB stripe; a chunked body cut short is refused and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_puts_without_a_length_are_stored_whole() {
+    let cluster = Cluster::start();
+    let s3 = cluster.s3();
+    let addr = cluster.addr;
+    s3.create_bucket()
+        .bucket("piped")
+        .send()
+        .await
+        .must("create");
+    let in_5_min = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    for (key, len, whole) in [
+        ("small", 1000, true),
+        ("large", 5 * 1024 * 1024 + 3, true),
+        ("cut", 100_000, false),
+    ] {
+        let data = common::s3::random_bytes(len, len as u64);
+        let req = s3
+            .put_object()
+            .bucket("piped")
+            .key(key)
+            .presigned(in_5_min.clone())
+            .await
+            .must("presign PUT");
+        let mut raw = format!(
+            "PUT {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n",
+            presigned_target(&req)
+        )
+        .into_bytes();
+        for (k, v) in presigned_headers(&req) {
+            raw.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        for chunk in data.chunks(65_000) {
+            raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            raw.extend_from_slice(chunk);
+            raw.extend_from_slice(b"\r\n");
+        }
+        if whole {
+            raw.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            raw.truncate(raw.len() - 30_000);
+        }
+        // A whole request is read to its end; a cut one ends where the client half-closes.
+        let reply = if whole {
+            send_whole(addr, &raw)
+        } else {
+            send_raw(addr, &raw)
+        };
+        let status = raw_status(&reply);
+        if whole {
+            assert_eq!(
+                status,
+                Some(200),
+                "{key}: {}",
+                String::from_utf8_lossy(&reply)
+            );
+            let got = get(&s3, "piped", key).await;
+            common::s3::assert_same(&got, &data, key);
+        } else {
+            assert!(
+                status.is_none_or(|s| !(200..300).contains(&s)),
+                "a cut-short chunked PUT answered {status:?}"
+            );
+            expect_err(
+                s3.head_object().bucket("piped").key(key).send().await,
+                404,
+                None,
+                "a cut-short chunked PUT stored nothing",
+            );
+        }
+    }
 }

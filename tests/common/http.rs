@@ -122,6 +122,18 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Writes `bytes` verbatim and returns everything the server sends until it closes (the
+/// request should say `Connection: close`). Unlike [`send_raw`], the connection stays open
+/// for writing: the server reads a whole request, never an early end.
+pub fn send_whole(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
 /// Writes `bytes` verbatim and drops the connection at once, reading nothing.
 pub fn send_and_abort(addr: SocketAddr, bytes: &[u8]) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
