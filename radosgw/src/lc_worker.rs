@@ -22,7 +22,7 @@ use crate::layout::lifecycle_oid;
 use crate::lifecycle::{self, Action, LifecycleConfig, Place, VersionFacts};
 use crate::listing::{Item, ListParams, list_bucket, list_versions};
 use crate::multipart::{self, Upload, UploadQuery};
-use crate::objects::{Objects, Preconditions};
+use crate::objects::{Objects, Preconditions, VersionDelete};
 use crate::records::{BucketRecord, ObjectMeta, decode, encode, now_ms};
 use crate::versions::VersionRef;
 
@@ -98,6 +98,9 @@ pub struct LcStatus {
     pub aborted: u64,
     /// Versions left alone because object lock protects them.
     pub locked: u64,
+    /// The pass stopped on an error (in the gateway's log).
+    #[serde(default)]
+    pub failed: bool,
 }
 
 /// Makes sure the object holding a bucket's lease and last pass exists (the rules
@@ -177,7 +180,26 @@ pub async fn run_once(
         let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
         };
-        let status = pass(objects, &bucket, config, now_ms(), settings.day_ms()).await?;
+        // One bucket's trouble does not hold up the others; its status says so.
+        let status = match pass(
+            objects,
+            Some(buckets),
+            &bucket,
+            config,
+            now_ms(),
+            settings.day_ms(),
+        )
+        .await
+        {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::warn!(bucket = bucket.name, error = %e, "lifecycle pass failed; next pass retries");
+                LcStatus {
+                    failed: true,
+                    ..LcStatus::default()
+                }
+            }
+        };
         if status != LcStatus::default() {
             tracing::info!(bucket = bucket.name, ?status, "lifecycle applied");
         }
@@ -261,19 +283,23 @@ async fn take_lease(
     }
 }
 
-/// Applies `config` to `bucket` once, at `now_ms`.
+/// Applies `config` to `bucket` once, at `now_ms`. With `buckets`, the bucket's record is
+/// read again before each page: a pass stops when the bucket is gone or its versioning
+/// changed (expiry means something else then; the next pass starts over).
 pub async fn pass(
     objects: &Objects,
+    buckets: Option<&Buckets>,
     bucket: &BucketRecord,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
 ) -> GwResult<LcStatus> {
     let mut status = LcStatus::default();
+    let walk = Walk { buckets, bucket };
     if bucket.versioning.keeps_versions() {
-        versions_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
+        versions_pass(objects, &walk, config, now_ms, day_ms, &mut status).await?;
     } else {
-        objects_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
+        objects_pass(objects, &walk, config, now_ms, day_ms, &mut status).await?;
     }
     uploads_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
     Ok(status)
@@ -291,6 +317,26 @@ pub fn facts_of<'a>(key: &'a str, meta: &'a ObjectMeta, place: Place) -> Version
     }
 }
 
+/// The bucket a pass walks, and where to read its record again.
+struct Walk<'a> {
+    buckets: Option<&'a Buckets>,
+    bucket: &'a BucketRecord,
+}
+
+impl Walk<'_> {
+    /// Whether the bucket is still as the pass began (not deleted, re-created or its
+    /// versioning changed).
+    async fn unchanged(&self) -> GwResult<bool> {
+        let Some(buckets) = self.buckets else {
+            return Ok(true);
+        };
+        Ok(buckets
+            .get(&self.bucket.name)
+            .await?
+            .is_some_and(|b| b.id == self.bucket.id && b.versioning == self.bucket.versioning))
+    }
+}
+
 /// Whether any enabled rule filters by tags (then each object's tags are read).
 fn needs_tags(config: &LifecycleConfig) -> bool {
     config
@@ -302,18 +348,22 @@ fn needs_tags(config: &LifecycleConfig) -> bool {
 /// A bucket that never had versioning: expiry deletes.
 async fn objects_pass(
     objects: &Objects,
-    bucket: &BucketRecord,
+    walk: &Walk<'_>,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
     status: &mut LcStatus,
 ) -> GwResult<()> {
+    let bucket = walk.bucket;
     let tags = needs_tags(config);
     let mut params = ListParams {
         max_keys: PAGE,
         ..ListParams::default()
     };
     loop {
+        if !walk.unchanged().await? {
+            return Ok(());
+        }
         let page = list_bucket(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
         for item in &page.items {
             let Item::Object { key, entry } = item else {
@@ -351,12 +401,13 @@ async fn objects_pass(
 /// A bucket that keeps versions: the listing gives each key's versions newest first.
 async fn versions_pass(
     objects: &Objects,
-    bucket: &BucketRecord,
+    walk: &Walk<'_>,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
     status: &mut LcStatus,
 ) -> GwResult<()> {
+    let bucket = walk.bucket;
     let mut params = ListParams {
         max_keys: PAGE,
         ..ListParams::default()
@@ -369,6 +420,9 @@ async fn versions_pass(
     let mut newer_mtime = 0i64;
     let mut marker: Option<ObjectMeta> = None;
     loop {
+        if !walk.unchanged().await? {
+            return Ok(());
+        }
         let page =
             list_versions(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
         for item in &page.items {
@@ -497,7 +551,13 @@ async fn remove_version(
     let Some(which) = VersionRef::parse(id) else {
         return Ok(());
     };
-    match objects.delete_version(bucket, key, &which, false).await {
+    // A noncurrent version is removed only while it is noncurrent (the listing is an older
+    // picture: an undelete may have made it current again); a lone marker either way.
+    let how = VersionDelete {
+        noncurrent_only: !meta.delete_marker,
+        ..VersionDelete::default()
+    };
+    match objects.delete_version(bucket, key, &which, how).await {
         Ok(Some(_)) => {
             tracing::debug!(bucket = bucket.name, key, id, rule, "removed a version");
             status.removed += 1;

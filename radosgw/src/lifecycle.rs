@@ -148,24 +148,23 @@ pub fn action(
         if !rule.filter.matches(facts.key, facts.size, facts.tags) {
             continue;
         }
+        // Whether the rule's Expiration has come for what was written at `mtime_ms`.
+        let expired = match rule.expiration {
+            Some(Expiration::Days(d)) => due(facts.mtime_ms, d, day_ms) <= now_ms,
+            Some(Expiration::Date(at)) => at <= now_ms,
+            None => false,
+        };
         match facts.place {
             Place::Current { alone } if facts.delete_marker => {
-                // Only a marker with nothing under it expires; tags never match a marker.
-                let by_age = matches!(
-                    rule.expiration,
-                    Some(Expiration::Days(_) | Expiration::Date(_))
-                ) && rule.filter.tags.is_empty()
-                    && versioned;
+                // Only a marker with nothing under it expires: at once with
+                // ExpiredObjectDeleteMarker, else once old enough for the rule's Expiration
+                // (tags never match a marker).
+                let by_age = expired && rule.filter.tags.is_empty() && versioned;
                 if alone && (rule.expired_object_delete_marker || by_age) {
                     return Some(Action::Remove(rule.id.clone()));
                 }
             }
             Place::Current { .. } => {
-                let expired = match rule.expiration {
-                    Some(Expiration::Days(d)) => due(facts.mtime_ms, d, day_ms) <= now_ms,
-                    Some(Expiration::Date(at)) => at <= now_ms,
-                    None => false,
-                };
                 if expired {
                     return Some(Action::Expire(rule.id.clone()));
                 }
@@ -459,6 +458,19 @@ mod tests {
             Some(Action::Remove("m".into()))
         );
         assert_eq!(action(&config, &at(false), true, 0, DAY), None);
+        // By an Expiration of days, a lone marker goes once it is that old, as S3 does.
+        let aged = LifecycleConfig {
+            rules: vec![Rule {
+                expiration: Some(Expiration::Days(2)),
+                ..rule("d")
+            }],
+        };
+        let marker = version("k", 0, DAY / 2, true, Place::Current { alone: true });
+        assert_eq!(action(&aged, &marker, true, 2 * DAY, DAY), None);
+        assert_eq!(
+            action(&aged, &marker, true, 3 * DAY, DAY),
+            Some(Action::Remove("d".into()))
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ async fn lifecycle(objects: &Objects, bucket: &BucketRecord, world: &RefCell<Wor
         }],
     };
     // Due at mtime + 1 <= cut: written before the cut.
-    lc_worker::pass(objects, bucket, &config, cut as i64, 1)
+    lc_worker::pass(objects, None, bucket, &config, cut as i64, 1)
         .await
         .expect("lifecycle pass");
 }
@@ -223,4 +223,44 @@ proptest! {
     ) {
         simulate(plans, schedule, deaths, versioned);
     }
+}
+
+/// A noncurrent version that is current again by the time lifecycle removes it (its newer
+/// version was deleted after the pass listed) stays: lifecycle removes it only while it is
+/// noncurrent.
+#[test]
+fn a_version_current_again_is_not_removed_as_noncurrent() {
+    use radosgw::objects::VersionDelete;
+    use radosgw::versions::VersionRef;
+    let cluster = Cluster::in_memory();
+    let buckets = Buckets::new(&cluster, 1);
+    let objects = Objects::new(cluster, ObjectSettings::default());
+    let mut bucket =
+        block_on(buckets.create("again", "u", CannedAcl::Private, "us-east-1", None, None))
+            .expect("bucket");
+    block_on(buckets.set_versioning("again", Versioning::Enabled)).expect("versioning");
+    bucket.versioning = Versioning::Enabled;
+    let mut ids = Vec::new();
+    for etag in ["v1", "v2"] {
+        let txn = block_on(objects.start_install(&bucket, "k")).expect("begin");
+        let meta = ObjectMeta {
+            etag: etag.into(),
+            ..ObjectMeta::default()
+        };
+        let done =
+            block_on(txn.install(meta, Bytes::new(), &Preconditions::default())).expect("install");
+        ids.push(VersionRef::parse(versions::id_of(&done)).unwrap());
+    }
+    // v1 is noncurrent; then v2 goes and v1 is current again.
+    block_on(objects.delete_version(&bucket, "k", &ids[1], VersionDelete::default()))
+        .expect("delete v2");
+    let noncurrent_only = VersionDelete {
+        noncurrent_only: true,
+        ..VersionDelete::default()
+    };
+    let removed = block_on(objects.delete_version(&bucket, "k", &ids[0], noncurrent_only))
+        .expect("a removal of what is now current");
+    assert!(removed.is_none(), "the current version was removed");
+    let head = block_on(objects.meta(&bucket, "k")).unwrap().unwrap();
+    assert_eq!(head.etag, "v1");
 }

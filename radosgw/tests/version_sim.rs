@@ -30,7 +30,7 @@ use radosgw::buckets::Buckets;
 use radosgw::cluster::Cluster;
 use radosgw::layout::{STRIPE, head_oid, index_oid, tail_oid};
 use radosgw::listing::{Item, ListParams, list_versions};
-use radosgw::objects::{ObjectSettings, Objects, Preconditions};
+use radosgw::objects::{ObjectSettings, Objects, Preconditions, VersionDelete};
 use radosgw::records::{BucketRecord, CannedAcl, Manifest, ObjectMeta, Segment, Versioning};
 use radosgw::versions::{self, VersionRef};
 use radosgw::{gc, janitor};
@@ -197,7 +197,10 @@ async fn gateway(
                 };
                 world.borrow_mut().ops[at].version = Some(id.clone());
                 let which = VersionRef::parse(&id).expect("our ids parse");
-                match objects.delete_version(bucket, KEY, &which, false).await {
+                match objects
+                    .delete_version(bucket, KEY, &which, VersionDelete::default())
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {
                         world.borrow_mut().ops[at].refused = true;
@@ -547,7 +550,8 @@ fn simulate(
                 });
                 block_on(release).expect("release the hold");
             }
-            block_on(objects.delete_version(&bucket, key, &which, false)).expect("delete");
+            block_on(objects.delete_version(&bucket, key, &which, VersionDelete::default()))
+                .expect("delete");
         }
     }
     block_on(janitor::run_once(&buckets, &objects)).expect("janitor");
@@ -638,4 +642,56 @@ fn a_gateway_that_missed_enabling_loses_no_version() {
             "{id}"
         );
     }
+}
+
+/// A gateway whose cached record predates versioning and object lock overwrites or deletes
+/// a head written before versioning that has since been put under legal hold: refused
+/// (AccessDenied), the held version whole, whether by a PUT, a DELETE or a lifecycle expiry.
+#[test]
+fn a_late_gateway_never_overwrites_a_held_version() {
+    let cluster = Cluster::in_memory();
+    let buckets = Buckets::new(&cluster, 1);
+    let objects = Objects::new(cluster, ObjectSettings::default());
+    let late = block_on(buckets.create("held", "u", CannedAcl::Private, "us-east-1", None, None))
+        .expect("bucket");
+    let txn = block_on(objects.start_install(&late, KEY)).expect("begin");
+    let meta = ObjectMeta {
+        etag: "old".into(),
+        ..ObjectMeta::default()
+    };
+    block_on(txn.install(meta, Bytes::from_static(b"kept"), &Preconditions::default()))
+        .expect("write before versioning");
+    let mut now = late.clone();
+    now.versioning = Versioning::Enabled;
+    let hold = objects.update_meta(&now, KEY, Some(&VersionRef::Null), |m| {
+        m.legal_hold = true;
+        Ok(())
+    });
+    block_on(hold).expect("legal hold on the null version");
+
+    let denied = |r: radosgw::GwResult<()>, what: &str| match r {
+        Err(e) if e.is_s3(&S3ErrorCode::AccessDenied) => {}
+        other => panic!("{what}: {other:?}"),
+    };
+    let txn = block_on(objects.start_install(&late, KEY)).expect("begin");
+    let meta = ObjectMeta {
+        etag: "new".into(),
+        ..ObjectMeta::default()
+    };
+    denied(
+        block_on(txn.install(meta, Bytes::from_static(b"new"), &Preconditions::default()))
+            .map(drop),
+        "late PUT",
+    );
+    denied(
+        block_on(objects.delete_if(&late, KEY, None)).map(drop),
+        "late DELETE",
+    );
+    let head = block_on(objects.meta(&now, KEY))
+        .expect("head")
+        .expect("still there");
+    assert_eq!(head.etag, "old");
+    assert!(head.legal_hold);
+    let bytes = block_on(objects.cluster.data.read(&head_oid(&now.id, KEY), 0, None)).unwrap();
+    assert_eq!(&bytes[..], b"kept");
 }

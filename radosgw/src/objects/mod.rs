@@ -9,7 +9,7 @@ pub mod read;
 mod versioned;
 pub mod write;
 
-pub use versioned::HeadState;
+pub use versioned::{HeadState, VersionDelete};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,12 +263,12 @@ impl Objects {
         index::begin(&self.cluster.index, bucket, key, &write, &pending).await?;
         let oid = head_oid(&bucket.id, key);
         let mut deleted = false;
-        while let Some(old) = self.head_state(bucket, key, false).await? {
-            let old = old.meta;
+        while let Some(state) = self.head_state(bucket, key, false).await? {
+            let old = &state.meta;
             if tag.is_some_and(|t| t != old.tag) {
                 break;
             }
-            if versioned::keeps_versions(&old) {
+            if versioned::keeps_versions(old) {
                 // Our record of the bucket predates versioning on it: a marker, as
                 // suspended, keeps every version.
                 index::abandon(&self.cluster.index, bucket, key, &write).await?;
@@ -282,10 +282,15 @@ impl Objects {
                 }
                 return Ok(true);
             }
-            self.collect_replaced(bucket, key, &old).await?;
-            let op = WriteOp::new()
-                .cmp_xattr(TAG_XATTR, Some(old.tag.as_bytes()))
-                .remove();
+            // A head written before versioning with a lock on it (our bucket record is older
+            // than the lock) stays.
+            if let Err(locked) = old.may_delete(now_ms(), false) {
+                index::abandon(&self.cluster.index, bucket, key, &write).await?;
+                return Err(locked.into());
+            }
+            self.collect_replaced(bucket, key, old).await?;
+            // Guarded on the whole head, so a lock or hold set meanwhile is not overrun.
+            let op = state.guard().remove();
             match self.data().write(&oid, op).await.map_err(GwError::from) {
                 Err(e) if e.is_guard_failed() || e.is_not_found() => continue,
                 other => {
@@ -499,19 +504,25 @@ impl PutTxn<'_> {
                 let view = versioned::late_view(self.bucket);
                 return self.install_version(&view, meta, head, pre).await;
             }
-            let old = state.map(|s| s.meta);
-            if let Err(e) = pre.check(old.as_ref()) {
+            let old = state.as_ref().map(|s| &s.meta);
+            // Object lock on a head written before versioning (our bucket record is older
+            // than the lock): replacing it would delete a locked version.
+            let locked = old.map_or(Ok(()), |o| o.may_delete(now_ms(), false));
+            if let Err(e) = pre.check(old).and(locked.map_err(GwError::from)) {
                 self.abort().await?;
                 return Err(e);
             }
-            if let Some(old) = &old {
+            if let Some(old) = old {
                 objects.collect_replaced(self.bucket, self.key, old).await?;
             }
-            let op = WriteOp::new()
-                .cmp_xattr(TAG_XATTR, old.as_ref().map(|o| o.tag.as_bytes()))
-                .write_full(head.clone())
-                .set_xattr(META_XATTR, &encode(&meta))
-                .set_xattr(TAG_XATTR, self.tag.as_bytes());
+            // Guarded on the whole head, so a lock or hold set meanwhile is not overrun.
+            let op = match &state {
+                Some(state) => state.guard(),
+                None => WriteOp::new().cmp_xattr(TAG_XATTR, None),
+            }
+            .write_full(head.clone())
+            .set_xattr(META_XATTR, &encode(&meta))
+            .set_xattr(TAG_XATTR, self.tag.as_bytes());
             match objects.data().write(&oid, op).await.map_err(GwError::from) {
                 Err(e) if e.is_guard_failed() => continue,
                 other => {

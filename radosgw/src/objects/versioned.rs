@@ -312,15 +312,16 @@ impl Objects {
 
     /// Deletes exactly the version `which` of `key`: the head's next newest version takes a
     /// deleted head's place. Returns the deleted version (`None`: there was none such).
-    /// A version object lock protects is refused ([`ObjectMeta::may_delete`]; `bypass` asks to
-    /// bypass a governance retention), decided on the metadata the removal is guarded on.
+    /// A version object lock protects is refused ([`ObjectMeta::may_delete`]), decided on
+    /// the metadata the removal is guarded on.
     pub async fn delete_version(
         &self,
         bucket: &BucketRecord,
         key: &str,
         which: &VersionRef,
-        bypass: bool,
+        how: VersionDelete,
     ) -> GwResult<Option<ObjectMeta>> {
+        let bypass = how.bypass_governance;
         let tag = ids::random_hex::<8>();
         let pending = PendingEntry {
             op: PendingOp::Delete,
@@ -330,9 +331,16 @@ impl Objects {
         index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
         let oid = head_oid(&bucket.id, key);
         let mut deleted = None;
+        // A record removal that may have landed though its reply said otherwise.
+        let mut attempted = None;
         loop {
             let head = self.settled_head(bucket, key, false).await?;
             if let Some(h) = head.as_ref().filter(|h| which.names(&h.meta)) {
+                if how.noncurrent_only {
+                    // Current again since the caller looked: not what it meant to delete.
+                    index::abandon(&self.cluster.index, bucket, key, &tag).await?;
+                    return Ok(None);
+                }
                 if let Err(locked) = h.meta.may_delete(now_ms(), bypass) {
                     index::abandon(&self.cluster.index, bucket, key, &tag).await?;
                     return Err(locked.into());
@@ -374,6 +382,18 @@ impl Objects {
                 }
             }
             let Some(found) = self.find_raw_record(bucket, key, which).await? else {
+                // A resent guarded write fails its guard even when its first send landed: a
+                // removal we tried is then ours, and so is the list_gen move it owes.
+                if deleted.is_none()
+                    && let Some(meta) = attempted.take()
+                {
+                    deleted = Some(meta);
+                    if let Some(h) = &head
+                        && !self.bump_list_gen(&oid, h).await?
+                    {
+                        continue;
+                    }
+                }
                 break;
             };
             if let Err(locked) = found.meta.may_delete(now_ms(), bypass) {
@@ -387,6 +407,7 @@ impl Objects {
                 .cmp_omap(&at, Some(&found.raw))
                 .omap_rm(vec![at]);
             let shard = index::shard_oid(bucket, key);
+            attempted = Some(found.meta.clone());
             match self
                 .cluster
                 .index
@@ -397,20 +418,14 @@ impl Objects {
                 Err(e) if e.is_guard_failed() => continue,
                 other => drop(other?),
             }
+            attempted = None;
             deleted = Some(found.meta);
-            // A promotion that read the version list before the removal must fail its swap.
-            if let Some(h) = &head {
-                let mut bumped = h.meta.clone();
-                bumped.list_gen = bumped.list_gen.wrapping_add(1);
-                let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));
-                match self.data().write(&oid, op).await.map_err(GwError::from) {
-                    // Look again: the version may have been promoted meanwhile.
-                    Err(e) if e.is_guard_failed() => continue,
-                    Err(e) if e.is_not_found() => {}
-                    other => {
-                        other?;
-                    }
-                }
+            // A promotion that read the version list before the removal must fail its swap;
+            // if the head changed meanwhile, look again: the version may have been promoted.
+            if let Some(h) = &head
+                && !self.bump_list_gen(&oid, h).await?
+            {
+                continue;
             }
             break;
         }
@@ -419,6 +434,19 @@ impl Objects {
         self.reap_vacant(bucket, key).await?;
         self.settle_index(bucket, key, Some(&tag)).await?;
         Ok(deleted)
+    }
+
+    /// Moves the `list_gen` of head `h` (a noncurrent version's record changed), guarded on
+    /// `h`; false if the head changed first.
+    async fn bump_list_gen(&self, oid: &str, h: &HeadState) -> GwResult<bool> {
+        let mut bumped = h.meta.clone();
+        bumped.list_gen = bumped.list_gen.wrapping_add(1);
+        let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));
+        match self.data().write(oid, op).await.map_err(GwError::from) {
+            Err(e) if e.is_guard_failed() => Ok(false),
+            Err(e) if e.is_not_found() => Ok(true),
+            other => other.map(|_| true),
+        }
     }
 
     /// Changes the stored metadata of one version of `key` (tags, ACL, retention, legal
@@ -500,16 +528,12 @@ impl Objects {
                 Err(e) if e.is_guard_failed() => continue,
                 other => other?,
             };
-            if let Some(h) = &head {
-                let mut bumped = h.meta.clone();
-                bumped.list_gen = bumped.list_gen.wrapping_add(1);
-                let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));
-                match self.data().write(&oid, op).await.map_err(GwError::from) {
-                    // Look again: the version may have been promoted with its old record.
-                    Err(e) if e.is_guard_failed() => continue,
-                    Err(e) if e.is_not_found() => {}
-                    other => drop(other?),
-                }
+            // Look again if the head changed: the version may have been promoted with its
+            // old record.
+            if let Some(h) = &head
+                && !self.bump_list_gen(&oid, h).await?
+            {
+                continue;
             }
             return Ok(versions::preserved(&record, &bucket.id));
         }
@@ -530,6 +554,16 @@ impl Objects {
             other => other.map(drop).map_err(GwError::from),
         }
     }
+}
+
+/// How a deletion of a version goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionDelete {
+    /// The request asks to bypass a governance retention.
+    pub bypass_governance: bool,
+    /// Only while it is noncurrent: a version current again is left alone (lifecycle's
+    /// noncurrent rules decided on an older picture).
+    pub noncurrent_only: bool,
 }
 
 /// A change of a delete marker's metadata, which has none to change (405, as S3).

@@ -113,10 +113,10 @@ pub(super) async fn get_object_lock_configuration(
 }
 
 /// The bucket of a retention or legal hold request, which must have object lock
-/// (InvalidRequest otherwise, as S3).
+/// (InvalidRequest otherwise, as S3); read now, so a lock enabled a moment ago counts.
 async fn lock_bucket<T>(s3: &ShoalS3, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
     let user = s3.user(req).await?;
-    let bucket = s3.bucket(Some(&user), name, Want::Own).await?;
+    let bucket = s3.bucket_now(Some(&user), name, Want::Own).await?;
     if bucket.object_lock.is_none() {
         return Err(missing_lock());
     }
@@ -136,8 +136,11 @@ pub(super) async fn put_object_retention(
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
     let bucket = lock_bucket(s3, &req, &req.input.bucket).await?;
     let input = req.input;
-    let new = match &input.retention {
-        Some(r) if r.mode.is_some() || r.retain_until_date.is_some() => {
+    let Some(given) = &input.retention else {
+        return Err(s3_error!(MalformedXML, "no Retention given"));
+    };
+    let new = match given {
+        r if r.mode.is_some() || r.retain_until_date.is_some() => {
             let mode = parse_mode(r.mode.as_ref())
                 .map_err(|_| s3_error!(MalformedXML, "Mode must be GOVERNANCE or COMPLIANCE"))?;
             let Some(until) = r.retain_until_date.as_ref() else {

@@ -14,7 +14,7 @@ use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
 use crate::layout::head_oid;
 use crate::objects::read::{self, READ_CHUNK};
-use crate::objects::{Preconditions, etag_matches};
+use crate::objects::{Preconditions, VersionDelete, etag_matches};
 use crate::records::{BucketRecord, Checksums, ObjectMeta, UserRecord};
 
 pub(super) use super::object_extra::*;
@@ -471,7 +471,15 @@ async fn delete_one(
         Some(which) => {
             let deleted = s3
                 .objects
-                .delete_version(bucket, key, &which, bypass)
+                .delete_version(
+                    bucket,
+                    key,
+                    &which,
+                    VersionDelete {
+                        bypass_governance: bypass,
+                        ..VersionDelete::default()
+                    },
+                )
                 .await?;
             Ok(Deleted {
                 version_id: version_id.map(str::to_owned),
