@@ -399,6 +399,35 @@ fn aws_cli_locks_versions_as_the_readme_says() {
         "get-object-retention",
     );
     assert_eq!(retention["Retention"]["Mode"], "GOVERNANCE", "{retention}");
+    // Lengthening a governance retention needs no bypass.
+    run(
+        aws(&[
+            "s3api",
+            "put-object-retention",
+            "--bucket",
+            "records",
+            "--key",
+            "ledger.csv",
+            "--retention",
+            "Mode=GOVERNANCE,RetainUntilDate=2030-01-01T00:00:00Z",
+        ]),
+        "put-object-retention",
+    );
+    let retention = run_json(
+        aws(&[
+            "s3api",
+            "get-object-retention",
+            "--bucket",
+            "records",
+            "--key",
+            "ledger.csv",
+        ]),
+        "get-object-retention",
+    );
+    let until = retention["Retention"]["RetainUntilDate"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(until.starts_with("2030-01-01T00:00:00"), "{retention}");
     let legal_hold = |status: &str| {
         aws(&[
             "s3api",
