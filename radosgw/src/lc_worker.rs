@@ -180,10 +180,16 @@ pub async fn run_once(
         let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
         };
+        let mut holding = Holding {
+            buckets,
+            holder,
+            lease_ms: settings.lease_ms(),
+            raw: taken,
+        };
         // One bucket's trouble does not hold up the others; its status says so.
         let status = match pass(
             objects,
-            Some(buckets),
+            Some(&mut holding),
             &bucket,
             config,
             now_ms(),
@@ -209,7 +215,7 @@ pub async fn run_once(
         };
         let oid = lifecycle_oid(&bucket.id);
         let mut op = WriteOp::new()
-            .cmp_xattr(LEASE_XATTR, Some(&taken))
+            .cmp_xattr(LEASE_XATTR, Some(&holding.raw))
             .set_xattr(STATUS_XATTR, &encode(&status));
         if lease == Lease::Release {
             let ended = LeaseRecord {
@@ -283,23 +289,24 @@ async fn take_lease(
     }
 }
 
-/// Applies `config` to `bucket` once, at `now_ms`. With `buckets`, the bucket's record is
-/// read again before each page: a pass stops when the bucket is gone or its versioning
-/// changed (expiry means something else then; the next pass starts over).
+/// Applies `config` to `bucket` once, at `now_ms`. With `holding`, before each page the
+/// bucket's lease is renewed and its record read again: a pass stops when the lease was
+/// lost, the bucket is gone or its versioning changed (expiry means something else then;
+/// the next pass starts over).
 pub async fn pass(
     objects: &Objects,
-    buckets: Option<&Buckets>,
+    holding: Option<&mut Holding<'_>>,
     bucket: &BucketRecord,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
 ) -> GwResult<LcStatus> {
     let mut status = LcStatus::default();
-    let walk = Walk { buckets, bucket };
+    let mut walk = Walk { holding, bucket };
     if bucket.versioning.keeps_versions() {
-        versions_pass(objects, &walk, config, now_ms, day_ms, &mut status).await?;
+        versions_pass(objects, &mut walk, config, now_ms, day_ms, &mut status).await?;
     } else {
-        objects_pass(objects, &walk, config, now_ms, day_ms, &mut status).await?;
+        objects_pass(objects, &mut walk, config, now_ms, day_ms, &mut status).await?;
     }
     uploads_pass(objects, bucket, config, now_ms, day_ms, &mut status).await?;
     Ok(status)
@@ -317,23 +324,61 @@ pub fn facts_of<'a>(key: &'a str, meta: &'a ObjectMeta, place: Place) -> Version
     }
 }
 
-/// The bucket a pass walks, and where to read its record again.
-struct Walk<'a> {
-    buckets: Option<&'a Buckets>,
+/// A bucket's lease as a pass holds it: renewed before each page, so a pass longer than a
+/// lease stays the only one on its bucket.
+pub struct Holding<'a> {
+    /// Where the bucket's record is read again.
+    pub buckets: &'a Buckets,
+    holder: &'a str,
+    lease_ms: i64,
+    /// The lease as stored (what the next renewal compares).
+    raw: Vec<u8>,
+}
+
+/// The bucket a pass walks, and its lease.
+struct Walk<'a, 'h> {
+    holding: Option<&'a mut Holding<'h>>,
     bucket: &'a BucketRecord,
 }
 
-impl Walk<'_> {
-    /// Whether the bucket is still as the pass began (not deleted, re-created or its
-    /// versioning changed).
-    async fn unchanged(&self) -> GwResult<bool> {
-        let Some(buckets) = self.buckets else {
+impl Walk<'_, '_> {
+    /// Whether the pass may go on: its lease renewed, the bucket still as the pass began
+    /// (not deleted, re-created or its versioning changed).
+    async fn may_go_on(&mut self, objects: &Objects) -> GwResult<bool> {
+        let Some(holding) = self.holding.as_deref_mut() else {
             return Ok(true);
         };
-        Ok(buckets
+        let unchanged = holding
+            .buckets
             .get(&self.bucket.name)
             .await?
-            .is_some_and(|b| b.id == self.bucket.id && b.versioning == self.bucket.versioning))
+            .is_some_and(|b| b.id == self.bucket.id && b.versioning == self.bucket.versioning);
+        if !unchanged {
+            return Ok(false);
+        }
+        let renewed = encode(&LeaseRecord {
+            holder: holding.holder.to_owned(),
+            until_ms: now_ms().saturating_add(holding.lease_ms),
+        });
+        let op = WriteOp::new()
+            .cmp_xattr(LEASE_XATTR, Some(&holding.raw))
+            .set_xattr(LEASE_XATTR, &renewed);
+        let oid = lifecycle_oid(&self.bucket.id);
+        match objects
+            .cluster
+            .meta
+            .write(&oid, op)
+            .await
+            .map_err(GwError::from)
+        {
+            // Lost (it ended and another took it) or the bucket went: stop here.
+            Err(e) if e.is_guard_failed() || e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+            Ok(_) => {
+                holding.raw = renewed;
+                Ok(true)
+            }
+        }
     }
 }
 
@@ -348,7 +393,7 @@ fn needs_tags(config: &LifecycleConfig) -> bool {
 /// A bucket that never had versioning: expiry deletes.
 async fn objects_pass(
     objects: &Objects,
-    walk: &Walk<'_>,
+    walk: &mut Walk<'_, '_>,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
@@ -361,7 +406,7 @@ async fn objects_pass(
         ..ListParams::default()
     };
     loop {
-        if !walk.unchanged().await? {
+        if !walk.may_go_on(objects).await? {
             return Ok(());
         }
         let page = list_bucket(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
@@ -401,7 +446,7 @@ async fn objects_pass(
 /// A bucket that keeps versions: the listing gives each key's versions newest first.
 async fn versions_pass(
     objects: &Objects,
-    walk: &Walk<'_>,
+    walk: &mut Walk<'_, '_>,
     config: &LifecycleConfig,
     now_ms: i64,
     day_ms: i64,
@@ -420,7 +465,7 @@ async fn versions_pass(
     let mut newer_mtime = 0i64;
     let mut marker: Option<ObjectMeta> = None;
     loop {
-        if !walk.unchanged().await? {
+        if !walk.may_go_on(objects).await? {
             return Ok(());
         }
         let page =
