@@ -21,7 +21,7 @@ use crate::error::{GwError, GwResult};
 use crate::layout::lifecycle_oid;
 use crate::lifecycle::{self, Action, LifecycleConfig, Place, VersionFacts};
 use crate::listing::{Item, ListParams, list_bucket, list_versions};
-use crate::multipart::{self, Upload, UploadQuery};
+use crate::multipart;
 use crate::objects::{Objects, Preconditions, VersionDelete};
 use crate::records::{BucketRecord, ObjectMeta, decode, encode, now_ms};
 use crate::versions::VersionRef;
@@ -270,17 +270,37 @@ async fn take_lease(
             return Ok(None);
         }
     }
+    swap_lease(
+        objects,
+        &oid,
+        current.as_deref(),
+        holder,
+        now.saturating_add(lease_ms),
+    )
+    .await
+}
+
+/// Replaces the lease stored on `oid` by `holder`'s until `until_ms`, if it is still
+/// `seen` (`None`: no lease); returns the lease as stored, or `None` if another got there
+/// first or the object is gone.
+async fn swap_lease(
+    objects: &Objects,
+    oid: &str,
+    seen: Option<&[u8]>,
+    holder: &str,
+    until_ms: i64,
+) -> GwResult<Option<Vec<u8>>> {
     let lease = encode(&LeaseRecord {
         holder: holder.to_owned(),
-        until_ms: now.saturating_add(lease_ms),
+        until_ms,
     });
     let op = WriteOp::new()
-        .cmp_xattr(LEASE_XATTR, current.as_deref())
+        .cmp_xattr(LEASE_XATTR, seen)
         .set_xattr(LEASE_XATTR, &lease);
     match objects
         .cluster
         .meta
-        .write(&oid, op)
+        .write(oid, op)
         .await
         .map_err(GwError::from)
     {
@@ -356,28 +376,15 @@ impl Walk<'_, '_> {
         if !unchanged {
             return Ok(false);
         }
-        let renewed = encode(&LeaseRecord {
-            holder: holding.holder.to_owned(),
-            until_ms: now_ms().saturating_add(holding.lease_ms),
-        });
-        let op = WriteOp::new()
-            .cmp_xattr(LEASE_XATTR, Some(&holding.raw))
-            .set_xattr(LEASE_XATTR, &renewed);
         let oid = lifecycle_oid(&self.bucket.id);
-        match objects
-            .cluster
-            .meta
-            .write(&oid, op)
-            .await
-            .map_err(GwError::from)
-        {
-            // Lost (it ended and another took it) or the bucket went: stop here.
-            Err(e) if e.is_guard_failed() || e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-            Ok(_) => {
+        let until_ms = now_ms().saturating_add(holding.lease_ms);
+        match swap_lease(objects, &oid, Some(&holding.raw), holding.holder, until_ms).await? {
+            Some(renewed) => {
                 holding.raw = renewed;
                 Ok(true)
             }
+            // Lost (it ended and another took it) or the bucket went: stop here.
+            None => Ok(false),
         }
     }
 }
@@ -633,32 +640,9 @@ async fn uploads_pass(
     {
         return Ok(());
     }
-    let (mut key_marker, mut upload_id_marker) = (None, None);
-    loop {
-        let q = UploadQuery {
-            prefix: "",
-            delimiter: None,
-            key_marker: key_marker.as_deref(),
-            upload_id_marker: upload_id_marker.as_deref(),
-            max: PAGE,
-        };
-        let page = multipart::list_uploads(objects, bucket, &q).await?;
-        for u in &page.uploads {
-            if lifecycle::abort_upload(config, &u.key, u.initiated_ms, now_ms, day_ms).is_none() {
-                continue;
-            }
-            match Upload::new(objects, bucket, &u.key, &u.upload_id)
-                .abort()
-                .await
-            {
-                Ok(()) => status.aborted += 1,
-                Err(e) if e.is_s3(&S3ErrorCode::NoSuchUpload) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if !page.truncated {
-            return Ok(());
-        }
-        (key_marker, upload_id_marker) = (page.next_key_marker, page.next_upload_id_marker);
-    }
+    let overdue = |u: &crate::records::UploadRecord| {
+        lifecycle::abort_upload(config, &u.key, u.initiated_ms, now_ms, day_ms).is_some()
+    };
+    status.aborted += multipart::abort_where(objects, bucket, overdue).await?;
+    Ok(())
 }

@@ -153,10 +153,21 @@ pub async fn list_uploads(
     Ok(out)
 }
 
-/// Aborts every upload in progress in `bucket`, a page at a time, each visited once
-/// (DeleteBucket: a bucket with no objects is deleted with its incomplete uploads, as S3
-/// and RGW do). An upload that ends meanwhile (completed or aborted elsewhere) is skipped.
+/// Aborts every upload in progress in `bucket` (DeleteBucket: a bucket with no objects is
+/// deleted with its incomplete uploads, as S3 and RGW do).
 pub async fn abort_all(objects: &Objects, bucket: &BucketRecord) -> GwResult<()> {
+    abort_where(objects, bucket, |_| true).await.map(drop)
+}
+
+/// Aborts the uploads in progress in `bucket` that `pick` picks, a page at a time, each
+/// visited once; returns how many it aborted. An upload that ends meanwhile (completed or
+/// aborted elsewhere) is skipped.
+pub async fn abort_where(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    pick: impl Fn(&UploadRecord) -> bool,
+) -> GwResult<u64> {
+    let mut aborted = 0;
     let (mut key_marker, mut upload_id_marker) = (None, None);
     loop {
         let q = UploadQuery {
@@ -167,17 +178,18 @@ pub async fn abort_all(objects: &Objects, bucket: &BucketRecord) -> GwResult<()>
             max: PAGE as usize,
         };
         let page = list_uploads(objects, bucket, &q).await?;
-        for u in &page.uploads {
+        for u in page.uploads.iter().filter(|u| pick(u)) {
             match Upload::new(objects, bucket, &u.key, &u.upload_id)
                 .abort()
                 .await
             {
+                Ok(()) => aborted += 1,
                 Err(e) if e.is_s3(&S3ErrorCode::NoSuchUpload) => {}
-                other => other?,
+                Err(e) => return Err(e),
             }
         }
         if !page.truncated {
-            return Ok(());
+            return Ok(aborted);
         }
         (key_marker, upload_id_marker) = (page.next_key_marker, page.next_upload_id_marker);
     }
