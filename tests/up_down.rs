@@ -87,7 +87,25 @@ fn recorded_pids(data: &str) -> Vec<u32> {
 async fn up_serves_objects_down_stops_everything_and_data_persists() {
     let (dir, data, _down) = cluster_dir("up");
     let port = free_addr().port().to_string();
-    let s3_addr = free_tcp_addr().to_string();
+    // A free port is free when picked; another test's process may take it before `up`
+    // binds it. `up` refuses a busy S3 address before creating anything: pick again.
+    let mut s3_addr = free_tcp_addr().to_string();
+    let mut attempt = 0;
+    let printed = loop {
+        let out = shoal(&[
+            "up", "--data", &data, "--mons", "1", "--osds", "3", "--s3", &s3_addr, "--port", &port,
+            "--detach",
+        ]);
+        attempt += 1;
+        if attempt < 3
+            && !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("is not free")
+        {
+            s3_addr = free_tcp_addr().to_string();
+            continue;
+        }
+        break ok(out);
+    };
     let up = |extra: &[&str]| {
         let mut args = vec![
             "up", "--data", &data, "--mons", "1", "--osds", "3", "--s3", &s3_addr,
@@ -96,7 +114,6 @@ async fn up_serves_objects_down_stops_everything_and_data_persists() {
         args.push("--detach");
         ok(shoal(&args))
     };
-    let printed = up(&["--port", &port]);
     assert!(printed.contains("HEALTH_OK"), "{printed}");
     let conf = format!("{data}/shoal.toml");
     ok(shoal(&[
