@@ -215,35 +215,71 @@ pub enum BucketCommand {
         #[arg(long)]
         bucket: String,
     },
+    /// Delayed purge: deleted and overwritten objects stay restorable for DAYS, then go
+    /// (versioning on, plus a lifecycle rule removing noncurrent versions and lone delete
+    /// markers; the bucket's other rules stay).
+    SoftDelete {
+        /// The bucket's name.
+        #[arg(long)]
+        bucket: String,
+        /// Days a deleted object stays restorable (in the gateways' lifecycle days).
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        days: Option<u32>,
+        /// Remove the rule (versioning stays on, as S3 never turns it off).
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// The gateway's pools, which its first start creates.
 pub async fn gateway_cluster(
     client: &std::sync::Arc<rados::RadosClient>,
 ) -> anyhow::Result<radosgw::cluster::Cluster> {
-    let pool = |name| async move {
-        client
-            .pool(name)
-            .await
-            .context("the gateway's pools do not exist yet: start `shoal gateway` once first")
-    };
-    Ok(radosgw::cluster::Cluster {
-        meta: pool(radosgw::layout::META_POOL).await?,
-        index: pool(radosgw::layout::INDEX_POOL).await?,
-        data: pool(radosgw::layout::DATA_POOL).await?,
-    })
+    radosgw::cluster::Cluster::attach(client.clone(), radosgw::PoolSettings::default())
+        .await
+        .context("the gateway's pools do not exist yet: start `shoal gateway` once first")
 }
 
-/// Runs a `shoal bucket` command.
-pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow::Result<()> {
+/// Runs `work` on a one-thread runtime with the gateway's pools: the admin commands that
+/// act on the gateway's records as a gateway would.
+pub fn on_gateway_cluster<T, Fut>(
+    conn: &Connection,
+    work: impl FnOnce(radosgw::cluster::Cluster) -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: Future<Output = anyhow::Result<T>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let client = crate::rados_cli::connect(conn).await?;
-        let cluster = gateway_cluster(&client).await?;
+        work(gateway_cluster(&client).await?).await
+    })
+}
+
+/// Runs a `shoal bucket` command.
+pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow::Result<()> {
+    on_gateway_cluster(conn, |cluster| async move {
         let buckets = radosgw::buckets::Buckets::new(&cluster, 1);
         match cmd {
+            BucketCommand::SoftDelete { bucket, days, .. } => {
+                let objects = radosgw::objects::Objects::new(cluster.clone(), Default::default());
+                radosgw::soft_delete::set(&buckets, &objects, bucket, *days).await?;
+                match (format, days) {
+                    (Format::Json, _) => print_json(&json!({ "bucket": bucket, "days": days })),
+                    (Format::Plain, Some(d)) => {
+                        println!(
+                            "{bucket}: versioning on; deleted objects stay restorable for {d} day(s), then are purged by the lifecycle worker"
+                        );
+                        Ok(())
+                    }
+                    (Format::Plain, None) => {
+                        println!("{bucket}: soft delete off (versioning stays on)");
+                        Ok(())
+                    }
+                }
+            }
             BucketCommand::Ls => {
                 let mut all = Vec::new();
                 for name in buckets.all_names().await? {
@@ -357,17 +393,8 @@ fn print_user(u: &UserRecord, format: Format) -> anyhow::Result<()> {
 
 /// Runs a `shoal user` command.
 pub fn user(conn: &Connection, cmd: &UserCommand, format: Format) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = crate::rados_cli::connect(conn).await?;
-        let meta = client
-            .pool(radosgw::layout::META_POOL)
-            .await
-            .context("the gateway's pools do not exist yet: start `shoal gateway` once first")?;
-        let users = Users::new(meta);
-        user_command(&users, cmd, format).await
+    on_gateway_cluster(conn, |cluster| async move {
+        user_command(&Users::new(cluster.meta), cmd, format).await
     })
 }
 

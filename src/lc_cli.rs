@@ -11,7 +11,7 @@ use radosgw::objects::{ObjectSettings, Objects};
 use serde_json::json;
 
 use crate::connection::Connection;
-use crate::gateway::gateway_cluster;
+use crate::gateway::on_gateway_cluster;
 use crate::output::{Format, print_json};
 
 /// `shoal lc` subcommands.
@@ -34,12 +34,7 @@ pub enum LcCommand {
 
 /// Runs a `shoal lc` command.
 pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = crate::rados_cli::connect(conn).await?;
-        let cluster = gateway_cluster(&client).await?;
+    on_gateway_cluster(conn, |cluster| async move {
         let buckets = Buckets::new(&cluster, 1);
         let objects = Objects::new(cluster, ObjectSettings::default());
         match cmd {
@@ -74,8 +69,13 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                                 "no pass yet".to_owned()
                             } else {
                                 format!(
-                                    "last pass at {} ms: {} expired, {} removed, {} uploads aborted, {} kept by object lock",
-                                    last["ended_ms"], last["expired"], last["removed"], last["aborted"], last["locked"]
+                                    "last pass at {} ms: {} expired, {} moved, {} removed, {} uploads aborted, {} kept by object lock",
+                                    last["ended_ms"],
+                                    last["expired"],
+                                    last["moved"],
+                                    last["removed"],
+                                    last["aborted"],
+                                    last["locked"]
                                 )
                             };
                             println!(
@@ -101,7 +101,9 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                 match format {
                     Format::Json => print_json(&json!({ "buckets": done })),
                     Format::Plain => {
-                        println!("lifecycle pass over {done} bucket(s); `shoal lc status` shows what it did");
+                        println!(
+                            "lifecycle pass over {done} bucket(s); `shoal lc status` shows what it did"
+                        );
                         Ok(())
                     }
                 }

@@ -19,6 +19,7 @@ mod pg_cli;
 mod rados_cli;
 mod scrub_cli;
 mod settings_cli;
+mod storage_class_cli;
 mod up;
 
 use std::net::SocketAddr;
@@ -139,10 +140,15 @@ enum Command {
         #[command(subcommand)]
         command: gateway::UserCommand,
     },
-    /// S3 buckets: list them, count what one holds.
+    /// S3 buckets: list them, count what one holds, keep deleted objects a while.
     Bucket {
         #[command(subcommand)]
         command: gateway::BucketCommand,
+    },
+    /// S3 storage classes and the pools behind them.
+    StorageClass {
+        #[command(subcommand)]
+        command: storage_class_cli::StorageClassCommand,
     },
     /// S3 lifecycle: the rules' last passes per bucket, or a pass now.
     Lc {
@@ -263,6 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => gateway::user(&connection(&cli)?, command, format),
         Command::Bucket { command } => gateway::bucket(&connection(&cli)?, command, format),
         Command::Lc { command } => lc_cli::lc(&connection(&cli)?, command, format),
+        Command::StorageClass { command } => {
+            storage_class_cli::storage_class(&connection(&cli)?, command, format)
+        }
         Command::Debug { command } => debug_cli::run(&connection(&cli)?, command, format),
         // In process: needs no cluster.
         Command::Bench {

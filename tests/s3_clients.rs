@@ -523,4 +523,58 @@ fn aws_cli_sets_lifecycle_as_the_readme_says() {
     assert_eq!(got[0]["Expiration"]["Days"], 7);
     assert_eq!(got[1]["NoncurrentVersionExpiration"]["NoncurrentDays"], 1);
     assert_eq!(got[1]["Expiration"]["ExpiredObjectDeleteMarker"], true);
+
+    // The storage class recipe: a copy into STANDARD_IA and a transition rule.
+    let cold = r#"{"Rules": [{"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
+       "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}]}]}"#;
+    assert!(readme.contains(cold), "README's transition rule is this");
+    let file = cluster.dir().join("backup.tar");
+    std::fs::write(&file, b"a backup").unwrap();
+    run(
+        aws(&[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            "s3://photos/backup.tar",
+            "--storage-class",
+            "STANDARD_IA",
+        ]),
+        "cp --storage-class STANDARD_IA",
+    );
+    let head = run_json(
+        aws(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "photos",
+            "--key",
+            "backup.tar",
+        ]),
+        "head-object",
+    );
+    assert_eq!(head["StorageClass"], "STANDARD_IA", "{head}");
+    run(
+        aws(&[
+            "s3api",
+            "put-bucket-lifecycle-configuration",
+            "--bucket",
+            "photos",
+            "--lifecycle-configuration",
+            cold,
+        ]),
+        "put-bucket-lifecycle-configuration (transition)",
+    );
+    let got = run_json(
+        aws(&[
+            "s3api",
+            "get-bucket-lifecycle-configuration",
+            "--bucket",
+            "photos",
+        ]),
+        "get-bucket-lifecycle-configuration",
+    );
+    assert_eq!(
+        got["Rules"][0]["Transitions"][0]["StorageClass"], "STANDARD_IA",
+        "{got}"
+    );
 }

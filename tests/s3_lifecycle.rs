@@ -14,8 +14,8 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, ObjectLockLegalHoldStatus, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    NoncurrentVersionExpiration, NoncurrentVersionTransition, ObjectLockLegalHoldStatus,
+    Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use common::gateway::Cluster;
 use common::s3::{Must, eventually, expect_err, list_keys};
@@ -155,6 +155,46 @@ async fn lifecycle_configuration_is_kept_and_checked() {
     expect_err(
         refused(
             rule("t", "")
+                .noncurrent_version_transitions(
+                    NoncurrentVersionTransition::builder()
+                        .noncurrent_days(30)
+                        .storage_class(TransitionStorageClass::StandardIa)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .await,
+        501,
+        Some("NotImplemented"),
+        "a noncurrent version transition (not built)",
+    );
+    for (class, status, code) in [
+        (TransitionStorageClass::Glacier, 400, "InvalidStorageClass"),
+        (
+            TransitionStorageClass::IntelligentTiering,
+            501,
+            "NotImplemented",
+        ),
+    ] {
+        let what = format!("a transition to {}", class.as_str());
+        expect_err(
+            refused(
+                rule("t", "")
+                    .transitions(Transition::builder().days(30).storage_class(class).build())
+                    .build()
+                    .unwrap(),
+            )
+            .await,
+            status,
+            Some(code),
+            &what,
+        );
+    }
+    expect_err(
+        refused(
+            rule("t", "")
+                .expiration(LifecycleExpiration::builder().days(10).build())
                 .transitions(
                     Transition::builder()
                         .days(30)
@@ -165,9 +205,9 @@ async fn lifecycle_configuration_is_kept_and_checked() {
                 .unwrap(),
         )
         .await,
-        501,
-        Some("NotImplemented"),
-        "a transition (no storage classes yet)",
+        400,
+        Some("InvalidArgument"),
+        "a transition after the expiration",
     );
     expect_err(
         refused(

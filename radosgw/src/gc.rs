@@ -13,7 +13,7 @@ use crate::ids;
 use crate::layout::{GC_SHARDS, before_versions_of, gc_oid, split_version_key, tail_oid};
 use crate::records::{GcEntry, ObjectMeta, decode, encode, now_ms};
 
-/// Queues `objects` of the data pool for deletion after `delay`.
+/// Queues the entry's objects for deletion after `delay`.
 pub async fn defer(meta: &IoCtx, entry: GcEntry, delay: Duration) -> GwResult<()> {
     if entry.objects.is_empty() && entry.prefixes.is_empty() {
         // Nothing to delete (a head-only object): no queue entry needed.
@@ -74,12 +74,15 @@ async fn drain_page(cluster: &Cluster, oid: &str, now: i64) -> GwResult<(usize, 
             Some((shard, key, tag)) => version_has_tag(&cluster.index, shard, key, tag).await?,
             None => false,
         };
-        if !keep {
+        // A pool removed meanwhile took its objects with it.
+        let pool_gone = entry.pool.as_deref().is_some_and(|p| !cluster.has_pool(p));
+        if !keep && !pool_gone {
+            let pool = cluster.pool(entry.pool.as_deref()).await?;
             for object in &entry.objects {
-                removed += remove_if_present(data, object).await?;
+                removed += remove_if_present(&pool, object).await?;
             }
             for prefix in &entry.prefixes {
-                removed += remove_run(data, prefix).await?;
+                removed += remove_run(&pool, prefix).await?;
             }
         }
         meta.omap_rm(oid, vec![key]).await?;
@@ -123,8 +126,8 @@ async fn version_has_tag(index: &IoCtx, shard: &str, key: &str, tag: &str) -> Gw
     }
 }
 
-async fn remove_if_present(data: &IoCtx, object: &str) -> GwResult<usize> {
-    match data.remove(object).await {
+async fn remove_if_present(pool: &IoCtx, object: &str) -> GwResult<usize> {
+    match pool.remove(object).await {
         Ok(_) => Ok(1),
         Err(e) if e.is_not_found() => Ok(0),
         Err(e) => Err(e.into()),
@@ -134,12 +137,12 @@ async fn remove_if_present(data: &IoCtx, object: &str) -> GwResult<usize> {
 /// Removes `prefix.0`, `prefix.1`, ... until [`GAP`] numbers in a row are missing: a write
 /// that died left an unknown count, and with tails written concurrently the last ones may
 /// have landed while an earlier one had not.
-async fn remove_run(data: &IoCtx, prefix: &str) -> GwResult<usize> {
+async fn remove_run(pool: &IoCtx, prefix: &str) -> GwResult<usize> {
     let mut removed = 0;
     let mut missing = 0;
     let mut n = 0;
     while missing < GAP {
-        match remove_if_present(data, &tail_oid(prefix, n)).await? {
+        match remove_if_present(pool, &tail_oid(prefix, n)).await? {
             0 => missing += 1,
             _ => {
                 removed += 1;

@@ -72,9 +72,7 @@ async fn resolve(
     if pending.op == PendingOp::Put && !landed {
         // Writers refresh their entry while alive, so this one is dead; still, the GC keeps
         // the tails should its head turn up by then.
-        objects
-            .collect_orphan(bucket, key, tag, &pending.tail_prefix)
-            .await?;
+        objects.collect_orphan(bucket, key, tag, pending).await?;
     }
     if bucket.versioning.keeps_versions() {
         // A delete of the last version that died before removing the vacant head it left

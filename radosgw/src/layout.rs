@@ -38,6 +38,9 @@ pub fn key_oid(access_key: &str) -> String {
 /// The omap object listing every bucket (for the janitor).
 pub const BUCKETS_OID: &str = "buckets";
 
+/// The omap object holding the storage classes operators added (class -> pool).
+pub const CLASSES_OID: &str = "storage_classes";
+
 /// The omap object listing every user (for `user ls`).
 pub const USERS_OID: &str = "users";
 

@@ -22,7 +22,7 @@ use crate::layout::lifecycle_oid;
 use crate::lifecycle::{self, Action, LifecycleConfig, Place, VersionFacts};
 use crate::listing::{Item, ListParams, list_bucket, list_versions};
 use crate::multipart;
-use crate::objects::{Objects, Preconditions, VersionDelete};
+use crate::objects::{Moved, Objects, Preconditions, VersionDelete};
 use crate::records::{BucketRecord, ObjectMeta, decode, encode, now_ms};
 use crate::versions::VersionRef;
 
@@ -96,6 +96,9 @@ pub struct LcStatus {
     pub removed: u64,
     /// Multipart uploads aborted.
     pub aborted: u64,
+    /// Current versions moved to another storage class.
+    #[serde(default)]
+    pub moved: u64,
     /// Versions left alone because object lock protects them.
     pub locked: u64,
     /// The pass stopped on an error (in the gateway's log).
@@ -340,6 +343,10 @@ pub fn facts_of<'a>(key: &'a str, meta: &'a ObjectMeta, place: Place) -> Version
         tags: &meta.tags,
         mtime_ms: meta.mtime_ms,
         delete_marker: meta.delete_marker,
+        class: meta
+            .storage_class
+            .as_deref()
+            .unwrap_or(crate::storage_class::STANDARD),
         place,
     }
 }
@@ -434,13 +441,19 @@ async fn objects_pass(
                     _ => continue,
                 }
             }
+            meta.storage_class = entry.storage_class.clone();
             let facts = facts_of(key, &meta, Place::Current { alone: true });
-            if let Some(Action::Expire(rule)) =
-                lifecycle::action(config, &facts, false, now_ms, day_ms)
-                && objects.delete_if(bucket, key, Some(&entry.tag)).await?
-            {
-                tracing::debug!(bucket = bucket.name, key, rule, "expired");
-                status.expired += 1;
+            match lifecycle::action(config, &facts, false, now_ms, day_ms) {
+                Some(Action::Expire(rule))
+                    if objects.delete_if(bucket, key, Some(&entry.tag)).await? =>
+                {
+                    tracing::debug!(bucket = bucket.name, key, rule, "expired");
+                    status.expired += 1;
+                }
+                Some(Action::Transition { rule, class }) => {
+                    transition(objects, bucket, key, &entry.tag, &rule, &class, status).await?;
+                }
+                _ => {}
             }
         }
         if !page.is_truncated {
@@ -549,8 +562,12 @@ async fn expire_current(
     status: &mut LcStatus,
 ) -> GwResult<()> {
     let facts = facts_of(key, entry, Place::Current { alone: false });
-    let Some(Action::Expire(rule)) = lifecycle::action(config, &facts, true, now_ms, day_ms) else {
-        return Ok(());
+    let rule = match lifecycle::action(config, &facts, true, now_ms, day_ms) {
+        Some(Action::Expire(rule)) => rule,
+        Some(Action::Transition { rule, class }) => {
+            return transition(objects, bucket, key, &entry.tag, &rule, &class, status).await;
+        }
+        _ => return Ok(()),
     };
     let pre = Preconditions {
         write_tag: Some(entry.tag.clone()),
@@ -569,6 +586,24 @@ async fn expire_current(
         Err(e) if e.is_s3(&S3ErrorCode::PreconditionFailed) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Moves the current version of `key` to `class` if it still carries write `tag`.
+async fn transition(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    key: &str,
+    tag: &str,
+    rule: &str,
+    class: &str,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let target = objects.classes.target(Some(class)).await?;
+    if objects.transition(bucket, key, tag, target).await? == Moved::Done {
+        tracing::debug!(bucket = bucket.name, key, rule, class, "moved");
+        status.moved += 1;
+    }
+    Ok(())
 }
 
 /// Removes a current delete marker with no version under it, if a rule says so.

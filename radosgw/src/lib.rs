@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod buckets;
+pub mod classes;
 pub mod cluster;
 pub mod error;
 pub mod gc;
@@ -27,7 +28,9 @@ pub mod presign;
 pub mod records;
 pub mod s3;
 pub mod server;
+pub mod soft_delete;
 pub mod stats;
+pub mod storage_class;
 pub mod text;
 pub mod ttl_cache;
 pub mod unsupported;

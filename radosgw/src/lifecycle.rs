@@ -38,6 +38,18 @@ pub struct Rule {
     pub noncurrent: Option<NoncurrentExpiration>,
     /// Abort multipart uploads this many days after they began.
     pub abort_upload_days: Option<u32>,
+    /// When current versions move to other storage classes.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+}
+
+/// A move of current versions to another storage class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// When: days after the version was written, or a date (as an Expiration's).
+    pub at: Expiration,
+    /// The storage class it moves to.
+    pub class: String,
 }
 
 /// Which objects a rule applies to: all conditions hold.
@@ -102,6 +114,8 @@ pub struct VersionFacts<'a> {
     pub mtime_ms: i64,
     /// It is a delete marker.
     pub delete_marker: bool,
+    /// Its storage class.
+    pub class: &'a str,
     /// Its place: current, or noncurrent since when and behind how many newer noncurrent
     /// versions.
     pub place: Place,
@@ -133,6 +147,21 @@ pub enum Action {
     Expire(String),
     /// Remove this version for good (a noncurrent version, or a lone delete marker).
     Remove(String),
+    /// Move the current version's data to storage class `class`, by rule `rule`.
+    Transition {
+        /// The rule that decided.
+        rule: String,
+        /// The class it moves to.
+        class: String,
+    },
+}
+
+/// When `at` (Days after `mtime_ms`, or a Date) falls due.
+fn due_at(at: Expiration, mtime_ms: i64, day_ms: i64) -> i64 {
+    match at {
+        Expiration::Days(d) => due(mtime_ms, d, day_ms),
+        Expiration::Date(date) => date,
+    }
 }
 
 /// What `config` says to do now with the version `facts` describes, in a bucket that keeps
@@ -149,11 +178,9 @@ pub fn action(
             continue;
         }
         // Whether the rule's Expiration has come for what was written at `mtime_ms`.
-        let expired = match rule.expiration {
-            Some(Expiration::Days(d)) => due(facts.mtime_ms, d, day_ms) <= now_ms,
-            Some(Expiration::Date(at)) => at <= now_ms,
-            None => false,
-        };
+        let expired = rule
+            .expiration
+            .is_some_and(|at| due_at(at, facts.mtime_ms, day_ms) <= now_ms);
         match facts.place {
             Place::Current { alone } if facts.delete_marker => {
                 // Only a marker with nothing under it expires: at once with
@@ -167,6 +194,22 @@ pub fn action(
             Place::Current { .. } => {
                 if expired {
                     return Some(Action::Expire(rule.id.clone()));
+                }
+                // The farthest-along transition that has come, unless the version is in
+                // its class already (expiry, above, wins over any transition, as in S3).
+                let moved = rule
+                    .transitions
+                    .iter()
+                    .map(|t| (due_at(t.at, facts.mtime_ms, day_ms), t))
+                    .filter(|(at, _)| *at <= now_ms)
+                    .max_by_key(|(at, _)| *at);
+                if let Some((_, t)) = moved
+                    && t.class != facts.class
+                {
+                    return Some(Action::Transition {
+                        rule: rule.id.clone(),
+                        class: t.class.clone(),
+                    });
                 }
             }
             Place::Noncurrent { since_ms, newer } => {
@@ -194,11 +237,10 @@ pub fn expiry<'a>(
         .iter()
         .filter(|r| r.enabled && r.filter.matches(current.key, current.size, current.tags))
         .filter_map(|r| {
-            let at = match r.expiration? {
-                Expiration::Days(d) => due(current.mtime_ms, d, day_ms),
-                Expiration::Date(at) => at,
-            };
-            Some((at, r.id.as_str()))
+            Some((
+                due_at(r.expiration?, current.mtime_ms, day_ms),
+                r.id.as_str(),
+            ))
         })
         .min_by_key(|(at, _)| *at)
 }
@@ -260,6 +302,7 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
             && !rule.expired_object_delete_marker
             && rule.noncurrent.is_none()
             && rule.abort_upload_days.is_none()
+            && rule.transitions.is_empty()
         {
             return Err(Invalid(
                 "At least one action needs to be specified in a rule".into(),
@@ -278,6 +321,7 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
         if rule.noncurrent.is_some_and(|n| n.days == 0) {
             return Err(Invalid("'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer".into()));
         }
+        check_transitions(rule)?;
         if rule.abort_upload_days == Some(0) {
             return Err(Invalid("'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer".into()));
         }
@@ -297,6 +341,61 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
         {
             return Err(Invalid(
                 "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A rule's transitions: each to a class other than STANDARD, at most one per class, by
+/// Days or by Date as the rule's Expiration is, before that Expiration.
+fn check_transitions(rule: &Rule) -> Result<(), BadConfig> {
+    use BadConfig::Invalid;
+    let mut classes = std::collections::BTreeSet::new();
+    for t in &rule.transitions {
+        if t.class == crate::storage_class::STANDARD {
+            return Err(Invalid(
+                "a transition's StorageClass cannot be STANDARD".into(),
+            ));
+        }
+        if !classes.insert(t.class.as_str()) {
+            return Err(Invalid(format!(
+                "'StorageClass' {} is named by more than one transition of a rule",
+                t.class
+            )));
+        }
+        if let Expiration::Date(at) = t.at
+            && at.rem_euclid(DAY_MS) != 0
+        {
+            return Err(Invalid("'Date' must be at midnight GMT".into()));
+        }
+        let by_days = matches!(t.at, Expiration::Days(_));
+        match (rule.expiration, t.at) {
+            (Some(Expiration::Days(e)), Expiration::Days(d)) if d >= e => {
+                return Err(Invalid(
+                    "'Days' in the Expiration action must be greater than 'Days' in the Transition action".into(),
+                ));
+            }
+            (Some(Expiration::Date(e)), Expiration::Date(d)) if d >= e => {
+                return Err(Invalid(
+                    "'Date' in the Expiration action must be later than 'Date' in the Transition action".into(),
+                ));
+            }
+            (Some(Expiration::Days(_)), Expiration::Date(_))
+            | (Some(Expiration::Date(_)), Expiration::Days(_)) => {
+                return Err(Invalid(
+                    "Expiration and Transition of a rule must both use Days or both Date".into(),
+                ));
+            }
+            _ => {}
+        }
+        if rule
+            .transitions
+            .iter()
+            .any(|o| matches!(o.at, Expiration::Days(_)) != by_days)
+        {
+            return Err(Invalid(
+                "the transitions of a rule must all use Days or all Date".into(),
             ));
         }
     }
@@ -331,8 +430,111 @@ mod tests {
             tags: &[],
             mtime_ms,
             delete_marker: marker,
+            class: "STANDARD",
             place,
         }
+    }
+
+    fn to(class: &str, days: u32) -> Transition {
+        Transition {
+            at: Expiration::Days(days),
+            class: class.into(),
+        }
+    }
+
+    #[test]
+    fn a_current_version_moves_once_its_transition_comes() {
+        let config = LifecycleConfig {
+            rules: vec![Rule {
+                transitions: vec![to("STANDARD_IA", 1), to("COLD", 3)],
+                expiration: Some(Expiration::Days(5)),
+                ..rule("r")
+            }],
+        };
+        validate(&config).unwrap();
+        let current = Place::Current { alone: true };
+        let at = |now: i64, class: &'static str| {
+            let facts = VersionFacts {
+                class,
+                ..version("k", 1, 0, false, current)
+            };
+            action(&config, &facts, false, now, DAY)
+        };
+        let moves = |class: &str| {
+            Some(Action::Transition {
+                rule: "r".into(),
+                class: class.into(),
+            })
+        };
+        assert_eq!(at(DAY - 1, "STANDARD"), None);
+        assert_eq!(at(DAY, "STANDARD"), moves("STANDARD_IA"));
+        assert_eq!(at(2 * DAY, "STANDARD_IA"), None, "already there");
+        assert_eq!(
+            at(3 * DAY, "STANDARD"),
+            moves("COLD"),
+            "the farthest one due"
+        );
+        assert_eq!(at(3 * DAY, "STANDARD_IA"), moves("COLD"));
+        assert_eq!(at(5 * DAY, "COLD"), Some(Action::Expire("r".into())));
+        // Noncurrent versions and markers do not move.
+        let old = Place::Noncurrent {
+            since_ms: 0,
+            newer: 0,
+        };
+        assert_eq!(
+            action(&config, &version("k", 1, 0, false, old), true, 4 * DAY, DAY),
+            None
+        );
+    }
+
+    #[test]
+    fn transitions_are_validated_as_s3_does() {
+        let bad = |r: Rule| {
+            matches!(
+                validate(&LifecycleConfig { rules: vec![r] }),
+                Err(BadConfig::Invalid(_))
+            )
+        };
+        assert!(bad(Rule {
+            transitions: vec![to("STANDARD", 1)],
+            ..rule("a")
+        }));
+        assert!(bad(Rule {
+            transitions: vec![to("STANDARD_IA", 1), to("STANDARD_IA", 2)],
+            ..rule("a")
+        }));
+        assert!(bad(Rule {
+            transitions: vec![to("STANDARD_IA", 5)],
+            expiration: Some(Expiration::Days(5)),
+            ..rule("a")
+        }));
+        assert!(bad(Rule {
+            transitions: vec![Transition {
+                at: Expiration::Date(DAY_MS + 1),
+                class: "STANDARD_IA".into()
+            }],
+            ..rule("a")
+        }));
+        assert!(bad(Rule {
+            transitions: vec![
+                to("STANDARD_IA", 1),
+                Transition {
+                    at: Expiration::Date(DAY_MS),
+                    class: "COLD".into()
+                }
+            ],
+            ..rule("a")
+        }));
+        assert!(
+            validate(&LifecycleConfig {
+                rules: vec![Rule {
+                    transitions: vec![to("STANDARD_IA", 0)],
+                    ..rule("a")
+                }]
+            })
+            .is_ok(),
+            "a transition alone is an action; Days 0 moves at the next day boundary"
+        );
     }
 
     #[test]

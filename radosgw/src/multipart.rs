@@ -49,6 +49,9 @@ use plan::{garbage, marker_key, segment_of, upload_key};
 
 /// The parts object's xattr naming the object key (a part sent with the wrong key fails).
 const KEY_XATTR: &str = "rgw.key";
+/// The parts object's xattr naming the pool of the parts' tails, when it is not the data
+/// pool (an upload of another storage class).
+const POOL_XATTR: &str = "rgw.pool";
 /// The parts object's xattr holding the planned head while completing.
 const PLAN_XATTR: &str = "rgw.plan";
 const COMPLETING: &[u8] = b"completing";
@@ -85,6 +88,8 @@ struct Snapshot {
     version: Version,
     state: Vec<u8>,
     plan: Option<Vec<u8>>,
+    /// The pool of the parts' tails (`None`: the data pool).
+    pool: Option<String>,
     parts: BTreeMap<u32, PartRecord>,
     markers: BTreeMap<String, PartMarker>,
 }
@@ -222,9 +227,9 @@ impl<'a> Upload<'a> {
         &self.objects.cluster.index
     }
 
-    /// Starts an upload of `key` whose object will carry `meta`. The parts object comes
-    /// first: a crash then leaves an empty object no one lists, never a listed upload
-    /// that refuses parts.
+    /// Starts an upload of `key` whose object will carry `meta` (its parts go to the pool
+    /// its manifest names). The parts object comes first: a crash then leaves an empty
+    /// object no one lists, never a listed upload that refuses parts.
     pub async fn create(
         objects: &Objects,
         bucket: &BucketRecord,
@@ -235,10 +240,13 @@ impl<'a> Upload<'a> {
         let index = &objects.cluster.index;
         let upload_id = loop {
             let id = ids::random_hex::<16>();
-            let op = WriteOp::new()
+            let mut op = WriteOp::new()
                 .assert_version(Version::ZERO)
                 .set_xattr(STATE_XATTR, STATE_LIVE)
                 .set_xattr(KEY_XATTR, key.as_bytes());
+            if let Some(pool) = &meta.manifest.pool {
+                op = op.set_xattr(POOL_XATTR, pool.as_bytes());
+            }
             let written = index.write(&parts_oid(&bucket.id, &id), op).await;
             match written.map_err(GwError::from) {
                 Err(e) if e.is_guard_failed() => continue, // an id drawn twice
@@ -288,11 +296,19 @@ impl<'a> Upload<'a> {
     pub async fn start_part(&self, number: u32) -> GwResult<PartTxn<'a>> {
         let tag = ids::random_hex::<8>();
         let prefix = tail_prefix(&self.bucket.id, &tag);
+        let pool = match self.index().get_xattr(&self.oid, POOL_XATTR).await {
+            Ok(pool) => pool.map(|p| String::from_utf8_lossy(&p).into_owned()),
+            Err(e) if e.is_not_found() => return Err(no_such_upload(self.id)),
+            Err(e) => return Err(e.into()),
+        };
+        let tails = self.objects.cluster.pool(pool.as_deref()).await?;
         let txn = PartTxn {
             upload: self.clone(),
             number,
             tag,
             prefix,
+            pool,
+            tails,
             _slot: self.objects.upload_slot().await,
         };
         txn.write_live(WriteOp::new().omap_set(vec![txn.marker(false)]))
@@ -309,6 +325,7 @@ impl<'a> Upload<'a> {
             let ops = vec![
                 Op::GetXattr(STATE_XATTR.to_owned()),
                 Op::GetXattr(PLAN_XATTR.to_owned()),
+                Op::GetXattr(POOL_XATTR.to_owned()),
                 Op::OmapList {
                     start_after,
                     limit: PAGE,
@@ -323,8 +340,9 @@ impl<'a> Upload<'a> {
             let [
                 OpResult::Xattr(state),
                 OpResult::Xattr(plan),
+                OpResult::Xattr(pool),
                 OpResult::Omap(page),
-            ] = <[OpResult; 3]>::try_from(reply.results).map_err(|_| self.bad("reply"))?
+            ] = <[OpResult; 4]>::try_from(reply.results).map_err(|_| self.bad("reply"))?
             else {
                 return Err(self.bad("reply"));
             };
@@ -332,6 +350,7 @@ impl<'a> Upload<'a> {
                 snap.version = version;
                 snap.state = state.map(ByteBuf::into_vec).unwrap_or_default();
                 snap.plan = plan.map(ByteBuf::into_vec);
+                snap.pool = pool.map(|p| String::from_utf8_lossy(&p).into_owned());
             }
             let full = page.len() == PAGE as usize;
             for (k, v) in page {
@@ -398,7 +417,9 @@ impl<'a> Upload<'a> {
             } else if snap.state != STATE_LIVE {
                 return Err(no_such_upload(self.id));
             }
-            let plan = plan_completion(parts, &snap.parts, record.checksum_algorithm.as_deref())?;
+            let mut plan =
+                plan_completion(parts, &snap.parts, record.checksum_algorithm.as_deref())?;
+            plan.manifest.pool = snap.pool.clone();
             let size = plan.manifest.size();
             if expect_size.is_some_and(|s| s != size) {
                 let msg = format!("x-amz-mp-object-size differs from the parts' {size} bytes");
@@ -536,10 +557,12 @@ impl<'a> Upload<'a> {
     /// Ends a frozen upload: queues what `keep` does not use, then removes the parts object
     /// and the listed entry (each step safe to repeat).
     async fn finish(&self, snap: &Snapshot, keep: Option<&Manifest>) -> GwResult<()> {
-        let g = garbage(&self.bucket.id, &snap.parts, &snap.markers, keep);
+        let mut g = garbage(&self.bucket.id, &snap.parts, &snap.markers, keep);
+        g.parts.pool = snap.pool.clone();
         let meta = &self.objects.cluster.meta;
         self.objects.collect(&g.parts).await?;
         let entry = |prefixes| GcEntry {
+            pool: snap.pool.clone(),
             prefixes,
             ..GcEntry::default()
         };
@@ -599,6 +622,9 @@ pub struct PartTxn<'a> {
     number: u32,
     tag: String,
     prefix: String,
+    /// The pool of its tails (`None`: the data pool).
+    pool: Option<String>,
+    tails: IoCtx,
     /// Bounds the memory of uploads in flight, like a PUT's.
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
@@ -646,9 +672,15 @@ impl PartTxn<'_> {
         let mut keepalive = Every::new(every, || {
             self.write_live(WriteOp::new().omap_set(vec![self.marker(false)]))
         });
-        let data = &self.objects().cluster.data;
-        let written =
-            write::write_stream(data, &self.prefix, false, body, hasher, &mut keepalive).await?;
+        let written = write::write_stream(
+            &self.tails,
+            &self.prefix,
+            write::Start::Tail(0),
+            body,
+            hasher,
+            &mut keepalive,
+        )
+        .await?;
         if written.size > MAX_PART_SIZE {
             return Err(GwError::s3(
                 S3ErrorCode::EntityTooLarge,
@@ -684,7 +716,9 @@ impl PartTxn<'_> {
         if let Err(e) = self.write_live(op).await {
             if is_no_such_upload(&e) {
                 // The upload ended meanwhile; nothing will ever name these tails.
-                self.objects().collect_prefix(&self.prefix).await?;
+                self.objects()
+                    .collect_prefix(&self.prefix, self.pool.as_deref())
+                    .await?;
             }
             return Err(e);
         }
@@ -692,6 +726,7 @@ impl PartTxn<'_> {
             let manifest = Manifest {
                 head_len: 0,
                 segments: vec![segment_of(&old)],
+                pool: self.pool.clone(),
             };
             self.objects().collect(&manifest).await?;
         }
@@ -700,7 +735,9 @@ impl PartTxn<'_> {
 
     /// Gives up: the tails go to GC and the marker goes away.
     pub async fn abort(self) -> GwResult<()> {
-        self.objects().collect_prefix(&self.prefix).await?;
+        self.objects()
+            .collect_prefix(&self.prefix, self.pool.as_deref())
+            .await?;
         match self
             .write_live(WriteOp::new().omap_rm(vec![marker_key(&self.tag)]))
             .await

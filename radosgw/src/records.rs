@@ -133,6 +133,11 @@ pub struct Manifest {
     pub head_len: u64,
     /// Tail segments in object order.
     pub segments: Vec<Segment>,
+    /// The pool holding the tails when it is not the data pool (an object of another
+    /// storage class; its head then holds no bytes, `head_len` is 0). The pool's name, not
+    /// the class's, so data stays readable whatever becomes of the class.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// A run of tail objects `prefix.first`, `prefix.first+1`, ... holding `len` bytes.
@@ -274,6 +279,9 @@ pub struct ObjectMeta {
     /// The version is under legal hold.
     #[serde(default)]
     pub legal_hold: bool,
+    /// Its storage class (`None`: STANDARD). Where its bytes are is the manifest's pool.
+    #[serde(default)]
+    pub storage_class: Option<String>,
 }
 
 impl ObjectMeta {
@@ -317,6 +325,9 @@ pub struct IndexEntry {
     /// The key keeps version records: ListObjectVersions reads those instead of this entry.
     #[serde(default)]
     pub versioned: bool,
+    /// Its storage class (`None`: STANDARD), for listings.
+    #[serde(default)]
+    pub storage_class: Option<String>,
 }
 
 impl IndexEntry {
@@ -329,6 +340,7 @@ impl IndexEntry {
             owner: meta.owner.clone(),
             tag: meta.tag.clone(),
             versioned,
+            storage_class: meta.storage_class.clone(),
         }
     }
 }
@@ -351,6 +363,21 @@ pub struct PendingEntry {
     pub since_ms: i64,
     /// Tail prefix of the data written under this tag (Put).
     pub tail_prefix: String,
+    /// The pool of those tails when it is not the data pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+}
+
+impl PendingEntry {
+    /// A removal starting now.
+    pub fn delete() -> PendingEntry {
+        PendingEntry {
+            op: PendingOp::Delete,
+            since_ms: now_ms(),
+            tail_prefix: String::new(),
+            pool: None,
+        }
+    }
 }
 
 /// A multipart upload in progress.
@@ -389,7 +416,10 @@ pub struct PartRecord {
 /// Objects queued for deferred deletion.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GcEntry {
-    /// Object names in the data pool.
+    /// The pool of the objects when it is not the data pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// Object names in that pool.
     pub objects: Vec<String>,
     /// Tail prefixes of writes that died with an unknown number of tails.
     #[serde(default)]
@@ -418,6 +448,7 @@ mod tests {
                 len: 2 * STRIPE + 1,
                 part: None,
             }],
+            pool: None,
         };
         assert_eq!(m.size(), 3 * STRIPE + 1);
         assert_eq!(m.tails(), vec!["b.tail.t.1", "b.tail.t.2", "b.tail.t.3"]);

@@ -89,6 +89,7 @@ mod tests {
             owner: "u".into(),
             tag: "t".into(),
             versioned: true,
+            storage_class: None,
         };
         let version = |size, delete_marker| ObjectMeta {
             size,

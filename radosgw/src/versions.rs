@@ -276,6 +276,7 @@ mod tests {
             manifest: Manifest {
                 head_len: 10,
                 segments: vec![],
+                pool: None,
             },
             ..ObjectMeta::default()
         };
@@ -294,6 +295,7 @@ mod tests {
                     len: STRIPE + 1,
                     part: None,
                 }],
+                pool: None,
             },
             ..ObjectMeta::default()
         };

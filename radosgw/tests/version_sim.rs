@@ -153,6 +153,7 @@ async fn gateway(
                     manifest: Manifest {
                         head_len: head.len() as u64,
                         segments,
+                        pool: None,
                     },
                     ..ObjectMeta::default()
                 };

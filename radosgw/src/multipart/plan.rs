@@ -159,6 +159,7 @@ pub fn plan_completion(
         manifest: Manifest {
             head_len: 0,
             segments,
+            pool: None,
         },
         etag,
         checksums: composite_checksums(algorithm, &parts),
@@ -421,6 +422,7 @@ mod tests {
         let keep = Manifest {
             head_len: 0,
             segments: vec![segment_of(&parts[&1])],
+            pool: None,
         };
         let g = garbage("b", &parts, &markers, Some(&keep));
         assert_eq!(g.parts.tails(), vec!["b.tail.t2.0"]);

@@ -5,10 +5,12 @@
 //! compare-and-swap on its tag (so preconditions and concurrent writers are decided
 //! atomically at the head), list the entry, and queue the old tails for deferred GC.
 
+mod moves;
 pub mod read;
 mod versioned;
 pub mod write;
 
+pub use moves::Moved;
 pub use versioned::{HeadState, VersionDelete};
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::dto::{ETag, ETagCondition};
 use tokio::sync::Semaphore;
 
+use crate::classes::Classes;
 use crate::cluster::Cluster;
 use crate::error::{GwError, GwResult};
 use crate::gc;
@@ -32,6 +35,7 @@ use crate::layout::{META_XATTR, STRIPE, TAG_XATTR, head_oid, tail_prefix};
 use crate::records::{
     BucketRecord, GcEntry, Manifest, ObjectMeta, PendingEntry, PendingOp, decode, encode, now_ms,
 };
+use crate::storage_class::Target;
 use write::{Every, Keepalive, Written};
 
 /// Timing and limits of object writes.
@@ -63,6 +67,8 @@ pub struct Objects {
     pub cluster: Cluster,
     /// Settings.
     pub settings: ObjectSettings,
+    /// The storage classes and their pools.
+    pub classes: Arc<Classes>,
     uploads: Arc<Semaphore>,
 }
 
@@ -124,6 +130,7 @@ impl Objects {
     pub fn new(cluster: Cluster, settings: ObjectSettings) -> Objects {
         let uploads = Arc::new(Semaphore::new(settings.max_uploads.max(1)));
         Objects {
+            classes: Arc::new(Classes::new(cluster.clone())),
             cluster,
             settings,
             uploads,
@@ -188,6 +195,27 @@ impl Objects {
         Ok(Some((meta, bytes)))
     }
 
+    /// Streams bytes `range` of version `meta` of `key`: head bytes from its head (those
+    /// in `prefetched` from memory), tails from the pool its manifest names.
+    pub async fn stream(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        meta: &ObjectMeta,
+        prefetched: Option<Bytes>,
+        range: std::ops::Range<u64>,
+    ) -> GwResult<read::ChannelBody> {
+        let tails = self.cluster.pool(meta.manifest.pool.as_deref()).await?;
+        Ok(read::stream(
+            self.data().clone(),
+            tails,
+            head_oid(&bucket.id, key),
+            meta.tag.clone(),
+            prefetched.map(|b| (0, b)),
+            read::plan(&meta.manifest, range),
+        ))
+    }
+
     /// Waits for one of the `max_uploads` slots that bound the memory of uploads in flight.
     pub async fn upload_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
         self.uploads
@@ -197,14 +225,16 @@ impl Objects {
             .expect("never closed")
     }
 
-    /// Starts a PUT of `key`: waits for an upload slot, records the pending entry.
+    /// Starts a PUT of `key` whose data goes where `target` says: waits for an upload
+    /// slot, records the pending entry.
     pub async fn start_put<'a>(
         &'a self,
         bucket: &'a BucketRecord,
         key: &'a str,
+        target: Target,
     ) -> GwResult<PutTxn<'a>> {
         let slot = self.upload_slot().await;
-        self.begin_put(bucket, key, Some(slot)).await
+        self.begin_put(bucket, key, Some(slot), target).await
     }
 
     /// Starts installing a head whose data already exists (a multipart completion): no
@@ -215,7 +245,7 @@ impl Objects {
         bucket: &'a BucketRecord,
         key: &'a str,
     ) -> GwResult<PutTxn<'a>> {
-        self.begin_put(bucket, key, None).await
+        self.begin_put(bucket, key, None, Target::standard()).await
     }
 
     async fn begin_put<'a>(
@@ -223,12 +253,15 @@ impl Objects {
         bucket: &'a BucketRecord,
         key: &'a str,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
+        target: Target,
     ) -> GwResult<PutTxn<'a>> {
         let tag = ids::random_hex::<8>();
+        let tails = self.cluster.pool(target.pool.as_deref()).await?;
         let pending = PendingEntry {
             op: PendingOp::Put,
             since_ms: now_ms(),
             tail_prefix: tail_prefix(&bucket.id, &tag),
+            pool: target.pool.clone(),
         };
         index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
         Ok(PutTxn {
@@ -237,6 +270,8 @@ impl Objects {
             key,
             tag,
             pending,
+            target,
+            tails,
             _slot: slot,
         })
     }
@@ -255,11 +290,7 @@ impl Objects {
         tag: Option<&str>,
     ) -> GwResult<bool> {
         let write = ids::random_hex::<8>();
-        let pending = PendingEntry {
-            op: PendingOp::Delete,
-            since_ms: now_ms(),
-            tail_prefix: String::new(),
-        };
+        let pending = PendingEntry::delete();
         index::begin(&self.cluster.index, bucket, key, &write, &pending).await?;
         let oid = head_oid(&bucket.id, key);
         let mut deleted = false;
@@ -321,6 +352,7 @@ impl Objects {
     /// Queues the tails of `manifest` for deferred deletion.
     pub async fn collect(&self, manifest: &Manifest) -> GwResult<()> {
         let entry = GcEntry {
+            pool: manifest.pool.clone(),
             objects: manifest.tails(),
             ..GcEntry::default()
         };
@@ -339,21 +371,22 @@ impl Objects {
     ) -> GwResult<()> {
         // A gateway whose record of the bucket predates versioning may replace a head that
         // another gateway has meanwhile kept as a version: that version keeps it.
-        self.collect_unless_kept(bucket, key, &old.tag, old.manifest.tails())
+        self.collect_unless_kept(bucket, key, &old.tag, &old.manifest)
             .await
     }
 
-    /// Queues `objects`, written under `tag` on `key`, for deletion after the GC delay,
-    /// unless by then the head or a version record of `key` still carries `tag`.
+    /// Queues the tails of `manifest`, written under `tag` on `key`, for deletion after the
+    /// GC delay, unless by then the head or a version record of `key` still carries `tag`.
     async fn collect_unless_kept(
         &self,
         bucket: &BucketRecord,
         key: &str,
         tag: &str,
-        objects: Vec<String>,
+        manifest: &Manifest,
     ) -> GwResult<()> {
         let entry = GcEntry {
-            objects,
+            pool: manifest.pool.clone(),
+            objects: manifest.tails(),
             unless_head: Some((head_oid(&bucket.id, key), tag.to_owned())),
             unless_version: Some((
                 index::shard_oid(bucket, key),
@@ -365,27 +398,30 @@ impl Objects {
         gc::defer(&self.cluster.meta, entry, self.settings.gc_delay).await
     }
 
-    /// Queues whatever tails a failed write under `prefix` left (the writer itself calls
-    /// this, after its last tail write finished).
-    pub async fn collect_prefix(&self, prefix: &str) -> GwResult<()> {
+    /// Queues whatever tails a failed write under `prefix` in `pool` left (the writer
+    /// itself calls this, after its last tail write finished).
+    pub async fn collect_prefix(&self, prefix: &str, pool: Option<&str>) -> GwResult<()> {
         let entry = GcEntry {
+            pool: pool.map(str::to_owned),
             prefixes: vec![prefix.to_owned()],
             ..GcEntry::default()
         };
         gc::defer(&self.cluster.meta, entry, Duration::ZERO).await
     }
 
-    /// Queues the tails of a write that seems dead (the janitor's call) for deletion after
-    /// the GC delay, unless by then the head of `key` carries its `tag` after all.
+    /// Queues the tails a write that seems dead (the janitor's call) announced in its
+    /// pending entry for deletion after the GC delay, unless by then the head of `key`
+    /// carries its `tag` after all.
     pub async fn collect_orphan(
         &self,
         bucket: &BucketRecord,
         key: &str,
         tag: &str,
-        prefix: &str,
+        pending: &PendingEntry,
     ) -> GwResult<()> {
         let entry = GcEntry {
-            prefixes: vec![prefix.to_owned()],
+            pool: pending.pool.clone(),
+            prefixes: vec![pending.tail_prefix.clone()],
             unless_head: Some((head_oid(&bucket.id, key), tag.to_owned())),
             // In a bucket that keeps versions, the write may have landed and been replaced.
             unless_version: bucket.versioning.keeps_versions().then(|| {
@@ -417,12 +453,35 @@ pub struct PutTxn<'a> {
     key: &'a str,
     tag: String,
     pending: PendingEntry,
+    /// Where the data goes.
+    target: Target,
+    /// The pool of the tails.
+    tails: IoCtx,
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl PutTxn<'_> {
     /// Streams the body into the head stripe and tails.
     pub async fn write<S, E>(&self, body: S, hasher: ChecksumHasher) -> GwResult<Written>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: write::BodyError,
+    {
+        // An object of another class keeps no bytes in its head: all are tails in its pool.
+        let start = match self.target.pool {
+            None => write::Start::Head,
+            Some(_) => write::Start::Tail(0),
+        };
+        self.write_from(body, hasher, start).await
+    }
+
+    /// Streams the body as [`write`](Self::write) does, from where `start` says.
+    async fn write_from<S, E>(
+        &self,
+        body: S,
+        hasher: ChecksumHasher,
+        start: write::Start,
+    ) -> GwResult<Written>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: write::BodyError,
@@ -434,11 +493,10 @@ impl PutTxn<'_> {
             pending.since_ms = now_ms();
             async move { index::begin(index, self.bucket, self.key, &self.tag, &pending).await }
         });
-        let data = self.objects.data();
         let written = write::write_stream(
-            data,
+            &self.tails,
             &self.pending.tail_prefix,
-            true,
+            start,
             body,
             hasher,
             &mut keepalive,
@@ -451,7 +509,7 @@ impl PutTxn<'_> {
     /// Gives up: the tails go to GC, the pending entry goes away.
     pub async fn abort(self) -> GwResult<()> {
         self.objects
-            .collect_prefix(&self.pending.tail_prefix)
+            .collect_prefix(&self.pending.tail_prefix, self.target.pool.as_deref())
             .await?;
         index::abandon(
             &self.objects.cluster.index,
@@ -478,7 +536,9 @@ impl PutTxn<'_> {
         meta.manifest = Manifest {
             head_len: written.head.len() as u64,
             segments: written.segment.into_iter().collect(),
+            pool: self.target.pool.clone(),
         };
+        meta.storage_class = self.target.class.clone();
         self.install(meta, written.head, pre).await
     }
 

@@ -107,11 +107,13 @@ impl Stream for ChannelBody {
     }
 }
 
-/// Streams `pieces`: head pieces from `head_oid` (guarded by `head_tag`, so a head
-/// replaced meanwhile fails the read instead of mixing versions), tails as they are.
-/// `prefetched` holds the head bytes already read (from offset `prefetched_at`), if any.
+/// Streams `pieces`: head pieces from `head_oid` in `data` (guarded by `head_tag`, so a
+/// head replaced meanwhile fails the read instead of mixing versions), tails from `tails`
+/// as they are. `prefetched` holds the head bytes already read (from offset
+/// `prefetched_at`), if any.
 pub fn stream(
     data: IoCtx,
+    tails: IoCtx,
     head_oid: String,
     head_tag: String,
     prefetched: Option<(u64, Bytes)>,
@@ -121,6 +123,7 @@ pub fn stream(
     tokio::spawn(async move {
         let reads = futures::stream::iter(pieces.into_iter().map(|piece| {
             let data = &data;
+            let tails = &tails;
             let head_oid = &head_oid;
             let head_tag = &head_tag;
             let prefetched = &prefetched;
@@ -137,7 +140,7 @@ pub fn stream(
                         read_head(data, head_oid, head_tag, off, len).await
                     }
                     Piece::Tail { oid, off, len } => {
-                        let bytes = data.read(&oid, off, Some(len)).await?;
+                        let bytes = tails.read(&oid, off, Some(len)).await?;
                         check_len(&oid, &bytes, len)?;
                         Ok(bytes)
                     }
@@ -206,6 +209,7 @@ mod tests {
                 len: STRIPE + 10,
                 part: None,
             }],
+            pool: None,
         }
     }
 
@@ -282,6 +286,7 @@ mod tests {
                     part: Some(2),
                 },
             ],
+            pool: None,
         };
         assert_eq!(
             plan(&m, 3..7),

@@ -22,7 +22,7 @@ use crate::layout::{
     META_XATTR, STRIPE, TAG_XATTR, before_versions_of, head_oid, tail_oid, tail_prefix, version_key,
 };
 use crate::records::{
-    BucketRecord, Manifest, ObjectMeta, PendingEntry, PendingOp, Versioning, decode, encode, now_ms,
+    BucketRecord, Manifest, ObjectMeta, PendingEntry, Versioning, decode, encode, now_ms,
 };
 use crate::versions::{self, VersionRef};
 
@@ -71,6 +71,62 @@ struct RawRecord {
 }
 
 impl Objects {
+    /// Sets `bucket`'s versioning to `state`; turning it on for the first time gives
+    /// every object written before its version record ([`adopt`](Self::adopt)).
+    pub async fn set_versioning(
+        &self,
+        buckets: &crate::buckets::Buckets,
+        bucket: &BucketRecord,
+        state: Versioning,
+    ) -> GwResult<()> {
+        buckets.set_versioning(&bucket.name, state).await?;
+        if bucket.versioning == Versioning::Off {
+            let now = BucketRecord {
+                versioning: state,
+                ..bucket.clone()
+            };
+            self.adopt(&now).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives every object written before versioning its version record (the "null"
+    /// version), so ListObjectVersions, which reads only records, shows it. Settling is
+    /// idempotent, so a call cut short is finished by the next one or by any later write
+    /// of the key.
+    async fn adopt(&self, bucket: &BucketRecord) -> GwResult<()> {
+        let mut params = crate::listing::ListParams {
+            max_keys: 1000,
+            ..crate::listing::ListParams::default()
+        };
+        let mut adopted = 0usize;
+        loop {
+            let page = crate::listing::list_bucket(
+                &self.cluster.index,
+                &bucket.id,
+                bucket.shards,
+                &params,
+            )
+            .await?;
+            for item in &page.items {
+                if let crate::listing::Item::Object { key, .. } = item {
+                    self.settle_index(bucket, key, None).await?;
+                    adopted += 1;
+                }
+            }
+            if !page.is_truncated {
+                break;
+            }
+            params.start_after = page.next_marker;
+        }
+        tracing::info!(
+            bucket = bucket.name,
+            objects = adopted,
+            "versioning enabled; existing objects are its null versions"
+        );
+        Ok(())
+    }
+
     /// The head of `key` with its raw metadata, and its data if `with_data`.
     pub async fn head_state(
         &self,
@@ -269,14 +325,14 @@ impl Objects {
 
     /// Queues the data of version `meta` of `key` for deferred deletion, kept should the head
     /// or a version record still carry its tag by then.
-    async fn collect_version(
+    pub(super) async fn collect_version(
         &self,
         bucket: &BucketRecord,
         key: &str,
         meta: &ObjectMeta,
     ) -> GwResult<()> {
-        let objects = versions::preserved(meta, &bucket.id).manifest.tails();
-        self.collect_unless_kept(bucket, key, &meta.tag, objects)
+        let preserved = versions::preserved(meta, &bucket.id);
+        self.collect_unless_kept(bucket, key, &meta.tag, &preserved.manifest)
             .await
     }
 
@@ -323,11 +379,7 @@ impl Objects {
     ) -> GwResult<Option<ObjectMeta>> {
         let bypass = how.bypass_governance;
         let tag = ids::random_hex::<8>();
-        let pending = PendingEntry {
-            op: PendingOp::Delete,
-            since_ms: now_ms(),
-            tail_prefix: String::new(),
-        };
+        let pending = PendingEntry::delete();
         index::begin(&self.cluster.index, bucket, key, &tag, &pending).await?;
         let oid = head_oid(&bucket.id, key);
         let mut deleted = None;

@@ -37,6 +37,17 @@ pub struct Written {
     pub checksums: s3s::dto::Checksum,
 }
 
+/// Where a body's bytes start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The first stripe is kept for the head, tails are numbered from 1 (0 is where a
+    /// versioned head's stripe is preserved, [`crate::versions::preserved`]).
+    Head,
+    /// Every byte goes to tails, numbered from this one (multipart parts, objects of other
+    /// storage classes, data moved between classes).
+    Tail(u64),
+}
+
 /// Something to do every so often while a long body streams (keeping a pending index
 /// entry young so the janitor leaves it alone).
 pub trait Keepalive: Send {
@@ -137,13 +148,14 @@ const KEEPALIVE_POLL: Duration = Duration::from_secs(1);
 /// Body size past which the stripe buffer grows a whole stripe at a time.
 const GROW_BY_STRIPES: u64 = 64 << 10;
 
-/// Writes `body` as tails `prefix.first_tail`, ... (the first stripe kept in memory for
-/// the head when `keep_head`), hashing MD5 and what `hasher` was set up for. Returns only
-/// once no tail write is in flight, also on error, so cleanup after it sees every tail.
+/// Writes `body` as tails under `prefix` from where `start` says (the first stripe kept in
+/// memory for the head with [`Start::Head`]), hashing MD5 and what `hasher` was set up for.
+/// Returns only once no tail write is in flight, also on error, so cleanup after it sees
+/// every tail.
 pub async fn write_stream<S, E>(
     data: &IoCtx,
     prefix: &str,
-    keep_head: bool,
+    start: Start,
     body: S,
     hasher: ChecksumHasher,
     keepalive: &mut impl Keepalive,
@@ -153,16 +165,7 @@ where
     E: BodyError,
 {
     let mut in_flight = InFlight::new();
-    let result = fill(
-        data,
-        prefix,
-        keep_head,
-        body,
-        hasher,
-        keepalive,
-        &mut in_flight,
-    )
-    .await;
+    let result = fill(data, prefix, start, body, hasher, keepalive, &mut in_flight).await;
     let mut failed = None;
     while let Some(tail) = in_flight.next().await {
         if let Err(e) = tail {
@@ -178,7 +181,7 @@ where
 async fn fill<'d, S, E>(
     data: &'d IoCtx,
     prefix: &str,
-    keep_head: bool,
+    start: Start,
     body: S,
     mut hasher: ChecksumHasher,
     keepalive: &mut impl Keepalive,
@@ -193,9 +196,11 @@ where
     let mut head = Bytes::new();
     let mut buf = BytesMut::new();
     let mut size = 0u64;
-    let first_tail = u64::from(keep_head);
+    let (first_tail, mut filling_head) = match start {
+        Start::Head => (1, true),
+        Start::Tail(first) => (first, false),
+    };
     let mut next_tail = first_tail;
-    let mut filling_head = keep_head;
 
     // The part of a chunk past the end of the stripe it completed: the stripe buffer never
     // holds more than a stripe, so it is never grown (and copied) with a stripe inside.

@@ -1,6 +1,7 @@
 //! Get/Put/DeleteBucketLifecycleConfiguration: S3's rule documents to and from
-//! [`crate::lifecycle`]'s model. Transitions need storage classes, which are not built:
-//! a rule with one is refused (NotImplemented), never stored and ignored.
+//! [`crate::lifecycle`]'s model. Transitions of current versions are built;
+//! NoncurrentVersionTransitions are not: a rule with one is refused (NotImplemented),
+//! never stored and ignored.
 
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
@@ -9,7 +10,7 @@ use super::convert::{self, timestamp};
 use super::{ShoalS3, Want};
 use crate::lc_worker;
 use crate::lifecycle::{
-    self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration, Rule,
+    self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration, Rule, Transition,
 };
 use crate::records::{BucketRecord, ObjectMeta};
 
@@ -34,6 +35,11 @@ pub(super) async fn put_bucket_lifecycle_configuration(
         BadConfig::Invalid(m) => s3_error!(InvalidArgument, "{m}"),
     })?;
     let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
+    for rule in &config.rules {
+        for t in &rule.transitions {
+            s3.objects.classes.check(&t.class).await?;
+        }
+    }
     lc_worker::prepare(&s3.objects, &bucket).await?;
     s3.buckets.set_lifecycle(&bucket.name, Some(config)).await?;
     Ok(S3Response::new(
@@ -106,17 +112,22 @@ fn parse_rule(rule: LifecycleRule) -> S3Result<Rule> {
         ExpirationStatus::DISABLED => false,
         _ => return Err(malformed("Status must be Enabled or Disabled")),
     };
-    if rule.transitions.as_ref().is_some_and(|t| !t.is_empty())
-        || rule
-            .noncurrent_version_transitions
-            .as_ref()
-            .is_some_and(|t| !t.is_empty())
+    if rule
+        .noncurrent_version_transitions
+        .as_ref()
+        .is_some_and(|t| !t.is_empty())
     {
         return Err(s3_error!(
             NotImplemented,
-            "lifecycle transitions need storage classes, which are not supported yet"
+            "NoncurrentVersionTransition is not supported yet (Transition is)"
         ));
     }
+    let transitions = rule
+        .transitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(parse_transition)
+        .collect::<S3Result<_>>()?;
     let filter = match (rule.prefix, rule.filter) {
         (Some(_), Some(_)) => return Err(malformed("a rule has Prefix or Filter, not both")),
         (Some(prefix), None) => Filter {
@@ -186,6 +197,23 @@ fn parse_rule(rule: LifecycleRule) -> S3Result<Rule> {
         expired_object_delete_marker,
         noncurrent,
         abort_upload_days,
+        transitions,
+    })
+}
+
+/// One Transition: exactly one of Days and Date, and a StorageClass.
+fn parse_transition(t: s3s::dto::Transition) -> S3Result<Transition> {
+    let at = match (t.days, t.date) {
+        (Some(d), None) => Expiration::Days(days(d, "Days")?),
+        (None, Some(at)) => Expiration::Date(convert::to_ms(&at)),
+        _ => return Err(malformed("a Transition has exactly one of Days and Date")),
+    };
+    let Some(class) = t.storage_class else {
+        return Err(malformed("a Transition needs a StorageClass"));
+    };
+    Ok(Transition {
+        at,
+        class: class.as_str().to_owned(),
     })
 }
 
@@ -310,7 +338,22 @@ fn show_rule(rule: &Rule) -> LifecycleRule {
             }
         }),
         prefix: None,
-        transitions: None,
+        transitions: (!rule.transitions.is_empty()).then(|| {
+            rule.transitions
+                .iter()
+                .map(|t| s3s::dto::Transition {
+                    days: match t.at {
+                        Expiration::Days(d) => Some(d as i32),
+                        Expiration::Date(_) => None,
+                    },
+                    date: match t.at {
+                        Expiration::Date(at) => Some(timestamp(at)),
+                        Expiration::Days(_) => None,
+                    },
+                    storage_class: Some(TransitionStorageClass::from(t.class.clone())),
+                })
+                .collect()
+        }),
         noncurrent_version_transitions: None,
     }
 }

@@ -112,9 +112,9 @@ impl Page {
                     size: Some(entry.size as i64),
                     e_tag: Some(ETag::Strong(entry.etag.clone())),
                     last_modified: Some(timestamp(entry.mtime_ms)),
-                    storage_class: Some(ObjectStorageClass::from_static(
-                        ObjectStorageClass::STANDARD,
-                    )),
+                    storage_class: Some(ObjectStorageClass::from(class_name(
+                        entry.storage_class.as_deref(),
+                    ))),
                     owner: if with_owner {
                         Some(owners.owner(&entry.owner).await?)
                     } else {
@@ -262,9 +262,9 @@ pub(super) async fn list_object_versions(
                 owner: o.owner,
                 is_latest: Some(true),
                 version_id: Some(NULL_ID.to_owned()),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
+                storage_class: o
+                    .storage_class
+                    .map(|c| ObjectVersionStorageClass::from(c.as_str().to_owned())),
                 ..Default::default()
             })
             .collect();
@@ -378,9 +378,9 @@ async fn listed_versions(
                         e_tag: Some(ETag::Strong(entry.etag.clone())),
                         last_modified: Some(timestamp(entry.mtime_ms)),
                         owner,
-                        storage_class: Some(ObjectVersionStorageClass::from_static(
-                            ObjectVersionStorageClass::STANDARD,
-                        )),
+                        storage_class: Some(ObjectVersionStorageClass::from(class_name(
+                            entry.storage_class.as_deref(),
+                        ))),
                         ..Default::default()
                     });
                 }
@@ -395,6 +395,11 @@ async fn listed_versions(
     }
     let next = next.filter(|_| listing.is_truncated);
     Ok((versions, markers, prefixes, next))
+}
+
+/// A stored class as listings show it (`None` is STANDARD).
+fn class_name(class: Option<&str>) -> String {
+    class.unwrap_or(crate::storage_class::STANDARD).to_owned()
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 use super::convert::{self, timestamp};
 use super::list_ops::{listed_max, url_mode};
 use super::lock_ops::requested_lock;
-use super::object_extra::{check_copy_conditions, copy_source, source_stream};
-use super::object_ops::{check_key, check_storage_class};
+use super::object_extra::{check_copy_conditions, copy_source};
+use super::object_ops::{check_key, storage_target};
 use super::version_ops::shown_id;
 use super::{ShoalS3, Want};
 use crate::buckets::no_such_bucket;
@@ -62,8 +62,8 @@ pub(super) async fn create_multipart_upload(
     let user = s3.user(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    check_storage_class(input.storage_class.as_ref())?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let target = storage_target(s3, input.storage_class.as_ref()).await?;
     // Unknown algorithms are refused now rather than on every part.
     convert::hasher_for(input.checksum_algorithm.as_ref(), &Checksums::default())?;
     // Full-object checksums of multipart objects need CRC combination, which we lack: the
@@ -88,6 +88,11 @@ pub(super) async fn create_multipart_upload(
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
         acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        storage_class: target.class,
+        manifest: crate::records::Manifest {
+            pool: target.pool,
+            ..Default::default()
+        },
         ..ObjectMeta::default()
     };
     let name = algorithm.as_ref().map(|a| a.as_str().to_owned());
@@ -189,7 +194,10 @@ pub(super) async fn upload_part_copy(
     let algorithm = record.checksum_algorithm.map(ChecksumAlgorithm::from);
     let hasher = convert::hasher_for(algorithm.as_ref(), &Checksums::default())?;
     let txn = upload.start_part(number).await?;
-    let body = source_stream(s3, &src_bucket, &src_key, &src, range);
+    let body = s3
+        .objects
+        .stream(&src_bucket, &src_key, &src, None, range)
+        .await?;
     let written = match txn.write(body, hasher).await {
         Ok(w) => w,
         Err(e) => return Err(abandon(txn, e.into()).await),
@@ -323,8 +331,15 @@ fn initiator(user: &UserRecord) -> Initiator {
     }
 }
 
-fn standard() -> StorageClass {
-    StorageClass::from_static(StorageClass::STANDARD)
+/// The class an upload's object will have, as listings of uploads and parts show it.
+fn class_of(record: &crate::records::UploadRecord) -> StorageClass {
+    StorageClass::from(
+        record
+            .meta
+            .storage_class
+            .clone()
+            .unwrap_or_else(|| crate::storage_class::STANDARD.to_owned()),
+    )
 }
 
 pub(super) async fn list_parts(
@@ -356,7 +371,7 @@ pub(super) async fn list_parts(
         parts: Some(parts.into_iter().map(to_part).collect()),
         owner: Some(convert::owner(&record.meta.owner, Some(&user))),
         initiator: Some(initiator(&user)),
-        storage_class: Some(standard()),
+        storage_class: Some(class_of(&record)),
         checksum_algorithm: record.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
     }))
@@ -382,12 +397,12 @@ pub(super) async fn list_multipart_uploads(
     // Only the owner may list, and only the owner may start uploads: one owner for all.
     let owner = convert::owner(&bucket.owner, Some(&user));
     let uploads = page.uploads.into_iter().map(|u| MultipartUpload {
+        storage_class: Some(class_of(&u)),
         key: Some(enc(u.key)),
         upload_id: Some(u.upload_id),
         initiated: Some(timestamp(u.initiated_ms)),
         owner: Some(owner.clone()),
         initiator: Some(initiator(&user)),
-        storage_class: Some(standard()),
         checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
     });

@@ -5,12 +5,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
 use super::lock_ops::requested_lock;
-use super::object_ops::{ReadConditions, check_key, check_storage_class};
+use super::object_ops::{ReadConditions, check_key, storage_target};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
-use crate::layout::head_oid;
 use crate::objects::Preconditions;
-use crate::objects::read;
 use crate::records::{BucketRecord, CannedAcl, ObjectMeta, UserRecord};
 
 /// The source of a copy, readable by the caller, with its metadata.
@@ -52,23 +50,6 @@ pub(super) fn check_copy_conditions(
     }
 }
 
-/// A stream of the bytes `range` of a source object.
-pub(super) fn source_stream(
-    s3: &ShoalS3,
-    bucket: &BucketRecord,
-    key: &str,
-    meta: &ObjectMeta,
-    range: std::ops::Range<u64>,
-) -> read::ChannelBody {
-    read::stream(
-        s3.objects.cluster.data.clone(),
-        head_oid(&bucket.id, key),
-        meta.tag.clone(),
-        None,
-        read::plan(&meta.manifest, range),
-    )
-}
-
 pub(super) async fn copy_object(
     s3: &ShoalS3,
     req: S3Request<CopyObjectInput>,
@@ -76,8 +57,8 @@ pub(super) async fn copy_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    check_storage_class(input.storage_class.as_ref())?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let target = storage_target(s3, input.storage_class.as_ref()).await?;
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let replace = input
@@ -96,11 +77,13 @@ pub(super) async fn copy_object(
             ..
         }
     );
+    let changes_class = input.storage_class.is_some() && target.class != src.storage_class;
     if src_bucket.id == bucket.id
         && src_key == input.key
         && !replace
         && !replace_tags
         && !names_version
+        && !changes_class
     {
         return Err(s3_error!(
             InvalidRequest,
@@ -135,8 +118,11 @@ pub(super) async fn copy_object(
         src.tags.clone()
     };
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &Default::default())?;
-    let body = source_stream(s3, &src_bucket, &src_key, &src, 0..src.size);
-    let txn = s3.objects.start_put(&bucket, &input.key).await?;
+    let body = s3
+        .objects
+        .stream(&src_bucket, &src_key, &src, None, 0..src.size)
+        .await?;
+    let txn = s3.objects.start_put(&bucket, &input.key, target).await?;
     let written = match txn.write(body, hasher).await {
         Ok(w) => w,
         Err(e) => {

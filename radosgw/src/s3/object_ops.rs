@@ -12,8 +12,7 @@ use super::lifecycle_ops::expiration_header;
 use super::lock_ops::{lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Want, may_read_object};
-use crate::layout::head_oid;
-use crate::objects::read::{self, READ_CHUNK};
+use crate::objects::read::READ_CHUNK;
 use crate::objects::{Preconditions, VersionDelete, etag_matches};
 use crate::records::{BucketRecord, Checksums, ObjectMeta, UserRecord};
 
@@ -32,14 +31,22 @@ pub(super) fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-pub(super) fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
-    match class.map(StorageClass::as_str) {
-        None | Some("STANDARD") => Ok(()),
-        Some(other) => Err(s3_error!(
-            InvalidStorageClass,
-            "storage class {other:?} is not available (STANDARD is)"
-        )),
-    }
+/// Where a write asking for storage class `class` puts its data (its pool created if it is
+/// the built-in STANDARD_IA's and missing).
+pub(super) async fn storage_target(
+    s3: &ShoalS3,
+    class: Option<&StorageClass>,
+) -> S3Result<crate::storage_class::Target> {
+    Ok(s3
+        .objects
+        .classes
+        .target(class.map(StorageClass::as_str))
+        .await?)
+}
+
+/// The `x-amz-storage-class` a response shows: none for STANDARD, as S3.
+pub(super) fn shown_class(meta: &ObjectMeta) -> Option<StorageClass> {
+    meta.storage_class.clone().map(StorageClass::from)
 }
 
 pub(super) async fn put_object(
@@ -49,8 +56,8 @@ pub(super) async fn put_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    check_storage_class(input.storage_class.as_ref())?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let target = storage_target(s3, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
     };
@@ -77,7 +84,7 @@ pub(super) async fn put_object(
         if_none_match: input.if_none_match,
         write_tag: None,
     };
-    let txn = s3.objects.start_put(&bucket, &input.key).await?;
+    let txn = s3.objects.start_put(&bucket, &input.key, target).await?;
     let written = match txn.write(body, hasher).await {
         Ok(w) => w,
         Err(e) => {
@@ -264,14 +271,10 @@ pub(super) async fn get_object(
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let whole = range.is_none();
     let span = range.clone().unwrap_or(0..meta.size);
-    let pieces = read::plan(&meta.manifest, span.clone());
-    let body = read::stream(
-        s3.objects.cluster.data.clone(),
-        head_oid(&bucket.id, &input.key),
-        meta.tag.clone(),
-        head_bytes.map(|b| (0, b)),
-        pieces,
-    );
+    let body = s3
+        .objects
+        .stream(&bucket, &input.key, &meta, head_bytes, span.clone())
+        .await?;
     let content_range = range.as_ref().map(|r| {
         format!(
             "bytes {}-{}/{}",
@@ -293,6 +296,7 @@ pub(super) async fn get_object(
         .flatten();
     let output = GetObjectOutput {
         expiration,
+        storage_class: shown_class(&meta),
         object_lock_mode: lock.mode,
         object_lock_retain_until_date: lock.until,
         object_lock_legal_hold_status: lock.legal_hold,
@@ -368,6 +372,7 @@ pub(super) async fn head_object(
         .flatten();
     let output = HeadObjectOutput {
         expiration,
+        storage_class: shown_class(&meta),
         object_lock_mode: lock.mode,
         object_lock_retain_until_date: lock.until,
         object_lock_legal_hold_status: lock.legal_hold,

@@ -7,7 +7,6 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, timestamp};
 use super::{ShoalS3, Want};
-use crate::listing::{ListParams, list_bucket};
 use crate::objects::no_such_key;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord, Versioning};
 use crate::versions::{self, VersionRef};
@@ -58,54 +57,10 @@ pub(super) async fn put_bucket_versioning(
         }
     };
     let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
-    s3.buckets.set_versioning(&bucket.name, state).await?;
-    if bucket.versioning == Versioning::Off {
-        adopt(
-            s3,
-            &BucketRecord {
-                versioning: state,
-                ..bucket
-            },
-        )
+    s3.objects
+        .set_versioning(&s3.buckets, &bucket, state)
         .await?;
-    }
     Ok(S3Response::new(PutBucketVersioningOutput::default()))
-}
-
-/// Gives every object written before versioning its version record (the "null" version),
-/// so ListObjectVersions, which reads only records, shows it. Settling is idempotent, so a
-/// call cut short is finished by the next one or by any later write of the key.
-async fn adopt(s3: &ShoalS3, bucket: &BucketRecord) -> S3Result<()> {
-    let mut params = ListParams {
-        max_keys: 1000,
-        ..ListParams::default()
-    };
-    let mut adopted = 0usize;
-    loop {
-        let page = list_bucket(
-            &s3.objects.cluster.index,
-            &bucket.id,
-            bucket.shards,
-            &params,
-        )
-        .await?;
-        for item in &page.items {
-            if let crate::listing::Item::Object { key, .. } = item {
-                s3.objects.settle_index(bucket, key, None).await?;
-                adopted += 1;
-            }
-        }
-        if !page.is_truncated {
-            break;
-        }
-        params.start_after = page.next_marker;
-    }
-    tracing::info!(
-        bucket = bucket.name,
-        objects = adopted,
-        "versioning enabled; existing objects are its null versions"
-    );
-    Ok(())
 }
 
 /// The version a request's `versionId` names in `bucket` (`None`: the current one). In a
