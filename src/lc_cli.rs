@@ -69,8 +69,9 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                                 "no pass yet".to_owned()
                             } else {
                                 format!(
-                                    "last pass at {} ms: {} expired, {} moved, {} removed, {} uploads aborted, {} kept by object lock",
+                                    "last pass at {} ms by {}: {} expired, {} moved, {} removed, {} uploads aborted, {} kept by object lock",
                                     last["ended_ms"],
+                                    last["holder"],
                                     last["expired"],
                                     last["moved"],
                                     last["removed"],

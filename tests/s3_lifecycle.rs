@@ -549,3 +549,59 @@ async fn versioning_recipe_restores_inside_the_window() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(list_keys(&s3, "docs", "", 10).await, ["a"]);
 }
+
+/// Two gateways share the buckets: a bucket's passes are made by one gateway at a time (its
+/// lease), and when that gateway dies the other takes the bucket over once the lease runs
+/// out (a minute at least).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_gateways_buckets_are_taken_over() {
+    let mut cluster = start();
+    let mut other = Some(cluster.extra_gateway());
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .must("create");
+    put_rules(
+        &s3,
+        "shared",
+        vec![
+            rule("all", "")
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    put(&s3, "shared", "first").await;
+    eventually(Duration::from_secs(30), "first expired", || async {
+        list_keys(&s3, "shared", "", 100).await.is_empty()
+    })
+    .await;
+    let status = cluster.shoal_json(&["lc", "status", "--bucket", "shared"]);
+    let holder = status[0]["last_pass"]["holder"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no holder in {status}"))
+        .to_owned();
+    // Kill the gateway that holds the bucket; write through the other.
+    let (survivor, survivor_addr) = if holder.starts_with(&cluster.addr.to_string()) {
+        cluster.kill_gateway();
+        let other = other.as_ref().unwrap();
+        (other.client_for(&cluster.user), other.addr)
+    } else {
+        drop(other.take());
+        (cluster.s3(), cluster.addr)
+    };
+    put(&survivor, "shared", "second").await;
+    eventually(Duration::from_secs(150), "second expired", || async {
+        list_keys(&survivor, "shared", "", 100).await.is_empty()
+    })
+    .await;
+    let status = cluster.shoal_json(&["lc", "status", "--bucket", "shared"]);
+    let now = status[0]["last_pass"]["holder"].as_str().unwrap();
+    assert!(
+        now.starts_with(&survivor_addr.to_string()),
+        "{now}: not the surviving gateway ({holder} died)"
+    );
+}

@@ -648,3 +648,88 @@ async fn soft_delete_keeps_deleted_objects_for_the_window() {
         "the rule is gone",
     );
 }
+
+/// kill -9 of the gateway while transitions move objects: every object reads back whole,
+/// and once the janitor and GC have run, each object's bytes are in exactly one pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_transition_loses_nothing_and_leaves_one_copy() {
+    let mut cluster = Cluster::start_with(&["--lc-day-secs", "1", "--lc-every", "1"]);
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("crash")
+        .send()
+        .await
+        .must("create");
+    let objects: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("k{i}"), random_bytes(6 * MIB + i, 100 + i as u64)))
+        .collect();
+    for (key, data) in &objects {
+        put_in(&s3, "crash", key, data, None).await;
+    }
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("crash")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(transition_rule(
+                    "to-ia",
+                    1,
+                    TransitionStorageClass::StandardIa,
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .must("PutBucketLifecycleConfiguration");
+    // Kill as soon as the first object has moved: the pass is then mid-way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    'watch: loop {
+        for (key, _) in &objects {
+            if class_of(&s3, "crash", key).await.is_some() {
+                break 'watch;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no transition started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.kill_gateway();
+    let mut moved = 0;
+    cluster.restart_gateway();
+    let s3 = cluster.s3();
+    for (key, data) in &objects {
+        if class_of(&s3, "crash", key).await.is_some() {
+            moved += 1;
+        }
+        assert_same(&get(&s3, "crash", key).await, data, key);
+    }
+    eprintln!("{moved} of {} moved when the gateway died", objects.len());
+    for (key, _) in &objects {
+        eventually(Duration::from_secs(60), "the rest moved", || async {
+            class_of(&s3, "crash", key).await.as_deref() == Some("STANDARD_IA")
+        })
+        .await;
+    }
+    for (key, data) in &objects {
+        assert_same(&get(&s3, "crash", key).await, data, key);
+    }
+    // Each object is two tails in the erasure-coded pool, and nothing else is left.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (data, ia) = (
+            tails_in(&cluster, "default.rgw.buckets.data"),
+            tails_in(&cluster, IA_POOL),
+        );
+        if data.is_empty() && ia.len() == 2 * objects.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: data pool {data:?}, {} tails in {IA_POOL}",
+            ia.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

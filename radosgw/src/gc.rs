@@ -74,10 +74,13 @@ async fn drain_page(cluster: &Cluster, oid: &str, now: i64) -> GwResult<(usize, 
             Some((shard, key, tag)) => version_has_tag(&cluster.index, shard, key, tag).await?,
             None => false,
         };
-        // A pool removed meanwhile took its objects with it.
-        let pool_gone = entry.pool.as_deref().is_some_and(|p| !cluster.has_pool(p));
-        if !keep && !pool_gone {
-            let pool = cluster.pool(entry.pool.as_deref()).await?;
+        // A pool removed meanwhile took its objects with it (one this gateway's map does
+        // not show yet is looked up first: `Cluster::pool` refreshes the map once).
+        let pool = match cluster.pool(entry.pool.as_deref()).await {
+            Err(e) if e.is_not_found() => None,
+            other => Some(other?),
+        };
+        if let Some(pool) = pool.filter(|_| !keep) {
             for object in &entry.objects {
                 removed += remove_if_present(&pool, object).await?;
             }

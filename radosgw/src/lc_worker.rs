@@ -99,11 +99,17 @@ pub struct LcStatus {
     /// Current versions moved to another storage class.
     #[serde(default)]
     pub moved: u64,
+    /// Transitions that failed (in the gateway's log); the pass went on.
+    #[serde(default)]
+    pub move_errors: u64,
     /// Versions left alone because object lock protects them.
     pub locked: u64,
     /// The pass stopped on an error (in the gateway's log).
     #[serde(default)]
     pub failed: bool,
+    /// Who made the pass (a gateway's address and instance, or `shoal lc run`).
+    #[serde(default)]
+    pub holder: String,
 }
 
 /// Makes sure the object holding a bucket's lease and last pass exists (the rules
@@ -214,6 +220,7 @@ pub async fn run_once(
         }
         let status = LcStatus {
             ended_ms: now_ms(),
+            holder: holder.to_owned(),
             ..status
         };
         let oid = lifecycle_oid(&bucket.id);
@@ -598,10 +605,23 @@ async fn transition(
     class: &str,
     status: &mut LcStatus,
 ) -> GwResult<()> {
-    let target = objects.classes.target(Some(class)).await?;
-    if objects.transition(bucket, key, tag, target).await? == Moved::Done {
-        tracing::debug!(bucket = bucket.name, key, rule, class, "moved");
-        status.moved += 1;
+    // A move that cannot be made (its class removed or not holdable, data that does not
+    // read back) is this object's trouble: the pass goes on with the others.
+    let moved = async {
+        let target = objects.classes.target(Some(class)).await?;
+        objects.transition(bucket, key, tag, target).await
+    };
+    match moved.await {
+        Ok(Moved::Done) => {
+            tracing::debug!(bucket = bucket.name, key, rule, class, "moved");
+            status.moved += 1;
+        }
+        Ok(Moved::Skipped) => {}
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            tracing::warn!(bucket = bucket.name, key, rule, class, error = %e, "transition failed");
+            status.move_errors += 1;
+        }
     }
     Ok(())
 }

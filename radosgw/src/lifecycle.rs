@@ -165,7 +165,9 @@ fn due_at(at: Expiration, mtime_ms: i64, day_ms: i64) -> i64 {
 }
 
 /// What `config` says to do now with the version `facts` describes, in a bucket that keeps
-/// versions or not. The first applicable rule in order decides.
+/// versions or not. For a current version, any due expiry wins (the first rule in order
+/// names it), then the transition due latest among all rules; otherwise the first
+/// applicable rule in order decides.
 pub fn action(
     config: &LifecycleConfig,
     facts: &VersionFacts<'_>,
@@ -173,43 +175,34 @@ pub fn action(
     now_ms: i64,
     day_ms: i64,
 ) -> Option<Action> {
-    for rule in config.rules.iter().filter(|r| r.enabled) {
-        if !rule.filter.matches(facts.key, facts.size, facts.tags) {
-            continue;
+    let applicable = || {
+        config
+            .rules
+            .iter()
+            .filter(|r| r.enabled && r.filter.matches(facts.key, facts.size, facts.tags))
+    };
+    // Whether a rule's Expiration has come for what was written at `mtime_ms`.
+    let expired = |rule: &Rule| {
+        rule.expiration
+            .is_some_and(|at| due_at(at, facts.mtime_ms, day_ms) <= now_ms)
+    };
+    if let Place::Current { .. } = facts.place
+        && !facts.delete_marker
+    {
+        if let Some(rule) = applicable().find(|r| expired(r)) {
+            return Some(Action::Expire(rule.id.clone()));
         }
-        // Whether the rule's Expiration has come for what was written at `mtime_ms`.
-        let expired = rule
-            .expiration
-            .is_some_and(|at| due_at(at, facts.mtime_ms, day_ms) <= now_ms);
+        return transition(applicable(), facts, now_ms, day_ms);
+    }
+    for rule in applicable() {
         match facts.place {
-            Place::Current { alone } if facts.delete_marker => {
-                // Only a marker with nothing under it expires: at once with
+            Place::Current { alone } => {
+                // A delete marker. Only one with nothing under it expires: at once with
                 // ExpiredObjectDeleteMarker, else once old enough for the rule's Expiration
                 // (tags never match a marker).
-                let by_age = expired && rule.filter.tags.is_empty() && versioned;
+                let by_age = expired(rule) && rule.filter.tags.is_empty() && versioned;
                 if alone && (rule.expired_object_delete_marker || by_age) {
                     return Some(Action::Remove(rule.id.clone()));
-                }
-            }
-            Place::Current { .. } => {
-                if expired {
-                    return Some(Action::Expire(rule.id.clone()));
-                }
-                // The farthest-along transition that has come, unless the version is in
-                // its class already (expiry, above, wins over any transition, as in S3).
-                let moved = rule
-                    .transitions
-                    .iter()
-                    .map(|t| (due_at(t.at, facts.mtime_ms, day_ms), t))
-                    .filter(|(at, _)| *at <= now_ms)
-                    .max_by_key(|(at, _)| *at);
-                if let Some((_, t)) = moved
-                    && t.class != facts.class
-                {
-                    return Some(Action::Transition {
-                        rule: rule.id.clone(),
-                        class: t.class.clone(),
-                    });
                 }
             }
             Place::Noncurrent { since_ms, newer } => {
@@ -223,6 +216,38 @@ pub fn action(
         }
     }
     None
+}
+
+/// The move a current version is due: to the class of the transition due latest among
+/// `rules`, if the version is not there yet and is where the waterfall starts (STANDARD)
+/// or where an earlier transition of these rules put it. A version written into a class
+/// of its own is left there, and one further along never moves back.
+fn transition<'r>(
+    rules: impl Iterator<Item = &'r Rule>,
+    facts: &VersionFacts<'_>,
+    now_ms: i64,
+    day_ms: i64,
+) -> Option<Action> {
+    let mut due: Vec<(i64, &str, &str)> = rules
+        .flat_map(|r| r.transitions.iter().map(move |t| (r, t)))
+        .map(|(r, t)| {
+            (
+                due_at(t.at, facts.mtime_ms, day_ms),
+                t.class.as_str(),
+                r.id.as_str(),
+            )
+        })
+        .filter(|(at, _, _)| *at <= now_ms)
+        .collect();
+    // Latest last; of equal ones, the first rule's.
+    due.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
+    let (at, class, rule) = *due.first()?;
+    let from_here = facts.class == crate::storage_class::STANDARD
+        || due.iter().any(|(a, c, _)| *a < at && *c == facts.class);
+    (class != facts.class && from_here).then(|| Action::Transition {
+        rule: rule.to_owned(),
+        class: class.to_owned(),
+    })
 }
 
 /// When the current version `current` expires and by which rule: the earliest that any
@@ -484,6 +509,54 @@ mod tests {
         assert_eq!(
             action(&config, &version("k", 1, 0, false, old), true, 4 * DAY, DAY),
             None
+        );
+    }
+
+    #[test]
+    fn rules_together_move_down_the_waterfall_only() {
+        let all = Rule {
+            transitions: vec![to("STANDARD_IA", 1)],
+            ..rule("all")
+        };
+        let logs = Rule {
+            filter: Filter {
+                prefix: "logs/".into(),
+                ..Filter::default()
+            },
+            transitions: vec![to("COLD", 3)],
+            ..rule("logs")
+        };
+        let expire_later = Rule {
+            expiration: Some(Expiration::Days(4)),
+            ..rule("expire")
+        };
+        let config = LifecycleConfig {
+            rules: vec![all, logs, expire_later],
+        };
+        let current = Place::Current { alone: true };
+        let at = |key: &'static str, class: &'static str, now: i64| {
+            let facts = VersionFacts {
+                class,
+                ..version(key, 1, 0, false, current)
+            };
+            action(&config, &facts, false, now, DAY)
+        };
+        let moves = |rule: &str, class: &str| {
+            Some(Action::Transition {
+                rule: rule.into(),
+                class: class.into(),
+            })
+        };
+        assert_eq!(at("logs/a", "STANDARD", DAY), moves("all", "STANDARD_IA"));
+        assert_eq!(at("logs/a", "STANDARD_IA", 3 * DAY), moves("logs", "COLD"));
+        // In COLD by the later rule: the earlier one never moves it back.
+        assert_eq!(at("logs/a", "COLD", 3 * DAY), None);
+        // Written into a class of its own: left there.
+        assert_eq!(at("x", "COLD", 3 * DAY), None);
+        // A later rule's due expiry wins over an earlier rule's transition.
+        assert_eq!(
+            at("x", "STANDARD", 4 * DAY),
+            Some(Action::Expire("expire".into()))
         );
     }
 

@@ -206,11 +206,15 @@ impl Objects {
         range: std::ops::Range<u64>,
     ) -> GwResult<read::ChannelBody> {
         let tails = self.cluster.pool(meta.manifest.pool.as_deref()).await?;
+        let head = read::HeadRef {
+            oid: head_oid(&bucket.id, key),
+            tag: meta.tag.clone(),
+            preserved: crate::layout::tail_oid(&tail_prefix(&bucket.id, &meta.tag), 0),
+        };
         Ok(read::stream(
             self.data().clone(),
             tails,
-            head_oid(&bucket.id, key),
-            meta.tag.clone(),
+            head,
             prefetched.map(|b| (0, b)),
             read::plan(&meta.manifest, range),
         ))

@@ -63,7 +63,7 @@ impl Objects {
         tag: &str,
         target: Target,
     ) -> GwResult<Moved> {
-        let Some(state) = self.head_state(bucket, key, false).await? else {
+        let Some(state) = self.head_state(bucket, key, true).await? else {
             return Ok(Moved::Skipped);
         };
         let old = &state.meta;
@@ -87,9 +87,10 @@ impl Objects {
         meta.tag = txn.tag.clone();
         meta.manifest = manifest;
         meta.storage_class = txn.target.class.clone();
-        // The old bytes (the head's stripe too, wherever a versioned bucket may have
-        // preserved it) go once nothing carries their tag any more.
+        // The old bytes (the head's stripe too, preserved where a GET that began before the
+        // swap finds it) go once nothing carries their tag any more.
         self.collect_version(bucket, key, old).await?;
+        self.preserve(bucket, &state).await?;
         let op = state
             .guard()
             .write_full(Bytes::new())
@@ -98,9 +99,17 @@ impl Objects {
         let oid = head_oid(&bucket.id, key);
         match self.data().write(&oid, op).await.map_err(GwError::from) {
             Err(e) if e.is_guard_failed() || e.is_not_found() => {
-                // Written, deleted or changed since: that write decides; ours goes.
-                txn.abort().await?;
-                return Ok(Moved::Skipped);
+                // A resent swap whose first try landed fails its guard too: only a head that
+                // does not carry our tag means another write won.
+                let landed = self
+                    .meta(bucket, key)
+                    .await?
+                    .is_some_and(|m| m.tag == meta.tag);
+                if !landed {
+                    // Written, deleted or changed since: that write decides; ours goes.
+                    txn.abort().await?;
+                    return Ok(Moved::Skipped);
+                }
             }
             other => other.map(drop)?,
         }
@@ -121,6 +130,17 @@ async fn copy_runs(
     let mut next = 0;
     for (range, part) in runs(&old.manifest) {
         let len = range.end - range.start;
+        if len == 0 {
+            // An empty part (a multipart upload may end with one) has no tails to write.
+            let prefix = crate::layout::tail_prefix(&bucket.id, &txn.tag);
+            segments.push(Segment {
+                prefix,
+                first: next,
+                len,
+                part,
+            });
+            continue;
+        }
         let body = objects.stream(bucket, key, old, None, range).await?;
         let hasher = ChecksumHasher::default();
         let written = txn.write_from(body, hasher, Start::Tail(next)).await?;

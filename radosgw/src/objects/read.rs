@@ -107,15 +107,26 @@ impl Stream for ChannelBody {
     }
 }
 
-/// Streams `pieces`: head pieces from `head_oid` in `data` (guarded by `head_tag`, so a
-/// head replaced meanwhile fails the read instead of mixing versions), tails from `tails`
-/// as they are. `prefetched` holds the head bytes already read (from offset
-/// `prefetched_at`), if any.
+/// The head a GET reads: its object, the write tag it must carry, and where its bytes are
+/// preserved once it is replaced ([`crate::versions::preserved`]: a version kept, or a
+/// transition, copies them there before the swap), so a GET that began before the swap
+/// still finishes. Replaced without that copy, the read fails rather than mix versions.
+#[derive(Clone, Debug)]
+pub struct HeadRef {
+    /// The head object.
+    pub oid: String,
+    /// The write tag of the version being read.
+    pub tag: String,
+    /// Tail 0 of the version's own write, in the data pool.
+    pub preserved: String,
+}
+
+/// Streams `pieces`: head pieces from `head` in `data`, tails from `tails` as they are.
+/// `prefetched` holds the head bytes already read (from offset `prefetched_at`), if any.
 pub fn stream(
     data: IoCtx,
     tails: IoCtx,
-    head_oid: String,
-    head_tag: String,
+    head: HeadRef,
     prefetched: Option<(u64, Bytes)>,
     pieces: Vec<Piece>,
 ) -> ChannelBody {
@@ -124,8 +135,7 @@ pub fn stream(
         let reads = futures::stream::iter(pieces.into_iter().map(|piece| {
             let data = &data;
             let tails = &tails;
-            let head_oid = &head_oid;
-            let head_tag = &head_tag;
+            let head = &head;
             let prefetched = &prefetched;
             async move {
                 match piece {
@@ -137,7 +147,7 @@ pub fn stream(
                             let s = (off - at) as usize;
                             return Ok(bytes.slice(s..s + len as usize));
                         }
-                        read_head(data, head_oid, head_tag, off, len).await
+                        read_head(data, head, off, len).await
                     }
                     Piece::Tail { oid, off, len } => {
                         let bytes = tails.read(&oid, off, Some(len)).await?;
@@ -151,7 +161,7 @@ pub fn stream(
         while let Some(result) = reads.next().await {
             let failed = result.is_err();
             if let Err(e) = &result {
-                tracing::warn!(object = head_oid, %e, "read of an object's data failed mid-stream");
+                tracing::warn!(object = head.oid, %e, "read of an object's data failed mid-stream");
             }
             if tx.send(result).await.is_err() || failed {
                 return; // the client went away, or the stream ends with the error
@@ -161,26 +171,34 @@ pub fn stream(
     ChannelBody { rx }
 }
 
-async fn read_head(
-    data: &IoCtx,
-    head_oid: &str,
-    head_tag: &str,
-    off: u64,
-    len: u64,
-) -> Result<Bytes, GwError> {
+async fn read_head(data: &IoCtx, head: &HeadRef, off: u64, len: u64) -> Result<Bytes, GwError> {
     use rados::proto::osd::Op;
     let ops = vec![
         Op::CmpXattr {
             name: crate::layout::TAG_XATTR.to_owned(),
-            value: Some(serde_bytes::ByteBuf::from(head_tag.as_bytes().to_vec())),
+            value: Some(serde_bytes::ByteBuf::from(head.tag.as_bytes().to_vec())),
         },
         Op::Read {
             off,
             len: Some(len),
         },
     ];
-    let (_, bytes) = data.operate(head_oid, ops, Bytes::new()).await?;
-    check_len(head_oid, &bytes, len)?;
+    let bytes = match data.operate(&head.oid, ops, Bytes::new()).await {
+        Ok((_, bytes)) => bytes,
+        Err(e) if matches!(e, rados::ClientError::GuardFailed { .. }) => {
+            // Replaced since: its bytes are where the replacement preserved them, if it did.
+            match data.read(&head.preserved, off, Some(len)).await {
+                Ok(bytes) => {
+                    check_len(&head.preserved, &bytes, len)?;
+                    return Ok(bytes);
+                }
+                Err(missing) if missing.is_not_found() => return Err(e.into()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    check_len(&head.oid, &bytes, len)?;
     Ok(bytes)
 }
 
@@ -266,6 +284,42 @@ mod tests {
             ]
         );
         assert!(plan(&m, 5..5).is_empty());
+    }
+
+    #[test]
+    fn a_replaced_head_is_read_where_its_bytes_were_preserved() {
+        use rados::WriteOp;
+        let data = IoCtx::in_memory("data", std::sync::Arc::new(rados::MemoryPool::new()));
+        let head = HeadRef {
+            oid: "b/k".into(),
+            tag: "old".into(),
+            preserved: "b.tail.old.0".into(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let write = |bytes: &'static [u8], tag: &'static [u8]| {
+                WriteOp::new()
+                    .write_full(Bytes::from_static(bytes))
+                    .set_xattr(crate::layout::TAG_XATTR, tag)
+            };
+            data.write("b/k", write(b"old bytes", b"old"))
+                .await
+                .unwrap();
+            assert_eq!(read_head(&data, &head, 4, 5).await.unwrap(), "bytes");
+            // Replaced without a preserved copy: the read fails, it never mixes versions.
+            data.write("b/k", write(b"NEW BYTES", b"new"))
+                .await
+                .unwrap();
+            assert!(read_head(&data, &head, 4, 5).await.is_err());
+            // Preserved (a version kept, or a transition): read from there.
+            data.write_full("b.tail.old.0", Bytes::from_static(b"old bytes"))
+                .await
+                .unwrap();
+            assert_eq!(read_head(&data, &head, 4, 5).await.unwrap(), "bytes");
+        });
     }
 
     #[test]

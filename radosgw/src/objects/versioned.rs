@@ -338,7 +338,7 @@ impl Objects {
 
     /// Copies the head bytes of `old` to where [`versions::preserved`] says they are once it
     /// is noncurrent (the same object whoever copies, so racing copies agree).
-    async fn preserve(&self, bucket: &BucketRecord, old: &HeadState) -> GwResult<()> {
+    pub(super) async fn preserve(&self, bucket: &BucketRecord, old: &HeadState) -> GwResult<()> {
         if old.data.is_empty() {
             return Ok(());
         }
