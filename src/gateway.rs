@@ -229,6 +229,17 @@ pub enum BucketCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Access-based tiering of the bucket's INTELLIGENT_TIERING objects: those not read
+    /// for DAYS move to the cold pool (STANDARD_IA's), and back when read.
+    Tiering {
+        /// The bucket's name.
+        #[arg(long)]
+        bucket: String,
+        /// Days without a read before an object goes cold (in the gateways' lifecycle
+        /// days) [default: 30].
+        #[arg(long)]
+        idle_days: Option<u32>,
+    },
 }
 
 /// The gateway's pools, which its first start creates.
@@ -263,6 +274,30 @@ pub fn bucket(conn: &Connection, cmd: &BucketCommand, format: Format) -> anyhow:
     on_gateway_cluster(conn, |cluster| async move {
         let buckets = radosgw::buckets::Buckets::new(&cluster, 1);
         match cmd {
+            BucketCommand::Tiering { bucket, idle_days } => {
+                let tiering = radosgw::tiering::Tiering {
+                    idle_days: idle_days.unwrap_or(radosgw::tiering::DEFAULT_IDLE_DAYS),
+                };
+                let record = buckets
+                    .get(bucket)
+                    .await?
+                    .with_context(|| format!("no bucket {bucket:?}"))?;
+                let objects = radosgw::objects::Objects::new(cluster.clone(), Default::default());
+                radosgw::lc_worker::prepare(&objects, &record).await?;
+                buckets.set_tiering(bucket, Some(tiering)).await?;
+                match format {
+                    Format::Json => {
+                        print_json(&json!({ "bucket": bucket, "idle_days": tiering.idle_days }))
+                    }
+                    Format::Plain => {
+                        println!(
+                            "{bucket}: INTELLIGENT_TIERING objects not read for {} day(s) move to the cold pool, and back when read",
+                            tiering.idle_days
+                        );
+                        Ok(())
+                    }
+                }
+            }
             BucketCommand::SoftDelete { bucket, days, .. } => {
                 let objects = radosgw::objects::Objects::new(cluster.clone(), Default::default());
                 radosgw::soft_delete::set(&buckets, &objects, bucket, *days).await?;

@@ -49,9 +49,10 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                         .get(&name)
                         .await?
                         .with_context(|| format!("no bucket {name:?}"))?;
-                    let Some(config) = &record.lifecycle else {
+                    if record.lifecycle.is_none() && record.tiering.is_none() {
                         continue;
-                    };
+                    }
+                    let config = record.lifecycle.clone().unwrap_or_default();
                     let status = lc_worker::status(&objects, &record).await?;
                     rows.push(json!({
                         "bucket": record.name,

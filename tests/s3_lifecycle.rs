@@ -172,9 +172,9 @@ async fn lifecycle_configuration_is_kept_and_checked() {
     for (class, status, code) in [
         (TransitionStorageClass::Glacier, 400, "InvalidStorageClass"),
         (
-            TransitionStorageClass::IntelligentTiering,
-            501,
-            "NotImplemented",
+            TransitionStorageClass::DeepArchive,
+            400,
+            "InvalidStorageClass",
         ),
     ] {
         let what = format!("a transition to {}", class.as_str());

@@ -236,7 +236,6 @@ async fn objects_of_standard_ia_live_in_the_erasure_coded_pool() {
             400,
             "InvalidStorageClass",
         ),
-        (StorageClass::IntelligentTiering, 501, "NotImplemented"),
     ] {
         let what = format!("PUT {}", class.as_str());
         expect_err(
@@ -732,4 +731,76 @@ async fn a_gateway_killed_mid_transition_loses_nothing_and_leaves_one_copy() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// INTELLIGENT_TIERING: an object nobody reads goes cold (its bytes move to the
+/// erasure-coded pool), is served from there when read, and that read brings it back; an
+/// object read all along stays hot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intelligent_tiering_moves_idle_objects_cold_and_read_ones_back() {
+    let cluster = Cluster::start_with(&["--lc-day-secs", "1", "--lc-every", "1"]);
+    let s3 = cluster.s3();
+    s3.create_bucket()
+        .bucket("tier")
+        .send()
+        .await
+        .must("create");
+    let idle = random_bytes(5 * MIB + 3, 21);
+    let busy = random_bytes(MIB, 22);
+    put_in(
+        &s3,
+        "tier",
+        "idle",
+        &idle,
+        Some(StorageClass::IntelligentTiering),
+    )
+    .await;
+    put_in(
+        &s3,
+        "tier",
+        "busy",
+        &busy,
+        Some(StorageClass::IntelligentTiering),
+    )
+    .await;
+    assert_eq!(
+        class_of(&s3, "tier", "idle").await.as_deref(),
+        Some("INTELLIGENT_TIERING")
+    );
+    let out = cluster.shoal(&["bucket", "tiering", "--bucket", "tier", "--idle-days", "5"]);
+    assert!(out.status.success(), "{out:?}");
+    let data_pool = "default.rgw.buckets.data";
+    // "idle" (two tails beyond its head's stripe... all its bytes once cold) goes cold;
+    // "busy", read every half second, never does.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert_same(&get(&s3, "tier", "busy").await, &busy, "busy");
+        let cold = tails_in(&cluster, IA_POOL);
+        assert!(cold.len() <= 2, "busy went cold: {cold:?}");
+        if cold.len() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "idle never went cold");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        class_of(&s3, "tier", "idle").await.as_deref(),
+        Some("INTELLIGENT_TIERING"),
+        "the class stays; the tier is internal"
+    );
+    // Served from the cold pool, and that read brings it back to the data pool.
+    assert_same(&get(&s3, "tier", "idle").await, &idle, "read while cold");
+    eventually(
+        Duration::from_secs(20),
+        "idle back in the data pool",
+        || async { tails_in(&cluster, data_pool).len() == 2 },
+    )
+    .await;
+    assert_same(
+        &get(&s3, "tier", "idle").await,
+        &idle,
+        "read when hot again",
+    );
+    let status = cluster.shoal_json(&["lc", "status", "--bucket", "tier"]);
+    assert_eq!(status[0]["rules"], 0, "tiering alone: {status}");
 }

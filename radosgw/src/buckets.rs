@@ -104,6 +104,7 @@ impl Buckets {
             },
             object_lock,
             lifecycle: None,
+            tiering: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -263,6 +264,28 @@ impl Buckets {
     pub async fn set_lifecycle(&self, name: &str, rules: Option<LifecycleConfig>) -> GwResult<()> {
         self.update(name, |record| {
             record.lifecycle = rules.clone();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Turns tiering on for a bucket with the default settings, unless it is on already.
+    pub async fn start_tiering(&self, name: &str) -> GwResult<()> {
+        self.update(name, |record| {
+            record.tiering.get_or_insert_with(Default::default);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a bucket's tiering settings (`None`: off).
+    pub async fn set_tiering(
+        &self,
+        name: &str,
+        tiering: Option<crate::tiering::Tiering>,
+    ) -> GwResult<()> {
+        self.update(name, |record| {
+            record.tiering = tiering;
             Ok(())
         })
         .await

@@ -49,7 +49,9 @@ impl Classes {
         };
         let added = self.added().await?;
         let target = storage_class::resolve(name, &added).map_err(invalid)?;
-        let pool = target.pool.as_deref().unwrap_or_default();
+        let Some(pool) = target.pool.as_deref() else {
+            return Ok(target); // the data pool
+        };
         if self.cluster.has_pool(pool) {
             return Ok(target);
         }
@@ -82,6 +84,17 @@ impl Classes {
         Ok(target)
     }
 
+    /// Where an INTELLIGENT_TIERING object's bytes go: `cold` STANDARD_IA's pool (created
+    /// if it is the built-in one and missing), else the data pool.
+    pub async fn tier(&self, cold: bool) -> GwResult<Target> {
+        let mut target = match cold {
+            true => self.target(Some(storage_class::STANDARD_IA)).await?,
+            false => Target::standard(),
+        };
+        target.class = Some(storage_class::INTELLIGENT_TIERING.to_owned());
+        Ok(target)
+    }
+
     /// Whether class `name` is one this cluster offers (a lifecycle rule naming it is
     /// refused otherwise); its pool is not created until an object goes there.
     pub async fn check(&self, name: &str) -> GwResult<()> {
@@ -103,11 +116,7 @@ impl Classes {
 }
 
 fn invalid(e: ClassError) -> GwError {
-    let code = match e {
-        ClassError::NotBuilt(_) => S3ErrorCode::NotImplemented,
-        _ => S3ErrorCode::InvalidStorageClass,
-    };
-    GwError::s3(code, e.to_string())
+    GwError::s3(S3ErrorCode::InvalidStorageClass, e.to_string())
 }
 
 /// Every class operators added, read now.

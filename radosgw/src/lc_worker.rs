@@ -183,9 +183,13 @@ pub async fn run_once(
         let Some(bucket) = buckets.get(&name).await? else {
             continue;
         };
-        let Some(config) = &bucket.lifecycle else {
-            continue;
+        // A bucket with tiering and no rules is walked for idle objects alone.
+        let config = match (&bucket.lifecycle, bucket.tiering) {
+            (Some(config), _) => config.clone(),
+            (None, Some(_)) => LifecycleConfig::default(),
+            (None, None) => continue,
         };
+        let config = &config;
         let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
         };
@@ -449,6 +453,7 @@ async fn objects_pass(
                 }
             }
             meta.storage_class = entry.storage_class.clone();
+            meta.read_ms = entry.read_ms;
             let facts = facts_of(key, &meta, Place::Current { alone: true });
             match lifecycle::action(config, &facts, false, now_ms, day_ms) {
                 Some(Action::Expire(rule))
@@ -458,9 +463,11 @@ async fn objects_pass(
                     status.expired += 1;
                 }
                 Some(Action::Transition { rule, class }) => {
-                    transition(objects, bucket, key, &entry.tag, &rule, &class, status).await?;
+                    let target = objects.classes.target(Some(&class)).await;
+                    apply_move(objects, bucket, key, &entry.tag, &rule, target, status).await?;
                 }
-                _ => {}
+                Some(_) => {}
+                None => demote_if_idle(objects, bucket, key, &meta, now_ms, day_ms, status).await?,
             }
         }
         if !page.is_truncated {
@@ -572,9 +579,11 @@ async fn expire_current(
     let rule = match lifecycle::action(config, &facts, true, now_ms, day_ms) {
         Some(Action::Expire(rule)) => rule,
         Some(Action::Transition { rule, class }) => {
-            return transition(objects, bucket, key, &entry.tag, &rule, &class, status).await;
+            let target = objects.classes.target(Some(&class)).await;
+            return apply_move(objects, bucket, key, &entry.tag, &rule, target, status).await;
         }
-        _ => return Ok(()),
+        Some(_) => return Ok(()),
+        None => return demote_if_idle(objects, bucket, key, entry, now_ms, day_ms, status).await,
     };
     let pre = Preconditions {
         write_tag: Some(entry.tag.clone()),
@@ -595,31 +604,57 @@ async fn expire_current(
     }
 }
 
-/// Moves the current version of `key` to `class` if it still carries write `tag`.
-async fn transition(
+/// Moves an INTELLIGENT_TIERING current version nobody read for the bucket's idle days to
+/// the cold pool ([`crate::tiering`]).
+#[allow(clippy::too_many_arguments)]
+async fn demote_if_idle(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    key: &str,
+    meta: &ObjectMeta,
+    now_ms: i64,
+    day_ms: i64,
+    status: &mut LcStatus,
+) -> GwResult<()> {
+    let Some(tiering) = bucket.tiering else {
+        return Ok(());
+    };
+    let tiered = meta.storage_class.as_deref() == Some(crate::storage_class::INTELLIGENT_TIERING);
+    if !tiered
+        || meta.delete_marker
+        || !crate::tiering::idle(tiering, meta.mtime_ms, meta.read_ms, now_ms, day_ms)
+    {
+        return Ok(());
+    }
+    // One already cold is found so by the move, which then does nothing.
+    let cold = objects.classes.tier(true).await;
+    apply_move(objects, bucket, key, &meta.tag, "idle", cold, status).await
+}
+
+/// Moves the current version of `key` to `target` if it still carries write `tag`; `why`
+/// names the rule (or "idle") for the log.
+async fn apply_move(
     objects: &Objects,
     bucket: &BucketRecord,
     key: &str,
     tag: &str,
-    rule: &str,
-    class: &str,
+    why: &str,
+    target: GwResult<crate::storage_class::Target>,
     status: &mut LcStatus,
 ) -> GwResult<()> {
     // A move that cannot be made (its class removed or not holdable, data that does not
     // read back) is this object's trouble: the pass goes on with the others.
-    let moved = async {
-        let target = objects.classes.target(Some(class)).await?;
-        objects.transition(bucket, key, tag, target).await
-    };
+    let class = target.as_ref().map_or("?", |t| t.name()).to_owned();
+    let moved = async { objects.transition(bucket, key, tag, target?).await };
     match moved.await {
         Ok(Moved::Done) => {
-            tracing::debug!(bucket = bucket.name, key, rule, class, "moved");
+            tracing::debug!(bucket = bucket.name, key, why, class, "moved");
             status.moved += 1;
         }
         Ok(Moved::Skipped) => {}
         Err(e) if e.is_transient() => return Err(e),
         Err(e) => {
-            tracing::warn!(bucket = bucket.name, key, rule, class, error = %e, "transition failed");
+            tracing::warn!(bucket = bucket.name, key, why, class, error = %e, "transition failed");
             status.move_errors += 1;
         }
     }

@@ -32,6 +32,8 @@ pub mod soft_delete;
 pub mod stats;
 pub mod storage_class;
 pub mod text;
+pub mod tier_worker;
+pub mod tiering;
 pub mod ttl_cache;
 pub mod unsupported;
 pub mod users;

@@ -94,6 +94,10 @@ pub struct BucketRecord {
     /// cost nothing beyond the cached record).
     #[serde(default)]
     pub lifecycle: Option<LifecycleConfig>,
+    /// Access-based tiering, set once the bucket holds INTELLIGENT_TIERING objects (its
+    /// lifecycle passes then look for idle ones).
+    #[serde(default)]
+    pub tiering: Option<crate::tiering::Tiering>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to
@@ -282,6 +286,9 @@ pub struct ObjectMeta {
     /// Its storage class (`None`: STANDARD). Where its bytes are is the manifest's pool.
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// When it was last read, as recorded for access-based tiering (at most daily).
+    #[serde(default)]
+    pub read_ms: Option<i64>,
 }
 
 impl ObjectMeta {
@@ -328,6 +335,9 @@ pub struct IndexEntry {
     /// Its storage class (`None`: STANDARD), for listings.
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// When it was last read (INTELLIGENT_TIERING objects), for the tiering pass.
+    #[serde(default)]
+    pub read_ms: Option<i64>,
 }
 
 impl IndexEntry {
@@ -341,6 +351,7 @@ impl IndexEntry {
             tag: meta.tag.clone(),
             versioned,
             storage_class: meta.storage_class.clone(),
+            read_ms: meta.read_ms,
         }
     }
 }

@@ -97,7 +97,11 @@ impl S3Host for Domains {
 }
 
 /// Builds the S3 service over `cluster`.
-pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service> {
+pub fn service(
+    cluster: &Cluster,
+    config: &GatewayConfig,
+    reads: crate::tier_worker::ReadQueue,
+) -> GwResult<S3Service> {
     let users = Arc::new(Users::new(cluster.meta.clone()));
     let buckets = Buckets::new(cluster, config.index_shards);
     let s3 = ShoalS3 {
@@ -106,6 +110,7 @@ pub fn service(cluster: &Cluster, config: &GatewayConfig) -> GwResult<S3Service>
         objects: Objects::new(cluster.clone(), config.objects.clone()),
         region: config.region.clone(),
         lc_day: config.lifecycle.day,
+        reads,
     };
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(KeyLookup(users));
@@ -227,7 +232,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> GwResult<()> {
     let cluster = Cluster::open(client, &config.pools).await?;
-    let svc = service(&cluster, &config)?;
+    let (reads, read_queue) = crate::tier_worker::ReadQueue::new(config.lifecycle.day);
+    let svc = service(&cluster, &config, reads)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| io_error(config.listen, e))?;
@@ -247,6 +253,11 @@ pub async fn run(
     // Leases name the gateway: its address and a random part (a restart is a new holder,
     // which waits for its old self's leases to end).
     let holder = format!("{local}-{}", crate::ids::random_hex::<4>());
+    let tier_task = tokio::spawn(crate::tier_worker::run(
+        objects.clone(),
+        read_queue,
+        config.lifecycle.day,
+    ));
     let lc_task = tokio::spawn(lc_worker::run(buckets, objects, config.lifecycle, holder));
 
     // Responses go out as soon as they are written: with Nagle's algorithm a small response
@@ -262,6 +273,7 @@ pub async fn run(
     gc_task.abort();
     janitor_task.abort();
     lc_task.abort();
+    tier_task.abort();
     served.map_err(|e| io_error(local, e))
 }
 

@@ -90,6 +90,7 @@ mod tests {
             tag: "t".into(),
             versioned: true,
             storage_class: None,
+            read_ms: None,
         };
         let version = |size, delete_marker| ObjectMeta {
             size,

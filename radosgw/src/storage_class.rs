@@ -17,7 +17,8 @@ pub const IA_POOL: &str = "default.rgw.buckets.data.ia";
 
 /// AWS classes this gateway never offers (archives need a restore step it does not have).
 const ARCHIVES: [&str; 3] = ["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"];
-/// Access-based tiering: planned, not built; refused as not implemented until it is.
+/// Access-based tiering ([`crate::tiering`]): the data pool while read, STANDARD_IA's pool
+/// while idle.
 pub const INTELLIGENT_TIERING: &str = "INTELLIGENT_TIERING";
 
 /// A class an operator added: where its data goes.
@@ -62,9 +63,6 @@ pub enum ClassError {
     /// Not a class this cluster offers (S3's InvalidStorageClass).
     #[error("storage class {0:?} is not offered here ({1})")]
     Unknown(String, &'static str),
-    /// A class S3 defines that this gateway does not implement yet (NotImplemented).
-    #[error("storage class {0} is not implemented yet")]
-    NotBuilt(String),
     /// A name `add` refuses.
     #[error("{0:?} cannot be added as a storage class: {1}")]
     BadName(String, &'static str),
@@ -90,7 +88,12 @@ pub fn resolve(name: &str, added: &BTreeMap<String, ClassRecord>) -> Result<Targ
         });
     }
     if name == INTELLIGENT_TIERING {
-        return Err(ClassError::NotBuilt(name.to_owned()));
+        // Written hot; the tiering pass moves it to the cold pool when idle.
+        return Ok(Target {
+            class: Some(name.to_owned()),
+            pool: None,
+            create: false,
+        });
     }
     let why = if ARCHIVES.contains(&name) {
         "archive classes are not offered"
@@ -120,7 +123,7 @@ pub fn check_new_name(name: &str) -> Result<(), ClassError> {
         return bad("archive classes are not offered");
     }
     if name == INTELLIGENT_TIERING {
-        return bad("INTELLIGENT_TIERING is the gateway's own, once built");
+        return bad("INTELLIGENT_TIERING is the gateway's own (the data pool, then STANDARD_IA's)");
     }
     Ok(())
 }
@@ -185,10 +188,9 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(
-            resolve(INTELLIGENT_TIERING, &none),
-            Err(ClassError::NotBuilt(INTELLIGENT_TIERING.into()))
-        );
+        let tiering = resolve(INTELLIGENT_TIERING, &none).unwrap();
+        assert_eq!(tiering.pool, None, "written to the hot pool");
+        assert_eq!(tiering.name(), INTELLIGENT_TIERING);
     }
 
     #[test]

@@ -545,8 +545,10 @@ impl Objects {
                     Err(e) if e.is_guard_failed() => continue,
                     other => other?,
                 };
-                if versioned {
-                    // The head's version record carries the change too.
+                // The head's version record carries the change too, and so does the listed
+                // entry if it shows what changed (a recorded read).
+                let listed = |m: &ObjectMeta| crate::records::IndexEntry::of(m, false);
+                if versioned || listed(&h.meta) != listed(&meta) {
                     self.settle_index(bucket, key, None).await?;
                 }
                 return Ok(meta);

@@ -35,6 +35,8 @@ pub struct ShoalS3 {
     pub region: String,
     /// How long a lifecycle rule's day is (for `x-amz-expiration`).
     pub lc_day: std::time::Duration,
+    /// Where GETs of INTELLIGENT_TIERING objects note their reads.
+    pub reads: crate::tier_worker::ReadQueue,
 }
 
 /// What a caller wants to do with a bucket, for the permission check.

@@ -63,7 +63,7 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let target = storage_target(s3, input.storage_class.as_ref()).await?;
+    let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     // Unknown algorithms are refused now rather than on every part.
     convert::hasher_for(input.checksum_algorithm.as_ref(), &Checksums::default())?;
     // Full-object checksums of multipart objects need CRC combination, which we lack: the

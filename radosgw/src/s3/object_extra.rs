@@ -58,7 +58,7 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let target = storage_target(s3, input.storage_class.as_ref()).await?;
+    let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let replace = input

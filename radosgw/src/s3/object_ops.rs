@@ -31,17 +31,25 @@ pub(super) fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-/// Where a write asking for storage class `class` puts its data (its pool created if it is
-/// the built-in STANDARD_IA's and missing).
+/// Where a write into `bucket` asking for storage class `class` puts its data (its pool
+/// created if it is the built-in STANDARD_IA's and missing). The first INTELLIGENT_TIERING
+/// write turns tiering on for the bucket, so its lifecycle passes look for idle objects.
 pub(super) async fn storage_target(
     s3: &ShoalS3,
+    bucket: &BucketRecord,
     class: Option<&StorageClass>,
 ) -> S3Result<crate::storage_class::Target> {
-    Ok(s3
+    let target = s3
         .objects
         .classes
         .target(class.map(StorageClass::as_str))
-        .await?)
+        .await?;
+    let tiered = target.name() == crate::storage_class::INTELLIGENT_TIERING;
+    if tiered && bucket.tiering.is_none() {
+        crate::lc_worker::prepare(&s3.objects, bucket).await?;
+        s3.buckets.start_tiering(&bucket.name).await?;
+    }
+    Ok(target)
 }
 
 /// The `x-amz-storage-class` a response shows: none for STANDARD, as S3.
@@ -57,7 +65,7 @@ pub(super) async fn put_object(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let target = storage_target(s3, input.storage_class.as_ref()).await?;
+    let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
     };
@@ -269,6 +277,9 @@ pub(super) async fn get_object(
     let (meta, head_bytes) = (found.meta, found.head);
     check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
+    if which.is_none() {
+        s3.reads.note(&bucket, &input.key, &meta);
+    }
     let whole = range.is_none();
     let span = range.clone().unwrap_or(0..meta.size);
     let body = s3
