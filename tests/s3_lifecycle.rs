@@ -161,13 +161,18 @@ async fn lifecycle_configuration_is_kept_and_checked() {
                         .storage_class(TransitionStorageClass::StandardIa)
                         .build(),
                 )
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(10)
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )
         .await,
-        501,
-        Some("NotImplemented"),
-        "a noncurrent version transition (not built)",
+        400,
+        Some("InvalidArgument"),
+        "a noncurrent version transition after its expiration",
     );
     for (class, status, code) in [
         (TransitionStorageClass::Glacier, 400, "InvalidStorageClass"),

@@ -434,15 +434,19 @@ async fn a_transition_moves_the_bytes_to_the_erasure_coded_pool() {
         .unwrap()
         .to_owned();
     for bucket in ["move", "moveversions"] {
+        // Current versions after a day, noncurrent ones a day after they became so.
+        let mut rule = transition_rule("to-ia", 1, TransitionStorageClass::StandardIa);
+        rule.noncurrent_version_transitions = Some(vec![
+            aws_sdk_s3::types::NoncurrentVersionTransition::builder()
+                .noncurrent_days(1)
+                .storage_class(TransitionStorageClass::StandardIa)
+                .build(),
+        ]);
         s3.put_bucket_lifecycle_configuration()
             .bucket(bucket)
             .lifecycle_configuration(
                 BucketLifecycleConfiguration::builder()
-                    .rules(transition_rule(
-                        "to-ia",
-                        1,
-                        TransitionStorageClass::StandardIa,
-                    ))
+                    .rules(rule)
                     .build()
                     .unwrap(),
             )
@@ -459,6 +463,11 @@ async fn a_transition_moves_the_bytes_to_the_erasure_coded_pool() {
     let t = &got.rules()[0].transitions()[0];
     assert_eq!(
         (t.days(), t.storage_class()),
+        (Some(1), Some(&TransitionStorageClass::StandardIa))
+    );
+    let n = &got.rules()[0].noncurrent_version_transitions()[0];
+    assert_eq!(
+        (n.noncurrent_days(), n.storage_class()),
         (Some(1), Some(&TransitionStorageClass::StandardIa))
     );
     for (bucket, key) in [
@@ -512,20 +521,27 @@ async fn a_transition_moves_the_bytes_to_the_erasure_coded_pool() {
     assert_eq!(v.version_id(), Some(current_version.as_str()));
     assert_eq!(v.e_tag(), Some(current_etag.as_str()));
     assert_same(&common::s3::body(v.body).await, &large, "versioned moved");
-    let old = s3
-        .get_object()
-        .bucket("moveversions")
-        .key("v")
-        .version_id(&old_version)
-        .send()
-        .await
-        .must("GET v1");
-    assert_eq!(
-        old.storage_class(),
-        None,
-        "noncurrent versions are not moved"
-    );
-    assert_same(&common::s3::body(old.body).await, &small, "v1");
+    // The noncurrent one moves too, keeping its id.
+    let old = |s3: Client, id: String| async move {
+        s3.get_object()
+            .bucket("moveversions")
+            .key("v")
+            .version_id(id)
+            .send()
+            .await
+            .must("GET v1")
+    };
+    eventually(
+        Duration::from_secs(40),
+        "the noncurrent transition",
+        || async {
+            old(s3.clone(), old_version.clone()).await.storage_class()
+                == Some(&StorageClass::StandardIa)
+        },
+    )
+    .await;
+    let v1 = old(s3.clone(), old_version.clone()).await;
+    assert_same(&common::s3::body(v1.body).await, &small, "v1 moved");
     let listed = s3
         .list_object_versions()
         .bucket("moveversions")
@@ -537,13 +553,13 @@ async fn a_transition_moves_the_bytes_to_the_erasure_coded_pool() {
         .iter()
         .map(|v| (v.is_latest().unwrap(), v.storage_class().unwrap().as_str()))
         .collect();
-    assert_eq!(shown, [(true, "STANDARD_IA"), (false, "STANDARD")]);
-    // After GC (2 s in tests) no moved object keeps tails in the data pool: only v1's
-    // (its first stripe is preserved there as a tail).
+    assert_eq!(shown, [(true, "STANDARD_IA"), (false, "STANDARD_IA")]);
+    // After GC (2 s in tests) no moved version keeps tails in the data pool (v1's first
+    // stripe, preserved there as a tail when it became noncurrent, included).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let left = tails_in(&cluster, "default.rgw.buckets.data");
-        if left.len() == 1 {
+        if left.is_empty() {
             break;
         }
         assert!(

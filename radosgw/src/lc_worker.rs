@@ -464,7 +464,8 @@ async fn objects_pass(
                 }
                 Some(Action::Transition { rule, class }) => {
                     let target = objects.classes.target(Some(&class)).await;
-                    apply_move(objects, bucket, key, &entry.tag, &rule, target, status).await?;
+                    let what = (key.as_str(), None, entry.tag.as_str());
+                    apply_move(objects, bucket, what, &rule, target, status).await?;
                 }
                 Some(_) => {}
                 None => demote_if_idle(objects, bucket, key, &meta, now_ms, day_ms, status).await?,
@@ -542,10 +543,18 @@ async fn versions_pass(
                         newer: position - 1,
                     },
                 );
-                if let Some(Action::Remove(rule)) =
-                    lifecycle::action(config, &facts, true, now_ms, day_ms)
-                {
-                    remove_version(objects, bucket, &key, entry, &rule, status).await?;
+                match lifecycle::action(config, &facts, true, now_ms, day_ms) {
+                    Some(Action::Remove(rule)) => {
+                        remove_version(objects, bucket, &key, entry, &rule, status).await?;
+                    }
+                    Some(Action::Transition { rule, class }) => {
+                        if let Some(which) = VersionRef::parse(crate::versions::id_of(entry)) {
+                            let target = objects.classes.target(Some(&class)).await;
+                            let what = (key.as_str(), Some(&which), entry.tag.as_str());
+                            apply_move(objects, bucket, what, &rule, target, status).await?;
+                        }
+                    }
+                    _ => {}
                 }
             }
             newer_mtime = entry.mtime_ms;
@@ -580,7 +589,8 @@ async fn expire_current(
         Some(Action::Expire(rule)) => rule,
         Some(Action::Transition { rule, class }) => {
             let target = objects.classes.target(Some(&class)).await;
-            return apply_move(objects, bucket, key, &entry.tag, &rule, target, status).await;
+            let what = (key, None, entry.tag.as_str());
+            return apply_move(objects, bucket, what, &rule, target, status).await;
         }
         Some(_) => return Ok(()),
         None => return demote_if_idle(objects, bucket, key, entry, now_ms, day_ms, status).await,
@@ -628,24 +638,35 @@ async fn demote_if_idle(
     }
     // One already cold is found so by the move, which then does nothing.
     let cold = objects.classes.tier(true).await;
-    apply_move(objects, bucket, key, &meta.tag, "idle", cold, status).await
+    let what = (key, None, meta.tag.as_str());
+    apply_move(objects, bucket, what, "idle", cold, status).await
 }
 
-/// Moves the current version of `key` to `target` if it still carries write `tag`; `why`
-/// names the rule (or "idle") for the log.
+/// Moves a version of a key to `target` if it still carries its write tag: `what` is (key,
+/// the noncurrent version or `None` for the current one, tag); `why` names the rule (or
+/// "idle") for the log.
 async fn apply_move(
     objects: &Objects,
     bucket: &BucketRecord,
-    key: &str,
-    tag: &str,
+    what: (&str, Option<&VersionRef>, &str),
     why: &str,
     target: GwResult<crate::storage_class::Target>,
     status: &mut LcStatus,
 ) -> GwResult<()> {
+    let (key, which, tag) = what;
     // A move that cannot be made (its class removed or not holdable, data that does not
     // read back) is this object's trouble: the pass goes on with the others.
     let class = target.as_ref().map_or("?", |t| t.name()).to_owned();
-    let moved = async { objects.transition(bucket, key, tag, target?).await };
+    let moved = async {
+        match which {
+            None => objects.transition(bucket, key, tag, target?).await,
+            Some(which) => {
+                objects
+                    .transition_version(bucket, key, which, tag, target?)
+                    .await
+            }
+        }
+    };
     match moved.await {
         Ok(Moved::Done) => {
             tracing::debug!(bucket = bucket.name, key, why, class, "moved");

@@ -41,6 +41,20 @@ pub struct Rule {
     /// When current versions move to other storage classes.
     #[serde(default)]
     pub transitions: Vec<Transition>,
+    /// When noncurrent versions move to other storage classes.
+    #[serde(default)]
+    pub noncurrent_transitions: Vec<NoncurrentTransition>,
+}
+
+/// A move of noncurrent versions to another storage class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentTransition {
+    /// Days after the version became noncurrent.
+    pub days: u32,
+    /// Leave this many newest noncurrent versions where they are whatever their age.
+    pub keep_newer: u32,
+    /// The storage class it moves to.
+    pub class: String,
 }
 
 /// A move of current versions to another storage class.
@@ -165,9 +179,9 @@ fn due_at(at: Expiration, mtime_ms: i64, day_ms: i64) -> i64 {
 }
 
 /// What `config` says to do now with the version `facts` describes, in a bucket that keeps
-/// versions or not. For a current version, any due expiry wins (the first rule in order
-/// names it), then the transition due latest among all rules; otherwise the first
-/// applicable rule in order decides.
+/// versions or not. For a version, any due expiry or removal wins (the first rule in order
+/// names it), then the transition due latest among all rules; for a delete marker the
+/// first applicable rule in order decides.
 pub fn action(
     config: &LifecycleConfig,
     facts: &VersionFacts<'_>,
@@ -192,7 +206,37 @@ pub fn action(
         if let Some(rule) = applicable().find(|r| expired(r)) {
             return Some(Action::Expire(rule.id.clone()));
         }
-        return transition(applicable(), facts, now_ms, day_ms);
+        let due = applicable().flat_map(|r| {
+            r.transitions.iter().map(|t| {
+                let at = due_at(t.at, facts.mtime_ms, day_ms);
+                (at, t.class.as_str(), r.id.as_str())
+            })
+        });
+        return transition(due, facts.class, now_ms);
+    }
+    if let Place::Noncurrent { since_ms, newer } = facts.place
+        && !facts.delete_marker
+    {
+        let removed = |r: &&Rule| {
+            r.noncurrent
+                .is_some_and(|n| newer >= n.keep_newer && due(since_ms, n.days, day_ms) <= now_ms)
+        };
+        if let Some(rule) = applicable().find(removed) {
+            return Some(Action::Remove(rule.id.clone()));
+        }
+        let moves = applicable().flat_map(|r| {
+            r.noncurrent_transitions
+                .iter()
+                .filter(move |t| newer >= t.keep_newer)
+                .map(move |t| {
+                    (
+                        due(since_ms, t.days, day_ms),
+                        t.class.as_str(),
+                        r.id.as_str(),
+                    )
+                })
+        });
+        return transition(moves, facts.class, now_ms);
     }
     for rule in applicable() {
         match facts.place {
@@ -218,35 +262,25 @@ pub fn action(
     None
 }
 
-/// The move a current version is due: to the class of the transition due latest among
-/// `rules`, if the version is not there yet and is where the waterfall starts (STANDARD)
-/// or where an earlier transition of these rules put it. A version written into a class
-/// of its own is left there, and one further along never moves back.
+/// The move a version in class `class` is due, given its transitions as (when due, to
+/// which class, by which rule): to the class of the one due latest, if the version is not
+/// there yet and is where the waterfall starts (STANDARD) or where an earlier one of these
+/// transitions put it. A version written into a class of its own is left there, and one
+/// further along never moves back.
 fn transition<'r>(
-    rules: impl Iterator<Item = &'r Rule>,
-    facts: &VersionFacts<'_>,
+    transitions: impl Iterator<Item = (i64, &'r str, &'r str)>,
+    class: &str,
     now_ms: i64,
-    day_ms: i64,
 ) -> Option<Action> {
-    let mut due: Vec<(i64, &str, &str)> = rules
-        .flat_map(|r| r.transitions.iter().map(move |t| (r, t)))
-        .map(|(r, t)| {
-            (
-                due_at(t.at, facts.mtime_ms, day_ms),
-                t.class.as_str(),
-                r.id.as_str(),
-            )
-        })
-        .filter(|(at, _, _)| *at <= now_ms)
-        .collect();
-    // Latest last; of equal ones, the first rule's.
+    let mut due: Vec<(i64, &str, &str)> = transitions.filter(|(at, _, _)| *at <= now_ms).collect();
+    // Latest first; of equal ones, the first rule's.
     due.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
-    let (at, class, rule) = *due.first()?;
-    let from_here = facts.class == crate::storage_class::STANDARD
-        || due.iter().any(|(a, c, _)| *a < at && *c == facts.class);
-    (class != facts.class && from_here).then(|| Action::Transition {
+    let (at, to, rule) = *due.first()?;
+    let from_here = class == crate::storage_class::STANDARD
+        || due.iter().any(|(a, c, _)| *a < at && *c == class);
+    (to != class && from_here).then(|| Action::Transition {
         rule: rule.to_owned(),
-        class: class.to_owned(),
+        class: to.to_owned(),
     })
 }
 
@@ -328,6 +362,7 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
             && rule.noncurrent.is_none()
             && rule.abort_upload_days.is_none()
             && rule.transitions.is_empty()
+            && rule.noncurrent_transitions.is_empty()
         {
             return Err(Invalid(
                 "At least one action needs to be specified in a rule".into(),
@@ -347,6 +382,7 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
             return Err(Invalid("'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer".into()));
         }
         check_transitions(rule)?;
+        check_noncurrent_transitions(rule)?;
         if rule.abort_upload_days == Some(0) {
             return Err(Invalid("'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer".into()));
         }
@@ -366,6 +402,32 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), BadConfig> {
         {
             return Err(Invalid(
                 "ObjectSizeGreaterThan must be less than ObjectSizeLessThan".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A rule's noncurrent transitions: each to a class other than STANDARD, at most one per
+/// class, before the rule's NoncurrentVersionExpiration.
+fn check_noncurrent_transitions(rule: &Rule) -> Result<(), BadConfig> {
+    use BadConfig::Invalid;
+    let mut classes = std::collections::BTreeSet::new();
+    for t in &rule.noncurrent_transitions {
+        if t.class == crate::storage_class::STANDARD {
+            return Err(Invalid(
+                "a NoncurrentVersionTransition's StorageClass cannot be STANDARD".into(),
+            ));
+        }
+        if !classes.insert(t.class.as_str()) {
+            return Err(Invalid(format!(
+                "'StorageClass' {} is named by more than one NoncurrentVersionTransition of a rule",
+                t.class
+            )));
+        }
+        if rule.noncurrent.is_some_and(|n| n.days <= t.days) {
+            return Err(Invalid(
+                "'NoncurrentDays' in the NoncurrentVersionExpiration action must be greater than 'NoncurrentDays' in the NoncurrentVersionTransition action".into(),
             ));
         }
     }

@@ -363,3 +363,56 @@ fn uploads_are_aborted_after_their_days() {
     );
     assert_eq!(abort_upload(&config, "x", 0, 9 * DAY, DAY), None);
 }
+
+#[test]
+fn noncurrent_versions_move_after_their_days_unless_kept_newer() {
+    let config = LifecycleConfig {
+        rules: vec![Rule {
+            noncurrent_transitions: vec![NoncurrentTransition {
+                days: 1,
+                keep_newer: 1,
+                class: "STANDARD_IA".into(),
+            }],
+            noncurrent: Some(NoncurrentExpiration {
+                days: 3,
+                keep_newer: 0,
+            }),
+            ..rule("r")
+        }],
+    };
+    validate(&config).unwrap();
+    let old = |newer: u32| Place::Noncurrent { since_ms: 0, newer };
+    let at = |newer: u32, class: &'static str, now: i64| {
+        let facts = VersionFacts {
+            class,
+            ..version("k", 1, 0, false, old(newer))
+        };
+        action(&config, &facts, true, now, DAY)
+    };
+    let moves = Some(Action::Transition {
+        rule: "r".into(),
+        class: "STANDARD_IA".into(),
+    });
+    assert_eq!(at(1, "STANDARD", DAY - 1), None, "not yet");
+    assert_eq!(at(1, "STANDARD", DAY), moves);
+    assert_eq!(
+        at(0, "STANDARD", DAY),
+        None,
+        "the newest noncurrent one stays"
+    );
+    assert_eq!(at(1, "STANDARD_IA", 2 * DAY), None, "already there");
+    assert_eq!(
+        at(1, "STANDARD_IA", 3 * DAY),
+        Some(Action::Remove("r".into()))
+    );
+    // A current version is not a noncurrent transition's.
+    let current = version("k", 1, 0, false, Place::Current { alone: true });
+    assert_eq!(action(&config, &current, true, 2 * DAY, DAY), None);
+    // The expiration must come after the transition.
+    let mut bad = config.clone();
+    bad.rules[0].noncurrent = Some(NoncurrentExpiration {
+        days: 1,
+        keep_newer: 0,
+    });
+    assert!(validate(&bad).is_err());
+}

@@ -1,11 +1,13 @@
-//! Moving a current version's bytes to another storage class's pool, in place (lifecycle
-//! transitions). A move is a PUT of the same bytes under a new write tag: a pending entry
+//! Moving a version's bytes to another storage class's pool, in place (lifecycle
+//! transitions, tiering). A move of the current version is a PUT of the same bytes under a new write tag: a pending entry
 //! (so the janitor collects the tails of a move that died), the bytes streamed from the old
 //! manifest into the new pool, then a compare-and-swap on the head's whole metadata that
 //! installs the same version (id, ETag, dates, metadata) with the new manifest and tag and
 //! no head bytes. The old data is queued for GC before the swap, kept while the head or a
 //! version record still carries the old tag, so whichever way a move ends the object is
-//! whole and in one class, and after GC only that class holds its bytes.
+//! whole and in one class, and after GC only that class holds its bytes. A noncurrent
+//! version moves the same way, its record rewritten guarded on its stored bytes instead of
+//! the head swapped, then the head's `list_gen` moved as any record change does.
 
 use std::ops::Range;
 
@@ -15,9 +17,12 @@ use s3s::checksum::ChecksumHasher;
 use super::write::Start;
 use super::{Objects, PutTxn};
 use crate::error::{GwError, GwResult};
+use crate::index;
+use crate::layout::version_key;
 use crate::layout::{META_XATTR, TAG_XATTR, head_oid};
 use crate::records::{BucketRecord, Manifest, ObjectMeta, Segment, encode, now_ms};
 use crate::storage_class::Target;
+use crate::versions::{self, VersionRef};
 
 /// How a move ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +120,100 @@ impl Objects {
         }
         self.settle_index(bucket, key, Some(&meta.tag)).await?;
         Ok(Moved::Done)
+    }
+}
+
+impl Objects {
+    /// Moves noncurrent version `which` of `key` to `target` if it is still noncurrent and
+    /// carries write tag `tag`. A version under retention or legal hold is never moved.
+    pub async fn transition_version(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+        tag: &str,
+        target: Target,
+    ) -> GwResult<Moved> {
+        let oid = head_oid(&bucket.id, key);
+        let Some(head) = self.settled_head(bucket, key, false).await? else {
+            return Ok(Moved::Skipped);
+        };
+        if head.meta.vacant || which.names(&head.meta) {
+            return Ok(Moved::Skipped); // current again: the next pass decides
+        }
+        let Some(found) = self.find_raw_record(bucket, key, which).await? else {
+            return Ok(Moved::Skipped);
+        };
+        let old = &found.meta;
+        let in_place = old.storage_class == target.class && old.manifest.pool == target.pool;
+        if old.tag != tag
+            || old.delete_marker
+            || in_place
+            || old.may_delete(now_ms(), false).is_err()
+        {
+            return Ok(Moved::Skipped);
+        }
+        let slot = self.upload_slot().await;
+        let txn = self.begin_put(bucket, key, Some(slot), target).await?;
+        // A noncurrent version's bytes are all in tails (its head stripe preserved).
+        let source = versions::preserved(old, &bucket.id);
+        let manifest = match copy_runs(self, &txn, bucket, key, &source).await {
+            Ok(m) => m,
+            Err(e) => {
+                txn.abort().await?;
+                return Err(e);
+            }
+        };
+        let mut record = old.clone();
+        record.tag = txn.tag.clone();
+        record.manifest = manifest;
+        record.storage_class = txn.target.class.clone();
+        self.collect_version(bucket, key, old).await?;
+        let at = version_key(key, found.seq);
+        let op = rados::WriteOp::new()
+            .cmp_omap(&at, Some(&found.raw))
+            .omap_set(vec![(at.clone(), encode(&record))]);
+        let shard = index::shard_oid(bucket, key);
+        match self
+            .cluster
+            .index
+            .write(&shard, op)
+            .await
+            .map_err(GwError::from)
+        {
+            Err(e) if e.is_guard_failed() || e.is_not_found() => {
+                let ours = self.record_carries(bucket, key, which, &record.tag).await?;
+                if !ours {
+                    txn.abort().await?;
+                    return Ok(Moved::Skipped);
+                }
+            }
+            other => other.map(drop)?,
+        }
+        // A promotion that read the record before it changed must fail and read it again.
+        if !self.bump_list_gen(&oid, &head).await? {
+            // The head changed first. If a promotion installed the old record as the head,
+            // settling puts the record back as the head has it, and ours is undone.
+            self.settle_index(bucket, key, None).await?;
+            if !self.record_carries(bucket, key, which, &record.tag).await? {
+                txn.abort().await?;
+                return Ok(Moved::Skipped);
+            }
+        }
+        self.settle_index(bucket, key, Some(&txn.tag)).await?;
+        Ok(Moved::Done)
+    }
+
+    /// Whether the record of version `which` of `key` carries write tag `tag`.
+    async fn record_carries(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        which: &VersionRef,
+        tag: &str,
+    ) -> GwResult<bool> {
+        let found = self.find_raw_record(bucket, key, which).await?;
+        Ok(found.is_some_and(|r| r.meta.tag == tag))
     }
 }
 

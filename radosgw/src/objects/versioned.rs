@@ -64,10 +64,10 @@ const RECORDS_PAGE: u32 = 100;
 
 /// A version record as stored: its position, its bytes (what a guarded write compares) and
 /// its metadata.
-struct RawRecord {
-    seq: u64,
-    raw: Vec<u8>,
-    meta: ObjectMeta,
+pub(super) struct RawRecord {
+    pub(super) seq: u64,
+    pub(super) raw: Vec<u8>,
+    pub(super) meta: ObjectMeta,
 }
 
 impl Objects {
@@ -168,7 +168,7 @@ impl Objects {
     /// guarded on this head replaces a version whose record exists. (Reading the head again
     /// after settling would not do: a write landing in between would be replaced before
     /// anyone recorded it.)
-    async fn settled_head(
+    pub(super) async fn settled_head(
         &self,
         bucket: &BucketRecord,
         key: &str,
@@ -231,7 +231,7 @@ impl Objects {
     }
 
     /// [`Objects::find_record`] with the record's stored bytes, for a write guarded on them.
-    async fn find_raw_record(
+    pub(super) async fn find_raw_record(
         &self,
         bucket: &BucketRecord,
         key: &str,
@@ -490,7 +490,7 @@ impl Objects {
 
     /// Moves the `list_gen` of head `h` (a noncurrent version's record changed), guarded on
     /// `h`; false if the head changed first.
-    async fn bump_list_gen(&self, oid: &str, h: &HeadState) -> GwResult<bool> {
+    pub(super) async fn bump_list_gen(&self, oid: &str, h: &HeadState) -> GwResult<bool> {
         let mut bumped = h.meta.clone();
         bumped.list_gen = bumped.list_gen.wrapping_add(1);
         let op = h.guard().set_xattr(META_XATTR, &encode(&bumped));

@@ -1,7 +1,5 @@
 //! Get/Put/DeleteBucketLifecycleConfiguration: S3's rule documents to and from
-//! [`crate::lifecycle`]'s model. Transitions of current versions are built;
-//! NoncurrentVersionTransitions are not: a rule with one is refused (NotImplemented),
-//! never stored and ignored.
+//! [`crate::lifecycle`]'s model.
 
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
@@ -10,7 +8,8 @@ use super::convert::{self, timestamp};
 use super::{ShoalS3, Want};
 use crate::lc_worker;
 use crate::lifecycle::{
-    self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration, Rule, Transition,
+    self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration,
+    NoncurrentTransition, Rule, Transition,
 };
 use crate::records::{BucketRecord, ObjectMeta};
 
@@ -36,8 +35,9 @@ pub(super) async fn put_bucket_lifecycle_configuration(
     })?;
     let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
     for rule in &config.rules {
-        for t in &rule.transitions {
-            s3.objects.classes.check(&t.class).await?;
+        let classes = rule.transitions.iter().map(|t| &t.class);
+        for class in classes.chain(rule.noncurrent_transitions.iter().map(|t| &t.class)) {
+            s3.objects.classes.check(class).await?;
         }
     }
     lc_worker::prepare(&s3.objects, &bucket).await?;
@@ -112,16 +112,12 @@ fn parse_rule(rule: LifecycleRule) -> S3Result<Rule> {
         ExpirationStatus::DISABLED => false,
         _ => return Err(malformed("Status must be Enabled or Disabled")),
     };
-    if rule
+    let noncurrent_transitions = rule
         .noncurrent_version_transitions
-        .as_ref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(s3_error!(
-            NotImplemented,
-            "NoncurrentVersionTransition is not supported yet (Transition is)"
-        ));
-    }
+        .unwrap_or_default()
+        .into_iter()
+        .map(parse_noncurrent_transition)
+        .collect::<S3Result<_>>()?;
     let transitions = rule
         .transitions
         .unwrap_or_default()
@@ -161,19 +157,9 @@ fn parse_rule(rule: LifecycleRule) -> S3Result<Rule> {
                     "NoncurrentVersionExpiration needs NoncurrentDays",
                 ));
             };
-            let keep_newer = match n.newer_noncurrent_versions {
-                None => 0,
-                Some(k) if (1..=100).contains(&k) => k as u32,
-                Some(_) => {
-                    return Err(s3_error!(
-                        InvalidArgument,
-                        "NewerNoncurrentVersions must be between 1 and 100"
-                    ));
-                }
-            };
             Some(NoncurrentExpiration {
                 days: days(d, "NoncurrentDays")?,
-                keep_newer,
+                keep_newer: newer_versions(n.newer_noncurrent_versions)?,
             })
         }
     };
@@ -198,7 +184,40 @@ fn parse_rule(rule: LifecycleRule) -> S3Result<Rule> {
         noncurrent,
         abort_upload_days,
         transitions,
+        noncurrent_transitions,
     })
+}
+
+/// One NoncurrentVersionTransition: NoncurrentDays and a StorageClass, and perhaps
+/// NewerNoncurrentVersions.
+fn parse_noncurrent_transition(t: NoncurrentVersionTransition) -> S3Result<NoncurrentTransition> {
+    let Some(d) = t.noncurrent_days else {
+        return Err(malformed(
+            "NoncurrentVersionTransition needs NoncurrentDays",
+        ));
+    };
+    let Some(class) = t.storage_class else {
+        return Err(malformed(
+            "NoncurrentVersionTransition needs a StorageClass",
+        ));
+    };
+    Ok(NoncurrentTransition {
+        days: days(d, "NoncurrentDays")?,
+        keep_newer: newer_versions(t.newer_noncurrent_versions)?,
+        class: class.as_str().to_owned(),
+    })
+}
+
+/// NewerNoncurrentVersions: 1 to 100 (0 when absent: none kept).
+fn newer_versions(n: Option<i32>) -> S3Result<u32> {
+    match n {
+        None => Ok(0),
+        Some(k) if (1..=100).contains(&k) => Ok(k as u32),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "NewerNoncurrentVersions must be between 1 and 100"
+        )),
+    }
 }
 
 /// One Transition: exactly one of Days and Date, and a StorageClass.
@@ -354,6 +373,15 @@ fn show_rule(rule: &Rule) -> LifecycleRule {
                 })
                 .collect()
         }),
-        noncurrent_version_transitions: None,
+        noncurrent_version_transitions: (!rule.noncurrent_transitions.is_empty()).then(|| {
+            rule.noncurrent_transitions
+                .iter()
+                .map(|t| NoncurrentVersionTransition {
+                    noncurrent_days: Some(t.days as i32),
+                    newer_noncurrent_versions: (t.keep_newer > 0).then_some(t.keep_newer as i32),
+                    storage_class: Some(TransitionStorageClass::from(t.class.clone())),
+                })
+                .collect()
+        }),
     }
 }
