@@ -636,10 +636,13 @@ async fn demote_if_idle(
     {
         return Ok(());
     }
-    // One already cold is found so by the move, which then does nothing.
+    // One already cold is found so by the move, which then does nothing; one read since it
+    // was listed is left hot.
     let cold = objects.classes.tier(true).await;
     let what = (key, None, meta.tag.as_str());
-    apply_move(objects, bucket, what, "idle", cold, status).await
+    let still_idle =
+        |m: &ObjectMeta| crate::tiering::idle(tiering, m.mtime_ms, m.read_ms, now_ms, day_ms);
+    apply_move_if(objects, bucket, what, "idle", cold, &still_idle, status).await
 }
 
 /// Moves a version of a key to `target` if it still carries its write tag: `what` is (key,
@@ -653,13 +656,26 @@ async fn apply_move(
     target: GwResult<crate::storage_class::Target>,
     status: &mut LcStatus,
 ) -> GwResult<()> {
+    apply_move_if(objects, bucket, what, why, target, &|_| true, status).await
+}
+
+/// [`apply_move`] of a current version that `still` holds of as read at the move.
+async fn apply_move_if(
+    objects: &Objects,
+    bucket: &BucketRecord,
+    what: (&str, Option<&VersionRef>, &str),
+    why: &str,
+    target: GwResult<crate::storage_class::Target>,
+    still: &(dyn Fn(&ObjectMeta) -> bool + Sync),
+    status: &mut LcStatus,
+) -> GwResult<()> {
     let (key, which, tag) = what;
     // A move that cannot be made (its class removed or not holdable, data that does not
     // read back) is this object's trouble: the pass goes on with the others.
     let class = target.as_ref().map_or("?", |t| t.name()).to_owned();
     let moved = async {
         match which {
-            None => objects.transition(bucket, key, tag, target?).await,
+            None => objects.transition(bucket, key, tag, target?, still).await,
             Some(which) => {
                 objects
                     .transition_version(bucket, key, which, tag, target?)

@@ -16,7 +16,7 @@ use crate::storage_class::INTELLIGENT_TIERING;
 use crate::tiering;
 
 /// Reads waiting to be recorded; past this, reads go unrecorded.
-const QUEUE: usize = 1024;
+const QUEUE: usize = 256;
 
 /// A GET of the current version of an INTELLIGENT_TIERING object.
 #[derive(Debug)]
@@ -65,8 +65,14 @@ impl ReadQueue {
         if !cold && !tiering::worth_recording(meta.read_ms, now_ms(), self.day_ms) {
             return;
         }
+        // What recording and moving need of the bucket, not its rules.
+        let bucket = BucketRecord {
+            lifecycle: None,
+            object_lock: None,
+            ..bucket.clone()
+        };
         let read = Read {
-            bucket: bucket.clone(),
+            bucket,
             key: key.to_owned(),
             tag: meta.tag.clone(),
             read_ms: meta.read_ms,
@@ -120,7 +126,7 @@ async fn handle(objects: &Objects, read: &Read, day_ms: i64) -> GwResult<()> {
     if read.cold {
         let hot = objects.classes.tier(false).await?;
         let moved = objects
-            .transition(&read.bucket, &read.key, &read.tag, hot)
+            .transition(&read.bucket, &read.key, &read.tag, hot, |_| true)
             .await?;
         tracing::debug!(
             bucket = read.bucket.name,

@@ -601,6 +601,23 @@ impl PutTxn<'_> {
         Ok(meta)
     }
 
+    /// Gives up after a write of `meta` (this write's version) may have landed: its tails
+    /// go after the GC delay unless the head or a version record carries its tag by then,
+    /// and the pending entry goes. ([`abort`](Self::abort) is for writes that never
+    /// reached the head or an index record.)
+    pub(super) async fn give_up_written(self, meta: &ObjectMeta) -> GwResult<()> {
+        self.objects
+            .collect_unless_kept(self.bucket, self.key, &self.tag, &meta.manifest)
+            .await?;
+        index::abandon(
+            &self.objects.cluster.index,
+            self.bucket,
+            self.key,
+            &self.tag,
+        )
+        .await
+    }
+
     /// The tail prefix this write uses.
     pub fn tail_prefix(&self) -> &str {
         &self.pending.tail_prefix

@@ -59,21 +59,23 @@ fn runs(manifest: &Manifest) -> Vec<(Range<u64>, Option<u32>)> {
 
 impl Objects {
     /// Moves the current version of `key` to `target` if it still carries write tag `tag`
-    /// (a lifecycle rule decided on that version; one written since is left alone). A
-    /// version under retention or legal hold is never moved.
+    /// (a lifecycle rule decided on that version; one written since is left alone) and
+    /// `still` holds of it as read now (a tiering demotion: not read meanwhile). A version
+    /// under retention or legal hold is never moved.
     pub async fn transition(
         &self,
         bucket: &BucketRecord,
         key: &str,
         tag: &str,
         target: Target,
+        still: impl Fn(&ObjectMeta) -> bool,
     ) -> GwResult<Moved> {
         let Some(state) = self.head_state(bucket, key, true).await? else {
             return Ok(Moved::Skipped);
         };
         let old = &state.meta;
         let in_place = old.storage_class == target.class && old.manifest.pool == target.pool;
-        if old.tag != tag || old.delete_marker || old.vacant || in_place {
+        if old.tag != tag || old.delete_marker || old.vacant || in_place || !still(old) {
             return Ok(Moved::Skipped);
         }
         if old.may_delete(now_ms(), false).is_err() {
@@ -111,8 +113,10 @@ impl Objects {
                     .await?
                     .is_some_and(|m| m.tag == meta.tag);
                 if !landed {
-                    // Written, deleted or changed since: that write decides; ours goes.
-                    txn.abort().await?;
+                    // Written, deleted or changed since: that write decides; ours goes (kept
+                    // should a version record name it: a swap that landed, then was kept as
+                    // a version by a write after it, before this look).
+                    txn.give_up_written(&meta).await?;
                     return Ok(Moved::Skipped);
                 }
             }
@@ -184,21 +188,30 @@ impl Objects {
             Err(e) if e.is_guard_failed() || e.is_not_found() => {
                 let ours = self.record_carries(bucket, key, which, &record.tag).await?;
                 if !ours {
-                    txn.abort().await?;
+                    txn.give_up_written(&record).await?;
                     return Ok(Moved::Skipped);
                 }
             }
             other => other.map(drop)?,
         }
-        // A promotion that read the record before it changed must fail and read it again.
-        if !self.bump_list_gen(&oid, &head).await? {
+        // A promotion that read the record before it changed must fail and read it again:
+        // the head's list_gen moves, on whatever head there is by then.
+        let mut head = head;
+        while !self.bump_list_gen(&oid, &head).await? {
             // The head changed first. If a promotion installed the old record as the head,
             // settling puts the record back as the head has it, and ours is undone.
-            self.settle_index(bucket, key, None).await?;
-            if !self.record_carries(bucket, key, which, &record.tag).await? {
-                txn.abort().await?;
+            let Some(now) = self.settled_head(bucket, key, false).await? else {
+                break; // no head: no promotion can follow
+            };
+            let promoted = which.names(&now.meta);
+            if promoted && now.meta.tag == record.tag {
+                break; // promoted with our record: ours
+            }
+            if promoted || !self.record_carries(bucket, key, which, &record.tag).await? {
+                txn.give_up_written(&record).await?;
                 return Ok(Moved::Skipped);
             }
+            head = now;
         }
         self.settle_index(bucket, key, Some(&txn.tag)).await?;
         Ok(Moved::Done)

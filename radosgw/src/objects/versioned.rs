@@ -519,6 +519,8 @@ impl Objects {
     ) -> GwResult<ObjectMeta> {
         let oid = head_oid(&bucket.id, key);
         let versioned = bucket.versioning.keeps_versions();
+        // A record change of an earlier round landed (its list_gen bump did not).
+        let mut wrote = false;
         loop {
             let head = if versioned {
                 self.settled_head(bucket, key, false).await?
@@ -565,6 +567,15 @@ impl Objects {
             let mut record = found.meta.clone();
             change(&mut record)?;
             if record == found.meta {
+                // Nothing to write, unless our own write of an earlier round is what it
+                // finds: then the head's list_gen must still move, on the head as it is now,
+                // or a promotion that read the record before that write could undo it.
+                if wrote
+                    && let Some(h) = &head
+                    && !self.bump_list_gen(&oid, h).await?
+                {
+                    continue;
+                }
                 return Ok(versions::preserved(&record, &bucket.id));
             }
             let at = version_key(key, found.seq);
@@ -582,6 +593,7 @@ impl Objects {
                 Err(e) if e.is_guard_failed() => continue,
                 other => other?,
             };
+            wrote = true;
             // Look again if the head changed: the version may have been promoted with its
             // old record.
             if let Some(h) = &head
