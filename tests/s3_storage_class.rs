@@ -12,11 +12,11 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, CompletedMultipartUpload, CompletedPart, ExpirationStatus,
-    LifecycleRule, LifecycleRuleFilter, StorageClass, Transition, TransitionStorageClass,
+    BucketLifecycleConfiguration, CompletedMultipartUpload, ExpirationStatus, LifecycleRule,
+    LifecycleRuleFilter, StorageClass, Transition, TransitionStorageClass,
 };
 use common::gateway::Cluster;
-use common::s3::{Must, assert_same, eventually, expect_err, random_bytes};
+use common::s3::{Must, assert_same, eventually, expect_err, random_bytes, upload_parts};
 
 const IA_POOL: &str = "default.rgw.buckets.data.ia";
 const MIB: usize = 1 << 20;
@@ -145,26 +145,7 @@ async fn objects_of_standard_ia_live_in_the_erasure_coded_pool() {
         .must("create upload");
     let id = up.upload_id().unwrap();
     let parts = [random_bytes(5 * MIB, 2), random_bytes(MIB + 3, 3)];
-    let mut done = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket("iab")
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .must("part");
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let done = upload_parts(&s3, "iab", "mp", id, &parts).await;
     let listed = s3
         .list_parts()
         .bucket("iab")
@@ -368,26 +349,7 @@ async fn a_transition_moves_the_bytes_to_the_erasure_coded_pool() {
         .await
         .must("create upload");
     let id = up.upload_id().unwrap();
-    let mut done = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket("move")
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .must("part");
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
+    let done = upload_parts(&s3, "move", "mp", id, &parts).await;
     s3.complete_multipart_upload()
         .bucket("move")
         .key("mp")

@@ -54,7 +54,8 @@ impl Default for LcSettings {
 }
 
 impl LcSettings {
-    fn day_ms(&self) -> i64 {
+    /// A rule's day in milliseconds (at least 1).
+    pub fn day_ms(&self) -> i64 {
         i64::try_from(self.day.as_millis())
             .unwrap_or(i64::MAX)
             .max(1)

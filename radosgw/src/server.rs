@@ -232,7 +232,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> GwResult<()> {
     let cluster = Cluster::open(client, &config.pools).await?;
-    let (reads, read_queue) = crate::tier_worker::ReadQueue::new(config.lifecycle.day);
+    let (reads, read_queue) = crate::tier_worker::ReadQueue::new(config.lifecycle.day_ms());
     let svc = service(&cluster, &config, reads)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -256,7 +256,7 @@ pub async fn run(
     let tier_task = tokio::spawn(crate::tier_worker::run(
         objects.clone(),
         read_queue,
-        config.lifecycle.day,
+        config.lifecycle.day_ms(),
     ));
     let lc_task = tokio::spawn(lc_worker::run(buckets, objects, config.lifecycle, holder));
 

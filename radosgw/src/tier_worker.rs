@@ -4,8 +4,6 @@
 //! object moves it back to the data pool. The lifecycle pass moves idle ones out
 //! ([`crate::lc_worker`]).
 
-use std::time::Duration;
-
 use s3s::S3ErrorCode;
 use tokio::sync::mpsc;
 
@@ -34,30 +32,21 @@ pub struct Read {
 /// Where GETs note their reads.
 #[derive(Clone, Debug)]
 pub struct ReadQueue {
-    tx: Option<mpsc::Sender<Read>>,
+    tx: mpsc::Sender<Read>,
     day_ms: i64,
 }
 
 impl ReadQueue {
-    /// A queue for a gateway whose lifecycle day is `day`, and its receiving end for [`run`].
-    pub fn new(day: Duration) -> (ReadQueue, mpsc::Receiver<Read>) {
+    /// A queue for a gateway whose lifecycle day is `day_ms`, and its receiving end for
+    /// [`run`].
+    pub fn new(day_ms: i64) -> (ReadQueue, mpsc::Receiver<Read>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let day_ms = i64::try_from(day.as_millis()).unwrap_or(i64::MAX).max(1);
-        (
-            ReadQueue {
-                tx: Some(tx),
-                day_ms,
-            },
-            rx,
-        )
+        (ReadQueue { tx, day_ms }, rx)
     }
 
     /// Notes a GET of the current version `meta` of `key`: queued if it is an
     /// INTELLIGENT_TIERING object that is cold or whose read is worth recording.
     pub fn note(&self, bucket: &BucketRecord, key: &str, meta: &ObjectMeta) {
-        let Some(tx) = &self.tx else {
-            return;
-        };
         if meta.storage_class.as_deref() != Some(INTELLIGENT_TIERING) {
             return;
         }
@@ -78,15 +67,14 @@ impl ReadQueue {
             read_ms: meta.read_ms,
             cold,
         };
-        if tx.try_send(read).is_err() {
+        if self.tx.try_send(read).is_err() {
             tracing::debug!(key, "tiering queue full; a read goes unrecorded");
         }
     }
 }
 
 /// Records and promotes the reads queued until the queue's senders are gone.
-pub async fn run(objects: Objects, mut reads: mpsc::Receiver<Read>, day: Duration) {
-    let day_ms = i64::try_from(day.as_millis()).unwrap_or(i64::MAX).max(1);
+pub async fn run(objects: Objects, mut reads: mpsc::Receiver<Read>, day_ms: i64) {
     while let Some(read) = reads.recv().await {
         if let Err(e) = handle(&objects, &read, day_ms).await {
             tracing::warn!(bucket = read.bucket.name, key = read.key, error = %e, "tiering a read failed");

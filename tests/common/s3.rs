@@ -198,6 +198,38 @@ pub async fn body(stream: ByteStream) -> Vec<u8> {
         .to_vec()
 }
 
+/// Uploads `parts` as parts 1, 2, ... of upload `id` of `bucket/key`; returns them as
+/// CompleteMultipartUpload lists them.
+pub async fn upload_parts(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: &[Vec<u8>],
+) -> Vec<aws_sdk_s3::types::CompletedPart> {
+    let mut done = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .must("UploadPart");
+        done.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    done
+}
+
 /// Puts `keys` (each object's body is its key), `parallel` requests in flight.
 pub async fn put_many(s3: &Client, bucket: &str, keys: &[String], parallel: usize) {
     let mut tasks = tokio::task::JoinSet::new();

@@ -17,8 +17,6 @@ use s3s::checksum::ChecksumHasher;
 use super::write::Start;
 use super::{Objects, PutTxn};
 use crate::error::{GwError, GwResult};
-use crate::index;
-use crate::layout::version_key;
 use crate::layout::{META_XATTR, TAG_XATTR, head_oid};
 use crate::records::{BucketRecord, Manifest, ObjectMeta, Segment, encode, now_ms};
 use crate::storage_class::Target;
@@ -173,18 +171,7 @@ impl Objects {
         record.manifest = manifest;
         record.storage_class = txn.target.class.clone();
         self.collect_version(bucket, key, old).await?;
-        let at = version_key(key, found.seq);
-        let op = rados::WriteOp::new()
-            .cmp_omap(&at, Some(&found.raw))
-            .omap_set(vec![(at.clone(), encode(&record))]);
-        let shard = index::shard_oid(bucket, key);
-        match self
-            .cluster
-            .index
-            .write(&shard, op)
-            .await
-            .map_err(GwError::from)
-        {
+        match self.replace_record(bucket, key, &found, &record).await {
             Err(e) if e.is_guard_failed() || e.is_not_found() => {
                 let ours = self.record_carries(bucket, key, which, &record.tag).await?;
                 if !ours {

@@ -488,6 +488,24 @@ impl Objects {
         Ok(deleted)
     }
 
+    /// Replaces the record `found` of `key` with `record`, guarded on the record's stored
+    /// bytes (a change made meanwhile fails it).
+    pub(super) async fn replace_record(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        found: &RawRecord,
+        record: &ObjectMeta,
+    ) -> GwResult<()> {
+        let at = version_key(key, found.seq);
+        let op = WriteOp::new()
+            .cmp_omap(&at, Some(&found.raw))
+            .omap_set(vec![(at.clone(), encode(record))]);
+        let shard = index::shard_oid(bucket, key);
+        self.cluster.index.write(&shard, op).await?;
+        Ok(())
+    }
+
     /// Moves the `list_gen` of head `h` (a noncurrent version's record changed), guarded on
     /// `h`; false if the head changed first.
     pub(super) async fn bump_list_gen(&self, oid: &str, h: &HeadState) -> GwResult<bool> {
@@ -578,18 +596,7 @@ impl Objects {
                 }
                 return Ok(versions::preserved(&record, &bucket.id));
             }
-            let at = version_key(key, found.seq);
-            let op = WriteOp::new()
-                .cmp_omap(&at, Some(&found.raw))
-                .omap_set(vec![(at.clone(), encode(&record))]);
-            let shard = index::shard_oid(bucket, key);
-            match self
-                .cluster
-                .index
-                .write(&shard, op)
-                .await
-                .map_err(GwError::from)
-            {
+            match self.replace_record(bucket, key, &found, &record).await {
                 Err(e) if e.is_guard_failed() => continue,
                 other => other?,
             };
