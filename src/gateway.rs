@@ -121,6 +121,7 @@ fn settings(args: &GatewayArgs, file: &GatewaySettings) -> anyhow::Result<Gatewa
             day: secs(args.lc_day_secs, file.lc_day_secs, lifecycle.day)
                 .max(Duration::from_secs(1)),
             every: secs(args.lc_every, file.lc_every, lifecycle.every).max(Duration::from_secs(1)),
+            page: lifecycle.page,
         },
         pools: PoolSettings {
             size,

@@ -54,11 +54,13 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                     }
                     let config = record.lifecycle.clone().unwrap_or_default();
                     let status = lc_worker::status(&objects, &record).await?;
+                    let resume = lc_worker::resume_point(&objects, &record).await?;
                     rows.push(json!({
                         "bucket": record.name,
                         "rules": config.rules.len(),
                         "enabled": config.rules.iter().filter(|r| r.enabled).count(),
                         "last_pass": status,
+                        "in_progress_after": resume,
                     }));
                 }
                 match format {
@@ -66,7 +68,7 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                     Format::Plain => {
                         for r in &rows {
                             let last = &r["last_pass"];
-                            let line = if last.is_null() {
+                            let mut line = if last.is_null() {
                                 "no pass yet".to_owned()
                             } else {
                                 format!(
@@ -80,6 +82,10 @@ pub fn lc(conn: &Connection, cmd: &LcCommand, format: Format) -> anyhow::Result<
                                     last["locked"]
                                 )
                             };
+                            // A pass under way (or whose gateway died) shows where it stands.
+                            if let Some(at) = r["in_progress_after"].as_str() {
+                                line.push_str(&format!("; a pass stands at key {at:?}"));
+                            }
                             println!(
                                 "{}\t{} rules ({} enabled)\t{line}",
                                 r["bucket"].as_str().unwrap_or_default(),

@@ -7,7 +7,10 @@
 //! through [`Objects::delete_version`], which refuses what object lock protects.
 //!
 //! A bucket's rules are in its record; its lease and the last pass's counts are xattrs of
-//! `lc.<bucket-id>` in the metadata pool.
+//! `lc.<bucket-id>` in the metadata pool. The lease also carries where the pass stands (its
+//! renewal before each page records it): a holder that dies mid-pass leaves its successor
+//! a point to resume from, so a bucket larger than any one holder's lifetime still gets
+//! walked to its end.
 
 use std::time::Duration;
 
@@ -42,6 +45,9 @@ pub struct LcSettings {
     pub day: Duration,
     /// Time between passes.
     pub every: Duration,
+    /// Index entries read per page; the lease is renewed, and the pass's position
+    /// recorded, once per page.
+    pub page: usize,
 }
 
 impl Default for LcSettings {
@@ -49,6 +55,7 @@ impl Default for LcSettings {
         LcSettings {
             day: Duration::from_secs(86_400),
             every: Duration::from_secs(600),
+            page: PAGE,
         }
     }
 }
@@ -74,6 +81,10 @@ impl LcSettings {
 struct LeaseRecord {
     holder: String,
     until_ms: i64,
+    /// Where an unfinished pass stands: the listing marker its next page starts after.
+    /// Cleared when a pass ends.
+    #[serde(default)]
+    resume: Option<String>,
 }
 
 /// What a pass does with a bucket's lease once done with the bucket.
@@ -156,6 +167,18 @@ pub async fn status(objects: &Objects, bucket: &BucketRecord) -> GwResult<Option
     }
 }
 
+/// Where an unfinished pass over the bucket stands (the key after which the next pass
+/// starts), if one is under way or its holder died.
+pub async fn resume_point(objects: &Objects, bucket: &BucketRecord) -> GwResult<Option<String>> {
+    let oid = lifecycle_oid(&bucket.id);
+    match objects.cluster.meta.get_xattr(&oid, LEASE_XATTR).await {
+        Ok(Some(raw)) => Ok(decode::<LeaseRecord>(&oid, &raw)?.resume),
+        Ok(None) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs passes every `settings.every` until the task is dropped.
 pub async fn run(buckets: Buckets, objects: Objects, settings: LcSettings, holder: String) {
     let mut tick = tokio::time::interval(settings.every);
@@ -194,11 +217,17 @@ pub async fn run_once(
         let Some(taken) = take_lease(objects, &bucket, holder, settings.lease_ms()).await? else {
             continue;
         };
+        if let Some(at) = &taken.resume {
+            tracing::info!(bucket = bucket.name, after = at, "lifecycle pass resumes");
+        }
         let mut holding = Holding {
             buckets,
             holder,
             lease_ms: settings.lease_ms(),
-            raw: taken,
+            page: settings.page.max(1),
+            until_ms: taken.until_ms,
+            resume: taken.resume,
+            raw: taken.raw,
         };
         // One bucket's trouble does not hold up the others; its status says so.
         let status = match pass(
@@ -213,7 +242,7 @@ pub async fn run_once(
         {
             Ok(status) => status,
             Err(e) => {
-                tracing::warn!(bucket = bucket.name, error = %e, "lifecycle pass failed; next pass retries");
+                tracing::warn!(bucket = bucket.name, error = %e, "lifecycle pass failed; next pass resumes");
                 LcStatus {
                     failed: true,
                     ..LcStatus::default()
@@ -228,17 +257,21 @@ pub async fn run_once(
             holder: holder.to_owned(),
             ..status
         };
+        // A pass that ended forgets where it stood (the next starts from the first key);
+        // one that failed keeps it, and the next resumes there.
+        let ended = LeaseRecord {
+            holder: holder.to_owned(),
+            until_ms: match lease {
+                Lease::Keep => holding.until_ms,
+                Lease::Release => 0,
+            },
+            resume: holding.resume.filter(|_| status.failed),
+        };
         let oid = lifecycle_oid(&bucket.id);
-        let mut op = WriteOp::new()
+        let op = WriteOp::new()
             .cmp_xattr(LEASE_XATTR, Some(&holding.raw))
-            .set_xattr(STATUS_XATTR, &encode(&status));
-        if lease == Lease::Release {
-            let ended = LeaseRecord {
-                holder: holder.to_owned(),
-                until_ms: 0,
-            };
-            op = op.set_xattr(LEASE_XATTR, &encode(&ended));
-        }
+            .set_xattr(STATUS_XATTR, &encode(&status))
+            .set_xattr(LEASE_XATTR, &encode(&ended));
         match objects
             .cluster
             .meta
@@ -255,14 +288,22 @@ pub async fn run_once(
     Ok(done)
 }
 
-/// Takes (or renews) the bucket's lease for `holder`, unless another holds it unexpired;
-/// returns the lease as stored.
+/// A lease just taken.
+struct Taken {
+    /// As stored (what the next renewal compares).
+    raw: Vec<u8>,
+    until_ms: i64,
+    /// Where the last holder's pass stopped unfinished.
+    resume: Option<String>,
+}
+
+/// Takes (or renews) the bucket's lease for `holder`, unless another holds it unexpired.
 async fn take_lease(
     objects: &Objects,
     bucket: &BucketRecord,
     holder: &str,
     lease_ms: i64,
-) -> GwResult<Option<Vec<u8>>> {
+) -> GwResult<Option<Taken>> {
     let oid = lifecycle_oid(&bucket.id);
     let now = now_ms();
     let read = vec![Op::GetXattr(LEASE_XATTR.to_owned())];
@@ -279,36 +320,39 @@ async fn take_lease(
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    let mut resume = None;
     if let Some(raw) = &current {
         let lease: LeaseRecord = decode(&oid, raw)?;
         if lease.holder != holder && lease.until_ms > now {
             return Ok(None);
         }
+        resume = lease.resume;
     }
-    swap_lease(
-        objects,
-        &oid,
-        current.as_deref(),
-        holder,
-        now.saturating_add(lease_ms),
-    )
-    .await
+    let until_ms = now.saturating_add(lease_ms);
+    let next = LeaseRecord {
+        holder: holder.to_owned(),
+        until_ms,
+        resume,
+    };
+    Ok(swap_lease(objects, &oid, current.as_deref(), &next)
+        .await?
+        .map(|raw| Taken {
+            raw,
+            until_ms,
+            resume: next.resume,
+        }))
 }
 
-/// Replaces the lease stored on `oid` by `holder`'s until `until_ms`, if it is still
-/// `seen` (`None`: no lease); returns the lease as stored, or `None` if another got there
-/// first or the object is gone.
+/// Replaces the lease stored on `oid` by `next`, if it is still `seen` (`None`: no
+/// lease); returns the lease as stored, or `None` if another got there first or the
+/// object is gone.
 async fn swap_lease(
     objects: &Objects,
     oid: &str,
     seen: Option<&[u8]>,
-    holder: &str,
-    until_ms: i64,
+    next: &LeaseRecord,
 ) -> GwResult<Option<Vec<u8>>> {
-    let lease = encode(&LeaseRecord {
-        holder: holder.to_owned(),
-        until_ms,
-    });
+    let lease = encode(next);
     let op = WriteOp::new()
         .cmp_xattr(LEASE_XATTR, seen)
         .set_xattr(LEASE_XATTR, &lease);
@@ -325,9 +369,10 @@ async fn swap_lease(
 }
 
 /// Applies `config` to `bucket` once, at `now_ms`. With `holding`, before each page the
-/// bucket's lease is renewed and its record read again: a pass stops when the lease was
-/// lost, the bucket is gone or its versioning changed (expiry means something else then;
-/// the next pass starts over).
+/// bucket's lease is renewed, recording where the pass stands, and the bucket's record is
+/// read again: a pass stops when the lease was lost, the bucket is gone or its versioning
+/// changed (expiry means something else then; the next pass starts over). A holding with a
+/// resume point starts there.
 pub async fn pass(
     objects: &Objects,
     holding: Option<&mut Holding<'_>>,
@@ -370,6 +415,11 @@ pub struct Holding<'a> {
     pub buckets: &'a Buckets,
     holder: &'a str,
     lease_ms: i64,
+    page: usize,
+    /// Until when the lease holds, as last renewed.
+    until_ms: i64,
+    /// Where the pass stands, as last recorded.
+    resume: Option<String>,
     /// The lease as stored (what the next renewal compares).
     raw: Vec<u8>,
 }
@@ -381,9 +431,20 @@ struct Walk<'a, 'h> {
 }
 
 impl Walk<'_, '_> {
-    /// Whether the pass may go on: its lease renewed, the bucket still as the pass began
-    /// (not deleted, re-created or its versioning changed).
-    async fn may_go_on(&mut self, objects: &Objects) -> GwResult<bool> {
+    /// Index entries per page.
+    fn page(&self) -> usize {
+        self.holding.as_deref().map_or(PAGE, |h| h.page)
+    }
+
+    /// Where the pass starts: after the last holder's recorded position, if any.
+    fn start(&self) -> Option<String> {
+        self.holding.as_deref().and_then(|h| h.resume.clone())
+    }
+
+    /// Whether the pass may go on from `at` (the marker the next page starts after): its
+    /// lease renewed with `at` recorded, the bucket still as the pass began (not deleted,
+    /// re-created or its versioning changed).
+    async fn may_go_on(&mut self, objects: &Objects, at: Option<&str>) -> GwResult<bool> {
         let Some(holding) = self.holding.as_deref_mut() else {
             return Ok(true);
         };
@@ -396,10 +457,16 @@ impl Walk<'_, '_> {
             return Ok(false);
         }
         let oid = lifecycle_oid(&self.bucket.id);
-        let until_ms = now_ms().saturating_add(holding.lease_ms);
-        match swap_lease(objects, &oid, Some(&holding.raw), holding.holder, until_ms).await? {
+        let next = LeaseRecord {
+            holder: holding.holder.to_owned(),
+            until_ms: now_ms().saturating_add(holding.lease_ms),
+            resume: at.map(str::to_owned),
+        };
+        match swap_lease(objects, &oid, Some(&holding.raw), &next).await? {
             Some(renewed) => {
                 holding.raw = renewed;
+                holding.until_ms = next.until_ms;
+                holding.resume = next.resume;
                 Ok(true)
             }
             // Lost (it ended and another took it) or the bucket went: stop here.
@@ -428,11 +495,15 @@ async fn objects_pass(
     let bucket = walk.bucket;
     let tags = needs_tags(config);
     let mut params = ListParams {
-        max_keys: PAGE,
+        max_keys: walk.page(),
+        start_after: walk.start(),
         ..ListParams::default()
     };
     loop {
-        if !walk.may_go_on(objects).await? {
+        if !walk
+            .may_go_on(objects, params.start_after.as_deref())
+            .await?
+        {
             return Ok(());
         }
         let page = list_bucket(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
@@ -489,8 +560,12 @@ async fn versions_pass(
     status: &mut LcStatus,
 ) -> GwResult<()> {
     let bucket = walk.bucket;
+    // A version's place depends on the versions above it, so a pass resumes at the start
+    // of a key: the recorded position is a key, and listing versions after a bare key
+    // starts at its newest version (`<key>\0<position>` sorts after `<key>`).
     let mut params = ListParams {
-        max_keys: PAGE,
+        max_keys: walk.page(),
+        start_after: walk.start(),
         ..ListParams::default()
     };
     // Where the walk is within the current key: its name, the position of the next version
@@ -501,7 +576,11 @@ async fn versions_pass(
     let mut newer_mtime = 0i64;
     let mut marker: Option<ObjectMeta> = None;
     loop {
-        if !walk.may_go_on(objects).await? {
+        // The key the last page ended in may go on in the next: it is walked again whole.
+        let at = (!key.is_empty())
+            .then_some(key.as_str())
+            .or(params.start_after.as_deref());
+        if !walk.may_go_on(objects, at).await? {
             return Ok(());
         }
         let page =

@@ -10,6 +10,10 @@
 //!   listed, and every delete marker (only lifecycle writes them here) lies directly on a
 //!   version written before the cut.
 //!
+//!
+//! A second simulation kills a pass over a larger bucket at any op: what it recorded as
+//! its position is true (every key before it was acted on), and the next pass resumes there.
+//!
 //! A failure prints the minimal case; `SHOAL_SIM_CASES=20000` searches longer.
 
 mod sim;
@@ -263,4 +267,113 @@ fn a_version_current_again_is_not_removed_as_noncurrent() {
     assert!(removed.is_none(), "the current version was removed");
     let head = block_on(objects.meta(&bucket, "k")).unwrap().unwrap();
     assert_eq!(head.etag, "v1");
+}
+
+/// Whether `key` has a current version that is not a delete marker.
+fn is_current(objects: &Objects, bucket: &BucketRecord, key: &str) -> bool {
+    block_on(objects.meta(bucket, key))
+        .expect("head")
+        .is_some_and(|h| !h.delete_marker && !h.vacant)
+}
+
+/// A pass whose gateway dies leaves, in the bucket's lease, where it stood; every key
+/// before that point was acted on, and the next holder's pass starts there (a key written
+/// before it waits for the pass after), and clears it when it ends.
+fn resume_after_death(death: u16, versioned: bool) {
+    use radosgw::lc_worker::{LcSettings, Lease};
+    let cluster = Cluster::in_memory();
+    let buckets = Buckets::new(&cluster, 1);
+    let objects = Objects::new(cluster, ObjectSettings::default());
+    block_on(buckets.create("resume", "u", CannedAcl::Private, "us-east-1", None, None))
+        .expect("bucket");
+    if versioned {
+        block_on(buckets.set_versioning("resume", Versioning::Enabled)).expect("versioning");
+    }
+    let config = LifecycleConfig {
+        rules: vec![Rule {
+            id: "all".into(),
+            enabled: true,
+            expiration: Some(Expiration::Days(1)),
+            ..Rule::default()
+        }],
+    };
+    block_on(buckets.set_lifecycle("resume", Some(config))).expect("lifecycle");
+    let bucket = block_on(buckets.must_get("resume")).expect("record");
+    block_on(lc_worker::prepare(&objects, &bucket)).expect("prepare");
+    let put = |key: &str| {
+        let txn = block_on(objects.start_install(&bucket, key)).expect("begin");
+        // Written at the epoch: long due under a rule of one day.
+        let meta = ObjectMeta {
+            etag: key.into(),
+            owner: "u".into(),
+            ..ObjectMeta::default()
+        };
+        block_on(txn.install(meta, Bytes::new(), &Preconditions::default())).expect("install");
+    };
+    let keys: Vec<String> = (0..10).map(|n| format!("k{n:02}")).collect();
+    for key in &keys {
+        put(key);
+    }
+    let settings = LcSettings {
+        day: Duration::from_millis(1),
+        every: Duration::from_secs(1),
+        page: 3,
+    };
+    // The next holder has the same name, so the dead one's lease need not run out first.
+    let pass = || lc_worker::run_once(&buckets, &objects, &settings, "gw", Lease::Keep);
+    let dying = Box::pin(async {
+        pass().await.expect("pass");
+    }) as Task<'_>;
+    run(vec![Some(dying)], &[], &[death], |_| {});
+
+    let at = block_on(lc_worker::resume_point(&objects, &bucket)).expect("resume point");
+    for key in &keys {
+        // A versioned pass resumes at the start of the key it stood in.
+        let behind = at
+            .as_deref()
+            .is_some_and(|at| key.as_str() < at || (!versioned && key.as_str() == at));
+        if behind {
+            assert!(
+                !is_current(&objects, &bucket, key),
+                "{key}: behind {at:?}, not expired"
+            );
+        }
+    }
+
+    put("a-late");
+    block_on(pass()).expect("resumed pass");
+    assert_eq!(
+        block_on(lc_worker::resume_point(&objects, &bucket)).expect("resume point"),
+        None,
+        "a pass that ended forgets where it stood"
+    );
+    for key in &keys {
+        assert!(!is_current(&objects, &bucket, key), "{key}: not expired");
+    }
+    assert_eq!(
+        is_current(&objects, &bucket, "a-late"),
+        at.is_some(),
+        "a resumed pass starts after {at:?}; a fresh one from the first key"
+    );
+    block_on(pass()).expect("next pass");
+    assert!(
+        !is_current(&objects, &bucket, "a-late"),
+        "the next pass starts over"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases() / 3,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn a_pass_resumes_where_its_dead_holder_stopped(
+        death in 0u16..400,
+        versioned in any::<bool>(),
+    ) {
+        resume_after_death(death, versioned);
+    }
 }
