@@ -441,6 +441,19 @@ impl Walk<'_, '_> {
         self.holding.as_deref().and_then(|h| h.resume.clone())
     }
 
+    /// [`Walk::may_go_on`] once a third of the lease has passed since it was last renewed:
+    /// between pages, moving many large objects may take longer than a lease.
+    async fn renew_if_due(&mut self, objects: &Objects, at: Option<&str>) -> GwResult<bool> {
+        let due = self
+            .holding
+            .as_deref()
+            .is_some_and(|h| now_ms() >= h.until_ms - h.lease_ms + h.lease_ms / 3);
+        if !due {
+            return Ok(true);
+        }
+        self.may_go_on(objects, at).await
+    }
+
     /// Whether the pass may go on from `at` (the marker the next page starts after): its
     /// lease renewed with `at` recorded, the bucket still as the pass began (not deleted,
     /// re-created or its versioning changed).
@@ -507,10 +520,16 @@ async fn objects_pass(
             return Ok(());
         }
         let page = list_bucket(&objects.cluster.index, &bucket.id, bucket.shards, &params).await?;
+        let mut done: Option<&str> = None;
         for item in &page.items {
             let Item::Object { key, entry } = item else {
                 continue;
             };
+            let at = done.or(params.start_after.as_deref());
+            if !walk.renew_if_due(objects, at).await? {
+                return Ok(());
+            }
+            done = Some(key);
             let mut meta = ObjectMeta {
                 size: entry.size,
                 mtime_ms: entry.mtime_ms,
@@ -596,6 +615,12 @@ async fn versions_pass(
             let of = composite
                 .rsplit_once('\0')
                 .map_or(composite.as_str(), |(k, _)| k);
+            let at = (!key.is_empty())
+                .then_some(key.as_str())
+                .or(params.start_after.as_deref());
+            if !walk.renew_if_due(objects, at).await? {
+                return Ok(());
+            }
             if of != key {
                 if let Some(m) = marker.take() {
                     remove_lone_marker(objects, bucket, config, &key, &m, now_ms, day_ms, status)
