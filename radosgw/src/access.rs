@@ -1,6 +1,6 @@
 //! Who may call what, before an operation runs. Signed requests pass here (the operation
-//! itself checks ownership against the bucket); anonymous requests pass only for the reads
-//! a public-read ACL can allow, and the operation then checks that ACL. A request naming the
+//! itself asks [`crate::authz`]); anonymous requests pass only for the operations an ACL
+//! can open to everyone, and the operation then asks the same. A request naming the
 //! bucket's expected owner (`x-amz-expected-bucket-owner`) is refused unless it is the owner.
 
 use s3s::S3Result;
@@ -9,13 +9,20 @@ use s3s::s3_error;
 
 use crate::buckets::Buckets;
 
-/// Operations an anonymous caller may attempt (the ACL decides in the operation).
-const ANONYMOUS_READS: &[&str] = &[
+/// Operations an anonymous caller may attempt (the ACLs decide in the operation,
+/// [`crate::authz`]); every other needs a signature.
+const ANONYMOUS_ALLOWED: &[&str] = &[
     "GetObject",
     "HeadObject",
     "ListObjects",
     "ListObjectsV2",
+    "ListObjectVersions",
     "HeadBucket",
+    "GetBucketAcl",
+    "PutBucketAcl",
+    "GetObjectAcl",
+    "PutObjectAcl",
+    "PutObject",
 ];
 
 /// The header naming the account a caller expects to own the bucket it addresses.
@@ -47,7 +54,7 @@ impl S3Access for Access {
                 "the bucket is not owned by the expected account"
             ));
         }
-        if cx.credentials().is_some() || ANONYMOUS_READS.contains(&cx.s3_op().name()) {
+        if cx.credentials().is_some() || ANONYMOUS_ALLOWED.contains(&cx.s3_op().name()) {
             Ok(())
         } else {
             Err(s3_error!(

@@ -19,7 +19,7 @@ use crate::layout::{
 };
 use crate::lifecycle::LifecycleConfig;
 use crate::lock::LockConfig;
-use crate::records::{BucketRecord, CannedAcl, Versioning, decode, encode, now_ms};
+use crate::records::{Acl, BucketRecord, Versioning, decode, encode, now_ms};
 use crate::ttl_cache::TtlCache;
 
 /// The value of an index shard's state xattr while a delete is checking emptiness.
@@ -74,7 +74,7 @@ impl Buckets {
         &self,
         name: &str,
         owner: &str,
-        acl: CannedAcl,
+        acl: Acl,
         region: &str,
         shards: Option<u32>,
         object_lock: Option<LockConfig>,
@@ -220,9 +220,9 @@ impl Buckets {
     }
 
     /// Sets a bucket's canned ACL.
-    pub async fn set_acl(&self, name: &str, acl: CannedAcl) -> GwResult<()> {
+    pub async fn set_acl(&self, name: &str, acl: Acl) -> GwResult<()> {
         self.update(name, |record| {
-            record.acl = acl;
+            record.acl = acl.clone();
             Ok(())
         })
         .await

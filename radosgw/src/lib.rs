@@ -8,6 +8,8 @@
 //! ARCHITECTURE.md ("S3 gateway") for the data layout and the write protocol.
 
 pub mod access;
+pub mod acl;
+pub mod authz;
 pub mod buckets;
 pub mod classes;
 pub mod cluster;

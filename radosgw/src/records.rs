@@ -56,15 +56,7 @@ pub struct AccessKey {
     pub secret: String,
 }
 
-/// A canned ACL: who besides the owner may read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CannedAcl {
-    /// Only the owner.
-    #[default]
-    Private,
-    /// Anyone may read (list a bucket, get an object).
-    PublicRead,
-}
+pub use crate::acl::{Acl, CannedAcl};
 
 /// A bucket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +71,7 @@ pub struct BucketRecord {
     /// Creation time (ms since the epoch).
     pub created_ms: i64,
     /// Its ACL.
-    pub acl: CannedAcl,
+    pub acl: Acl,
     /// Number of index shards.
     pub shards: u32,
     /// The LocationConstraint it was created with.
@@ -247,7 +239,7 @@ pub struct ObjectMeta {
     /// Object tags.
     pub tags: Vec<(String, String)>,
     /// The object's ACL.
-    pub acl: CannedAcl,
+    pub acl: Acl,
     /// Where the bytes are.
     pub manifest: Manifest,
     /// Number of parts, for multipart objects.

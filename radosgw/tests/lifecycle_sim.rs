@@ -31,7 +31,7 @@ use radosgw::lc_worker;
 use radosgw::lifecycle::{Expiration, LifecycleConfig, Rule};
 use radosgw::listing::{Item, ListParams, list_versions};
 use radosgw::objects::{ObjectSettings, Objects, Preconditions};
-use radosgw::records::{BucketRecord, CannedAcl, ObjectMeta, Versioning};
+use radosgw::records::{Acl, BucketRecord, ObjectMeta, Versioning};
 use radosgw::versions;
 use sim::{Task, block_on, cases, run};
 
@@ -124,9 +124,8 @@ fn simulate(plans: Vec<Vec<u8>>, schedule: Vec<u8>, deaths: Vec<u16>, versioned:
         max_uploads: 4,
     };
     let objects = Objects::new(cluster, settings);
-    let mut bucket =
-        block_on(buckets.create("sim", "u", CannedAcl::Private, "us-east-1", None, None))
-            .expect("bucket");
+    let mut bucket = block_on(buckets.create("sim", "u", Acl::default(), "us-east-1", None, None))
+        .expect("bucket");
     if versioned {
         block_on(buckets.set_versioning("sim", Versioning::Enabled)).expect("versioning");
         bucket.versioning = Versioning::Enabled;
@@ -240,7 +239,7 @@ fn a_version_current_again_is_not_removed_as_noncurrent() {
     let buckets = Buckets::new(&cluster, 1);
     let objects = Objects::new(cluster, ObjectSettings::default());
     let mut bucket =
-        block_on(buckets.create("again", "u", CannedAcl::Private, "us-east-1", None, None))
+        block_on(buckets.create("again", "u", Acl::default(), "us-east-1", None, None))
             .expect("bucket");
     block_on(buckets.set_versioning("again", Versioning::Enabled)).expect("versioning");
     bucket.versioning = Versioning::Enabled;
@@ -284,7 +283,7 @@ fn resume_after_death(death: u16, versioned: bool) {
     let cluster = Cluster::in_memory();
     let buckets = Buckets::new(&cluster, 1);
     let objects = Objects::new(cluster, ObjectSettings::default());
-    block_on(buckets.create("resume", "u", CannedAcl::Private, "us-east-1", None, None))
+    block_on(buckets.create("resume", "u", Acl::default(), "us-east-1", None, None))
         .expect("bucket");
     if versioned {
         block_on(buckets.set_versioning("resume", Versioning::Enabled)).expect("versioning");

@@ -31,7 +31,7 @@ use radosgw::cluster::Cluster;
 use radosgw::layout::{STRIPE, head_oid, index_oid, tail_oid};
 use radosgw::listing::{Item, ListParams, list_versions};
 use radosgw::objects::{ObjectSettings, Objects, Preconditions, VersionDelete};
-use radosgw::records::{BucketRecord, CannedAcl, Manifest, ObjectMeta, Segment, Versioning};
+use radosgw::records::{Acl, BucketRecord, Manifest, ObjectMeta, Segment, Versioning};
 use radosgw::versions::{self, VersionRef};
 use radosgw::{gc, janitor};
 use s3s::S3ErrorCode;
@@ -329,9 +329,8 @@ fn simulate(
         max_uploads: 4,
     };
     let objects = Objects::new(cluster, settings);
-    let mut bucket =
-        block_on(buckets.create("sim", "u", CannedAcl::Private, "us-east-1", None, None))
-            .expect("bucket");
+    let mut bucket = block_on(buckets.create("sim", "u", Acl::default(), "us-east-1", None, None))
+        .expect("bucket");
     block_on(buckets.set_versioning("sim", Versioning::Enabled)).expect("versioning");
     bucket.versioning = Versioning::Enabled;
     for n in 0..NEIGHBOUR_VERSIONS {
@@ -598,9 +597,8 @@ fn a_gateway_that_missed_enabling_loses_no_version() {
     let cluster = Cluster::in_memory();
     let buckets = Buckets::new(&cluster, 1);
     let objects = Objects::new(cluster, ObjectSettings::default());
-    let mut bucket =
-        block_on(buckets.create("late", "u", CannedAcl::Private, "us-east-1", None, None))
-            .expect("bucket");
+    let mut bucket = block_on(buckets.create("late", "u", Acl::default(), "us-east-1", None, None))
+        .expect("bucket");
     let late = bucket.clone();
     bucket.versioning = Versioning::Enabled;
     let world = RefCell::new(World::default());
@@ -653,7 +651,7 @@ fn a_late_gateway_never_overwrites_a_held_version() {
     let cluster = Cluster::in_memory();
     let buckets = Buckets::new(&cluster, 1);
     let objects = Objects::new(cluster, ObjectSettings::default());
-    let late = block_on(buckets.create("held", "u", CannedAcl::Private, "us-east-1", None, None))
+    let late = block_on(buckets.create("held", "u", Acl::default(), "us-east-1", None, None))
         .expect("bucket");
     let txn = block_on(objects.start_install(&late, KEY)).expect("begin");
     let meta = ObjectMeta {

@@ -4,8 +4,8 @@ use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::convert::{self, timestamp};
-use super::object_extra::requested_acl;
-use super::{ShoalS3, Want};
+use super::{ShoalS3, acl_ops};
+use crate::authz::Action;
 use crate::lock::LockConfig;
 
 pub(super) async fn list_buckets(
@@ -53,7 +53,13 @@ pub(super) async fn create_bucket(
             s3.region
         ));
     }
-    let acl = convert::canned_acl(input.acl.as_ref().map(BucketCannedACL::as_str))?;
+    let acl = acl_ops::requested(
+        s3,
+        input.acl.as_ref().map(BucketCannedACL::as_str),
+        &acl_ops::grant_headers!(input, write: input.grant_write.as_deref()),
+        None,
+    )
+    .await?;
     let lock = (input.object_lock_enabled_for_bucket == Some(true)).then(LockConfig::default);
     match s3
         .buckets
@@ -107,7 +113,7 @@ pub(super) async fn head_bucket(
 ) -> S3Result<S3Response<HeadBucketOutput>> {
     let caller = s3.caller(&req).await?;
     let bucket = s3
-        .bucket(caller.as_ref(), &req.input.bucket, Want::List)
+        .bucket(caller.as_ref(), &req.input.bucket, Action::ListBucket)
         .await?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(bucket.region),
@@ -121,7 +127,11 @@ pub(super) async fn delete_bucket(
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .bucket_now(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:DeleteBucket"),
+        )
         .await?;
     let abort_uploads = crate::multipart::abort_all(&s3.objects, &bucket);
     s3.buckets.delete(&bucket, abort_uploads).await?;
@@ -138,39 +148,17 @@ pub(super) async fn get_bucket_location(
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
     let user = s3.user(&req).await?;
-    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:GetBucketLocation"),
+        )
+        .await?;
     // us-east-1 is reported as an empty LocationConstraint, as S3 does.
     let location =
         (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: location,
     }))
-}
-
-pub(super) async fn get_bucket_acl(
-    s3: &ShoalS3,
-    req: S3Request<GetBucketAclInput>,
-) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let user = s3.user(&req).await?;
-    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
-    let owner = convert::owner(&bucket.owner, Some(&user));
-    Ok(S3Response::new(GetBucketAclOutput {
-        grants: Some(convert::acl_grants(bucket.acl, &owner)),
-        owner: Some(owner),
-    }))
-}
-
-pub(super) async fn put_bucket_acl(
-    s3: &ShoalS3,
-    req: S3Request<PutBucketAclInput>,
-) -> S3Result<S3Response<PutBucketAclOutput>> {
-    let user = s3.user(&req).await?;
-    let input = req.input;
-    let acl = requested_acl(
-        input.acl.as_ref().map(BucketCannedACL::as_str),
-        input.access_control_policy.as_ref(),
-    )?;
-    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
-    s3.buckets.set_acl(&bucket.name, acl).await?;
-    Ok(S3Response::new(PutBucketAclOutput::default()))
 }

@@ -6,7 +6,7 @@ use s3s::dto::{self, ETag, Owner, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders, s3_error};
 
 use crate::objects::write::Written;
-use crate::records::{CannedAcl, Checksums, ObjectMeta, UserRecord};
+use crate::records::{Checksums, ObjectMeta, UserRecord};
 
 /// A stored time as an S3 timestamp.
 pub fn timestamp(ms: i64) -> Timestamp {
@@ -44,45 +44,6 @@ pub fn only_null_version(version_id: Option<&str>) -> S3Result<()> {
             "no version {other:?}: this bucket keeps one version per object, \"null\""
         )),
     }
-}
-
-/// A canned ACL header value.
-pub fn canned_acl(value: Option<&str>) -> S3Result<CannedAcl> {
-    match value {
-        None | Some("private") => Ok(CannedAcl::Private),
-        Some("public-read") => Ok(CannedAcl::PublicRead),
-        Some(other) => Err(s3_error!(
-            NotImplemented,
-            "canned ACL {other:?} is not supported (private, public-read are)"
-        )),
-    }
-}
-
-/// The ACL document S3 returns for `acl` owned by `owner`.
-pub fn acl_grants(acl: CannedAcl, owner: &Owner) -> Vec<dto::Grant> {
-    let mut grants = vec![dto::Grant {
-        grantee: Some(dto::Grantee {
-            id: owner.id.clone(),
-            display_name: owner.display_name.clone(),
-            type_: dto::Type::from_static(dto::Type::CANONICAL_USER),
-            email_address: None,
-            uri: None,
-        }),
-        permission: Some(dto::Permission::from_static(dto::Permission::FULL_CONTROL)),
-    }];
-    if acl == CannedAcl::PublicRead {
-        grants.push(dto::Grant {
-            grantee: Some(dto::Grantee {
-                type_: dto::Type::from_static(dto::Type::GROUP),
-                uri: Some("http://acs.amazonaws.com/groups/global/AllUsers".to_owned()),
-                id: None,
-                display_name: None,
-                email_address: None,
-            }),
-            permission: Some(dto::Permission::from_static(dto::Permission::READ)),
-        });
-    }
-    grants
 }
 
 /// A hasher computing the checksums the client sent or asked for.

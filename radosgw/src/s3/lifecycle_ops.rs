@@ -4,8 +4,9 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert::{self, timestamp};
-use super::{ShoalS3, Want};
+use crate::authz::Action;
 use crate::lc_worker;
 use crate::lifecycle::{
     self, BadConfig, Expiration, Filter, LifecycleConfig, NoncurrentExpiration,
@@ -33,7 +34,13 @@ pub(super) async fn put_bucket_lifecycle_configuration(
         BadConfig::Malformed(m) => s3_error!(MalformedXML, "{m}"),
         BadConfig::Invalid(m) => s3_error!(InvalidArgument, "{m}"),
     })?;
-    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket_now(
+            Some(&user),
+            &input.bucket,
+            Action::OwnerOnly("s3:PutLifecycleConfiguration"),
+        )
+        .await?;
     for rule in &config.rules {
         let classes = rule.transitions.iter().map(|t| &t.class);
         for class in classes.chain(rule.noncurrent_transitions.iter().map(|t| &t.class)) {
@@ -53,7 +60,11 @@ pub(super) async fn get_bucket_lifecycle_configuration(
 ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
     let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .bucket_now(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:GetLifecycleConfiguration"),
+        )
         .await?;
     let Some(config) = bucket.lifecycle else {
         return Err(s3_error!(
@@ -73,7 +84,11 @@ pub(super) async fn delete_bucket_lifecycle(
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
     let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .bucket_now(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:PutLifecycleConfiguration"),
+        )
         .await?;
     s3.buckets.set_lifecycle(&bucket.name, None).await?;
     Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))

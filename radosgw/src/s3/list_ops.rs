@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert::{owner, timestamp};
-use super::{ShoalS3, Want};
+use crate::authz::Action;
 use crate::layout::{VERSION_PREFIX, version_key};
 use crate::listing::{Item, ListParams, Listing, list_bucket, list_versions};
 use crate::records::{BucketRecord, IndexEntry, UserRecord};
@@ -83,7 +84,7 @@ async fn list(
     bucket: &str,
     params: &ListParams,
 ) -> S3Result<Page> {
-    let bucket = s3.bucket(caller, bucket, Want::List).await?;
+    let bucket = s3.bucket(caller, bucket, Action::ListBucket).await?;
     let listing = if params.max_keys == 0 {
         Listing::empty()
     } else {
@@ -240,7 +241,7 @@ pub(super) async fn list_object_versions(
         max_keys: max_keys(input.max_keys)?,
     };
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Want::List)
+        .bucket(caller.as_ref(), &input.bucket, Action::ListBucketVersions)
         .await?;
     let (versions, delete_markers, common_prefixes, next) = if bucket.versioning.keeps_versions() {
         params.start_after = match &key_marker {

@@ -6,9 +6,10 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert::{self, timestamp};
 use super::version_ops::version_ref;
-use super::{ShoalS3, Want};
+use crate::authz::Action;
 use crate::lock::{self, BadDefault, LockConfig, Mode, Period, Retention};
 use crate::records::{BucketRecord, ObjectMeta, now_ms};
 
@@ -25,7 +26,13 @@ pub(super) async fn put_object_lock_configuration(
         ));
     }
     let config = parse_config(input.object_lock_configuration.as_ref())?;
-    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket_now(
+            Some(&user),
+            &input.bucket,
+            Action::OwnerOnly("s3:PutBucketObjectLockConfiguration"),
+        )
+        .await?;
     s3.buckets.set_object_lock(&bucket.name, config).await?;
     Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
 }
@@ -83,7 +90,11 @@ pub(super) async fn get_object_lock_configuration(
 ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
     let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .bucket_now(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:GetBucketObjectLockConfiguration"),
+        )
         .await?;
     let Some(config) = bucket.object_lock else {
         return Err(s3_error!(
@@ -116,7 +127,13 @@ pub(super) async fn get_object_lock_configuration(
 /// (InvalidRequest otherwise, as S3); read now, so a lock enabled a moment ago counts.
 async fn lock_bucket<T>(s3: &ShoalS3, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
     let user = s3.user(req).await?;
-    let bucket = s3.bucket_now(Some(&user), name, Want::Own).await?;
+    let bucket = s3
+        .bucket_now(
+            Some(&user),
+            name,
+            Action::OwnerOnly("s3:PutObjectRetention"),
+        )
+        .await?;
     if bucket.object_lock.is_none() {
         return Err(missing_lock());
     }

@@ -2,6 +2,7 @@
 //! objects, listings and uploads. The trait impl only dispatches; the work is in one
 //! module per area.
 
+mod acl_ops;
 mod bucket_ops;
 mod convert;
 mod lifecycle_ops;
@@ -17,9 +18,10 @@ use std::sync::Arc;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+use crate::authz::{self, Action, Decision, Owned};
 use crate::buckets::Buckets;
 use crate::objects::Objects;
-use crate::records::{BucketRecord, CannedAcl, UserRecord};
+use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 use crate::users::Users;
 
 /// The gateway's S3 service.
@@ -37,17 +39,6 @@ pub struct ShoalS3 {
     pub lc_day: std::time::Duration,
     /// Where GETs of INTELLIGENT_TIERING objects note their reads.
     pub reads: crate::tier_worker::ReadQueue,
-}
-
-/// What a caller wants to do with a bucket, for the permission check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Want {
-    /// List it (owner, or anyone if the bucket is public-read).
-    List,
-    /// Read an object in it (the object's own ACL decides for non-owners).
-    ReadObject,
-    /// Anything else: only the owner.
-    Own,
 }
 
 impl ShoalS3 {
@@ -69,21 +60,22 @@ impl ShoalS3 {
             .ok_or_else(|| s3_error!(AccessDenied, "authentication required"))
     }
 
-    /// Bucket `name` if `caller` may do `want` with it, as read within
-    /// [`crate::buckets::BUCKET_CACHE_TTL`]. For [`Want::ReadObject`] the object's ACL is
-    /// checked later with [`may_read_object`].
+    /// Bucket `name` if `caller` may do `action` on it ([`crate::authz::decide`]), as read
+    /// within [`crate::buckets::BUCKET_CACHE_TTL`]. A bucket that does not exist is
+    /// NoSuchBucket, before any AccessDenied. For an action on an object, the decision waits
+    /// for the object: [`may_on_object`].
     pub(crate) async fn bucket(
         &self,
         caller: Option<&UserRecord>,
         name: &str,
-        want: Want,
+        action: Action,
     ) -> S3Result<BucketRecord> {
         let bucket = self
             .buckets
             .get_cached(name)
             .await?
             .ok_or_else(|| crate::buckets::no_such_bucket(name))?;
-        Self::allowed(caller, bucket, want)
+        Self::allowed(caller, bucket, action)
     }
 
     /// Like [`ShoalS3::bucket`], with the record read now: for changes to the bucket
@@ -92,25 +84,18 @@ impl ShoalS3 {
         &self,
         caller: Option<&UserRecord>,
         name: &str,
-        want: Want,
+        action: Action,
     ) -> S3Result<BucketRecord> {
         let bucket = self.buckets.must_get(name).await?;
-        Self::allowed(caller, bucket, want)
+        Self::allowed(caller, bucket, action)
     }
 
     fn allowed(
         caller: Option<&UserRecord>,
         bucket: BucketRecord,
-        want: Want,
+        action: Action,
     ) -> S3Result<BucketRecord> {
-        let owner = caller.is_some_and(|u| u.uid == bucket.owner);
-        let allowed = owner
-            || match want {
-                Want::List => bucket.acl == CannedAcl::PublicRead,
-                Want::ReadObject => true,
-                Want::Own => false,
-            };
-        if allowed {
+        if action.on_object() || may_on_bucket(caller, &bucket, action) {
             Ok(bucket)
         } else {
             Err(s3_error!(AccessDenied))
@@ -118,13 +103,40 @@ impl ShoalS3 {
     }
 }
 
-/// Whether `caller` may read an object with `acl` in `bucket`.
-pub(crate) fn may_read_object(
+/// Whether `caller` may do `action`, an action on the bucket itself, on `bucket`.
+pub(crate) fn may_on_bucket(
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
-    acl: CannedAcl,
+    action: Action,
 ) -> bool {
-    caller.is_some_and(|u| u.uid == bucket.owner) || acl == CannedAcl::PublicRead
+    authz::decide(uid(caller), action, owned_bucket(bucket), None) == Decision::Allow
+}
+
+/// The uid of a caller (`None`: anonymous).
+pub(crate) fn uid(caller: Option<&UserRecord>) -> Option<&str> {
+    caller.map(|u| u.uid.as_str())
+}
+
+/// A bucket as the decision sees it.
+fn owned_bucket(bucket: &BucketRecord) -> Owned<'_> {
+    Owned {
+        owner: &bucket.owner,
+        acl: &bucket.acl,
+    }
+}
+
+/// Whether `caller` may do `action` on version `meta` of an object in `bucket`.
+pub(crate) fn may_on_object(
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    meta: &ObjectMeta,
+    action: Action,
+) -> bool {
+    let object = Owned {
+        owner: &meta.owner,
+        acl: &meta.acl,
+    };
+    authz::decide(uid(caller), action, owned_bucket(bucket), Some(object)) == Decision::Allow
 }
 
 #[async_trait::async_trait]
@@ -168,14 +180,14 @@ impl S3 for ShoalS3 {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        bucket_ops::get_bucket_acl(self, req).await
+        acl_ops::get_bucket_acl(self, req).await
     }
 
     async fn put_bucket_acl(
         &self,
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
-        bucket_ops::put_bucket_acl(self, req).await
+        acl_ops::put_bucket_acl(self, req).await
     }
 
     async fn get_bucket_versioning(
@@ -322,14 +334,14 @@ impl S3 for ShoalS3 {
         &self,
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
-        object_ops::get_object_acl(self, req).await
+        acl_ops::get_object_acl(self, req).await
     }
 
     async fn put_object_acl(
         &self,
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
-        object_ops::put_object_acl(self, req).await
+        acl_ops::put_object_acl(self, req).await
     }
 
     async fn list_objects(

@@ -13,7 +13,8 @@ use super::lock_ops::requested_lock;
 use super::object_extra::{check_copy_conditions, copy_source};
 use super::object_ops::{check_key, storage_target};
 use super::version_ops::shown_id;
-use super::{ShoalS3, Want};
+use super::{ShoalS3, acl_ops};
+use crate::authz::Action;
 use crate::buckets::no_such_bucket;
 use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
 use crate::objects::Preconditions;
@@ -62,7 +63,9 @@ pub(super) async fn create_multipart_upload(
     let user = s3.user(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .await?;
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     // Unknown algorithms are refused now rather than on every part.
     convert::hasher_for(input.checksum_algorithm.as_ref(), &Checksums::default())?;
@@ -80,6 +83,13 @@ pub(super) async fn create_multipart_upload(
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
     )?;
+    let acl = acl_ops::requested(
+        s3,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+        &acl_ops::grant_headers!(input, write: None),
+        Some(&bucket.owner),
+    )
+    .await?;
     let meta = ObjectMeta {
         owner: user.uid.clone(),
         retention,
@@ -87,7 +97,7 @@ pub(super) async fn create_multipart_upload(
         headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
-        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        acl,
         storage_class: target.class,
         manifest: crate::records::Manifest {
             pool: target.pool,
@@ -134,7 +144,9 @@ pub(super) async fn upload_part(
     let user = s3.user(&req).await?;
     let input = req.input;
     let number = multipart::check_part_number(input.part_number)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .await?;
     if input
         .content_length
         .is_some_and(|n| n as u64 > MAX_PART_SIZE)
@@ -178,7 +190,9 @@ pub(super) async fn upload_part_copy(
     let user = s3.user(&req).await?;
     let input = req.input;
     let number = multipart::check_part_number(input.part_number)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     // Read first: it refuses a missing upload before the source is touched, and names the
     // checksum the part should carry.
@@ -260,7 +274,9 @@ pub(super) async fn complete_multipart_upload(
     let user = s3.user(&req).await?;
     let location = location(&req, &req.input.bucket, &req.input.key);
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .await?;
     let listed = input.multipart_upload.and_then(|m| m.parts);
     let parts = listed
         .unwrap_or_default()
@@ -302,7 +318,9 @@ pub(super) async fn abort_multipart_upload(
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
+        .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     upload.abort().await?;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
@@ -348,7 +366,9 @@ pub(super) async fn list_parts(
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::ListMultipartUploadParts)
+        .await?;
     let max = listed_max(input.max_parts, "max-parts")?;
     let after = match input.part_number_marker {
         Some(n) if n < 0 => return Err(s3_error!(InvalidArgument, "bad part-number-marker")),
@@ -383,7 +403,13 @@ pub(super) async fn list_multipart_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(
+            Some(&user),
+            &input.bucket,
+            Action::ListBucketMultipartUploads,
+        )
+        .await?;
     let url = url_mode(input.encoding_type.as_ref())?;
     let enc = |s: String| if url { crate::text::url_encode(&s) } else { s };
     let query = UploadQuery {

@@ -7,9 +7,10 @@ use super::convert::{self, etag, timestamp};
 use super::lock_ops::requested_lock;
 use super::object_ops::{ReadConditions, check_key, storage_target};
 use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, Want, may_read_object};
+use super::{ShoalS3, acl_ops, may_on_object};
+use crate::authz::Action;
 use crate::objects::Preconditions;
-use crate::records::{BucketRecord, CannedAcl, ObjectMeta, UserRecord};
+use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 
 /// The source of a copy, readable by the caller, with its metadata.
 pub(super) async fn copy_source(
@@ -28,12 +29,12 @@ pub(super) async fn copy_source(
             "only bucket/key copy sources are supported"
         ));
     };
-    let src_bucket = s3.bucket(Some(caller), bucket, Want::ReadObject).await?;
+    let src_bucket = s3.bucket(Some(caller), bucket, Action::GetObject).await?;
     let which = version_ref(&src_bucket, version_id.as_deref())?;
     let meta = find(s3, Some(caller), &src_bucket, key, which.as_ref(), 0)
         .await?
         .meta;
-    if !may_read_object(Some(caller), &src_bucket, meta.acl) {
+    if !may_on_object(Some(caller), &src_bucket, &meta, Action::GetObject) {
         return Err(s3_error!(AccessDenied));
     }
     Ok((src_bucket, key.to_string(), meta))
@@ -57,7 +58,9 @@ pub(super) async fn copy_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .await?;
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
@@ -98,9 +101,16 @@ pub(super) async fn copy_object(
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
     )?;
+    let acl = acl_ops::requested(
+        s3,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+        &acl_ops::grant_headers!(input, write: None),
+        Some(&bucket.owner),
+    )
+    .await?;
     let mut meta = ObjectMeta {
         owner: user.uid.clone(),
-        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        acl,
         retention,
         legal_hold,
         ..ObjectMeta::default()
@@ -152,7 +162,9 @@ async fn owned_object(
     key: &str,
     version_id: Option<&str>,
 ) -> S3Result<(BucketRecord, ObjectMeta)> {
-    let bucket = s3.bucket(Some(user), bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(user), bucket, Action::OwnerOnly("s3:GetObjectTagging"))
+        .await?;
     let which = version_ref(&bucket, version_id)?;
     let meta = find(s3, Some(user), &bucket, key, which.as_ref(), 0)
         .await?
@@ -202,7 +214,13 @@ pub(super) async fn put_object_tagging(
         .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
         .collect();
     convert::check_tags(&tags)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(
+            Some(&user),
+            &input.bucket,
+            Action::OwnerOnly("s3:PutObjectTagging"),
+        )
+        .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     let meta = s3
         .objects
@@ -221,7 +239,13 @@ pub(super) async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let user = s3.user(&req).await?;
-    let bucket = s3.bucket(Some(&user), &req.input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:DeleteObjectTagging"),
+        )
+        .await?;
     let which = version_ref(&bucket, req.input.version_id.as_deref())?;
     let meta = s3
         .objects
@@ -233,74 +257,4 @@ pub(super) async fn delete_object_tagging(
     Ok(S3Response::new(DeleteObjectTaggingOutput {
         version_id: shown_id(&bucket, &meta),
     }))
-}
-
-pub(super) async fn get_object_acl(
-    s3: &ShoalS3,
-    req: S3Request<GetObjectAclInput>,
-) -> S3Result<S3Response<GetObjectAclOutput>> {
-    let user = s3.user(&req).await?;
-    let input = &req.input;
-    let (_, meta) = owned_object(
-        s3,
-        &user,
-        &input.bucket,
-        &input.key,
-        input.version_id.as_deref(),
-    )
-    .await?;
-    let owner = convert::owner(&meta.owner, Some(&user).filter(|u| u.uid == meta.owner));
-    Ok(S3Response::new(GetObjectAclOutput {
-        grants: Some(convert::acl_grants(meta.acl, &owner)),
-        owner: Some(owner),
-        ..Default::default()
-    }))
-}
-
-/// The canned ACL a PutBucketAcl / PutObjectAcl request sets: the x-amz-acl header, or an
-/// AccessControlPolicy body that grants the owner full control and optionally everyone
-/// read (anything finer is not supported).
-pub(super) fn requested_acl(
-    canned: Option<&str>,
-    policy: Option<&AccessControlPolicy>,
-) -> S3Result<CannedAcl> {
-    if canned.is_some() || policy.is_none() {
-        return convert::canned_acl(canned);
-    }
-    let grants = policy.and_then(|p| p.grants.as_ref());
-    let public = grants.into_iter().flatten().any(|g| {
-        g.grantee
-            .as_ref()
-            .and_then(|g| g.uri.as_deref())
-            .is_some_and(|uri| uri.ends_with("/global/AllUsers"))
-            && g.permission
-                .as_ref()
-                .is_some_and(|p| p.as_str() == Permission::READ)
-    });
-    Ok(if public {
-        CannedAcl::PublicRead
-    } else {
-        CannedAcl::Private
-    })
-}
-
-pub(super) async fn put_object_acl(
-    s3: &ShoalS3,
-    req: S3Request<PutObjectAclInput>,
-) -> S3Result<S3Response<PutObjectAclOutput>> {
-    let user = s3.user(&req).await?;
-    let input = req.input;
-    let acl = requested_acl(
-        input.acl.as_ref().map(ObjectCannedACL::as_str),
-        input.access_control_policy.as_ref(),
-    )?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
-    let which = version_ref(&bucket, input.version_id.as_deref())?;
-    s3.objects
-        .update_meta(&bucket, &input.key, which.as_ref(), |m| {
-            m.acl = acl;
-            Ok(())
-        })
-        .await?;
-    Ok(S3Response::new(PutObjectAclOutput::default()))
 }

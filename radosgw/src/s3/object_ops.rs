@@ -11,7 +11,8 @@ use super::convert::{self, etag, timestamp};
 use super::lifecycle_ops::expiration_header;
 use super::lock_ops::{lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, Want, may_read_object};
+use super::{ShoalS3, acl_ops, may_on_object};
+use crate::authz::Action;
 use crate::objects::read::READ_CHUNK;
 use crate::objects::{Preconditions, VersionDelete, etag_matches};
 use crate::records::{BucketRecord, Checksums, ObjectMeta, UserRecord};
@@ -61,10 +62,15 @@ pub(super) async fn put_object(
     s3: &ShoalS3,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let user = s3.user(&req).await?;
+    let caller = s3.caller(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Action::PutObject)
+        .await?;
+    // An anonymous write (a bucket whose ACL lets everyone write) belongs to the bucket's
+    // owner, so that someone can always read and delete it.
+    let owner = caller.map_or_else(|| bucket.owner.clone(), |u| u.uid);
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
@@ -77,14 +83,21 @@ pub(super) async fn put_object(
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
     )?;
+    let acl = acl_ops::requested(
+        s3,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+        &acl_ops::grant_headers!(input, write: None),
+        Some(&bucket.owner),
+    )
+    .await?;
     let meta = ObjectMeta {
-        owner: user.uid.clone(),
+        owner,
         retention,
         legal_hold,
         headers: convert::standard_headers!(input),
         user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
         tags: convert::parse_tagging(input.tagging.as_deref())?,
-        acl: convert::canned_acl(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
+        acl,
         ..ObjectMeta::default()
     };
     let pre = Preconditions {
@@ -206,7 +219,7 @@ fn check_read(
     meta: &ObjectMeta,
     conditions: ReadConditions<'_>,
 ) -> S3Result<()> {
-    if !may_read_object(caller, bucket, meta.acl) {
+    if !may_on_object(caller, bucket, meta, Action::GetObject) {
         return Err(s3_error!(AccessDenied));
     }
     conditions.check(meta)
@@ -262,7 +275,7 @@ pub(super) async fn get_object(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
+        .bucket(caller.as_ref(), &input.bucket, Action::GetObject)
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     let found = find(
@@ -365,7 +378,7 @@ pub(super) async fn head_object(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Want::ReadObject)
+        .bucket(caller.as_ref(), &input.bucket, Action::GetObject)
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
@@ -428,7 +441,9 @@ pub(super) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
+        .await?;
     let bypass = input.bypass_governance_retention == Some(true);
     let done = delete_one(
         s3,
@@ -514,7 +529,9 @@ pub(super) async fn delete_objects(
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3.bucket(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
+        .await?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let bypass = input.bypass_governance_retention == Some(true);
     if input.delete.objects.len() > 1000 {

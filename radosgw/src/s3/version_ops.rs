@@ -5,8 +5,9 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert::{self, timestamp};
-use super::{ShoalS3, Want};
+use crate::authz::Action;
 use crate::objects::no_such_key;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord, Versioning};
 use crate::versions::{self, VersionRef};
@@ -17,7 +18,11 @@ pub(super) async fn get_bucket_versioning(
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
     let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(Some(&user), &req.input.bucket, Want::Own)
+        .bucket_now(
+            Some(&user),
+            &req.input.bucket,
+            Action::OwnerOnly("s3:GetBucketVersioning"),
+        )
         .await?;
     let status = match bucket.versioning {
         // Never enabled: S3 answers an empty configuration.
@@ -56,7 +61,13 @@ pub(super) async fn put_bucket_versioning(
             ));
         }
     };
-    let bucket = s3.bucket_now(Some(&user), &input.bucket, Want::Own).await?;
+    let bucket = s3
+        .bucket_now(
+            Some(&user),
+            &input.bucket,
+            Action::OwnerOnly("s3:PutBucketVersioning"),
+        )
+        .await?;
     s3.objects
         .set_versioning(&s3.buckets, &bucket, state)
         .await?;
@@ -154,8 +165,7 @@ fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> S3E
 
 /// Whether `caller` may learn which keys `bucket` holds.
 fn may_list(caller: Option<&UserRecord>, bucket: &BucketRecord) -> bool {
-    caller.is_some_and(|u| u.uid == bucket.owner)
-        || bucket.acl == crate::records::CannedAcl::PublicRead
+    super::may_on_bucket(caller, bucket, Action::ListBucket)
 }
 
 /// A read of a delete marker: NoSuchKey when it is the current version, MethodNotAllowed

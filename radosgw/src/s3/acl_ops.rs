@@ -1,0 +1,256 @@
+//! ACLs at the S3 interface: what a request grants (`x-amz-acl`, `x-amz-grant-*`, an
+//! AccessControlPolicy body), checked against the users that exist, and the documents
+//! Get{Bucket,Object}Acl show back.
+
+use s3s::dto::{self, *};
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::convert;
+use super::version_ops::{find, version_ref};
+use super::{ShoalS3, may_on_object};
+use crate::acl::{self, Acl, CannedAcl, DocumentGrant, GrantHeaders, Grantee};
+use crate::authz::Action;
+use crate::error::GwError;
+use crate::records::UserRecord;
+
+/// `x-amz-grant-*` fields of an s3s input, as [`GrantHeaders`].
+macro_rules! grant_headers {
+    ($input:expr, write: $write:expr) => {
+        $crate::acl::GrantHeaders {
+            read: $input.grant_read.as_deref(),
+            write: $write,
+            read_acp: $input.grant_read_acp.as_deref(),
+            write_acp: $input.grant_write_acp.as_deref(),
+            full_control: $input.grant_full_control.as_deref(),
+        }
+    };
+}
+pub(super) use grant_headers;
+
+/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload, CreateBucket) asks for:
+/// a canned ACL or grant headers, not both; private without either. `bucket_owner` is the
+/// owner of the bucket an object goes into (`None` for a bucket).
+pub(super) async fn requested(
+    s3: &ShoalS3,
+    canned: Option<&str>,
+    grants: &GrantHeaders<'_>,
+    bucket_owner: Option<&str>,
+) -> S3Result<Acl> {
+    let acl = match (canned, grants.any()) {
+        (Some(_), true) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "specifying both a canned ACL and grant headers is not allowed"
+            ));
+        }
+        (Some(canned), false) => CannedAcl::parse(canned)?.grants(bucket_owner),
+        (None, true) => grants.grants()?,
+        (None, false) => Acl::default(),
+    };
+    check_users(s3, &acl).await?;
+    Ok(acl)
+}
+
+/// The ACL a PutBucketAcl / PutObjectAcl sets: exactly one of a canned ACL, grant headers
+/// or an AccessControlPolicy document.
+async fn replacement(
+    s3: &ShoalS3,
+    canned: Option<&str>,
+    grants: &GrantHeaders<'_>,
+    document: Option<&AccessControlPolicy>,
+    bucket_owner: Option<&str>,
+) -> S3Result<Acl> {
+    let Some(document) = document else {
+        if canned.is_none() && !grants.any() {
+            return Err(s3_error!(
+                MalformedACLError,
+                "give x-amz-acl, x-amz-grant-* headers or an AccessControlPolicy document"
+            ));
+        }
+        return requested(s3, canned, grants, bucket_owner).await;
+    };
+    if canned.is_some() || grants.any() {
+        return Err(s3_error!(
+            UnexpectedContent,
+            "an ACL is given by headers or by a document, not both"
+        ));
+    }
+    let parsed: Vec<DocumentGrant<'_>> = document
+        .grants
+        .iter()
+        .flatten()
+        .map(|g| {
+            let grantee = g.grantee.as_ref();
+            DocumentGrant {
+                kind: grantee.map_or("", |g| g.type_.as_str()),
+                id: grantee.and_then(|g| g.id.as_deref()),
+                uri: grantee.and_then(|g| g.uri.as_deref()),
+                email: grantee.and_then(|g| g.email_address.as_deref()),
+                permission: g.permission.as_ref().map(Permission::as_str),
+            }
+        })
+        .collect();
+    let acl = acl::from_document(&parsed)?;
+    check_users(s3, &acl).await?;
+    Ok(acl)
+}
+
+/// Every user an ACL names must exist (S3: InvalidArgument, "Invalid id").
+async fn check_users(s3: &ShoalS3, acl: &Acl) -> S3Result<()> {
+    for uid in acl.users() {
+        if s3.users.get(uid).await?.is_none() {
+            return Err(s3_error!(InvalidArgument, "Invalid id: no user {uid:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The grants of `acl` on something `owner` owns, as S3 shows them.
+async fn document(s3: &ShoalS3, acl: &Acl, owner: &Owner) -> S3Result<Vec<dto::Grant>> {
+    let mut out = Vec::with_capacity(acl.grants.len());
+    for g in &acl.grants {
+        let grantee = match &g.grantee {
+            Grantee::Owner => user_grantee(owner.clone()),
+            Grantee::User(uid) => {
+                let user = s3.users.get(uid).await?;
+                user_grantee(convert::owner(uid, user.as_ref()))
+            }
+            group => dto::Grantee {
+                type_: dto::Type::from_static(dto::Type::GROUP),
+                uri: group.uri().map(str::to_owned),
+                id: None,
+                display_name: None,
+                email_address: None,
+            },
+        };
+        out.push(dto::Grant {
+            grantee: Some(grantee),
+            permission: Some(Permission::from(g.permission.as_str().to_owned())),
+        });
+    }
+    Ok(out)
+}
+
+fn user_grantee(owner: Owner) -> dto::Grantee {
+    dto::Grantee {
+        id: owner.id,
+        display_name: owner.display_name,
+        type_: dto::Type::from_static(dto::Type::CANONICAL_USER),
+        email_address: None,
+        uri: None,
+    }
+}
+
+/// The owner element for `uid`, with its display name.
+async fn owner_of(s3: &ShoalS3, uid: &str, caller: Option<&UserRecord>) -> S3Result<Owner> {
+    let user = match caller.filter(|u| u.uid == uid) {
+        Some(u) => Some(u.clone()),
+        None => s3.users.get(uid).await?,
+    };
+    Ok(convert::owner(uid, user.as_ref()))
+}
+
+pub(super) async fn get_bucket_acl(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    let caller = s3.caller(&req).await?;
+    let bucket = s3
+        .bucket(caller.as_ref(), &req.input.bucket, Action::GetBucketAcl)
+        .await?;
+    let owner = owner_of(s3, &bucket.owner, caller.as_ref()).await?;
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(document(s3, &bucket.acl, &owner).await?),
+        owner: Some(owner),
+    }))
+}
+
+pub(super) async fn put_bucket_acl(
+    s3: &ShoalS3,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let caller = s3.caller(&req).await?;
+    let input = &req.input;
+    let bucket = s3
+        .bucket_now(caller.as_ref(), &input.bucket, Action::PutBucketAcl)
+        .await?;
+    let grants = grant_headers!(input, write: input.grant_write.as_deref());
+    let canned = input.acl.as_ref().map(BucketCannedACL::as_str);
+    let acl = replacement(
+        s3,
+        canned,
+        &grants,
+        input.access_control_policy.as_ref(),
+        None,
+    )
+    .await?;
+    s3.buckets.set_acl(&bucket.name, acl).await?;
+    Ok(S3Response::new(PutBucketAclOutput::default()))
+}
+
+pub(super) async fn get_object_acl(
+    s3: &ShoalS3,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let caller = s3.caller(&req).await?;
+    let input = &req.input;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Action::GetObjectAcl)
+        .await?;
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
+    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
+        .await?
+        .meta;
+    if !may_on_object(caller.as_ref(), &bucket, &meta, Action::GetObjectAcl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    let owner = owner_of(s3, &meta.owner, caller.as_ref()).await?;
+    Ok(S3Response::new(GetObjectAclOutput {
+        grants: Some(document(s3, &meta.acl, &owner).await?),
+        owner: Some(owner),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn put_object_acl(
+    s3: &ShoalS3,
+    req: S3Request<PutObjectAclInput>,
+) -> S3Result<S3Response<PutObjectAclOutput>> {
+    let caller = s3.caller(&req).await?;
+    let input = &req.input;
+    let bucket = s3
+        .bucket(caller.as_ref(), &input.bucket, Action::PutObjectAcl)
+        .await?;
+    let which = version_ref(&bucket, input.version_id.as_deref())?;
+    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
+        .await?
+        .meta;
+    if !may_on_object(caller.as_ref(), &bucket, &meta, Action::PutObjectAcl) {
+        return Err(s3_error!(AccessDenied));
+    }
+    let grants = grant_headers!(input, write: input.grant_write.as_deref());
+    let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
+    let acl = replacement(
+        s3,
+        canned,
+        &grants,
+        input.access_control_policy.as_ref(),
+        Some(&bucket.owner),
+    )
+    .await?;
+    // Replaces the ACL of the version decided on; one written since is not touched.
+    let tag = meta.tag.clone();
+    s3.objects
+        .update_meta(&bucket, &input.key, which.as_ref(), |m| {
+            if m.tag != tag {
+                return Err(GwError::s3(
+                    S3ErrorCode::OperationAborted,
+                    "the object changed while its ACL was replaced; try again",
+                ));
+            }
+            m.acl = acl.clone();
+            Ok(())
+        })
+        .await?;
+    Ok(S3Response::new(PutObjectAclOutput::default()))
+}
