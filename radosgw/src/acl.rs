@@ -515,7 +515,10 @@ mod tests {
                 ..ok.clone()
             },
         ] {
-            assert!(from_document(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+            assert!(
+                from_document(std::slice::from_ref(&bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

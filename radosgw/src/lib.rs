@@ -25,6 +25,7 @@ pub mod listing;
 pub mod lock;
 pub mod multipart;
 pub mod objects;
+pub mod policy;
 pub mod precheck;
 pub mod presign;
 pub mod records;

@@ -211,6 +211,11 @@ pub struct Upload<'a> {
 }
 
 impl<'a> Upload<'a> {
+    /// Its upload id.
+    pub fn id(&self) -> &str {
+        self.id
+    }
+
     /// Upload `id` of `key` (which may not exist).
     pub fn new(objects: &'a Objects, bucket: &'a BucketRecord, key: &'a str, id: &'a str) -> Self {
         let oid = parts_oid(&bucket.id, id);

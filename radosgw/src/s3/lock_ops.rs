@@ -11,7 +11,7 @@ use super::convert::{self, timestamp};
 use super::version_ops::version_ref;
 use crate::authz::Action;
 use crate::lock::{self, BadDefault, LockConfig, Mode, Period, Retention};
-use crate::records::{BucketRecord, ObjectMeta, now_ms};
+use crate::records::{BucketRecord, ObjectMeta, UserRecord, now_ms};
 
 pub(super) async fn put_object_lock_configuration(
     s3: &ShoalS3,
@@ -288,12 +288,20 @@ async fn locked_version(
 /// hold), or else the bucket's default retention from now: what the new version carries.
 /// Lock headers on a bucket without object lock are InvalidRequest, as S3.
 pub(super) fn requested_lock(
+    caller: Option<&UserRecord>,
     bucket: &BucketRecord,
     mode: Option<&ObjectLockMode>,
     until: Option<&Timestamp>,
     legal_hold: Option<&ObjectLockLegalHoldStatus>,
 ) -> S3Result<(Option<Retention>, bool)> {
     let asked = mode.is_some() || until.is_some() || legal_hold.is_some();
+    // A writer granted WRITE by an ACL may not pin versions the owner then cannot delete.
+    if asked && !super::may_on_bucket(caller, bucket, Action::OwnerOnly("s3:PutObjectRetention")) {
+        return Err(s3_error!(
+            AccessDenied,
+            "only the bucket's owner sets object lock on a write"
+        ));
+    }
     let Some(config) = bucket.object_lock else {
         return if asked {
             Err(missing_lock())

@@ -18,7 +18,7 @@ use crate::authz::Action;
 use crate::buckets::no_such_bucket;
 use crate::multipart::{self, MAX_PART_SIZE, PartTxn, RequestedPart, Upload, UploadQuery};
 use crate::objects::Preconditions;
-use crate::records::{Checksums, ObjectMeta, PartRecord, UserRecord};
+use crate::records::{BucketRecord, Checksums, ObjectMeta, PartRecord, UserRecord};
 
 fn too_large() -> S3Error {
     s3_error!(EntityTooLarge, "a part is at most 5 GiB")
@@ -78,6 +78,7 @@ pub(super) async fn create_multipart_upload(
     let algorithm = input.checksum_algorithm.filter(|_| !full_object);
     // The lock is decided at initiation, the bucket's default retention counted from it.
     let (retention, legal_hold) = requested_lock(
+        Some(&user),
         &bucket,
         input.object_lock_mode.as_ref(),
         input.object_lock_retain_until_date.as_ref(),
@@ -147,6 +148,8 @@ pub(super) async fn upload_part(
     let bucket = s3
         .bucket(Some(&user), &input.bucket, Action::PutObject)
         .await?;
+    let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    check_initiator(&upload, &user, &bucket, Initiated::Only).await?;
     if input
         .content_length
         .is_some_and(|n| n as u64 > MAX_PART_SIZE)
@@ -196,9 +199,7 @@ pub(super) async fn upload_part_copy(
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     // Read first: it refuses a missing upload before the source is touched, and names the
     // checksum the part should carry.
-    let Some(record) = upload.record().await? else {
-        return Err(multipart::no_such_upload(&input.upload_id).into());
-    };
+    let record = check_initiator(&upload, &user, &bucket, Initiated::Only).await?;
     let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let range = copy_range(input.copy_source_range.as_deref(), src.size)?;
@@ -290,6 +291,7 @@ pub(super) async fn complete_multipart_upload(
     };
     let expect_size = input.mpu_object_size.map(|s| s.max(0) as u64);
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    check_initiator(&upload, &user, &bucket, Initiated::Only).await?;
     let meta = upload.complete(&parts, &pre, expect_size).await?;
     let c = Checksum::from(&meta.checksums);
     let composite = c.checksum_crc32.is_some()
@@ -322,6 +324,7 @@ pub(super) async fn abort_multipart_upload(
         .bucket(Some(&user), &input.bucket, Action::DeleteObject)
         .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
+    check_initiator(&upload, &user, &bucket, Initiated::OrBucketOwner).await?;
     upload.abort().await?;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
@@ -341,8 +344,40 @@ fn to_part(p: PartRecord) -> Part {
     }
 }
 
-fn initiator(user: &UserRecord) -> Initiator {
-    let o = convert::owner(&user.uid, Some(user));
+/// Who may act on an upload already started (S3): its initiator uploads parts and
+/// completes it; its initiator or the bucket's owner aborts it or lists its parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Initiated {
+    Only,
+    OrBucketOwner,
+}
+
+/// The upload's record, if `caller` may act on it as `who` says.
+async fn check_initiator(
+    upload: &Upload<'_>,
+    caller: &UserRecord,
+    bucket: &BucketRecord,
+    who: Initiated,
+) -> S3Result<crate::records::UploadRecord> {
+    let Some(record) = upload.record().await? else {
+        return Err(multipart::no_such_upload(upload.id()).into());
+    };
+    let initiator = record.meta.owner == caller.uid;
+    let bucket_owner = who == Initiated::OrBucketOwner && bucket.owner == caller.uid;
+    if initiator || bucket_owner {
+        Ok(record)
+    } else {
+        Err(s3_error!(
+            AccessDenied,
+            "the upload was started by another user"
+        ))
+    }
+}
+
+/// The Initiator element of an upload started by `uid` (display name known when it is
+/// the caller's).
+fn initiator(uid: &str, caller: &UserRecord) -> Initiator {
+    let o = convert::owner(uid, Some(caller).filter(|u| u.uid == uid));
     Initiator {
         id: o.id,
         display_name: o.display_name,
@@ -375,9 +410,7 @@ pub(super) async fn list_parts(
         n => n.unwrap_or(0) as u32,
     };
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
-    let Some(record) = upload.record().await? else {
-        return Err(multipart::no_such_upload(&input.upload_id).into());
-    };
+    let record = check_initiator(&upload, &user, &bucket, Initiated::OrBucketOwner).await?;
     let (parts, truncated) = upload.list_parts(after, max).await?;
     let next = parts.last().map(|p| p.number as i32);
     Ok(S3Response::new(ListPartsOutput {
@@ -390,7 +423,7 @@ pub(super) async fn list_parts(
         is_truncated: Some(truncated),
         parts: Some(parts.into_iter().map(to_part).collect()),
         owner: Some(convert::owner(&record.meta.owner, Some(&user))),
-        initiator: Some(initiator(&user)),
+        initiator: Some(initiator(&record.meta.owner, &user)),
         storage_class: Some(class_of(&record)),
         checksum_algorithm: record.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
@@ -420,15 +453,15 @@ pub(super) async fn list_multipart_uploads(
         max: listed_max(input.max_uploads, "max-uploads")?,
     };
     let page = multipart::list_uploads(&s3.objects, &bucket, &query).await?;
-    // Only the owner may list, and only the owner may start uploads: one owner for all.
-    let owner = convert::owner(&bucket.owner, Some(&user));
+    // Each upload is its initiator's (who may be another user than the bucket's owner, with
+    // a WRITE grant); it will own the object.
     let uploads = page.uploads.into_iter().map(|u| MultipartUpload {
         storage_class: Some(class_of(&u)),
+        owner: Some(convert::owner(&u.meta.owner, Some(&user))),
+        initiator: Some(initiator(&u.meta.owner, &user)),
         key: Some(enc(u.key)),
         upload_id: Some(u.upload_id),
         initiated: Some(timestamp(u.initiated_ms)),
-        owner: Some(owner.clone()),
-        initiator: Some(initiator(&user)),
         checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
     });

@@ -96,6 +96,7 @@ pub(super) async fn copy_object(
     // A copy is a new version: its lock is what the request asks for (or the bucket's
     // default), never the source's.
     let (retention, legal_hold) = requested_lock(
+        Some(&user),
         &bucket,
         input.object_lock_mode.as_ref(),
         input.object_lock_retain_until_date.as_ref(),

@@ -70,7 +70,9 @@ pub(super) async fn put_object(
         .await?;
     // An anonymous write (a bucket whose ACL lets everyone write) belongs to the bucket's
     // owner, so that someone can always read and delete it.
-    let owner = caller.map_or_else(|| bucket.owner.clone(), |u| u.uid);
+    let owner = caller
+        .as_ref()
+        .map_or_else(|| bucket.owner.clone(), |u| u.uid.clone());
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
@@ -78,6 +80,7 @@ pub(super) async fn put_object(
     let given = convert::given_checksums!(input);
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
     let (retention, legal_hold) = requested_lock(
+        caller.as_ref(),
         &bucket,
         input.object_lock_mode.as_ref(),
         input.object_lock_retain_until_date.as_ref(),
@@ -445,6 +448,7 @@ pub(super) async fn delete_object(
         .bucket(Some(&user), &input.bucket, Action::DeleteObject)
         .await?;
     let bypass = input.bypass_governance_retention == Some(true);
+    check_bypass(&user, &bucket, bypass)?;
     let done = delete_one(
         s3,
         &user,
@@ -520,6 +524,18 @@ async fn delete_one(
     }
 }
 
+/// Bypassing a governance retention is the bucket owner's (an ACL cannot grant it).
+fn check_bypass(user: &UserRecord, bucket: &BucketRecord, bypass: bool) -> S3Result<()> {
+    let action = Action::OwnerOnly("s3:BypassGovernanceRetention");
+    if bypass && !super::may_on_bucket(Some(user), bucket, action) {
+        return Err(s3_error!(
+            AccessDenied,
+            "only the bucket's owner bypasses governance retention"
+        ));
+    }
+    Ok(())
+}
+
 /// How many keys of one DeleteObjects request are deleted at once.
 const DELETES_AT_ONCE: usize = 16;
 
@@ -534,6 +550,7 @@ pub(super) async fn delete_objects(
         .await?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let bypass = input.bypass_governance_retention == Some(true);
+    check_bypass(&user, &bucket, bypass)?;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
