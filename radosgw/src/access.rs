@@ -1,6 +1,7 @@
 //! Who may call what, before an operation runs. Signed requests pass here (the operation
 //! itself asks [`crate::authz`]); anonymous requests pass only for the operations an ACL
-//! can open to everyone, and the operation then asks the same. A request naming the
+//! can open to everyone, and the operation then asks the same. Every request's facts
+//! (source address, time, condition keys; [`Facts`]) are read here for bucket policies. A request naming the
 //! bucket's expected owner (`x-amz-expected-bucket-owner`) is refused unless it is the owner.
 
 use s3s::S3Result;
@@ -8,6 +9,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::s3_error;
 
 use crate::buckets::Buckets;
+use crate::s3::Facts;
 
 /// Operations an anonymous caller may attempt (the ACLs decide in the operation,
 /// [`crate::authz`]); every other needs a signature.
@@ -41,6 +43,19 @@ impl S3Access for Access {
         if let Some(refused) = crate::unsupported::refusal(cx.headers()) {
             return Err(refused);
         }
+        // What bucket policies ask of the request, for the operation's decision.
+        let peer = cx
+            .extensions_mut()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let facts = Facts::of(
+            cx.uri(),
+            cx.headers(),
+            peer,
+            cx.s3_path().get_object_key(),
+            time::OffsetDateTime::now_utc(),
+        );
+        cx.extensions_mut().insert(facts);
         // A bucket owned by another account than the one expected is AccessDenied (403), as
         // S3 answers; a bucket that does not exist is the operation's to report.
         if let (Some(expected), Some(bucket)) = (

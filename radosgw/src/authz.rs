@@ -3,12 +3,15 @@
 //! once per request, after finding the bucket (a bucket that does not exist is NoSuchBucket
 //! before any AccessDenied) and, for object actions, the object.
 //!
-//! Today the decision reads ownership and ACLs ([`crate::acl`]), as S3 without policies
-//! does: a bucket's owner may do anything with the bucket (its configuration is the owner's
+//! In AWS's order: an explicit Deny in the bucket's policy ([`crate::policy`]) refuses
+//! (except the owner's own policy calls, so an owner cannot lock itself out); an Allow there
+//! allows; otherwise ownership and ACLs ([`crate::acl`]) decide, as S3 without policies does:
+//! a bucket's owner may do anything with the bucket (its configuration is the owner's
 //! alone), others what the bucket's ACL grants; an object's reads follow the object's own
 //! ACL, whoever owns the bucket.
 
 use crate::acl::{Acl, Permission};
+use crate::policy::Verdict;
 
 /// An S3 action, named as S3 policies name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,35 @@ pub enum Need {
 }
 
 impl Action {
+    /// Its name in policies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ListBucket => "s3:ListBucket",
+            Action::ListBucketVersions => "s3:ListBucketVersions",
+            Action::ListBucketMultipartUploads => "s3:ListBucketMultipartUploads",
+            Action::PutObject => "s3:PutObject",
+            Action::DeleteObject => "s3:DeleteObject",
+            Action::ListMultipartUploadParts => "s3:ListMultipartUploadParts",
+            Action::GetBucketAcl => "s3:GetBucketAcl",
+            Action::PutBucketAcl => "s3:PutBucketAcl",
+            Action::GetObject => "s3:GetObject",
+            Action::GetObjectAcl => "s3:GetObjectAcl",
+            Action::PutObjectAcl => "s3:PutObjectAcl",
+            Action::OwnerOnly(name) => name,
+        }
+    }
+
+    /// Whether its resource is an object (`arn:aws:s3:::bucket/key`) rather than the
+    /// bucket.
+    pub fn on_object_resource(self) -> bool {
+        let name = self.name();
+        name.contains("Object")
+            || name == "s3:AbortMultipartUpload"
+            || name == "s3:ListMultipartUploadParts"
+            || name == "s3:BypassGovernanceRetention"
+            || name == "s3:PutObjectRetention"
+    }
+
     /// What it needs under ACLs.
     pub fn need(self) -> Need {
         match self {
@@ -94,15 +126,31 @@ pub enum Decision {
     Deny,
 }
 
+/// The bucket-policy calls, which the bucket's owner may always make.
+const POLICY_CALLS: &[&str] = &[
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:GetBucketPolicyStatus",
+];
+
 /// Whether `caller` (a uid; `None`: anonymous) may do `action` on `bucket`, and on `object`
-/// for object actions (without it, an object action is denied).
+/// for object actions (without it, an object action is denied), given what the bucket's
+/// policy says of the request (`Verdict::Neither` without one).
 pub fn decide(
     caller: Option<&str>,
     action: Action,
     bucket: Owned<'_>,
     object: Option<Owned<'_>>,
+    policy: Verdict,
 ) -> Decision {
     let bucket_owner = caller == Some(bucket.owner);
+    let owners_policy_call = bucket_owner && POLICY_CALLS.contains(&action.name());
+    match policy {
+        Verdict::Deny if !owners_policy_call => return Decision::Deny,
+        Verdict::Allow => return Decision::Allow,
+        _ => {}
+    }
     let allowed = match action.need() {
         Need::BucketOwner => bucket_owner,
         Need::Bucket(p) => bucket_owner || bucket.acl.allows(caller, bucket.owner, p),
@@ -183,7 +231,7 @@ mod tests {
             let bucket = Owned { owner: "owner", acl: &bucket_acl };
             let object = Owned { owner: USERS[object_owner], acl: &object_acl };
             for action in ACTIONS {
-                let allowed = decide(caller, action, bucket, Some(object)) == Decision::Allow;
+                let allowed = decide(caller, action, bucket, Some(object), Verdict::Neither) == Decision::Allow;
                 let (owned, acl) = match action.need() {
                     Need::BucketOwner => {
                         prop_assert_eq!(allowed, caller == Some("owner"));
@@ -219,9 +267,26 @@ mod tests {
             }] };
             let owned = Owned { owner: "owner", acl: &acl };
             for action in ACTIONS {
-                let d = decide(Some(USERS[caller]), action, owned, Some(owned));
+                let d = decide(Some(USERS[caller]), action, owned, Some(owned), Verdict::Neither);
                 prop_assert_eq!(d == Decision::Allow, action.need() != Need::BucketOwner);
             }
+        }
+    }
+
+    proptest! {
+        /// A policy's explicit deny refuses everyone, owners too, but never the owner's own
+        /// policy calls; its allow allows whatever the ACLs say.
+        #[test]
+        fn a_policy_verdict_comes_before_the_acls(bucket_acl in acl(), caller in caller()) {
+            let bucket = Owned { owner: "owner", acl: &bucket_acl };
+            for action in ACTIONS {
+                let object = Some(bucket);
+                prop_assert_eq!(decide(caller, action, bucket, object, Verdict::Allow), Decision::Allow);
+                prop_assert_eq!(decide(caller, action, bucket, object, Verdict::Deny), Decision::Deny);
+            }
+            let own_policy = Action::OwnerOnly("s3:PutBucketPolicy");
+            let verdict = decide(caller, own_policy, bucket, None, Verdict::Deny);
+            prop_assert_eq!(verdict == Decision::Allow, caller == Some("owner"));
         }
     }
 
@@ -232,9 +297,18 @@ mod tests {
             owner: "owner",
             acl: &acl,
         };
-        assert_eq!(decide(None, Action::GetObject, owned, None), Decision::Deny);
         assert_eq!(
-            decide(None, Action::GetObject, owned, Some(owned)),
+            decide(None, Action::GetObject, owned, None, Verdict::Neither),
+            Decision::Deny
+        );
+        assert_eq!(
+            decide(
+                None,
+                Action::GetObject,
+                owned,
+                Some(owned),
+                Verdict::Neither
+            ),
             Decision::Allow
         );
     }
@@ -251,12 +325,24 @@ mod tests {
             acl: &private,
         };
         assert_eq!(
-            decide(Some("owner"), Action::GetObject, bucket, Some(theirs)),
+            decide(
+                Some("owner"),
+                Action::GetObject,
+                bucket,
+                Some(theirs),
+                Verdict::Neither
+            ),
             Decision::Deny
         );
         // ...but may delete them: deletion is a write to the bucket.
         assert_eq!(
-            decide(Some("owner"), Action::DeleteObject, bucket, Some(theirs)),
+            decide(
+                Some("owner"),
+                Action::DeleteObject,
+                bucket,
+                Some(theirs),
+                Verdict::Neither
+            ),
             Decision::Allow
         );
         let granted = CannedAcl::BucketOwnerRead.grants(Some("owner"));
@@ -265,7 +351,13 @@ mod tests {
             acl: &granted,
         };
         assert_eq!(
-            decide(Some("owner"), Action::GetObject, bucket, Some(theirs)),
+            decide(
+                Some("owner"),
+                Action::GetObject,
+                bucket,
+                Some(theirs),
+                Verdict::Neither
+            ),
             Decision::Allow
         );
     }

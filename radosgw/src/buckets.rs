@@ -105,6 +105,7 @@ impl Buckets {
             object_lock,
             lifecycle: None,
             tiering: None,
+            policy: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -255,6 +256,15 @@ impl Buckets {
                 ));
             }
             record.object_lock = Some(config);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) a bucket's policy (validated by the caller).
+    pub async fn set_policy(&self, name: &str, policy: Option<String>) -> GwResult<()> {
+        self.update(name, |record| {
+            record.policy = policy.clone();
             Ok(())
         })
         .await

@@ -90,6 +90,9 @@ pub struct BucketRecord {
     /// lifecycle passes then look for idle ones).
     #[serde(default)]
     pub tiering: Option<crate::tiering::Tiering>,
+    /// Its bucket policy, as put (GetBucketPolicy answers it as given); validated when put.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to

@@ -267,7 +267,9 @@ pub async fn run(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let served = axum::serve(listener, router(svc))
+    // The peer's address reaches bucket policies (aws:SourceIp).
+    let app = router(svc).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     gc_task.abort();

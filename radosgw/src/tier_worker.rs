@@ -58,6 +58,7 @@ impl ReadQueue {
         let bucket = BucketRecord {
             lifecycle: None,
             object_lock: None,
+            policy: None,
             ..bucket.clone()
         };
         let read = Read {

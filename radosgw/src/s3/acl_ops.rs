@@ -156,7 +156,12 @@ pub(super) async fn get_bucket_acl(
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let caller = s3.caller(&req).await?;
     let bucket = s3
-        .bucket(caller.as_ref(), &req.input.bucket, Action::GetBucketAcl)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &req.input.bucket,
+            Action::GetBucketAcl,
+        )
         .await?;
     let owner = owner_of(s3, &bucket.owner, caller.as_ref()).await?;
     Ok(S3Response::new(GetBucketAclOutput {
@@ -172,7 +177,12 @@ pub(super) async fn put_bucket_acl(
     let caller = s3.caller(&req).await?;
     let input = &req.input;
     let bucket = s3
-        .bucket_now(caller.as_ref(), &input.bucket, Action::PutBucketAcl)
+        .bucket_now(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::PutBucketAcl,
+        )
         .await?;
     let grants = grant_headers!(input, write: input.grant_write.as_deref());
     let canned = input.acl.as_ref().map(BucketCannedACL::as_str);
@@ -195,13 +205,33 @@ pub(super) async fn get_object_acl(
     let caller = s3.caller(&req).await?;
     let input = &req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::GetObjectAcl)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::GetObjectAcl,
+        )
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
-        .await?
-        .meta;
-    if !may_on_object(caller.as_ref(), &bucket, &meta, Action::GetObjectAcl) {
+    let meta = find(
+        s3,
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        which.as_ref(),
+        0,
+    )
+    .await?
+    .meta;
+    if !may_on_object(
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        &meta,
+        Action::GetObjectAcl,
+    ) {
         return Err(s3_error!(AccessDenied));
     }
     let owner = owner_of(s3, &meta.owner, caller.as_ref()).await?;
@@ -219,13 +249,33 @@ pub(super) async fn put_object_acl(
     let caller = s3.caller(&req).await?;
     let input = &req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::PutObjectAcl)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::PutObjectAcl,
+        )
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
-        .await?
-        .meta;
-    if !may_on_object(caller.as_ref(), &bucket, &meta, Action::PutObjectAcl) {
+    let meta = find(
+        s3,
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        which.as_ref(),
+        0,
+    )
+    .await?
+    .meta;
+    if !may_on_object(
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        &meta,
+        Action::PutObjectAcl,
+    ) {
         return Err(s3_error!(AccessDenied));
     }
     let grants = grant_headers!(input, write: input.grant_write.as_deref());

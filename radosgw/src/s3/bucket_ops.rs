@@ -113,7 +113,12 @@ pub(super) async fn head_bucket(
 ) -> S3Result<S3Response<HeadBucketOutput>> {
     let caller = s3.caller(&req).await?;
     let bucket = s3
-        .bucket(caller.as_ref(), &req.input.bucket, Action::ListBucket)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &req.input.bucket,
+            Action::ListBucket,
+        )
         .await?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(bucket.region),
@@ -128,6 +133,7 @@ pub(super) async fn delete_bucket(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:DeleteBucket"),
@@ -150,6 +156,7 @@ pub(super) async fn get_bucket_location(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:GetBucketLocation"),

@@ -36,6 +36,7 @@ pub(super) async fn put_bucket_lifecycle_configuration(
     })?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &input.bucket,
             Action::OwnerOnly("s3:PutLifecycleConfiguration"),
@@ -61,6 +62,7 @@ pub(super) async fn get_bucket_lifecycle_configuration(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:GetLifecycleConfiguration"),
@@ -85,6 +87,7 @@ pub(super) async fn delete_bucket_lifecycle(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:PutLifecycleConfiguration"),

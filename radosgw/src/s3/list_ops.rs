@@ -80,11 +80,12 @@ struct Page {
 
 async fn list(
     s3: &ShoalS3,
+    cx: &http::Extensions,
     caller: Option<&UserRecord>,
     bucket: &str,
     params: &ListParams,
 ) -> S3Result<Page> {
-    let bucket = s3.bucket(caller, bucket, Action::ListBucket).await?;
+    let bucket = s3.bucket(cx, caller, bucket, Action::ListBucket).await?;
     let listing = if params.max_keys == 0 {
         Listing::empty()
     } else {
@@ -145,7 +146,7 @@ pub(super) async fn list_objects(
         start_after: input.marker.clone().filter(|m| !m.is_empty()),
         max_keys: max_keys(input.max_keys)?,
     };
-    let page = list(s3, caller.as_ref(), &input.bucket, &params).await?;
+    let page = list(s3, &req.extensions, caller.as_ref(), &input.bucket, &params).await?;
     let (contents, common_prefixes) = page.objects(s3, &enc, true).await?;
     // NextMarker only comes with a delimiter (without one, clients use the last key).
     let next_marker = page
@@ -193,7 +194,7 @@ pub(super) async fn list_objects_v2(
         start_after,
         max_keys: max_keys(input.max_keys)?,
     };
-    let page = list(s3, caller.as_ref(), &input.bucket, &params).await?;
+    let page = list(s3, &req.extensions, caller.as_ref(), &input.bucket, &params).await?;
     let with_owner = input.fetch_owner.unwrap_or(false);
     let (contents, common_prefixes) = page.objects(s3, &enc, with_owner).await?;
     let key_count = (contents.len() + common_prefixes.len()) as i32;
@@ -241,7 +242,12 @@ pub(super) async fn list_object_versions(
         max_keys: max_keys(input.max_keys)?,
     };
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::ListBucketVersions)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::ListBucketVersions,
+        )
         .await?;
     let (versions, delete_markers, common_prefixes, next) = if bucket.versioning.keeps_versions() {
         params.start_after = match &key_marker {
@@ -250,7 +256,7 @@ pub(super) async fn list_object_versions(
         };
         listed_versions(s3, &bucket, &params, &enc, version_marker.is_some()).await?
     } else {
-        let page = list(s3, caller.as_ref(), &input.bucket, &params).await?;
+        let page = list(s3, &req.extensions, caller.as_ref(), &input.bucket, &params).await?;
         let (objects, common_prefixes) = page.objects(s3, &enc, true).await?;
         // Never versioned: every object is its only, latest version, "null".
         let versions = objects

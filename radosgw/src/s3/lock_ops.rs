@@ -28,6 +28,7 @@ pub(super) async fn put_object_lock_configuration(
     let config = parse_config(input.object_lock_configuration.as_ref())?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &input.bucket,
             Action::OwnerOnly("s3:PutBucketObjectLockConfiguration"),
@@ -91,6 +92,7 @@ pub(super) async fn get_object_lock_configuration(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:GetBucketObjectLockConfiguration"),
@@ -129,6 +131,7 @@ async fn lock_bucket<T>(s3: &ShoalS3, req: &S3Request<T>, name: &str) -> S3Resul
     let user = s3.user(req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             name,
             Action::OwnerOnly("s3:PutObjectRetention"),
@@ -288,6 +291,7 @@ async fn locked_version(
 /// hold), or else the bucket's default retention from now: what the new version carries.
 /// Lock headers on a bucket without object lock are InvalidRequest, as S3.
 pub(super) fn requested_lock(
+    cx: &http::Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
     mode: Option<&ObjectLockMode>,
@@ -296,7 +300,14 @@ pub(super) fn requested_lock(
 ) -> S3Result<(Option<Retention>, bool)> {
     let asked = mode.is_some() || until.is_some() || legal_hold.is_some();
     // A writer granted WRITE by an ACL may not pin versions the owner then cannot delete.
-    if asked && !super::may_on_bucket(caller, bucket, Action::OwnerOnly("s3:PutObjectRetention")) {
+    if asked
+        && !super::may_on_bucket(
+            cx,
+            caller,
+            bucket,
+            Action::OwnerOnly("s3:PutObjectRetention"),
+        )
+    {
         return Err(s3_error!(
             AccessDenied,
             "only the bucket's owner sets object lock on a write"

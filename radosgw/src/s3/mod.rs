@@ -5,15 +5,19 @@
 mod acl_ops;
 mod bucket_ops;
 mod convert;
+pub mod facts;
 mod lifecycle_ops;
 mod list_ops;
 mod lock_ops;
 mod multipart_ops;
 mod object_extra;
 mod object_ops;
+mod policy_ops;
 mod version_ops;
 
 use std::sync::Arc;
+
+use http::Extensions;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -23,6 +27,7 @@ use crate::buckets::Buckets;
 use crate::objects::Objects;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 use crate::users::Users;
+pub use facts::Facts;
 
 /// The gateway's S3 service.
 #[derive(Debug, Clone)]
@@ -63,9 +68,10 @@ impl ShoalS3 {
     /// Bucket `name` if `caller` may do `action` on it ([`crate::authz::decide`]), as read
     /// within [`crate::buckets::BUCKET_CACHE_TTL`]. A bucket that does not exist is
     /// NoSuchBucket, before any AccessDenied. For an action on an object, the decision waits
-    /// for the object: [`may_on_object`].
+    /// for the object: [`may_on_object`]. `cx` holds the request's [`Facts`].
     pub(crate) async fn bucket(
         &self,
+        cx: &Extensions,
         caller: Option<&UserRecord>,
         name: &str,
         action: Action,
@@ -75,27 +81,38 @@ impl ShoalS3 {
             .get_cached(name)
             .await?
             .ok_or_else(|| crate::buckets::no_such_bucket(name))?;
-        Self::allowed(caller, bucket, action)
+        Self::allowed(cx, caller, bucket, action)
     }
 
     /// Like [`ShoalS3::bucket`], with the record read now: for changes to the bucket
     /// itself (delete, ACL), which must not act on a record another gateway replaced.
     pub(crate) async fn bucket_now(
         &self,
+        cx: &Extensions,
         caller: Option<&UserRecord>,
         name: &str,
         action: Action,
     ) -> S3Result<BucketRecord> {
         let bucket = self.buckets.must_get(name).await?;
-        Self::allowed(caller, bucket, action)
+        Self::allowed(cx, caller, bucket, action)
+    }
+
+    /// Bucket `name`, deciding nothing yet (a request on many keys decides per key).
+    pub(crate) async fn bucket_record(&self, name: &str) -> S3Result<BucketRecord> {
+        Ok(self
+            .buckets
+            .get_cached(name)
+            .await?
+            .ok_or_else(|| crate::buckets::no_such_bucket(name))?)
     }
 
     fn allowed(
+        cx: &Extensions,
         caller: Option<&UserRecord>,
         bucket: BucketRecord,
         action: Action,
     ) -> S3Result<BucketRecord> {
-        if action.on_object() || may_on_bucket(caller, &bucket, action) {
+        if action.on_object() || may_on_bucket(cx, caller, &bucket, action) {
             Ok(bucket)
         } else {
             Err(s3_error!(AccessDenied))
@@ -103,13 +120,51 @@ impl ShoalS3 {
     }
 }
 
-/// Whether `caller` may do `action`, an action on the bucket itself, on `bucket`.
+/// Whether `caller` may do `action`, which needs no object's record, on `bucket` (an
+/// action on an object names the request's key to the policy).
 pub(crate) fn may_on_bucket(
+    cx: &Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
     action: Action,
 ) -> bool {
-    authz::decide(uid(caller), action, owned_bucket(bucket), None) == Decision::Allow
+    may_on_key(cx, caller, bucket, None, action)
+}
+
+/// [`may_on_bucket`] for an action on `key` (`None`: the request's path key), when one
+/// request acts on many keys (DeleteObjects).
+pub(crate) fn may_on_key(
+    cx: &Extensions,
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    key: Option<&str>,
+    action: Action,
+) -> bool {
+    let verdict = facts::policy_verdict(cx.get(), caller, bucket, action, key, None);
+    authz::decide(uid(caller), action, owned_bucket(bucket), None, verdict) == Decision::Allow
+}
+
+/// Whether `caller` may do `action` on version `meta` of `key` in `bucket`.
+pub(crate) fn may_on_object(
+    cx: &Extensions,
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    key: &str,
+    meta: &ObjectMeta,
+    action: Action,
+) -> bool {
+    let object = Owned {
+        owner: &meta.owner,
+        acl: &meta.acl,
+    };
+    let verdict = facts::policy_verdict(cx.get(), caller, bucket, action, Some(key), Some(meta));
+    authz::decide(
+        uid(caller),
+        action,
+        owned_bucket(bucket),
+        Some(object),
+        verdict,
+    ) == Decision::Allow
 }
 
 /// The uid of a caller (`None`: anonymous).
@@ -123,20 +178,6 @@ fn owned_bucket(bucket: &BucketRecord) -> Owned<'_> {
         owner: &bucket.owner,
         acl: &bucket.acl,
     }
-}
-
-/// Whether `caller` may do `action` on version `meta` of an object in `bucket`.
-pub(crate) fn may_on_object(
-    caller: Option<&UserRecord>,
-    bucket: &BucketRecord,
-    meta: &ObjectMeta,
-    action: Action,
-) -> bool {
-    let object = Owned {
-        owner: &meta.owner,
-        acl: &meta.acl,
-    };
-    authz::decide(uid(caller), action, owned_bucket(bucket), Some(object)) == Decision::Allow
 }
 
 #[async_trait::async_trait]
@@ -188,6 +229,34 @@ impl S3 for ShoalS3 {
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         acl_ops::put_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        policy_ops::put_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        policy_ops::get_bucket_policy(self, req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        policy_ops::delete_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        policy_ops::get_bucket_policy_status(self, req).await
     }
 
     async fn get_bucket_versioning(

@@ -64,7 +64,12 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     // Unknown algorithms are refused now rather than on every part.
@@ -78,6 +83,7 @@ pub(super) async fn create_multipart_upload(
     let algorithm = input.checksum_algorithm.filter(|_| !full_object);
     // The lock is decided at initiation, the bucket's default retention counted from it.
     let (retention, legal_hold) = requested_lock(
+        &req.extensions,
         Some(&user),
         &bucket,
         input.object_lock_mode.as_ref(),
@@ -146,7 +152,12 @@ pub(super) async fn upload_part(
     let input = req.input;
     let number = multipart::check_part_number(input.part_number)?;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     check_initiator(&upload, &user, &bucket, Initiated::Only).await?;
@@ -194,13 +205,19 @@ pub(super) async fn upload_part_copy(
     let input = req.input;
     let number = multipart::check_part_number(input.part_number)?;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     // Read first: it refuses a missing upload before the source is touched, and names the
     // checksum the part should carry.
     let record = check_initiator(&upload, &user, &bucket, Initiated::Only).await?;
-    let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
+    let (src_bucket, src_key, src) =
+        copy_source(s3, &req.extensions, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let range = copy_range(input.copy_source_range.as_deref(), src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
@@ -276,7 +293,12 @@ pub(super) async fn complete_multipart_upload(
     let location = location(&req, &req.input.bucket, &req.input.key);
     let input = req.input;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     let listed = input.multipart_upload.and_then(|m| m.parts);
     let parts = listed
@@ -321,7 +343,12 @@ pub(super) async fn abort_multipart_upload(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::DeleteObject,
+        )
         .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);
     check_initiator(&upload, &user, &bucket, Initiated::OrBucketOwner).await?;
@@ -402,7 +429,12 @@ pub(super) async fn list_parts(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::ListMultipartUploadParts)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::ListMultipartUploadParts,
+        )
         .await?;
     let max = listed_max(input.max_parts, "max-parts")?;
     let after = match input.part_number_marker {
@@ -438,6 +470,7 @@ pub(super) async fn list_multipart_uploads(
     let input = req.input;
     let bucket = s3
         .bucket(
+            &req.extensions,
             Some(&user),
             &input.bucket,
             Action::ListBucketMultipartUploads,

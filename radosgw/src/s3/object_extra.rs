@@ -15,6 +15,7 @@ use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 /// The source of a copy, readable by the caller, with its metadata.
 pub(super) async fn copy_source(
     s3: &ShoalS3,
+    cx: &http::Extensions,
     caller: &UserRecord,
     source: &CopySource,
 ) -> S3Result<(BucketRecord, String, ObjectMeta)> {
@@ -29,12 +30,14 @@ pub(super) async fn copy_source(
             "only bucket/key copy sources are supported"
         ));
     };
-    let src_bucket = s3.bucket(Some(caller), bucket, Action::GetObject).await?;
+    let src_bucket = s3
+        .bucket(cx, Some(caller), bucket, Action::GetObject)
+        .await?;
     let which = version_ref(&src_bucket, version_id.as_deref())?;
-    let meta = find(s3, Some(caller), &src_bucket, key, which.as_ref(), 0)
+    let meta = find(s3, cx, Some(caller), &src_bucket, key, which.as_ref(), 0)
         .await?
         .meta;
-    if !may_on_object(Some(caller), &src_bucket, &meta, Action::GetObject) {
+    if !may_on_object(cx, Some(caller), &src_bucket, key, &meta, Action::GetObject) {
         return Err(s3_error!(AccessDenied));
     }
     Ok((src_bucket, key.to_string(), meta))
@@ -59,10 +62,16 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
-    let (src_bucket, src_key, src) = copy_source(s3, &user, &input.copy_source).await?;
+    let (src_bucket, src_key, src) =
+        copy_source(s3, &req.extensions, &user, &input.copy_source).await?;
     check_copy_conditions(&src, convert::copy_conditions!(input))?;
     let replace = input
         .metadata_directive
@@ -96,6 +105,7 @@ pub(super) async fn copy_object(
     // A copy is a new version: its lock is what the request asks for (or the bucket's
     // default), never the source's.
     let (retention, legal_hold) = requested_lock(
+        &req.extensions,
         Some(&user),
         &bucket,
         input.object_lock_mode.as_ref(),
@@ -158,16 +168,22 @@ pub(super) async fn copy_object(
 /// A version of an object in a bucket `user` owns (the current one without an id).
 async fn owned_object(
     s3: &ShoalS3,
+    cx: &http::Extensions,
     user: &UserRecord,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
 ) -> S3Result<(BucketRecord, ObjectMeta)> {
     let bucket = s3
-        .bucket(Some(user), bucket, Action::OwnerOnly("s3:GetObjectTagging"))
+        .bucket(
+            cx,
+            Some(user),
+            bucket,
+            Action::OwnerOnly("s3:GetObjectTagging"),
+        )
         .await?;
     let which = version_ref(&bucket, version_id)?;
-    let meta = find(s3, Some(user), &bucket, key, which.as_ref(), 0)
+    let meta = find(s3, cx, Some(user), &bucket, key, which.as_ref(), 0)
         .await?
         .meta;
     Ok((bucket, meta))
@@ -181,6 +197,7 @@ pub(super) async fn get_object_tagging(
     let input = &req.input;
     let (bucket, meta) = owned_object(
         s3,
+        &req.extensions,
         &user,
         &input.bucket,
         &input.key,
@@ -217,6 +234,7 @@ pub(super) async fn put_object_tagging(
     convert::check_tags(&tags)?;
     let bucket = s3
         .bucket(
+            &req.extensions,
             Some(&user),
             &input.bucket,
             Action::OwnerOnly("s3:PutObjectTagging"),
@@ -242,6 +260,7 @@ pub(super) async fn delete_object_tagging(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:DeleteObjectTagging"),

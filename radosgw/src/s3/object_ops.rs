@@ -66,7 +66,12 @@ pub(super) async fn put_object(
     let input = req.input;
     check_key(&input.key)?;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::PutObject)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::PutObject,
+        )
         .await?;
     // An anonymous write (a bucket whose ACL lets everyone write) belongs to the bucket's
     // owner, so that someone can always read and delete it.
@@ -80,6 +85,7 @@ pub(super) async fn put_object(
     let given = convert::given_checksums!(input);
     let hasher = convert::hasher_for(input.checksum_algorithm.as_ref(), &given)?;
     let (retention, legal_hold) = requested_lock(
+        &req.extensions,
         caller.as_ref(),
         &bucket,
         input.object_lock_mode.as_ref(),
@@ -217,12 +223,13 @@ macro_rules! read_conditions {
 
 /// What GET and HEAD check before answering: the object's ACL, then the conditions.
 fn check_read(
+    cx: &http::Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
-    meta: &ObjectMeta,
+    (key, meta): (&str, &ObjectMeta),
     conditions: ReadConditions<'_>,
 ) -> S3Result<()> {
-    if !may_on_object(caller, bucket, meta, Action::GetObject) {
+    if !may_on_object(cx, caller, bucket, key, meta, Action::GetObject) {
         return Err(s3_error!(AccessDenied));
     }
     conditions.check(meta)
@@ -278,11 +285,17 @@ pub(super) async fn get_object(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::GetObject)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::GetObject,
+        )
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     let found = find(
         s3,
+        &req.extensions,
         caller.as_ref(),
         &bucket,
         &input.key,
@@ -291,7 +304,13 @@ pub(super) async fn get_object(
     )
     .await?;
     let (meta, head_bytes) = (found.meta, found.head);
-    check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
+    check_read(
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        (&input.key, &meta),
+        read_conditions!(input),
+    )?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     if which.is_none() {
         s3.reads.note(&bucket, &input.key, &meta);
@@ -381,13 +400,32 @@ pub(super) async fn head_object(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(caller.as_ref(), &input.bucket, Action::GetObject)
+        .bucket(
+            &req.extensions,
+            caller.as_ref(),
+            &input.bucket,
+            Action::GetObject,
+        )
         .await?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(s3, caller.as_ref(), &bucket, &input.key, which.as_ref(), 0)
-        .await?
-        .meta;
-    check_read(caller.as_ref(), &bucket, &meta, read_conditions!(input))?;
+    let meta = find(
+        s3,
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        &input.key,
+        which.as_ref(),
+        0,
+    )
+    .await?
+    .meta;
+    check_read(
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        (&input.key, &meta),
+        read_conditions!(input),
+    )?;
     let range = requested_range(&meta, input.range.as_ref(), input.part_number)?;
     let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
     let h = &meta.headers;
@@ -445,10 +483,15 @@ pub(super) async fn delete_object(
     let user = s3.user(&req).await?;
     let input = req.input;
     let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
+        .bucket(
+            &req.extensions,
+            Some(&user),
+            &input.bucket,
+            Action::DeleteObject,
+        )
         .await?;
     let bypass = input.bypass_governance_retention == Some(true);
-    check_bypass(&user, &bucket, bypass)?;
+    check_bypass(&req.extensions, &user, &bucket, bypass)?;
     let done = delete_one(
         s3,
         &user,
@@ -525,9 +568,14 @@ async fn delete_one(
 }
 
 /// Bypassing a governance retention is the bucket owner's (an ACL cannot grant it).
-fn check_bypass(user: &UserRecord, bucket: &BucketRecord, bypass: bool) -> S3Result<()> {
+fn check_bypass(
+    cx: &http::Extensions,
+    user: &UserRecord,
+    bucket: &BucketRecord,
+    bypass: bool,
+) -> S3Result<()> {
     let action = Action::OwnerOnly("s3:BypassGovernanceRetention");
-    if bypass && !super::may_on_bucket(Some(user), bucket, action) {
+    if bypass && !super::may_on_bucket(cx, Some(user), bucket, action) {
         return Err(s3_error!(
             AccessDenied,
             "only the bucket's owner bypasses governance retention"
@@ -545,12 +593,11 @@ pub(super) async fn delete_objects(
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let user = s3.user(&req).await?;
     let input = req.input;
-    let bucket = s3
-        .bucket(Some(&user), &input.bucket, Action::DeleteObject)
-        .await?;
+    // Whether each key may go is decided for that key (a policy may name some keys only).
+    let bucket = s3.bucket_record(&input.bucket).await?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let bypass = input.bypass_governance_retention == Some(true);
-    check_bypass(&user, &bucket, bypass)?;
+    check_bypass(&req.extensions, &user, &bucket, bypass)?;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
@@ -559,8 +606,13 @@ pub(super) async fn delete_objects(
     // Keys are deleted several at a time (as RGW does), answered in request order.
     let user = &user;
     let bucket = &bucket;
+    let cx = &req.extensions;
     let mut done = futures::stream::iter(input.delete.objects)
         .map(|object| async move {
+            let key = Some(object.key.as_str());
+            if !super::may_on_key(cx, Some(user), bucket, key, Action::DeleteObject) {
+                return (object, Err(s3_error!(AccessDenied)));
+            }
             let result = delete_one(
                 s3,
                 user,

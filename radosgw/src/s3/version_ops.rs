@@ -2,6 +2,7 @@
 //! versions: which version a request names, the ids responses show, delete markers' errors.
 
 use bytes::Bytes;
+use http::Extensions;
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
@@ -19,6 +20,7 @@ pub(super) async fn get_bucket_versioning(
     let user = s3.user(&req).await?;
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &req.input.bucket,
             Action::OwnerOnly("s3:GetBucketVersioning"),
@@ -63,6 +65,7 @@ pub(super) async fn put_bucket_versioning(
     };
     let bucket = s3
         .bucket_now(
+            &req.extensions,
             Some(&user),
             &input.bucket,
             Action::OwnerOnly("s3:PutBucketVersioning"),
@@ -114,6 +117,7 @@ pub(super) struct Found {
 /// 404 for the current version, 405 for one named by id, with S3's marker headers.
 pub(super) async fn find(
     s3: &ShoalS3,
+    cx: &Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
     key: &str,
@@ -143,20 +147,31 @@ pub(super) async fn find(
     };
     let Some(found) = found else {
         return Err(match which {
-            Some(_) if may_list(caller, bucket) => s3_error!(NoSuchVersion),
-            _ => missing(caller, bucket, key),
+            Some(_) if may_list(cx, caller, bucket) => s3_error!(NoSuchVersion),
+            _ => missing(cx, caller, bucket, key),
         });
     };
     if found.meta.delete_marker {
-        return Err(marker_error(bucket, &found.meta, which.is_some(), caller));
+        return Err(marker_error(
+            cx,
+            bucket,
+            &found.meta,
+            which.is_some(),
+            caller,
+        ));
     }
     Ok(found)
 }
 
 /// A missing key, as a reader may learn it: someone who may not list the bucket gets
 /// AccessDenied, as from S3, so that existence does not leak.
-fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> S3Error {
-    if may_list(caller, bucket) {
+fn missing(
+    cx: &Extensions,
+    caller: Option<&UserRecord>,
+    bucket: &BucketRecord,
+    key: &str,
+) -> S3Error {
+    if may_list(cx, caller, bucket) {
         no_such_key(key).into()
     } else {
         s3_error!(AccessDenied)
@@ -164,19 +179,20 @@ fn missing(caller: Option<&UserRecord>, bucket: &BucketRecord, key: &str) -> S3E
 }
 
 /// Whether `caller` may learn which keys `bucket` holds.
-fn may_list(caller: Option<&UserRecord>, bucket: &BucketRecord) -> bool {
-    super::may_on_bucket(caller, bucket, Action::ListBucket)
+fn may_list(cx: &Extensions, caller: Option<&UserRecord>, bucket: &BucketRecord) -> bool {
+    super::may_on_bucket(cx, caller, bucket, Action::ListBucket)
 }
 
 /// A read of a delete marker: NoSuchKey when it is the current version, MethodNotAllowed
 /// when named by id, both saying it is a marker and which.
 fn marker_error(
+    cx: &Extensions,
     bucket: &BucketRecord,
     marker: &ObjectMeta,
     named: bool,
     caller: Option<&UserRecord>,
 ) -> S3Error {
-    if !may_list(caller, bucket) {
+    if !may_list(cx, caller, bucket) {
         return s3_error!(AccessDenied);
     }
     let mut e = if named {
