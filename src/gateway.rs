@@ -203,6 +203,34 @@ pub enum UserCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// The policy a user's keys are confined to (the bucket-policy language, without
+    /// Principal; resources anywhere): what it does not allow, the user cannot do.
+    Policy {
+        #[command(subcommand)]
+        command: UserPolicyCommand,
+    },
+}
+
+/// `shoal user policy` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum UserPolicyCommand {
+    /// Confine a user to the policy in FILE (JSON).
+    Put {
+        /// User id.
+        uid: String,
+        /// The policy document.
+        file: std::path::PathBuf,
+    },
+    /// Print a user's policy.
+    Get {
+        /// User id.
+        uid: String,
+    },
+    /// Remove a user's policy (its keys are confined no more).
+    Rm {
+        /// User id.
+        uid: String,
+    },
 }
 
 /// `shoal bucket` subcommands.
@@ -545,6 +573,45 @@ async fn user_command(users: &Users, cmd: &UserCommand, format: Format) -> anyho
         } => {
             users.remove_key(uid, access_key).await.map_err(plain)?;
             println!("key {access_key} removed from {uid:?}");
+            Ok(())
+        }
+        UserCommand::Policy {
+            command: UserPolicyCommand::Put { uid, file },
+        } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            radosgw::policy::Policy::parse_user(&text)
+                .map_err(|e| anyhow::anyhow!("{}: malformed policy: {e}", file.display()))?;
+            users.set_policy(uid, Some(text)).await.map_err(plain)?;
+            println!(
+                "user {uid:?} confined to {} (gateways apply it within {} s)",
+                file.display(),
+                radosgw::users::KEY_CACHE_TTL.as_secs()
+            );
+            Ok(())
+        }
+        UserCommand::Policy {
+            command: UserPolicyCommand::Get { uid },
+        } => {
+            let user = users.must_get(uid).await.map_err(plain)?;
+            match (&user.policy, format) {
+                (Some(text), Format::Plain) => {
+                    println!("{text}");
+                    Ok(())
+                }
+                (Some(text), Format::Json) => {
+                    let doc: serde_json::Value =
+                        serde_json::from_str(text).context("the stored policy is not JSON")?;
+                    print_json(&doc)
+                }
+                (None, _) => anyhow::bail!("user {uid:?} has no policy"),
+            }
+        }
+        UserCommand::Policy {
+            command: UserPolicyCommand::Rm { uid },
+        } => {
+            users.set_policy(uid, None).await.map_err(plain)?;
+            println!("user {uid:?} is confined by no policy");
             Ok(())
         }
     }

@@ -234,7 +234,24 @@ async fn bucket_policies_and_their_conditions() {
         .collect();
     assert_eq!(deleted, ["open/x"]);
     assert_eq!(refused, [("keep/x", "AccessDenied")]);
-    // The owner can always replace its policy.
+    // Even denied everything, the owner can always read and replace its policy.
+    set_policy(
+        &owner,
+        "pol",
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::pol","arn:aws:s3:::pol/*"]}"#,
+    )
+    .await;
+    assert_eq!(
+        list_status(&owner, "pol", None, None).await,
+        403,
+        "the owner is denied too"
+    );
+    owner
+        .get_bucket_policy()
+        .bucket("pol")
+        .send()
+        .await
+        .must("the owner reads a policy that denies everything");
     owner
         .delete_bucket_policy()
         .bucket("pol")
@@ -342,6 +359,142 @@ async fn bucket_policies_and_their_conditions() {
     );
     // a2 is alice's; tagged class=open it reads to anyone, untagged to nobody else.
     assert_eq!(anonymous_get(&cluster, "/pol/a2"), 403);
-    put_status(&owner, "pol", "tagged", None, Some("class=open")).await;
+    assert_eq!(
+        put_status(&owner, "pol", "tagged", None, Some("class=open")).await,
+        200
+    );
     assert_eq!(anonymous_get(&cluster, "/pol/tagged"), 200);
+
+    // A request naming a version is the `*Version` action; bucket-level actions are
+    // matched against the bucket.
+    set_policy(
+        &owner,
+        "pol",
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObjectVersion","Resource":"arn:aws:s3:::pol/*"},
+           {"Effect":"Deny","Principal":"*","Action":"s3:GetBucketObjectLockConfiguration","Resource":"arn:aws:s3:::pol"}"#,
+    )
+    .await;
+    owner
+        .get_object()
+        .bucket("pol")
+        .key("tagged")
+        .send()
+        .await
+        .must("plain GET");
+    expect_err(
+        owner
+            .get_object()
+            .bucket("pol")
+            .key("tagged")
+            .version_id("null")
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+        "GET of a named version",
+    );
+    expect_err(
+        owner
+            .get_object_lock_configuration()
+            .bucket("pol")
+            .send()
+            .await,
+        403,
+        Some("AccessDenied"),
+        "a bucket-level action denied on the bucket",
+    );
+}
+
+/// A user's own policy confines its keys: what it does not allow is refused, whatever
+/// the user owns or was granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_policy_confines_its_keys() {
+    let cluster = Cluster::start();
+    let owner = cluster.s3();
+    let alice = cluster.client_for(&cluster.create_user("alice", "Alice"));
+    owner
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .must("create");
+    owner
+        .put_bucket_acl()
+        .bucket("shared")
+        .grant_write("id=alice")
+        .grant_read("id=alice")
+        .send()
+        .await
+        .must("alice may write");
+    alice
+        .create_bucket()
+        .bucket("alices")
+        .send()
+        .await
+        .must("alice's bucket");
+
+    let file = cluster.dir().join("alice-policy.json");
+    std::fs::write(
+        &file,
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::shared/alice/*"},
+            {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::shared","Condition":{"StringLike":{"s3:prefix":"alice/*"}}}]}"#,
+    )
+    .unwrap();
+    let out = cluster.shoal(&["user", "policy", "put", "alice", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "policy put: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.shoal(&["user", "policy", "get", "alice"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shared/alice/*"));
+    let bad = cluster.dir().join("bad-policy.json");
+    std::fs::write(
+        &bad,
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#,
+    )
+    .unwrap();
+    let out = cluster.shoal(&["user", "policy", "put", "alice", bad.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a user policy with a Principal was accepted"
+    );
+
+    // The key cache holds the old record a few seconds.
+    common::s3::eventually(
+        std::time::Duration::from_secs(15),
+        "the policy applies",
+        || async { put_status(&alice, "shared", "bob/x", None, None).await == 403 },
+    )
+    .await;
+    assert_eq!(
+        put_status(&alice, "shared", "alice/x", None, None).await,
+        200
+    );
+    assert_eq!(
+        list_status(&alice, "shared", Some("alice/"), None).await,
+        200
+    );
+    assert_eq!(list_status(&alice, "shared", None, None).await, 403);
+    assert_eq!(
+        put_status(&alice, "alices", "mine", None, None).await,
+        403,
+        "even her own bucket"
+    );
+    expect_err(
+        alice.create_bucket().bucket("another").send().await,
+        403,
+        Some("AccessDenied"),
+        "a bucket the policy does not name",
+    );
+
+    let out = cluster.shoal(&["user", "policy", "rm", "alice"]);
+    assert!(out.status.success());
+    common::s3::eventually(
+        std::time::Duration::from_secs(15),
+        "the policy is gone",
+        || async { put_status(&alice, "alices", "mine", None, None).await == 200 },
+    )
+    .await;
 }

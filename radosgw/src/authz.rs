@@ -24,8 +24,10 @@ pub enum Action {
     ListBucketMultipartUploads,
     /// PutObject, CopyObject's destination, multipart uploads.
     PutObject,
-    /// DeleteObject, DeleteObjects, AbortMultipartUpload.
+    /// DeleteObject, DeleteObjects.
     DeleteObject,
+    /// AbortMultipartUpload.
+    AbortMultipartUpload,
     /// ListParts.
     ListMultipartUploadParts,
     /// GetBucketAcl.
@@ -63,6 +65,7 @@ impl Action {
             Action::ListBucketMultipartUploads => "s3:ListBucketMultipartUploads",
             Action::PutObject => "s3:PutObject",
             Action::DeleteObject => "s3:DeleteObject",
+            Action::AbortMultipartUpload => "s3:AbortMultipartUpload",
             Action::ListMultipartUploadParts => "s3:ListMultipartUploadParts",
             Action::GetBucketAcl => "s3:GetBucketAcl",
             Action::PutBucketAcl => "s3:PutBucketAcl",
@@ -74,14 +77,31 @@ impl Action {
     }
 
     /// Whether its resource is an object (`arn:aws:s3:::bucket/key`) rather than the
-    /// bucket.
+    /// bucket: S3's object actions are the `*Object*` ones not about the bucket (not
+    /// `s3:PutBucketObjectLockConfiguration`), and these three.
     pub fn on_object_resource(self) -> bool {
         let name = self.name();
-        name.contains("Object")
-            || name == "s3:AbortMultipartUpload"
-            || name == "s3:ListMultipartUploadParts"
-            || name == "s3:BypassGovernanceRetention"
-            || name == "s3:PutObjectRetention"
+        (name.contains("Object") && !name.contains("Bucket"))
+            || matches!(
+                name,
+                "s3:AbortMultipartUpload"
+                    | "s3:ListMultipartUploadParts"
+                    | "s3:BypassGovernanceRetention"
+            )
+    }
+
+    /// Its name when the request names a version (S3's `*Version*` actions), if it has one.
+    pub fn version_name(self) -> Option<&'static str> {
+        Some(match self.name() {
+            "s3:GetObject" => "s3:GetObjectVersion",
+            "s3:DeleteObject" => "s3:DeleteObjectVersion",
+            "s3:GetObjectAcl" => "s3:GetObjectVersionAcl",
+            "s3:PutObjectAcl" => "s3:PutObjectVersionAcl",
+            "s3:GetObjectTagging" => "s3:GetObjectVersionTagging",
+            "s3:PutObjectTagging" => "s3:PutObjectVersionTagging",
+            "s3:DeleteObjectTagging" => "s3:DeleteObjectVersionTagging",
+            _ => return None,
+        })
     }
 
     /// What it needs under ACLs.
@@ -90,9 +110,10 @@ impl Action {
             Action::ListBucket
             | Action::ListBucketVersions
             | Action::ListBucketMultipartUploads => Need::Bucket(Permission::Read),
-            Action::PutObject | Action::DeleteObject | Action::ListMultipartUploadParts => {
-                Need::Bucket(Permission::Write)
-            }
+            Action::PutObject
+            | Action::DeleteObject
+            | Action::AbortMultipartUpload
+            | Action::ListMultipartUploadParts => Need::Bucket(Permission::Write),
             Action::GetBucketAcl => Need::Bucket(Permission::ReadAcp),
             Action::PutBucketAcl => Need::Bucket(Permission::WriteAcp),
             Action::GetObject => Need::Object(Permission::Read),
@@ -134,21 +155,56 @@ const POLICY_CALLS: &[&str] = &[
     "s3:GetBucketPolicyStatus",
 ];
 
+/// What the policies say of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The bucket's policy (`Neither` without one).
+    pub bucket: Verdict,
+    /// The caller's own policy, if it has one. It confines the caller: what it does not
+    /// allow is denied, and what it allows is still decided by the rest.
+    pub user: Option<Verdict>,
+}
+
+impl Verdicts {
+    /// No policy anywhere.
+    pub const NONE: Verdicts = Verdicts {
+        bucket: Verdict::Neither,
+        user: None,
+    };
+}
+
 /// Whether `caller` (a uid; `None`: anonymous) may do `action` on `bucket`, and on `object`
-/// for object actions (without it, an object action is denied), given what the bucket's
-/// policy says of the request (`Verdict::Neither` without one).
+/// for object actions (without it, an object action is denied), given what the policies
+/// say of the request.
 pub fn decide(
     caller: Option<&str>,
     action: Action,
     bucket: Owned<'_>,
     object: Option<Owned<'_>>,
-    policy: Verdict,
+    policies: Verdicts,
 ) -> Decision {
     let bucket_owner = caller == Some(bucket.owner);
-    let owners_policy_call = bucket_owner && POLICY_CALLS.contains(&action.name());
-    match policy {
-        Verdict::Deny if !owners_policy_call => return Decision::Deny,
-        Verdict::Allow => return Decision::Allow,
+    if matches!(policies.user, Some(Verdict::Deny | Verdict::Neither)) {
+        return Decision::Deny;
+    }
+    // The policy calls are the bucket owner's alone, whatever a policy says.
+    if POLICY_CALLS.contains(&action.name()) {
+        return if bucket_owner {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+    }
+    // A bucket policy speaks for the bucket's owner: its allow reaches objects the owner
+    // owns, not those another user wrote (their own ACLs decide those).
+    let policy_reaches = match (action.need(), object) {
+        (Need::Object(_), Some(o)) => o.owner == bucket.owner,
+        (Need::Object(_), None) => false,
+        _ => true,
+    };
+    match policies.bucket {
+        Verdict::Deny => return Decision::Deny,
+        Verdict::Allow if policy_reaches => return Decision::Allow,
         _ => {}
     }
     let allowed = match action.need() {
@@ -169,8 +225,9 @@ mod tests {
     use crate::acl::{CannedAcl, Grant, Grantee};
     use proptest::prelude::*;
 
-    const ACTIONS: [Action; 12] = [
+    const ACTIONS: [Action; 13] = [
         Action::ListBucket,
+        Action::AbortMultipartUpload,
         Action::ListBucketVersions,
         Action::ListBucketMultipartUploads,
         Action::PutObject,
@@ -184,6 +241,10 @@ mod tests {
         Action::OwnerOnly("s3:PutBucketVersioning"),
     ];
     const USERS: [&str; 3] = ["owner", "alice", "bob"];
+
+    fn bucket_says(bucket: Verdict) -> Verdicts {
+        Verdicts { bucket, user: None }
+    }
 
     fn grantee() -> impl Strategy<Value = Grantee> {
         prop_oneof![
@@ -231,7 +292,7 @@ mod tests {
             let bucket = Owned { owner: "owner", acl: &bucket_acl };
             let object = Owned { owner: USERS[object_owner], acl: &object_acl };
             for action in ACTIONS {
-                let allowed = decide(caller, action, bucket, Some(object), Verdict::Neither) == Decision::Allow;
+                let allowed = decide(caller, action, bucket, Some(object), Verdicts::NONE) == Decision::Allow;
                 let (owned, acl) = match action.need() {
                     Need::BucketOwner => {
                         prop_assert_eq!(allowed, caller == Some("owner"));
@@ -267,7 +328,7 @@ mod tests {
             }] };
             let owned = Owned { owner: "owner", acl: &acl };
             for action in ACTIONS {
-                let d = decide(Some(USERS[caller]), action, owned, Some(owned), Verdict::Neither);
+                let d = decide(Some(USERS[caller]), action, owned, Some(owned), Verdicts::NONE);
                 prop_assert_eq!(d == Decision::Allow, action.need() != Need::BucketOwner);
             }
         }
@@ -281,13 +342,67 @@ mod tests {
             let bucket = Owned { owner: "owner", acl: &bucket_acl };
             for action in ACTIONS {
                 let object = Some(bucket);
-                prop_assert_eq!(decide(caller, action, bucket, object, Verdict::Allow), Decision::Allow);
-                prop_assert_eq!(decide(caller, action, bucket, object, Verdict::Deny), Decision::Deny);
+                prop_assert_eq!(decide(caller, action, bucket, object, bucket_says(Verdict::Allow)), Decision::Allow);
+                prop_assert_eq!(decide(caller, action, bucket, object, bucket_says(Verdict::Deny)), Decision::Deny);
+            }
+            // A user's own policy confines it: only what it allows can be allowed at all.
+            for action in ACTIONS {
+                for bucket_verdict in [Verdict::Allow, Verdict::Neither] {
+                    let confined = Verdicts { bucket: bucket_verdict, user: Some(Verdict::Neither) };
+                    prop_assert_eq!(decide(caller, action, bucket, Some(bucket), confined), Decision::Deny);
+                    let denied = Verdicts { bucket: bucket_verdict, user: Some(Verdict::Deny) };
+                    prop_assert_eq!(decide(caller, action, bucket, Some(bucket), denied), Decision::Deny);
+                }
+                let free = Verdicts { bucket: Verdict::Neither, user: Some(Verdict::Allow) };
+                prop_assert_eq!(
+                    decide(caller, action, bucket, Some(bucket), free),
+                    decide(caller, action, bucket, Some(bucket), Verdicts::NONE),
+                    "a user's allow grants nothing by itself"
+                );
             }
             let own_policy = Action::OwnerOnly("s3:PutBucketPolicy");
-            let verdict = decide(caller, own_policy, bucket, None, Verdict::Deny);
+            let verdict = decide(caller, own_policy, bucket, None, bucket_says(Verdict::Deny));
             prop_assert_eq!(verdict == Decision::Allow, caller == Some("owner"));
         }
+    }
+
+    #[test]
+    fn a_bucket_policy_speaks_for_the_owner_only() {
+        let private = Acl::default();
+        let bucket = Owned {
+            owner: "owner",
+            acl: &private,
+        };
+        let theirs = Owned {
+            owner: "alice",
+            acl: &private,
+        };
+        let allow = bucket_says(Verdict::Allow);
+        // Its allow does not reach an object another user wrote...
+        assert_eq!(
+            decide(Some("bob"), Action::GetObject, bucket, Some(theirs), allow),
+            Decision::Deny
+        );
+        // ...nor give anyone but the owner the policy calls.
+        let put_policy = Action::OwnerOnly("s3:PutBucketPolicy");
+        assert_eq!(
+            decide(Some("bob"), put_policy, bucket, None, allow),
+            Decision::Deny
+        );
+        assert_eq!(
+            decide(
+                Some("owner"),
+                Action::OwnerOnly("s3:PutBucketObjectLockConfiguration"),
+                bucket,
+                None,
+                Verdicts::NONE
+            ),
+            Decision::Allow
+        );
+        assert!(!Action::OwnerOnly("s3:PutBucketObjectLockConfiguration").on_object_resource());
+        assert!(Action::OwnerOnly("s3:GetObjectLegalHold").on_object_resource());
+        assert!(Action::AbortMultipartUpload.on_object_resource());
+        assert!(!Action::ListBucketMultipartUploads.on_object_resource());
     }
 
     #[test]
@@ -298,17 +413,11 @@ mod tests {
             acl: &acl,
         };
         assert_eq!(
-            decide(None, Action::GetObject, owned, None, Verdict::Neither),
+            decide(None, Action::GetObject, owned, None, Verdicts::NONE),
             Decision::Deny
         );
         assert_eq!(
-            decide(
-                None,
-                Action::GetObject,
-                owned,
-                Some(owned),
-                Verdict::Neither
-            ),
+            decide(None, Action::GetObject, owned, Some(owned), Verdicts::NONE),
             Decision::Allow
         );
     }
@@ -330,7 +439,7 @@ mod tests {
                 Action::GetObject,
                 bucket,
                 Some(theirs),
-                Verdict::Neither
+                Verdicts::NONE
             ),
             Decision::Deny
         );
@@ -341,7 +450,7 @@ mod tests {
                 Action::DeleteObject,
                 bucket,
                 Some(theirs),
-                Verdict::Neither
+                Verdicts::NONE
             ),
             Decision::Allow
         );
@@ -356,7 +465,7 @@ mod tests {
                 Action::GetObject,
                 bucket,
                 Some(theirs),
-                Verdict::Neither
+                Verdicts::NONE
             ),
             Decision::Allow
         );

@@ -45,6 +45,9 @@ pub struct UserRecord {
     pub keys: Vec<AccessKey>,
     /// Creation time (ms since the epoch).
     pub created_ms: i64,
+    /// The user's policy, as put: what the user's keys are confined to (validated when put).
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// One access key pair.

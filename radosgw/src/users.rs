@@ -75,6 +75,7 @@ impl Users {
             display_name: display_name.to_owned(),
             keys: vec![key.clone()],
             created_ms: now_ms(),
+            policy: None,
         };
         let oid = user_oid(uid);
         let op = WriteOp::new()
@@ -142,6 +143,13 @@ impl Users {
         self.claim_key(&key.access, uid).await?;
         self.update(uid, |r| r.keys.push(key.clone())).await?;
         Ok(key)
+    }
+
+    /// Sets (`None`: removes) the policy `uid`'s keys are confined to (validated by the
+    /// caller); gateways see it within [`KEY_CACHE_TTL`].
+    pub async fn set_policy(&self, uid: &str, policy: Option<String>) -> GwResult<()> {
+        self.must_get(uid).await?;
+        self.update(uid, |r| r.policy = policy.clone()).await
     }
 
     /// Removes key `access` from `uid`.

@@ -3,8 +3,9 @@
 //! String(Not)Like, Arn(Not)Equals/Like, Numeric*, Date*, Bool, (Not)IpAddress and Null, each
 //! with an optional `IfExists` suffix and `ForAnyValue:` / `ForAllValues:` prefix.
 //!
-//! A key the request lacks fails a positive operator and satisfies a negated one (as IAM
-//! evaluates them), unless `IfExists` (then it holds) or `Null` asks about exactly that.
+//! A key the request lacks fails a positive operator and satisfies a plain negated one (as
+//! IAM evaluates them), unless `IfExists` (then it holds) or `Null` asks about exactly that;
+//! `ForAllValues:` of no values holds, `ForAnyValue:` of none fails.
 
 use std::net::IpAddr;
 
@@ -131,8 +132,12 @@ impl Condition {
             let absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
             return got.is_none() == absent;
         }
+        // A missing key: IfExists holds; ForAllValues of no values holds; ForAnyValue of
+        // none fails, negated or not; a plain negated operator holds.
         let Some(got) = got else {
-            return self.if_exists || self.negated || self.set == Set::ForAllValues;
+            return self.if_exists
+                || self.set == Set::ForAllValues
+                || (self.negated && self.set == Set::Plain);
         };
         let hit = |v: &String| self.values.iter().any(|p| self.compare(v, p));
         match (self.set, self.negated) {

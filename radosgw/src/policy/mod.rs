@@ -95,10 +95,19 @@ pub struct Context {
     values: BTreeMap<String, Vec<String>>,
 }
 
+/// A condition key as looked up: its name is case-insensitive, what follows a `/` (a tag
+/// key, as in `s3:ExistingObjectTag/Env`) is not.
+fn normal_key(key: &str) -> String {
+    match key.split_once('/') {
+        Some((name, rest)) => format!("{}/{rest}", name.to_ascii_lowercase()),
+        None => key.to_ascii_lowercase(),
+    }
+}
+
 impl Context {
-    /// Sets `key` (any case) to `values`.
+    /// Sets `key` to `values`.
     pub fn set(&mut self, key: &str, values: Vec<String>) {
-        self.values.insert(key.to_ascii_lowercase(), values);
+        self.values.insert(normal_key(key), values);
     }
 
     /// Sets `key` to one value.
@@ -106,11 +115,9 @@ impl Context {
         self.set(key, vec![value.into()]);
     }
 
-    /// The values of `key` (any case), if the request has it.
+    /// The values of `key`, if the request has it.
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values
-            .get(&key.to_ascii_lowercase())
-            .map(Vec::as_slice)
+        self.values.get(&normal_key(key)).map(Vec::as_slice)
     }
 }
 
@@ -146,9 +153,27 @@ pub fn arn(bucket: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Which kind of policy a document is.
+#[derive(Clone, Copy, Debug)]
+enum Kind<'a> {
+    /// A bucket's: every statement names its principals; resources are in the bucket.
+    Bucket(&'a str),
+    /// A user's: no principals (it is the user's); resources anywhere in S3.
+    User,
+}
+
 impl Policy {
     /// Parses and validates the policy `text` of `bucket`.
     pub fn parse(text: &str, bucket: &str) -> Result<Policy, MalformedPolicy> {
+        Policy::parse_kind(text, Kind::Bucket(bucket))
+    }
+
+    /// Parses and validates a user's policy: what the user's keys are confined to.
+    pub fn parse_user(text: &str) -> Result<Policy, MalformedPolicy> {
+        Policy::parse_kind(text, Kind::User)
+    }
+
+    fn parse_kind(text: &str, kind: Kind<'_>) -> Result<Policy, MalformedPolicy> {
         let doc: Value = serde_json::from_str(text)
             .or_else(|e| malformed(format!("the policy is not JSON: {e}")))?;
         let Value::Object(doc) = doc else {
@@ -177,7 +202,7 @@ impl Policy {
         }
         let statements = statements
             .into_iter()
-            .map(|s| statement(s, bucket))
+            .map(|s| statement(s, kind))
             .collect::<Result<_, _>>()?;
         Ok(Policy { statements })
     }
@@ -198,9 +223,9 @@ impl Policy {
     /// (GetBucketPolicyStatus's IsPublic; public access blocks look for it).
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {
+            // NotPrincipal allows everyone it does not name, anonymous callers included.
             s.effect == Effect::Allow
-                && !s.not_principal
-                && s.principal == Principals::Anyone
+                && (s.not_principal || s.principal == Principals::Anyone)
                 && s.conditions.iter().all(|c| !c.narrows_principals())
         })
     }
@@ -216,7 +241,7 @@ impl Statement {
 }
 
 /// Parses one statement.
-fn statement(value: &Value, bucket: &str) -> Result<Statement, MalformedPolicy> {
+fn statement(value: &Value, kind: Kind<'_>) -> Result<Statement, MalformedPolicy> {
     let Value::Object(fields) = value else {
         return malformed("a statement is a JSON object");
     };
@@ -234,6 +259,9 @@ fn statement(value: &Value, bucket: &str) -> Result<Statement, MalformedPolicy> 
                     Some("Deny") => Effect::Deny,
                     _ => return malformed(format!("invalid effect {v}")),
                 });
+            }
+            "Principal" | "NotPrincipal" if matches!(kind, Kind::User) => {
+                return malformed("a user's policy names no Principal: it is the user's");
             }
             "Principal" | "NotPrincipal" => {
                 if principal.is_some() {
@@ -262,7 +290,7 @@ fn statement(value: &Value, bucket: &str) -> Result<Statement, MalformedPolicy> 
                 }
                 let list = strings(v, name)?;
                 for r in &list {
-                    check_resource(r, bucket)?;
+                    check_resource(r, kind)?;
                 }
                 resources = Some(Patterns {
                     not: name == "NotResource",
@@ -276,8 +304,10 @@ fn statement(value: &Value, bucket: &str) -> Result<Statement, MalformedPolicy> 
     let Some(effect) = effect else {
         return malformed("missing required field Effect");
     };
-    let Some((principal, not_principal)) = principal else {
-        return malformed("missing required field Principal");
+    let (principal, not_principal) = match (principal, kind) {
+        (Some(p), _) => p,
+        (None, Kind::User) => (Principals::Anyone, false),
+        (None, Kind::Bucket(_)) => return malformed("missing required field Principal"),
     };
     let Some(actions) = actions else {
         return malformed("missing required field Action");
@@ -295,10 +325,17 @@ fn statement(value: &Value, bucket: &str) -> Result<Statement, MalformedPolicy> 
     })
 }
 
-/// A resource of a bucket policy must be this bucket or objects in it.
-fn check_resource(resource: &str, bucket: &str) -> Result<(), MalformedPolicy> {
+/// A resource is an S3 ARN (or `*` in a user's policy); a bucket policy's must be in
+/// the bucket.
+fn check_resource(resource: &str, kind: Kind<'_>) -> Result<(), MalformedPolicy> {
     let Some(rest) = resource.strip_prefix("arn:aws:s3:::") else {
+        if resource == "*" && matches!(kind, Kind::User) {
+            return Ok(());
+        }
         return malformed(format!("Policy has invalid resource {resource:?}"));
+    };
+    let Kind::Bucket(bucket) = kind else {
+        return Ok(());
     };
     let named = rest.split('/').next().unwrap_or_default();
     if glob(named, bucket) {

@@ -276,6 +276,71 @@ fn set_operators_look_at_every_value() {
     assert!(holds(&all, &tags));
 }
 
+#[test]
+fn tag_keys_keep_their_case_and_for_any_value_of_nothing_fails() {
+    let p = one_condition("StringEquals", "s3:ExistingObjectTag/Env", r#""prod""#);
+    assert!(holds(&p, &cx(&[("S3:existingobjecttag/Env", "prod")])));
+    assert!(
+        !holds(&p, &cx(&[("s3:ExistingObjectTag/env", "prod")])),
+        "tag keys are case-sensitive"
+    );
+    let p = one_condition(
+        "ForAnyValue:StringNotEquals",
+        "s3:RequestObjectTag/team",
+        r#""red""#,
+    );
+    assert!(
+        !holds(&p, &Context::default()),
+        "ForAnyValue of no values fails"
+    );
+    assert!(holds(&p, &cx(&[("s3:RequestObjectTag/team", "blue")])));
+}
+
+#[test]
+fn not_principal_allows_are_public() {
+    let p = parse(
+        r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"alice"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}}"#,
+    );
+    assert!(p.is_public());
+    assert_eq!(
+        ask(&p, None, "s3:GetObject", Some("k"), &Context::default()),
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn user_policies_name_no_principal_and_any_bucket() {
+    let p = Policy::parse_user(
+        r#"{"Statement":{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::shared/alice/*"}}"#,
+    )
+    .unwrap();
+    let none = Context::default();
+    let verdict = |resource: &str| {
+        p.evaluate(&Request {
+            principal: Some("alice"),
+            action: "s3:GetObject",
+            resource,
+            context: &none,
+        })
+    };
+    assert_eq!(verdict("arn:aws:s3:::shared/alice/x"), Verdict::Allow);
+    assert_eq!(verdict("arn:aws:s3:::shared/bob/x"), Verdict::Neither);
+    let with_principal =
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#;
+    assert!(
+        Policy::parse_user(with_principal)
+            .unwrap_err()
+            .0
+            .contains("Principal")
+    );
+    let star = r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+    assert!(Policy::parse_user(star).is_ok());
+    assert!(
+        Policy::parse(star, "photos").is_err(),
+        "a bucket policy needs a Principal"
+    );
+}
+
 proptest! {
     /// A pattern without wildcards matches exactly itself; `*` matches everything; a star
     /// anywhere in a pattern taken from the value matches it.

@@ -40,6 +40,17 @@ pub(super) async fn create_bucket(
     let user = s3.user(&req).await?;
     let shards = index_shards(&req.headers)?;
     let input = req.input;
+    if !super::facts::user_allows(
+        req.extensions.get(),
+        &user,
+        "s3:CreateBucket",
+        &input.bucket,
+    ) {
+        return Err(s3s::s3_error!(
+            AccessDenied,
+            "the user's policy does not allow creating this bucket"
+        ));
+    }
     let region = input
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)

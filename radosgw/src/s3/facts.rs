@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, Uri};
 
-use crate::policy::{self, Context, Verdict};
+use crate::authz::{Action, Verdicts};
+use crate::policy::{self, Context, Policy, Verdict};
 use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 
 /// A request's facts.
@@ -48,16 +49,32 @@ impl Facts {
             };
             cx.set_one(key, value);
         }
-        for header in [
-            "x-amz-acl",
-            "x-amz-server-side-encryption",
-            "x-amz-copy-source",
-            "x-amz-metadata-directive",
-            "x-amz-storage-class",
-            "x-amz-object-lock-mode",
+        // Request headers and the condition keys S3 names them by.
+        for (header, key) in [
+            ("x-amz-acl", "s3:x-amz-acl"),
+            ("x-amz-grant-read", "s3:x-amz-grant-read"),
+            ("x-amz-grant-write", "s3:x-amz-grant-write"),
+            ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+            ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+            ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+            (
+                "x-amz-server-side-encryption",
+                "s3:x-amz-server-side-encryption",
+            ),
+            ("x-amz-copy-source", "s3:x-amz-copy-source"),
+            ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+            ("x-amz-storage-class", "s3:x-amz-storage-class"),
+            ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+            ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "s3:object-lock-retain-until-date",
+            ),
+            ("referer", "aws:Referer"),
+            ("user-agent", "aws:UserAgent"),
         ] {
             if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
-                cx.set_one(&format!("s3:{header}"), v);
+                cx.set_one(key, v);
             }
         }
         if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
@@ -92,28 +109,21 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What `bucket`'s policy says of `caller` doing `action`, on `key` (the request's path key
-/// when `None`) for an action on an object, whose current metadata is `meta` when known.
-pub fn policy_verdict(
+/// What the policies say of `caller` doing `action` in `bucket`, on `key` (the request's
+/// path key when `None`) for an action on an object whose current metadata is `meta` when
+/// known: the bucket's policy and the caller's own.
+pub fn policy_verdicts(
     facts: Option<&Facts>,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
-    action: crate::authz::Action,
+    action: Action,
     key: Option<&str>,
     meta: Option<&ObjectMeta>,
-) -> Verdict {
-    let Some(text) = &bucket.policy else {
-        return Verdict::Neither;
-    };
-    let policy = match policy::Policy::parse(text, &bucket.name) {
-        Ok(p) => p,
-        Err(e) => {
-            // It was validated when put: a record that no longer parses denies rather than
-            // silently dropping what its statements deny.
-            tracing::warn!(bucket = bucket.name, error = %e, "stored bucket policy does not parse");
-            return Verdict::Deny;
-        }
-    };
+) -> Verdicts {
+    let user_policy = caller.and_then(|u| u.policy.as_deref());
+    if bucket.policy.is_none() && user_policy.is_none() {
+        return Verdicts::NONE;
+    }
     let default = Facts::default();
     let facts = facts.unwrap_or(&default);
     let mut cx = facts.context.clone();
@@ -132,10 +142,57 @@ pub fn policy_verdict(
     } else {
         policy::arn(&bucket.name, None)
     };
-    policy.evaluate(&policy::Request {
+    // A request naming a version is S3's `*Version*` action.
+    let name = match action.version_name() {
+        Some(versioned) if cx.get("s3:VersionId").is_some() => versioned,
+        _ => action.name(),
+    };
+    let request = policy::Request {
         principal: caller.map(|u| u.uid.as_str()),
-        action: action.name(),
+        action: name,
         resource: &resource,
         context: &cx,
-    })
+    };
+    Verdicts {
+        bucket: bucket.policy.as_deref().map_or(Verdict::Neither, |text| {
+            evaluate(Policy::parse(text, &bucket.name), &request, &bucket.name)
+        }),
+        user: user_policy.map(|text| evaluate(Policy::parse_user(text), &request, "(user)")),
+    }
+}
+
+/// What a stored policy says of `request`. It was validated when put: one that no longer
+/// parses denies rather than silently dropping what its statements deny.
+fn evaluate(
+    parsed: Result<Policy, policy::MalformedPolicy>,
+    request: &policy::Request<'_>,
+    whose: &str,
+) -> Verdict {
+    match parsed {
+        Ok(p) => p.evaluate(request),
+        Err(e) => {
+            tracing::warn!(whose, error = %e, "stored policy does not parse");
+            Verdict::Deny
+        }
+    }
+}
+
+/// Whether `user`'s own policy (if any) lets it do `action` on bucket `bucket`, for what
+/// happens before a bucket exists (CreateBucket).
+pub fn user_allows(facts: Option<&Facts>, user: &UserRecord, action: &str, bucket: &str) -> bool {
+    let Some(text) = user.policy.as_deref() else {
+        return true;
+    };
+    let default = Facts::default();
+    let mut cx = facts.unwrap_or(&default).context.clone();
+    cx.set_one("aws:username", user.uid.clone());
+    cx.set_one("aws:userid", user.uid.clone());
+    let resource = policy::arn(bucket, None);
+    let request = policy::Request {
+        principal: Some(&user.uid),
+        action,
+        resource: &resource,
+        context: &cx,
+    };
+    evaluate(Policy::parse_user(text), &request, "(user)") == Verdict::Allow
 }

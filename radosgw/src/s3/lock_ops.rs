@@ -127,14 +127,19 @@ pub(super) async fn get_object_lock_configuration(
 
 /// The bucket of a retention or legal hold request, which must have object lock
 /// (InvalidRequest otherwise, as S3); read now, so a lock enabled a moment ago counts.
-async fn lock_bucket<T>(s3: &ShoalS3, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+async fn lock_bucket<T>(
+    s3: &ShoalS3,
+    req: &S3Request<T>,
+    name: &str,
+    action: &'static str,
+) -> S3Result<BucketRecord> {
     let user = s3.user(req).await?;
     let bucket = s3
         .bucket_now(
             &req.extensions,
             Some(&user),
             name,
-            Action::OwnerOnly("s3:PutObjectRetention"),
+            Action::OwnerOnly(action),
         )
         .await?;
     if bucket.object_lock.is_none() {
@@ -154,7 +159,8 @@ pub(super) async fn put_object_retention(
     s3: &ShoalS3,
     req: S3Request<PutObjectRetentionInput>,
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
-    let bucket = lock_bucket(s3, &req, &req.input.bucket).await?;
+    let bucket = lock_bucket(s3, &req, &req.input.bucket, "s3:PutObjectRetention").await?;
+    let user = s3.user(&req).await?;
     let input = req.input;
     let Some(given) = &input.retention else {
         return Err(s3_error!(MalformedXML, "no Retention given"));
@@ -179,6 +185,7 @@ pub(super) async fn put_object_retention(
         _ => None,
     };
     let bypass = input.bypass_governance_retention == Some(true);
+    super::object_ops::check_bypass(&req.extensions, &user, &bucket, bypass)?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     s3.objects
         .update_meta(&bucket, &input.key, which.as_ref(), |m| {
@@ -194,7 +201,7 @@ pub(super) async fn get_object_retention(
     s3: &ShoalS3,
     req: S3Request<GetObjectRetentionInput>,
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
-    let bucket = lock_bucket(s3, &req, &req.input.bucket).await?;
+    let bucket = lock_bucket(s3, &req, &req.input.bucket, "s3:GetObjectRetention").await?;
     let meta = locked_version(s3, &bucket, &req.input.key, req.input.version_id.as_deref()).await?;
     let Some(r) = meta.retention else {
         return Err(s3_error!(
@@ -214,7 +221,7 @@ pub(super) async fn put_object_legal_hold(
     s3: &ShoalS3,
     req: S3Request<PutObjectLegalHoldInput>,
 ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
-    let bucket = lock_bucket(s3, &req, &req.input.bucket).await?;
+    let bucket = lock_bucket(s3, &req, &req.input.bucket, "s3:PutObjectLegalHold").await?;
     let input = req.input;
     let status = input.legal_hold.as_ref().and_then(|h| h.status.as_ref());
     let on = parse_hold(status.map(ObjectLockLegalHoldStatus::as_str))
@@ -242,7 +249,7 @@ pub(super) async fn get_object_legal_hold(
     s3: &ShoalS3,
     req: S3Request<GetObjectLegalHoldInput>,
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
-    let bucket = lock_bucket(s3, &req, &req.input.bucket).await?;
+    let bucket = lock_bucket(s3, &req, &req.input.bucket, "s3:GetObjectLegalHold").await?;
     let meta = locked_version(s3, &bucket, &req.input.key, req.input.version_id.as_deref()).await?;
     Ok(S3Response::new(GetObjectLegalHoldOutput {
         legal_hold: Some(ObjectLockLegalHold {

@@ -140,8 +140,8 @@ pub(crate) fn may_on_key(
     key: Option<&str>,
     action: Action,
 ) -> bool {
-    let verdict = facts::policy_verdict(cx.get(), caller, bucket, action, key, None);
-    authz::decide(uid(caller), action, owned_bucket(bucket), None, verdict) == Decision::Allow
+    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, key, None);
+    authz::decide(uid(caller), action, owned_bucket(bucket), None, verdicts) == Decision::Allow
 }
 
 /// Whether `caller` may do `action` on version `meta` of `key` in `bucket`.
@@ -157,13 +157,13 @@ pub(crate) fn may_on_object(
         owner: &meta.owner,
         acl: &meta.acl,
     };
-    let verdict = facts::policy_verdict(cx.get(), caller, bucket, action, Some(key), Some(meta));
+    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, Some(key), Some(meta));
     authz::decide(
         uid(caller),
         action,
         owned_bucket(bucket),
         Some(object),
-        verdict,
+        verdicts,
     ) == Decision::Allow
 }
 

@@ -347,7 +347,7 @@ pub(super) async fn abort_multipart_upload(
             &req.extensions,
             Some(&user),
             &input.bucket,
-            Action::DeleteObject,
+            Action::AbortMultipartUpload,
         )
         .await?;
     let upload = Upload::new(&s3.objects, &bucket, &input.key, &input.upload_id);

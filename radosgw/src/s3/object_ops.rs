@@ -568,7 +568,7 @@ async fn delete_one(
 }
 
 /// Bypassing a governance retention is the bucket owner's (an ACL cannot grant it).
-fn check_bypass(
+pub(super) fn check_bypass(
     cx: &http::Extensions,
     user: &UserRecord,
     bucket: &BucketRecord,
@@ -597,7 +597,6 @@ pub(super) async fn delete_objects(
     let bucket = s3.bucket_record(&input.bucket).await?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let bypass = input.bypass_governance_retention == Some(true);
-    check_bypass(&req.extensions, &user, &bucket, bypass)?;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(MalformedXML, "at most 1000 keys per request"));
     }
@@ -610,7 +609,10 @@ pub(super) async fn delete_objects(
     let mut done = futures::stream::iter(input.delete.objects)
         .map(|object| async move {
             let key = Some(object.key.as_str());
-            if !super::may_on_key(cx, Some(user), bucket, key, Action::DeleteObject) {
+            let bypassing = Action::OwnerOnly("s3:BypassGovernanceRetention");
+            if !super::may_on_key(cx, Some(user), bucket, key, Action::DeleteObject)
+                || (bypass && !super::may_on_key(cx, Some(user), bucket, key, bypassing))
+            {
                 return (object, Err(s3_error!(AccessDenied)));
             }
             let result = delete_one(
