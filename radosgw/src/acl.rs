@@ -404,6 +404,91 @@ pub fn from_document(grants: &[DocumentGrant<'_>]) -> GwResult<Acl> {
     Ok(Acl { grants: out })
 }
 
+/// Who owns what is written into a bucket, and whether ACLs count (S3's object ownership).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ownership {
+    /// The writer owns what it writes (S3's behaviour before ownership controls).
+    #[default]
+    ObjectWriter,
+    /// The bucket's owner owns what is written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// ACLs are off: the bucket's owner owns everything in it, and only policies and
+    /// ownership decide.
+    BucketOwnerEnforced,
+}
+
+impl Ownership {
+    /// As S3 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ownership::ObjectWriter => "ObjectWriter",
+            Ownership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Ownership::BucketOwnerEnforced => "BucketOwnerEnforced",
+        }
+    }
+
+    /// From S3's spelling.
+    pub fn parse(s: &str) -> Option<Ownership> {
+        Some(match s {
+            "ObjectWriter" => Ownership::ObjectWriter,
+            "BucketOwnerPreferred" => Ownership::BucketOwnerPreferred,
+            "BucketOwnerEnforced" => Ownership::BucketOwnerEnforced,
+            _ => return None,
+        })
+    }
+
+    /// Who owns an object `writer` writes into a bucket `bucket_owner` owns, asking for
+    /// the canned ACL `canned`.
+    pub fn object_owner(
+        self,
+        bucket_owner: &str,
+        writer: &str,
+        canned: Option<CannedAcl>,
+    ) -> String {
+        let to_bucket = match self {
+            Ownership::ObjectWriter => false,
+            Ownership::BucketOwnerPreferred => canned == Some(CannedAcl::BucketOwnerFullControl),
+            Ownership::BucketOwnerEnforced => true,
+        };
+        if to_bucket { bucket_owner } else { writer }.to_owned()
+    }
+}
+
+/// A bucket's public access block: which public grants are refused or ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Ignore public ACL grants when deciding.
+    pub ignore_public_acls: bool,
+    /// Refuse a public bucket policy.
+    pub block_public_policy: bool,
+    /// A public bucket policy allows only the bucket's owner.
+    pub restrict_public_buckets: bool,
+}
+
+impl Acl {
+    /// The list as decisions read it: empty when ACLs are off, without its public grants
+    /// when the block says to ignore them.
+    pub fn effective(&self, ownership: Ownership, block: Option<&PublicAccessBlock>) -> Acl {
+        if ownership == Ownership::BucketOwnerEnforced {
+            return Acl::default();
+        }
+        let ignore = block.is_some_and(|b| b.ignore_public_acls);
+        Acl {
+            grants: self
+                .grants
+                .iter()
+                .filter(|g| {
+                    !(ignore
+                        && matches!(g.grantee, Grantee::AllUsers | Grantee::AuthenticatedUsers))
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,6 +605,44 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn ownership_and_public_access_blocks_shape_the_effective_acl() {
+        let public = CannedAcl::PublicReadWrite.grants(None);
+        let block = PublicAccessBlock {
+            ignore_public_acls: true,
+            ..PublicAccessBlock::default()
+        };
+        let ignored = public.effective(Ownership::ObjectWriter, Some(&block));
+        assert!(!ignored.allows(None, "o", Permission::Read));
+        assert!(ignored.allows(Some("o"), "o", Permission::Read));
+        assert_eq!(public.effective(Ownership::ObjectWriter, None), public);
+        let granted = GrantHeaders {
+            read: Some("id=alice"),
+            ..GrantHeaders::default()
+        }
+        .grants()
+        .unwrap();
+        let off = granted.effective(Ownership::BucketOwnerEnforced, None);
+        assert!(!off.allows(Some("alice"), "o", Permission::Read));
+        let own = |o: Ownership, canned| o.object_owner("b", "w", canned);
+        assert_eq!(
+            own(
+                Ownership::ObjectWriter,
+                Some(CannedAcl::BucketOwnerFullControl)
+            ),
+            "w"
+        );
+        assert_eq!(
+            own(
+                Ownership::BucketOwnerPreferred,
+                Some(CannedAcl::BucketOwnerFullControl)
+            ),
+            "b"
+        );
+        assert_eq!(own(Ownership::BucketOwnerPreferred, None), "w");
+        assert_eq!(own(Ownership::BucketOwnerEnforced, None), "b");
     }
 
     #[test]

@@ -106,6 +106,8 @@ impl Buckets {
             lifecycle: None,
             tiering: None,
             policy: None,
+            ownership: None,
+            public_access_block: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -256,6 +258,46 @@ impl Buckets {
                 ));
             }
             record.object_lock = Some(config);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (`None`: removes) a bucket's object ownership control. BucketOwnerEnforced is
+    /// refused while the bucket's ACL grants anyone but its owner (S3's
+    /// InvalidBucketAclWithObjectOwnership).
+    pub async fn set_ownership(
+        &self,
+        name: &str,
+        ownership: Option<crate::acl::Ownership>,
+    ) -> GwResult<()> {
+        self.update(name, |record| {
+            let enforced = ownership == Some(crate::acl::Ownership::BucketOwnerEnforced);
+            let others = record
+                .acl
+                .grants
+                .iter()
+                .any(|g| g.grantee != crate::acl::Grantee::Owner);
+            if enforced && others {
+                return Err(GwError::s3(
+                    S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                ));
+            }
+            record.ownership = ownership;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (`None`: removes) a bucket's public access block.
+    pub async fn set_public_access_block(
+        &self,
+        name: &str,
+        block: Option<crate::acl::PublicAccessBlock>,
+    ) -> GwResult<()> {
+        self.update(name, |record| {
+            record.public_access_block = block;
             Ok(())
         })
         .await

@@ -241,6 +241,7 @@ impl<'a> Upload<'a> {
         key: &str,
         meta: ObjectMeta,
         checksum_algorithm: Option<String>,
+        initiator: &str,
     ) -> GwResult<UploadRecord> {
         let index = &objects.cluster.index;
         let upload_id = loop {
@@ -266,6 +267,7 @@ impl<'a> Upload<'a> {
             initiated_ms,
             meta,
             checksum_algorithm,
+            initiator: Some(initiator.to_owned()),
         };
         let entry = (upload_key(&record.key, &record.upload_id), encode(&record));
         // Refused once a delete of the bucket has begun (it freezes the uploads object).

@@ -96,6 +96,12 @@ pub struct BucketRecord {
     /// Its bucket policy, as put (GetBucketPolicy answers it as given); validated when put.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Its object ownership control (`None`: never set, ObjectWriter).
+    #[serde(default)]
+    pub ownership: Option<crate::acl::Ownership>,
+    /// Its public access block, if one was put.
+    #[serde(default)]
+    pub public_access_block: Option<crate::acl::PublicAccessBlock>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to
@@ -403,6 +409,17 @@ pub struct UploadRecord {
     pub meta: ObjectMeta,
     /// The checksum algorithm the client asked for, if any.
     pub checksum_algorithm: Option<String>,
+    /// Who started it (`None`: recorded before initiators were; the object's owner was).
+    /// Only it adds parts and completes it, whoever will own the object.
+    #[serde(default)]
+    pub initiator: Option<String>,
+}
+
+impl UploadRecord {
+    /// Who started the upload.
+    pub fn initiator(&self) -> &str {
+        self.initiator.as_deref().unwrap_or(&self.meta.owner)
+    }
 }
 
 /// One uploaded part.

@@ -8,10 +8,10 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::convert;
 use super::version_ops::{find, version_ref};
 use super::{ShoalS3, may_on_object};
-use crate::acl::{self, Acl, CannedAcl, DocumentGrant, GrantHeaders, Grantee};
+use crate::acl::{self, Acl, CannedAcl, DocumentGrant, GrantHeaders, Grantee, Ownership};
 use crate::authz::Action;
 use crate::error::GwError;
-use crate::records::UserRecord;
+use crate::records::{BucketRecord, UserRecord};
 
 /// `x-amz-grant-*` fields of an s3s input, as [`GrantHeaders`].
 macro_rules! grant_headers {
@@ -27,15 +27,88 @@ macro_rules! grant_headers {
 }
 pub(super) use grant_headers;
 
+/// Where an ACL goes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Target<'a> {
+    /// A bucket being created.
+    NewBucket,
+    /// A bucket's own ACL.
+    Bucket(&'a BucketRecord),
+    /// An object in this bucket.
+    Object(&'a BucketRecord),
+}
+
+impl<'a> Target<'a> {
+    fn bucket(self) -> Option<&'a BucketRecord> {
+        match self {
+            Target::NewBucket => None,
+            Target::Bucket(b) | Target::Object(b) => Some(b),
+        }
+    }
+
+    /// The bucket owner the bucket-owner-* canned ACLs name (objects only).
+    fn bucket_owner(self) -> Option<&'a str> {
+        match self {
+            Target::Object(b) => Some(&b.owner),
+            _ => None,
+        }
+    }
+
+    fn acls_off(self) -> bool {
+        self.bucket()
+            .is_some_and(|b| b.ownership == Some(Ownership::BucketOwnerEnforced))
+    }
+}
+
+fn acls_not_supported() -> s3s::S3Error {
+    s3_error!(
+        AccessControlListNotSupported,
+        "The bucket does not allow ACLs (object ownership is BucketOwnerEnforced)"
+    )
+}
+
+/// A public ACL where the bucket's public access block refuses them is AccessDenied.
+fn check_block(target: Target<'_>, acl: &Acl) -> S3Result<()> {
+    let blocked = target
+        .bucket()
+        .and_then(|b| b.public_access_block)
+        .is_some_and(|b| b.block_public_acls);
+    if blocked && acl.is_public() {
+        return Err(s3_error!(
+            AccessDenied,
+            "the bucket's public access block refuses public ACLs"
+        ));
+    }
+    Ok(())
+}
+
+/// Who owns an object `writer` writes into `bucket` asking for the canned ACL `canned`.
+pub(super) fn object_owner(bucket: &BucketRecord, writer: &str, canned: Option<&str>) -> String {
+    let canned = canned.and_then(|c| CannedAcl::parse(c).ok());
+    bucket
+        .ownership
+        .unwrap_or_default()
+        .object_owner(&bucket.owner, writer, canned)
+}
+
 /// The ACL a write (PutObject, CopyObject, CreateMultipartUpload, CreateBucket) asks for:
-/// a canned ACL or grant headers, not both; private without either. `bucket_owner` is the
-/// owner of the bucket an object goes into (`None` for a bucket).
+/// a canned ACL or grant headers, not both; private without either. With ACLs off, only
+/// `bucket-owner-full-control` may be asked for (as S3).
 pub(super) async fn requested(
     s3: &ShoalS3,
     canned: Option<&str>,
     grants: &GrantHeaders<'_>,
-    bucket_owner: Option<&str>,
+    target: Target<'_>,
 ) -> S3Result<Acl> {
+    if target.acls_off() {
+        let fine = !grants.any() && matches!(canned, None | Some("bucket-owner-full-control"));
+        return if fine {
+            Ok(Acl::default())
+        } else {
+            Err(acls_not_supported())
+        };
+    }
+    let bucket_owner = target.bucket_owner();
     let acl = match (canned, grants.any()) {
         (Some(_), true) => {
             return Err(s3_error!(
@@ -47,6 +120,7 @@ pub(super) async fn requested(
         (None, true) => grants.grants()?,
         (None, false) => Acl::default(),
     };
+    check_block(target, &acl)?;
     check_users(s3, &acl).await?;
     Ok(acl)
 }
@@ -58,8 +132,11 @@ async fn replacement(
     canned: Option<&str>,
     grants: &GrantHeaders<'_>,
     document: Option<&AccessControlPolicy>,
-    bucket_owner: Option<&str>,
+    target: Target<'_>,
 ) -> S3Result<Acl> {
+    if target.acls_off() {
+        return Err(acls_not_supported());
+    }
     let Some(document) = document else {
         if canned.is_none() && !grants.any() {
             return Err(s3_error!(
@@ -67,7 +144,7 @@ async fn replacement(
                 "give x-amz-acl, x-amz-grant-* headers or an AccessControlPolicy document"
             ));
         }
-        return requested(s3, canned, grants, bucket_owner).await;
+        return requested(s3, canned, grants, target).await;
     };
     if canned.is_some() || grants.any() {
         return Err(s3_error!(
@@ -91,6 +168,7 @@ async fn replacement(
         })
         .collect();
     let acl = acl::from_document(&parsed)?;
+    check_block(target, &acl)?;
     check_users(s3, &acl).await?;
     Ok(acl)
 }
@@ -191,7 +269,7 @@ pub(super) async fn put_bucket_acl(
         canned,
         &grants,
         input.access_control_policy.as_ref(),
-        None,
+        Target::Bucket(&bucket),
     )
     .await?;
     s3.buckets.set_acl(&bucket.name, acl).await?;
@@ -285,7 +363,7 @@ pub(super) async fn put_object_acl(
         canned,
         &grants,
         input.access_control_policy.as_ref(),
-        Some(&bucket.owner),
+        Target::Object(&bucket),
     )
     .await?;
     // Replaces the ACL of the version decided on; one written since is not touched.

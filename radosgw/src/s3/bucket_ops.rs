@@ -68,7 +68,7 @@ pub(super) async fn create_bucket(
         s3,
         input.acl.as_ref().map(BucketCannedACL::as_str),
         &acl_ops::grant_headers!(input, write: input.grant_write.as_deref()),
-        None,
+        acl_ops::Target::NewBucket,
     )
     .await?;
     let lock = (input.object_lock_enabled_for_bucket == Some(true)).then(LockConfig::default);

@@ -153,9 +153,19 @@ pub fn policy_verdicts(
         resource: &resource,
         context: &cx,
     };
+    let restricted = bucket
+        .public_access_block
+        .is_some_and(|b| b.restrict_public_buckets);
+    let is_owner = caller.is_some_and(|u| u.uid == bucket.owner);
     Verdicts {
         bucket: bucket.policy.as_deref().map_or(Verdict::Neither, |text| {
-            evaluate(Policy::parse(text, &bucket.name), &request, &bucket.name)
+            let parsed = Policy::parse(text, &bucket.name);
+            // RestrictPublicBuckets: a public policy allows the bucket's owner alone.
+            let public = parsed.as_ref().is_ok_and(Policy::is_public);
+            match evaluate(parsed, &request, &bucket.name) {
+                Verdict::Allow if restricted && public && !is_owner => Verdict::Neither,
+                v => v,
+            }
         }),
         user: user_policy.map(|text| evaluate(Policy::parse_user(text), &request, "(user)")),
     }

@@ -12,6 +12,7 @@ mod lock_ops;
 mod multipart_ops;
 mod object_extra;
 mod object_ops;
+mod ownership_ops;
 mod policy_ops;
 mod version_ops;
 
@@ -22,6 +23,7 @@ use http::Extensions;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+use crate::acl::{Acl, Ownership};
 use crate::authz::{self, Action, Decision, Owned};
 use crate::buckets::Buckets;
 use crate::objects::Objects;
@@ -141,7 +143,21 @@ pub(crate) fn may_on_key(
     action: Action,
 ) -> bool {
     let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, key, None);
-    authz::decide(uid(caller), action, owned_bucket(bucket), None, verdicts) == Decision::Allow
+    let acl = effective_acl(bucket, &bucket.acl);
+    let owned = Owned {
+        owner: &bucket.owner,
+        acl: &acl,
+    };
+    authz::decide(uid(caller), action, owned, None, verdicts) == Decision::Allow
+}
+
+/// An ACL of `bucket` or of an object in it, as decisions read it: ownership controls may
+/// turn ACLs off, a public access block may have public grants ignored.
+fn effective_acl(bucket: &BucketRecord, acl: &Acl) -> Acl {
+    acl.effective(
+        bucket.ownership.unwrap_or_default(),
+        bucket.public_access_block.as_ref(),
+    )
 }
 
 /// Whether `caller` may do `action` on version `meta` of `key` in `bucket`.
@@ -153,31 +169,25 @@ pub(crate) fn may_on_object(
     meta: &ObjectMeta,
     action: Action,
 ) -> bool {
+    // With ACLs off, everything in the bucket is its owner's.
+    let enforced = bucket.ownership == Some(Ownership::BucketOwnerEnforced);
+    let object_acl = effective_acl(bucket, &meta.acl);
     let object = Owned {
-        owner: &meta.owner,
-        acl: &meta.acl,
+        owner: if enforced { &bucket.owner } else { &meta.owner },
+        acl: &object_acl,
+    };
+    let bucket_acl = effective_acl(bucket, &bucket.acl);
+    let owned = Owned {
+        owner: &bucket.owner,
+        acl: &bucket_acl,
     };
     let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, Some(key), Some(meta));
-    authz::decide(
-        uid(caller),
-        action,
-        owned_bucket(bucket),
-        Some(object),
-        verdicts,
-    ) == Decision::Allow
+    authz::decide(uid(caller), action, owned, Some(object), verdicts) == Decision::Allow
 }
 
 /// The uid of a caller (`None`: anonymous).
 pub(crate) fn uid(caller: Option<&UserRecord>) -> Option<&str> {
     caller.map(|u| u.uid.as_str())
-}
-
-/// A bucket as the decision sees it.
-fn owned_bucket(bucket: &BucketRecord) -> Owned<'_> {
-    Owned {
-        owner: &bucket.owner,
-        acl: &bucket.acl,
-    }
 }
 
 #[async_trait::async_trait]
@@ -229,6 +239,48 @@ impl S3 for ShoalS3 {
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         acl_ops::put_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        ownership_ops::put_bucket_ownership_controls(self, req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        ownership_ops::get_bucket_ownership_controls(self, req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        ownership_ops::delete_bucket_ownership_controls(self, req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        ownership_ops::put_public_access_block(self, req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        ownership_ops::get_public_access_block(self, req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        ownership_ops::delete_public_access_block(self, req).await
     }
 
     async fn put_bucket_policy(

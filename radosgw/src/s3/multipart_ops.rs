@@ -94,11 +94,16 @@ pub(super) async fn create_multipart_upload(
         s3,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         &acl_ops::grant_headers!(input, write: None),
-        Some(&bucket.owner),
+        acl_ops::Target::Object(&bucket),
     )
     .await?;
+    let owner = acl_ops::object_owner(
+        &bucket,
+        &user.uid,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+    );
     let meta = ObjectMeta {
-        owner: user.uid.clone(),
+        owner,
         retention,
         legal_hold,
         headers: convert::standard_headers!(input),
@@ -113,7 +118,7 @@ pub(super) async fn create_multipart_upload(
         ..ObjectMeta::default()
     };
     let name = algorithm.as_ref().map(|a| a.as_str().to_owned());
-    let record = Upload::create(&s3.objects, &bucket, &input.key, meta, name).await?;
+    let record = Upload::create(&s3.objects, &bucket, &input.key, meta, name, &user.uid).await?;
     // A delete of the bucket may have checked for uploads before ours was listed: then
     // the bucket is gone by now, and so must the upload be.
     let now = s3.buckets.get(&bucket.name).await?;
@@ -389,7 +394,7 @@ async fn check_initiator(
     let Some(record) = upload.record().await? else {
         return Err(multipart::no_such_upload(upload.id()).into());
     };
-    let initiator = record.meta.owner == caller.uid;
+    let initiator = record.initiator() == caller.uid;
     let bucket_owner = who == Initiated::OrBucketOwner && bucket.owner == caller.uid;
     if initiator || bucket_owner {
         Ok(record)
@@ -455,7 +460,7 @@ pub(super) async fn list_parts(
         is_truncated: Some(truncated),
         parts: Some(parts.into_iter().map(to_part).collect()),
         owner: Some(convert::owner(&record.meta.owner, Some(&user))),
-        initiator: Some(initiator(&record.meta.owner, &user)),
+        initiator: Some(initiator(record.initiator(), &user)),
         storage_class: Some(class_of(&record)),
         checksum_algorithm: record.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
@@ -491,7 +496,7 @@ pub(super) async fn list_multipart_uploads(
     let uploads = page.uploads.into_iter().map(|u| MultipartUpload {
         storage_class: Some(class_of(&u)),
         owner: Some(convert::owner(&u.meta.owner, Some(&user))),
-        initiator: Some(initiator(&u.meta.owner, &user)),
+        initiator: Some(initiator(u.initiator(), &user)),
         key: Some(enc(u.key)),
         upload_id: Some(u.upload_id),
         initiated: Some(timestamp(u.initiated_ms)),

@@ -116,11 +116,16 @@ pub(super) async fn copy_object(
         s3,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         &acl_ops::grant_headers!(input, write: None),
-        Some(&bucket.owner),
+        acl_ops::Target::Object(&bucket),
     )
     .await?;
+    let owner = acl_ops::object_owner(
+        &bucket,
+        &user.uid,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+    );
     let mut meta = ObjectMeta {
-        owner: user.uid.clone(),
+        owner,
         acl,
         retention,
         legal_hold,

@@ -75,9 +75,14 @@ pub(super) async fn put_object(
         .await?;
     // An anonymous write (a bucket whose ACL lets everyone write) belongs to the bucket's
     // owner, so that someone can always read and delete it.
-    let owner = caller
+    let writer = caller
         .as_ref()
-        .map_or_else(|| bucket.owner.clone(), |u| u.uid.clone());
+        .map_or(bucket.owner.as_str(), |u| u.uid.as_str());
+    let owner = acl_ops::object_owner(
+        &bucket,
+        writer,
+        input.acl.as_ref().map(ObjectCannedACL::as_str),
+    );
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
@@ -96,7 +101,7 @@ pub(super) async fn put_object(
         s3,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         &acl_ops::grant_headers!(input, write: None),
-        Some(&bucket.owner),
+        acl_ops::Target::Object(&bucket),
     )
     .await?;
     let meta = ObjectMeta {

@@ -32,8 +32,16 @@ pub(super) async fn put_bucket_policy(
             "a bucket policy is at most {MAX_POLICY} bytes"
         ));
     }
-    if let Err(e) = Policy::parse(&input.policy, &bucket.name) {
-        return Err(s3_error!(MalformedPolicy, "{e}"));
+    let policy = Policy::parse(&input.policy, &bucket.name)
+        .map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
+    let blocked = bucket
+        .public_access_block
+        .is_some_and(|b| b.block_public_policy);
+    if blocked && policy.is_public() {
+        return Err(s3_error!(
+            AccessDenied,
+            "the bucket's public access block refuses a public policy"
+        ));
     }
     s3.buckets
         .set_policy(&bucket.name, Some(input.policy.clone()))
