@@ -108,6 +108,7 @@ impl Buckets {
             policy: None,
             ownership: None,
             public_access_block: None,
+            cors: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -285,6 +286,19 @@ impl Buckets {
                 ));
             }
             record.ownership = ownership;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (`None`: removes) a bucket's CORS rules (validated by the caller).
+    pub async fn set_cors(
+        &self,
+        name: &str,
+        cors: Option<crate::cors::CorsConfig>,
+    ) -> GwResult<()> {
+        self.update(name, |record| {
+            record.cors = cors.clone();
             Ok(())
         })
         .await

@@ -10,9 +10,11 @@
 pub mod access;
 pub mod acl;
 pub mod authz;
+pub mod browsers;
 pub mod buckets;
 pub mod classes;
 pub mod cluster;
+pub mod cors;
 pub mod error;
 pub mod gc;
 pub mod ids;

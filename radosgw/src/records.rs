@@ -102,6 +102,9 @@ pub struct BucketRecord {
     /// Its public access block, if one was put.
     #[serde(default)]
     pub public_access_block: Option<crate::acl::PublicAccessBlock>,
+    /// Its CORS rules, if any.
+    #[serde(default)]
+    pub cors: Option<crate::cors::CorsConfig>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to

@@ -16,6 +16,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use tower::Service;
 
 use crate::access::Access;
+use crate::browsers::Browsers;
 use crate::buckets::Buckets;
 use crate::cluster::{Cluster, PoolSettings};
 use crate::error::{GwError, GwResult};
@@ -100,10 +101,11 @@ impl S3Host for Domains {
 pub fn service(
     cluster: &Cluster,
     config: &GatewayConfig,
+    buckets: &Buckets,
     reads: crate::tier_worker::ReadQueue,
 ) -> GwResult<S3Service> {
     let users = Arc::new(Users::new(cluster.meta.clone()));
-    let buckets = Buckets::new(cluster, config.index_shards);
+    let buckets = buckets.clone();
     let s3 = ShoalS3 {
         users: users.clone(),
         buckets: buckets.clone(),
@@ -121,14 +123,24 @@ pub fn service(
     Ok(builder.build())
 }
 
-/// The axum router serving `svc` for every path.
-pub fn router(svc: S3Service) -> Router {
+/// The axum router serving `svc` for every path; browsers' preflights are answered before
+/// s3s (which does not route `OPTIONS`), and responses to browsers get their CORS headers.
+pub fn router(svc: S3Service, browsers: Browsers) -> Router {
     Router::new().fallback(move |mut req: Request| {
         let mut svc = svc.clone();
+        let browsers = browsers.clone();
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
         let refused = crate::precheck::refusal(req.headers(), req.uri().query());
         let close = expects_continue_without_body(req.headers());
+        // A preflight's headers and path, read before anything awaits (a request body is
+        // not Sync).
+        let preflight = crate::browsers::is_preflight(&req)
+            .then(|| (req.headers().clone(), req.uri().path().to_owned()));
+        let asked = browsers.asked(&req);
         async move {
+            if let Some((headers, path)) = preflight {
+                return with_request_id(browsers.preflight(&headers, &path).await).await;
+            }
             let mut resp = if let Some(e) = refused
                 && let Ok(resp) = e.to_http_response()
             {
@@ -145,6 +157,9 @@ pub fn router(svc: S3Service) -> Router {
                     }
                 }
             };
+            if let Some(asked) = asked {
+                browsers.decorate(&mut resp, asked).await;
+            }
             if close {
                 resp.headers_mut().insert(
                     http::header::CONNECTION,
@@ -233,7 +248,15 @@ pub async fn run(
 ) -> GwResult<()> {
     let cluster = Cluster::open(client, &config.pools).await?;
     let (reads, read_queue) = crate::tier_worker::ReadQueue::new(config.lifecycle.day_ms());
-    let svc = service(&cluster, &config, reads)?;
+    // One bucket-record cache for S3 and for browsers' preflights: a gateway sees its own
+    // changes at once.
+    let buckets = Buckets::new(&cluster, config.index_shards);
+    let svc = service(&cluster, &config, &buckets, reads)?;
+    let browsers = Browsers {
+        buckets: buckets.clone(),
+        host: (!config.domains.is_empty())
+            .then(|| Arc::new(Domains(config.domains.clone())) as Arc<dyn S3Host + Send + Sync>),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| io_error(config.listen, e))?;
@@ -245,7 +268,6 @@ pub async fn run(
     let every =
         (config.objects.gc_delay / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let gc_task = tokio::spawn(gc::run(cluster.clone(), every));
-    let buckets = Buckets::new(&cluster, config.index_shards);
     let objects = Objects::new(cluster.clone(), config.objects.clone());
     let every =
         (config.objects.janitor_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -268,7 +290,7 @@ pub async fn run(
         }
     });
     // The peer's address reaches bucket policies (aws:SourceIp).
-    let app = router(svc).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(svc, browsers).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

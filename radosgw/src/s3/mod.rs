@@ -5,6 +5,7 @@
 mod acl_ops;
 mod bucket_ops;
 mod convert;
+mod cors_ops;
 pub mod facts;
 mod lifecycle_ops;
 mod list_ops;
@@ -281,6 +282,27 @@ impl S3 for ShoalS3 {
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
         ownership_ops::delete_public_access_block(self, req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        cors_ops::put_bucket_cors(self, req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        cors_ops::get_bucket_cors(self, req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        cors_ops::delete_bucket_cors(self, req).await
     }
 
     async fn put_bucket_policy(
