@@ -125,6 +125,8 @@ async fn cors_rules_answer_browsers() {
         resp.header("access-control-allow-credentials"),
         Some("true")
     );
+    let vary = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method";
+    assert_eq!(resp.header("vary"), Some(vary));
     assert_eq!(preflight(Some("https://evil.test"), "PUT", "").status, 403);
     assert_eq!(preflight(Some(APP), "DELETE", "").status, 403);
     assert_eq!(preflight(Some(APP), "PUT", "Authorization").status, 403);
@@ -147,6 +149,7 @@ async fn cors_rules_answer_browsers() {
     );
     assert_eq!(resp.status, 200, "CORS does not refuse; the browser does");
     assert_eq!(resp.header("access-control-allow-origin"), None);
+    assert_eq!(resp.header("vary"), Some(vary), "refused origins vary too");
     put(&s3, "web", "private.txt", b"secret").await;
     let presigned = s3
         .get_object()

@@ -460,6 +460,11 @@ async fn a_user_policy_confines_its_keys() {
         !out.status.success(),
         "a user policy with a Principal was accepted"
     );
+    let out = cluster.shoal(&["user", "policy", "get", "alice"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("shared/alice/*"),
+        "the refused policy replaced the one before"
+    );
 
     // The key cache holds the old record a few seconds.
     common::s3::eventually(
@@ -481,6 +486,12 @@ async fn a_user_policy_confines_its_keys() {
         put_status(&alice, "alices", "mine", None, None).await,
         403,
         "even her own bucket"
+    );
+    expect_err(
+        alice.list_buckets().send().await,
+        403,
+        Some("AccessDenied"),
+        "ListBuckets, which the policy does not allow",
     );
     expect_err(
         alice.create_bucket().bucket("another").send().await,

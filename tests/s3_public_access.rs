@@ -147,6 +147,34 @@ async fn public_access_blocks_and_ownership_controls() {
         Some("AccessDenied"),
         "a public policy under the block",
     );
+    let confined = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::blocked/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+    owner
+        .put_bucket_policy()
+        .bucket("blocked")
+        .policy(confined)
+        .send()
+        .await
+        .must("a policy confined to addresses is not public");
+    for open in [
+        r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#,
+        r#"{"IpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+        r#"{"StringLike":{"aws:username":"*"}}"#,
+    ] {
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::blocked/*","Condition":{open}}}]}}"#
+        );
+        expect_err(
+            owner
+                .put_bucket_policy()
+                .bucket("blocked")
+                .policy(policy)
+                .send()
+                .await,
+            403,
+            Some("AccessDenied"),
+            &format!("a condition that lets anyone in is public: {open}"),
+        );
+    }
     // RestrictPublicBuckets: with only that part of the block, a public policy may be put
     // but allows nobody but the owner.
     owner
@@ -198,6 +226,16 @@ async fn public_access_blocks_and_ownership_controls() {
         .send()
         .await
         .must("alice may write");
+    alice
+        .put_object()
+        .bucket("enforced")
+        .key("before")
+        .grant_read("uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")
+        .body(ByteStream::from_static(b"b"))
+        .send()
+        .await
+        .must("alice writes before ACLs go off");
+    assert_eq!(anonymous_get(&cluster, "/enforced/before"), 200);
     expect_err(
         owner
             .put_bucket_ownership_controls()
@@ -232,6 +270,46 @@ async fn public_access_blocks_and_ownership_controls() {
     let rule = &got.ownership_controls().unwrap().rules()[0];
     assert_eq!(
         rule.object_ownership(),
+        &ObjectOwnership::BucketOwnerEnforced
+    );
+    // What alice wrote before is the owner's now, its public grant void.
+    let acl = owner
+        .get_object_acl()
+        .bucket("enforced")
+        .key("before")
+        .send()
+        .await
+        .must("the owner reads the ACL of what alice wrote before");
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(owner_id.as_str()));
+    assert_eq!(acl.grants().len(), 1, "full control for the owner only");
+    assert_eq!(anonymous_get(&cluster, "/enforced/before"), 403);
+    expect_err(
+        owner
+            .create_bucket()
+            .bucket("born-enforced")
+            .acl(BucketCannedAcl::PublicRead)
+            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+            .send()
+            .await,
+        400,
+        Some("InvalidBucketAclWithObjectOwnership"),
+        "CreateBucket with an ACL and ACLs off",
+    );
+    owner
+        .create_bucket()
+        .bucket("born-enforced")
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+        .send()
+        .await
+        .must("CreateBucket with ACLs off");
+    let got = owner
+        .get_bucket_ownership_controls()
+        .bucket("born-enforced")
+        .send()
+        .await
+        .must("get");
+    assert_eq!(
+        got.ownership_controls().unwrap().rules()[0].object_ownership(),
         &ObjectOwnership::BucketOwnerEnforced
     );
     expect_err(

@@ -75,15 +75,22 @@ impl Browsers {
             Some(b) => self.rules(b).await,
             None => None,
         };
-        let Some(answer) = rules.and_then(|r| r.preflight(origin, method, &asked)) else {
-            return error(
+        let has_rules = rules.is_some();
+        let mut resp = match rules.and_then(|r| r.preflight(origin, method, &asked)) {
+            Some(answer) => {
+                let mut resp = Response::new(Body::empty());
+                add_headers(resp.headers_mut(), &answer);
+                resp
+            }
+            None => error(
                 StatusCode::FORBIDDEN,
                 "AccessForbidden",
                 "CORSResponse: This CORS request is not allowed.",
-            );
+            ),
         };
-        let mut resp = Response::new(Body::empty());
-        add_headers(resp.headers_mut(), &answer);
+        if has_rules {
+            vary(resp.headers_mut());
+        }
         resp
     }
 
@@ -103,6 +110,7 @@ impl Browsers {
         let Some(rules) = self.rules(&asked.bucket).await else {
             return;
         };
+        vary(resp.headers_mut());
         if let Some(answer) = rules.actual(&asked.origin, &asked.method) {
             add_headers(resp.headers_mut(), &answer);
         }
@@ -145,8 +153,17 @@ fn add_headers(h: &mut HeaderMap, a: &CorsAnswer) {
     if a.allow_credentials {
         set(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into());
     }
-    // The answer depends on the origin: caches must not hand it to another.
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// On every response of a bucket with CORS rules, allowed or not: the answer depends on
+/// what the browser sent, so caches must not hand it to another request.
+fn vary(h: &mut HeaderMap) {
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    );
 }
 
 /// An S3 error document with `code` (not every one is in s3s's list).

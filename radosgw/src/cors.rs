@@ -36,10 +36,16 @@ pub struct CorsConfig {
     pub rules: Vec<CorsRule>,
 }
 
-/// Why a configuration was refused (S3's MalformedXML / InvalidRequest, with the reason).
+/// Why a configuration was refused, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadCors(pub String);
+pub enum BadCors {
+    /// Its structure: no rules, a rule without origins or methods (S3's MalformedXML).
+    #[error("{0}")]
+    Malformed(String),
+    /// Its values: a method CORS has not, too many wildcards (S3's InvalidRequest).
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// The headers an allowed request's response carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,16 +68,16 @@ impl CorsConfig {
     /// Checks a configuration as S3 does when it is put.
     pub fn validate(&self) -> Result<(), BadCors> {
         if self.rules.is_empty() {
-            return Err(BadCors(
+            return Err(BadCors::Malformed(
                 "a CORS configuration needs at least one rule".into(),
             ));
         }
         if self.rules.len() > MAX_RULES {
-            return Err(BadCors(format!("at most {MAX_RULES} CORS rules")));
+            return Err(BadCors::Invalid(format!("at most {MAX_RULES} CORS rules")));
         }
         for rule in &self.rules {
             if rule.allowed_origins.is_empty() || rule.allowed_methods.is_empty() {
-                return Err(BadCors(
+                return Err(BadCors::Malformed(
                     "a CORS rule needs an AllowedOrigin and an AllowedMethod".into(),
                 ));
             }
@@ -80,18 +86,18 @@ impl CorsConfig {
                 .iter()
                 .find(|m| !METHODS.contains(&m.as_str()))
             {
-                return Err(BadCors(format!(
+                return Err(BadCors::Invalid(format!(
                     "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
                 )));
             }
             let stars = |s: &String| s.matches('*').count() > 1;
             if let Some(o) = rule.allowed_origins.iter().find(|o| stars(o)) {
-                return Err(BadCors(format!(
+                return Err(BadCors::Invalid(format!(
                     "AllowedOrigin \"{o}\" can not have more than one wildcard."
                 )));
             }
             if let Some(h) = rule.allowed_headers.iter().find(|h| stars(h)) {
-                return Err(BadCors(format!(
+                return Err(BadCors::Invalid(format!(
                     "AllowedHeader \"{h}\" can not have more than one wildcard."
                 )));
             }

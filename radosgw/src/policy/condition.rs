@@ -148,8 +148,10 @@ impl Condition {
         }
     }
 
-    /// Whether it confines who may act (a source address, an account): a policy that grants
-    /// everyone something only under such a condition is not public.
+    /// Whether it confines who may act to fixed values (a source address range, an
+    /// account): a policy that grants everyone something only under such a condition is
+    /// not public. Only a plain equality or address check of fixed values counts (no
+    /// IfExists, set operator, wildcard, or `/0` range: those let anyone in).
     pub fn narrows_principals(&self) -> bool {
         const NARROWING: &[&str] = &[
             "aws:sourceip",
@@ -162,7 +164,21 @@ impl Condition {
             "aws:userid",
             "aws:username",
         ];
-        !self.negated && NARROWING.contains(&self.key.to_ascii_lowercase().as_str())
+        let fixed = match self.kind {
+            Kind::Text { ignore_case: false } => {
+                self.values.iter().all(|v| !v.contains(['*', '?']))
+            }
+            Kind::Ip => self
+                .values
+                .iter()
+                .all(|v| Cidr::parse(v).is_some_and(|c| c.bits > 0)),
+            _ => false,
+        };
+        fixed
+            && !self.negated
+            && !self.if_exists
+            && self.set == Set::Plain
+            && NARROWING.contains(&self.key.to_ascii_lowercase().as_str())
     }
 
     /// Whether request value `v` matches policy value `p` (before negation).

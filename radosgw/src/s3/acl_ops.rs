@@ -7,7 +7,7 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert;
 use super::version_ops::{find, version_ref};
-use super::{ShoalS3, may_on_object};
+use super::{ShoalS3, Subject, may_on_object};
 use crate::acl::{self, Acl, CannedAcl, DocumentGrant, GrantHeaders, Grantee, Ownership};
 use crate::authz::Action;
 use crate::error::GwError;
@@ -302,19 +302,30 @@ pub(super) async fn get_object_acl(
     )
     .await?
     .meta;
+    let subject = Subject {
+        key: Some(&input.key),
+        version: None,
+    };
     if !may_on_object(
         &req.extensions,
         caller.as_ref(),
         &bucket,
-        &input.key,
+        subject,
         &meta,
         Action::GetObjectAcl,
     ) {
         return Err(s3_error!(AccessDenied));
     }
-    let owner = owner_of(s3, &meta.owner, caller.as_ref()).await?;
+    // With ACLs off, every object shows as the bucket owner's, under full control only
+    // (also one written, with other grants, before they were turned off).
+    let (owner, acl) = if bucket.ownership == Some(Ownership::BucketOwnerEnforced) {
+        (bucket.owner.as_str(), Acl::default())
+    } else {
+        (meta.owner.as_str(), meta.acl.clone())
+    };
+    let owner = owner_of(s3, owner, caller.as_ref()).await?;
     Ok(S3Response::new(GetObjectAclOutput {
-        grants: Some(document(s3, &meta.acl, &owner).await?),
+        grants: Some(document(s3, &acl, &owner).await?),
         owner: Some(owner),
         ..Default::default()
     }))
@@ -346,11 +357,15 @@ pub(super) async fn put_object_acl(
     )
     .await?
     .meta;
+    let subject = Subject {
+        key: Some(&input.key),
+        version: None,
+    };
     if !may_on_object(
         &req.extensions,
         caller.as_ref(),
         &bucket,
-        &input.key,
+        subject,
         &meta,
         Action::PutObjectAcl,
     ) {

@@ -5,6 +5,7 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::convert::{self, timestamp};
 use super::{ShoalS3, acl_ops};
+use crate::acl::{Grantee, Ownership};
 use crate::authz::Action;
 use crate::lock::LockConfig;
 
@@ -13,6 +14,12 @@ pub(super) async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let user = s3.user(&req).await?;
+    if !super::facts::user_allows(req.extensions.get(), &user, "s3:ListAllMyBuckets", "*") {
+        return Err(s3s::s3_error!(
+            AccessDenied,
+            "the user's policy does not allow listing buckets"
+        ));
+    }
     let prefix = req.input.prefix.unwrap_or_default();
     let buckets = s3
         .buckets
@@ -44,7 +51,7 @@ pub(super) async fn create_bucket(
         req.extensions.get(),
         &user,
         "s3:CreateBucket",
-        &input.bucket,
+        &crate::policy::arn(&input.bucket, None),
     ) {
         return Err(s3s::s3_error!(
             AccessDenied,
@@ -72,6 +79,23 @@ pub(super) async fn create_bucket(
     )
     .await?;
     let lock = (input.object_lock_enabled_for_bucket == Some(true)).then(LockConfig::default);
+    let ownership = match &input.object_ownership {
+        None => None,
+        Some(o) => Some(Ownership::parse(o.as_str()).ok_or_else(|| {
+            s3s::s3_error!(
+                InvalidArgument,
+                "unknown x-amz-object-ownership {:?}",
+                o.as_str()
+            )
+        })?),
+    };
+    let others = acl.grants.iter().any(|g| g.grantee != Grantee::Owner);
+    if ownership == Some(Ownership::BucketOwnerEnforced) && others {
+        return Err(s3s::s3_error!(
+            InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+        ));
+    }
     match s3
         .buckets
         .create(&input.bucket, &user.uid, acl, &region, shards, lock)
@@ -82,6 +106,11 @@ pub(super) async fn create_bucket(
         Err(e) if e.is_s3(&S3ErrorCode::BucketAlreadyOwnedByYou) && region == LEGACY_REGION => {}
         other => {
             other?;
+            // Set right after the bucket is made (a crash between leaves ObjectWriter, the
+            // default, and the client without an answer).
+            if ownership.is_some() {
+                s3.buckets.set_ownership(&input.bucket, ownership).await?;
+            }
         }
     }
     Ok(S3Response::new(CreateBucketOutput {

@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::ShoalS3;
 use crate::authz::Action;
-use crate::cors::{CorsConfig, CorsRule};
+use crate::cors::{BadCors, CorsConfig, CorsRule};
 
 pub(super) async fn put_bucket_cors(
     s3: &ShoalS3,
@@ -36,9 +36,10 @@ pub(super) async fn put_bucket_cors(
         })
         .collect();
     let config = CorsConfig { rules };
-    config
-        .validate()
-        .map_err(|e| s3_error!(InvalidRequest, "{e}"))?;
+    config.validate().map_err(|e| match e {
+        BadCors::Malformed(why) => s3_error!(MalformedXML, "{why}"),
+        BadCors::Invalid(why) => s3_error!(InvalidRequest, "{why}"),
+    })?;
     s3.buckets.set_cors(&bucket.name, Some(config)).await?;
     Ok(S3Response::new(PutBucketCorsOutput::default()))
 }

@@ -109,17 +109,28 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What the policies say of `caller` doing `action` in `bucket`, on `key` (the request's
-/// path key when `None`) for an action on an object whose current metadata is `meta` when
-/// known: the bucket's policy and the caller's own.
+/// Which object a decision is about, when it is not the request's own: its key and the
+/// version named (a DeleteObjects entry, a copy's source).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Subject<'a> {
+    /// The key (`None`: the request's path key).
+    pub key: Option<&'a str>,
+    /// The version named (`None`: the request's `versionId`, if any).
+    pub version: Option<&'a str>,
+}
+
+/// What the policies say of `caller` doing `action` in `bucket` on `subject` for an action on
+/// an object whose current metadata is `meta` when known: the bucket's policy and the
+/// caller's own.
 pub fn policy_verdicts(
     facts: Option<&Facts>,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
     action: Action,
-    key: Option<&str>,
+    subject: Subject<'_>,
     meta: Option<&ObjectMeta>,
 ) -> Verdicts {
+    let key = subject.key;
     let user_policy = caller.and_then(|u| u.policy.as_deref());
     if bucket.policy.is_none() && user_policy.is_none() {
         return Verdicts::NONE;
@@ -135,6 +146,9 @@ pub fn policy_verdicts(
         for (k, v) in &meta.tags {
             cx.set_one(&format!("s3:ExistingObjectTag/{k}"), v.clone());
         }
+    }
+    if let Some(v) = subject.version {
+        cx.set_one("s3:VersionId", v);
     }
     let key = key.or(facts.key.as_deref());
     let resource = if action.on_object_resource() {
@@ -187,9 +201,9 @@ fn evaluate(
     }
 }
 
-/// Whether `user`'s own policy (if any) lets it do `action` on bucket `bucket`, for what
-/// happens before a bucket exists (CreateBucket).
-pub fn user_allows(facts: Option<&Facts>, user: &UserRecord, action: &str, bucket: &str) -> bool {
+/// Whether `user`'s own policy (if any) lets it do `action` on `resource` (an ARN), for
+/// what is about no existing bucket (CreateBucket, ListBuckets).
+pub fn user_allows(facts: Option<&Facts>, user: &UserRecord, action: &str, resource: &str) -> bool {
     let Some(text) = user.policy.as_deref() else {
         return true;
     };
@@ -197,11 +211,10 @@ pub fn user_allows(facts: Option<&Facts>, user: &UserRecord, action: &str, bucke
     let mut cx = facts.unwrap_or(&default).context.clone();
     cx.set_one("aws:username", user.uid.clone());
     cx.set_one("aws:userid", user.uid.clone());
-    let resource = policy::arn(bucket, None);
     let request = policy::Request {
         principal: Some(&user.uid),
         action,
-        resource: &resource,
+        resource,
         context: &cx,
     };
     evaluate(Policy::parse_user(text), &request, "(user)") == Verdict::Allow

@@ -30,7 +30,7 @@ use crate::buckets::Buckets;
 use crate::objects::Objects;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord};
 use crate::users::Users;
-pub use facts::Facts;
+pub use facts::{Facts, Subject};
 
 /// The gateway's S3 service.
 #[derive(Debug, Clone)]
@@ -131,19 +131,19 @@ pub(crate) fn may_on_bucket(
     bucket: &BucketRecord,
     action: Action,
 ) -> bool {
-    may_on_key(cx, caller, bucket, None, action)
+    may_on_key(cx, caller, bucket, Subject::default(), action)
 }
 
-/// [`may_on_bucket`] for an action on `key` (`None`: the request's path key), when one
-/// request acts on many keys (DeleteObjects).
+/// [`may_on_bucket`] for an action on `subject`, when one request acts on many keys
+/// (DeleteObjects).
 pub(crate) fn may_on_key(
     cx: &Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
-    key: Option<&str>,
+    subject: Subject<'_>,
     action: Action,
 ) -> bool {
-    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, key, None);
+    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, subject, None);
     let acl = effective_acl(bucket, &bucket.acl);
     let owned = Owned {
         owner: &bucket.owner,
@@ -161,12 +161,12 @@ fn effective_acl(bucket: &BucketRecord, acl: &Acl) -> Acl {
     )
 }
 
-/// Whether `caller` may do `action` on version `meta` of `key` in `bucket`.
+/// Whether `caller` may do `action` on version `meta` of `subject.key` in `bucket`.
 pub(crate) fn may_on_object(
     cx: &Extensions,
     caller: Option<&UserRecord>,
     bucket: &BucketRecord,
-    key: &str,
+    subject: Subject<'_>,
     meta: &ObjectMeta,
     action: Action,
 ) -> bool {
@@ -182,7 +182,7 @@ pub(crate) fn may_on_object(
         owner: &bucket.owner,
         acl: &bucket_acl,
     };
-    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, Some(key), Some(meta));
+    let verdicts = facts::policy_verdicts(cx.get(), caller, bucket, action, subject, Some(meta));
     authz::decide(uid(caller), action, owned, Some(object), verdicts) == Decision::Allow
 }
 

@@ -7,7 +7,7 @@ use super::convert::{self, etag, timestamp};
 use super::lock_ops::requested_lock;
 use super::object_ops::{ReadConditions, check_key, storage_target};
 use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, acl_ops, may_on_object};
+use super::{ShoalS3, Subject, acl_ops, may_on_object};
 use crate::authz::Action;
 use crate::objects::Preconditions;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord};
@@ -37,7 +37,18 @@ pub(super) async fn copy_source(
     let meta = find(s3, cx, Some(caller), &src_bucket, key, which.as_ref(), 0)
         .await?
         .meta;
-    if !may_on_object(cx, Some(caller), &src_bucket, key, &meta, Action::GetObject) {
+    let source = Subject {
+        key: Some(key),
+        version: version_id.as_deref(),
+    };
+    if !may_on_object(
+        cx,
+        Some(caller),
+        &src_bucket,
+        source,
+        &meta,
+        Action::GetObject,
+    ) {
         return Err(s3_error!(AccessDenied));
     }
     Ok((src_bucket, key.to_string(), meta))

@@ -11,7 +11,7 @@ use super::convert::{self, etag, timestamp};
 use super::lifecycle_ops::expiration_header;
 use super::lock_ops::{lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, acl_ops, may_on_object};
+use super::{ShoalS3, Subject, acl_ops, may_on_object};
 use crate::authz::Action;
 use crate::objects::read::READ_CHUNK;
 use crate::objects::{Preconditions, VersionDelete, etag_matches};
@@ -234,7 +234,11 @@ fn check_read(
     (key, meta): (&str, &ObjectMeta),
     conditions: ReadConditions<'_>,
 ) -> S3Result<()> {
-    if !may_on_object(cx, caller, bucket, key, meta, Action::GetObject) {
+    let subject = Subject {
+        key: Some(key),
+        version: None,
+    };
+    if !may_on_object(cx, caller, bucket, subject, meta, Action::GetObject) {
         return Err(s3_error!(AccessDenied));
     }
     conditions.check(meta)
@@ -613,10 +617,13 @@ pub(super) async fn delete_objects(
     let cx = &req.extensions;
     let mut done = futures::stream::iter(input.delete.objects)
         .map(|object| async move {
-            let key = Some(object.key.as_str());
+            let subject = Subject {
+                key: Some(object.key.as_str()),
+                version: object.version_id.as_deref(),
+            };
             let bypassing = Action::OwnerOnly("s3:BypassGovernanceRetention");
-            if !super::may_on_key(cx, Some(user), bucket, key, Action::DeleteObject)
-                || (bypass && !super::may_on_key(cx, Some(user), bucket, key, bypassing))
+            if !super::may_on_key(cx, Some(user), bucket, subject, Action::DeleteObject)
+                || (bypass && !super::may_on_key(cx, Some(user), bucket, subject, bypassing))
             {
                 return (object, Err(s3_error!(AccessDenied)));
             }
