@@ -109,6 +109,7 @@ impl Buckets {
             ownership: None,
             public_access_block: None,
             cors: None,
+            tags: None,
         };
         // Shards first: a record only ever names shards that exist and are live.
         self.set_state(&record, STATE_LIVE).await?;
@@ -286,6 +287,15 @@ impl Buckets {
                 ));
             }
             record.ownership = ownership;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets (`None`: removes) a bucket's tags (checked by the caller).
+    pub async fn set_tags(&self, name: &str, tags: Option<Vec<(String, String)>>) -> GwResult<()> {
+        self.update(name, |record| {
+            record.tags = tags.clone();
             Ok(())
         })
         .await

@@ -105,6 +105,9 @@ pub struct BucketRecord {
     /// Its CORS rules, if any.
     #[serde(default)]
     pub cors: Option<crate::cors::CorsConfig>,
+    /// Its tags (`None`: no tag set).
+    #[serde(default)]
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 /// A bucket's versioning state, as S3 names them. Once enabled, a bucket never returns to

@@ -170,14 +170,8 @@ pub(super) async fn delete_bucket(
     s3: &ShoalS3,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:DeleteBucket"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:DeleteBucket")
         .await?;
     let abort_uploads = crate::multipart::abort_all(&s3.objects, &bucket);
     s3.buckets.delete(&bucket, abort_uploads).await?;
@@ -208,4 +202,83 @@ pub(super) async fn get_bucket_location(
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: location,
     }))
+}
+
+/// A bucket holds at most 50 tags (S3's limit; objects hold 10).
+const MAX_BUCKET_TAGS: usize = 50;
+
+pub(super) async fn put_bucket_tagging(
+    s3: &ShoalS3,
+    req: S3Request<PutBucketTaggingInput>,
+) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketTagging")
+        .await?;
+    let tags: Vec<(String, String)> = req
+        .input
+        .tagging
+        .tag_set
+        .iter()
+        .map(|t| {
+            (
+                t.key.clone().unwrap_or_default(),
+                t.value.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    if tags.len() > MAX_BUCKET_TAGS {
+        return Err(s3s::s3_error!(
+            InvalidTag,
+            "a bucket holds at most {MAX_BUCKET_TAGS} tags"
+        ));
+    }
+    // The same key and value limits as objects' (the count checked above).
+    for chunk in tags.chunks(10) {
+        convert::check_tags(chunk)?;
+    }
+    let mut keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(s3s::s3_error!(
+            InvalidTag,
+            "Cannot provide multiple Tags with the same key"
+        ));
+    }
+    s3.buckets.set_tags(&bucket.name, Some(tags)).await?;
+    let mut resp = S3Response::new(PutBucketTaggingOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(super) async fn get_bucket_tagging(
+    s3: &ShoalS3,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketTagging")
+        .await?;
+    let Some(tags) = bucket.tags else {
+        return Err(s3s::s3_error!(NoSuchTagSet, "The TagSet does not exist"));
+    };
+    let tag_set = tags
+        .into_iter()
+        .map(|(key, value)| Tag {
+            key: Some(key),
+            value: Some(value),
+        })
+        .collect();
+    Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
+}
+
+pub(super) async fn delete_bucket_tagging(
+    s3: &ShoalS3,
+    req: S3Request<DeleteBucketTaggingInput>,
+) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketTagging")
+        .await?;
+    s3.buckets.set_tags(&bucket.name, None).await?;
+    let mut resp = S3Response::new(DeleteBucketTaggingOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
 }

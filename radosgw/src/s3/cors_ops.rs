@@ -5,21 +5,14 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::ShoalS3;
-use crate::authz::Action;
 use crate::cors::{BadCors, CorsConfig, CorsRule};
 
 pub(super) async fn put_bucket_cors(
     s3: &ShoalS3,
     req: S3Request<PutBucketCorsInput>,
 ) -> S3Result<S3Response<PutBucketCorsOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:PutBucketCORS"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketCORS")
         .await?;
     let rules = req
         .input
@@ -48,14 +41,8 @@ pub(super) async fn get_bucket_cors(
     s3: &ShoalS3,
     req: S3Request<GetBucketCorsInput>,
 ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:GetBucketCORS"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketCORS")
         .await?;
     let Some(config) = bucket.cors else {
         return Err(s3_error!(
@@ -85,14 +72,8 @@ pub(super) async fn delete_bucket_cors(
     s3: &ShoalS3,
     req: S3Request<DeleteBucketCorsInput>,
 ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:PutBucketCORS"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketCORS")
         .await?;
     s3.buckets.set_cors(&bucket.name, None).await?;
     let mut resp = S3Response::new(DeleteBucketCorsOutput::default());

@@ -59,14 +59,8 @@ pub(super) async fn get_bucket_lifecycle_configuration(
     s3: &ShoalS3,
     req: S3Request<GetBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:GetLifecycleConfiguration"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:GetLifecycleConfiguration")
         .await?;
     let Some(config) = bucket.lifecycle else {
         return Err(s3_error!(
@@ -84,14 +78,8 @@ pub(super) async fn delete_bucket_lifecycle(
     s3: &ShoalS3,
     req: S3Request<DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:PutLifecycleConfiguration"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:PutLifecycleConfiguration")
         .await?;
     s3.buckets.set_lifecycle(&bucket.name, None).await?;
     Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))

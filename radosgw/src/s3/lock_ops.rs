@@ -89,13 +89,11 @@ pub(super) async fn get_object_lock_configuration(
     s3: &ShoalS3,
     req: S3Request<GetObjectLockConfigurationInput>,
 ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
+        .owner_call(
+            &req,
             &req.input.bucket,
-            Action::OwnerOnly("s3:GetBucketObjectLockConfiguration"),
+            "s3:GetBucketObjectLockConfiguration",
         )
         .await?;
     let Some(config) = bucket.object_lock else {

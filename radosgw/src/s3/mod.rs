@@ -3,6 +3,7 @@
 //! module per area.
 
 mod acl_ops;
+mod attributes_ops;
 mod bucket_ops;
 mod convert;
 mod cors_ops;
@@ -98,6 +99,24 @@ impl ShoalS3 {
     ) -> S3Result<BucketRecord> {
         let bucket = self.buckets.must_get(name).await?;
         Self::allowed(cx, caller, bucket, action)
+    }
+
+    /// Bucket `name` for a call only its owner makes (without a policy saying otherwise),
+    /// read now; `action` names the call for policies.
+    pub(crate) async fn owner_call<T>(
+        &self,
+        req: &S3Request<T>,
+        name: &str,
+        action: &'static str,
+    ) -> S3Result<BucketRecord> {
+        let user = self.user(req).await?;
+        self.bucket_now(
+            &req.extensions,
+            Some(&user),
+            name,
+            Action::OwnerOnly(action),
+        )
+        .await
     }
 
     /// Bucket `name`, deciding nothing yet (a request on many keys decides per key).
@@ -303,6 +322,34 @@ impl S3 for ShoalS3 {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         cors_ops::delete_bucket_cors(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        attributes_ops::get_object_attributes(self, req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        bucket_ops::put_bucket_tagging(self, req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        bucket_ops::get_bucket_tagging(self, req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        bucket_ops::delete_bucket_tagging(self, req).await
     }
 
     async fn put_bucket_policy(

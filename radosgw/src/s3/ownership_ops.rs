@@ -8,31 +8,14 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::ShoalS3;
 use crate::acl::{Ownership, PublicAccessBlock};
-use crate::authz::Action;
-use crate::records::BucketRecord;
-
-/// The bucket `name`, if the caller owns it (`action` names the call for policies).
-async fn owned_bucket<T>(
-    s3: &ShoalS3,
-    req: &S3Request<T>,
-    name: &str,
-    action: &'static str,
-) -> S3Result<BucketRecord> {
-    let user = s3.user(req).await?;
-    s3.bucket_now(
-        &req.extensions,
-        Some(&user),
-        name,
-        Action::OwnerOnly(action),
-    )
-    .await
-}
 
 pub(super) async fn put_bucket_ownership_controls(
     s3: &ShoalS3,
     req: S3Request<PutBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:PutBucketOwnershipControls").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketOwnershipControls")
+        .await?;
     let rules = &req.input.ownership_controls.rules;
     let [rule] = rules.as_slice() else {
         return Err(s3_error!(
@@ -56,7 +39,9 @@ pub(super) async fn get_bucket_ownership_controls(
     s3: &ShoalS3,
     req: S3Request<GetBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:GetBucketOwnershipControls").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketOwnershipControls")
+        .await?;
     let Some(ownership) = bucket.ownership else {
         return Err(s3_error!(
             OwnershipControlsNotFoundError,
@@ -76,7 +61,9 @@ pub(super) async fn delete_bucket_ownership_controls(
     s3: &ShoalS3,
     req: S3Request<DeleteBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:PutBucketOwnershipControls").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketOwnershipControls")
+        .await?;
     s3.buckets.set_ownership(&bucket.name, None).await?;
     Ok(S3Response::new(
         DeleteBucketOwnershipControlsOutput::default(),
@@ -97,7 +84,9 @@ pub(super) async fn put_public_access_block(
     s3: &ShoalS3,
     req: S3Request<PutPublicAccessBlockInput>,
 ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:PutBucketPublicAccessBlock").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketPublicAccessBlock")
+        .await?;
     let c = &req.input.public_access_block_configuration;
     let block = PublicAccessBlock {
         block_public_acls: c.block_public_acls.unwrap_or(false),
@@ -115,7 +104,9 @@ pub(super) async fn get_public_access_block(
     s3: &ShoalS3,
     req: S3Request<GetPublicAccessBlockInput>,
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:GetBucketPublicAccessBlock").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketPublicAccessBlock")
+        .await?;
     let Some(b) = bucket.public_access_block else {
         return Err(no_block());
     };
@@ -133,7 +124,9 @@ pub(super) async fn delete_public_access_block(
     s3: &ShoalS3,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    let bucket = owned_bucket(s3, &req, &req.input.bucket, "s3:PutBucketPublicAccessBlock").await?;
+    let bucket = s3
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketPublicAccessBlock")
+        .await?;
     s3.buckets
         .set_public_access_block(&bucket.name, None)
         .await?;

@@ -6,7 +6,6 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::ShoalS3;
-use crate::authz::Action;
 use crate::policy::Policy;
 
 /// Policies larger than S3's limit (20 KB) are refused.
@@ -16,15 +15,9 @@ pub(super) async fn put_bucket_policy(
     s3: &ShoalS3,
     req: S3Request<PutBucketPolicyInput>,
 ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
-    let user = s3.user(&req).await?;
     let input = &req.input;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &input.bucket,
-            Action::OwnerOnly("s3:PutBucketPolicy"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:PutBucketPolicy")
         .await?;
     if input.policy.len() > MAX_POLICY {
         return Err(s3_error!(
@@ -55,14 +48,8 @@ pub(super) async fn get_bucket_policy(
     s3: &ShoalS3,
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:GetBucketPolicy"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketPolicy")
         .await?;
     let Some(policy) = bucket.policy else {
         return Err(s3_error!(
@@ -79,14 +66,8 @@ pub(super) async fn delete_bucket_policy(
     s3: &ShoalS3,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:DeleteBucketPolicy"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:DeleteBucketPolicy")
         .await?;
     s3.buckets.set_policy(&bucket.name, None).await?;
     Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
@@ -96,14 +77,8 @@ pub(super) async fn get_bucket_policy_status(
     s3: &ShoalS3,
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:GetBucketPolicyStatus"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketPolicyStatus")
         .await?;
     let Some(text) = &bucket.policy else {
         return Err(s3_error!(

@@ -17,14 +17,8 @@ pub(super) async fn get_bucket_versioning(
     s3: &ShoalS3,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    let user = s3.user(&req).await?;
     let bucket = s3
-        .bucket_now(
-            &req.extensions,
-            Some(&user),
-            &req.input.bucket,
-            Action::OwnerOnly("s3:GetBucketVersioning"),
-        )
+        .owner_call(&req, &req.input.bucket, "s3:GetBucketVersioning")
         .await?;
     let status = match bucket.versioning {
         // Never enabled: S3 answers an empty configuration.
