@@ -25,6 +25,7 @@ const ANONYMOUS_ALLOWED: &[&str] = &[
     "GetObjectAcl",
     "PutObjectAcl",
     "PutObject",
+    "PostObject",
 ];
 
 /// The header naming the account a caller expects to own the bucket it addresses.

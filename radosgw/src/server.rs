@@ -115,6 +115,14 @@ pub fn service(
         reads,
     };
     let mut builder = S3ServiceBuilder::new(s3);
+    // s3s holds a browser's POST upload (its form's file) in memory before the operation
+    // runs: cap it (S3 allows 5 GB; larger uploads go through PUT or multipart, which
+    // stream), and [`router`] lets only a few POST uploads in at once.
+    let mut s3s_config = s3s::config::S3Config::default();
+    s3s_config.post_object_max_file_size = MAX_POST_FILE;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        s3s_config,
+    ))));
     builder.set_auth(KeyLookup(users));
     builder.set_access(Access { buckets });
     if !config.domains.is_empty() {
@@ -123,12 +131,24 @@ pub fn service(
     Ok(builder.build())
 }
 
+/// The largest file a browser's POST upload may carry (s3s holds it in memory).
+pub const MAX_POST_FILE: u64 = 16 << 20;
+/// POST uploads held at once; more wait (with [`MAX_POST_FILE`]: at most 128 MiB).
+const POSTS_AT_ONCE: usize = 8;
+
 /// The axum router serving `svc` for every path; browsers' preflights are answered before
 /// s3s (which does not route `OPTIONS`), and responses to browsers get their CORS headers.
 pub fn router(svc: S3Service, browsers: Browsers) -> Router {
+    let posts = Arc::new(tokio::sync::Semaphore::new(POSTS_AT_ONCE));
     Router::new().fallback(move |mut req: Request| {
         let mut svc = svc.clone();
         let browsers = browsers.clone();
+        let posts = posts.clone();
+        let form_upload = req.method() == http::Method::POST
+            && req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"multipart/form-data"));
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
         let refused = crate::precheck::refusal(req.headers(), req.uri().query());
         let close = expects_continue_without_body(req.headers());
@@ -141,6 +161,11 @@ pub fn router(svc: S3Service, browsers: Browsers) -> Router {
             if let Some((headers, path)) = preflight {
                 return with_request_id(browsers.preflight(&headers, &path).await).await;
             }
+            // Held until the response is made: s3s has read the form's file by then.
+            let _post = match form_upload {
+                true => posts.acquire_owned().await.ok(),
+                false => None,
+            };
             let mut resp = if let Some(e) = refused
                 && let Ok(resp) = e.to_http_response()
             {
@@ -210,12 +235,24 @@ async fn with_request_id(resp: Response) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
         return Response::from_parts(parts, axum::body::Body::empty());
     };
-    let text = String::from_utf8_lossy(&bytes);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    // A POST form that breaks its own policy's conditions is S3's 403 AccessDenied
+    // ("Invalid according to Policy"); s3s answers 400 InvalidPolicyDocument, which S3
+    // keeps for a policy document that does not parse.
+    if parts.status == http::StatusCode::BAD_REQUEST
+        && text.contains("<Code>InvalidPolicyDocument</Code>")
+        && text.contains("Policy condition")
+    {
+        parts.status = http::StatusCode::FORBIDDEN;
+        text = text
+            .replace("<Code>InvalidPolicyDocument</Code>", "<Code>AccessDenied</Code>")
+            .replace("<Message>", "<Message>Invalid according to Policy: ");
+    }
     let body = match text.rfind("</Error>") {
         Some(at) if !text.contains("<RequestId>") => {
             format!("{}<RequestId>{id}</RequestId>{}", &text[..at], &text[at..])
         }
-        _ => text.into_owned(),
+        _ => text,
     };
     parts.headers.remove(http::header::CONTENT_LENGTH);
     tracing::debug!(request_id = id, status = %parts.status, "error response");

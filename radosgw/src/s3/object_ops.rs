@@ -65,14 +65,22 @@ pub(super) async fn put_object(
     let caller = s3.caller(&req).await?;
     let input = req.input;
     check_key(&input.key)?;
-    let bucket = s3
-        .bucket(
-            &req.extensions,
-            caller.as_ref(),
-            &input.bucket,
-            Action::PutObject,
-        )
-        .await?;
+    // Decided on the key the input names: a browser's POST names it in its form, not in
+    // the path.
+    let bucket = s3.bucket_record(&input.bucket).await?;
+    let subject = Subject {
+        key: Some(&input.key),
+        version: None,
+    };
+    if !super::may_on_key(
+        &req.extensions,
+        caller.as_ref(),
+        &bucket,
+        subject,
+        Action::PutObject,
+    ) {
+        return Err(s3_error!(AccessDenied));
+    }
     // An anonymous write (a bucket whose ACL lets everyone write) belongs to the bucket's
     // owner, so that someone can always read and delete it.
     let writer = caller
