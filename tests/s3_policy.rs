@@ -370,7 +370,8 @@ async fn bucket_policies_and_their_conditions() {
     set_policy(
         &owner,
         "pol",
-        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObjectVersion","Resource":"arn:aws:s3:::pol/*"},
+        r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObjectVersion","Resource":"arn:aws:s3:::pol/*","Condition":{"StringEquals":{"s3:VersionId":"null"}}},
+           {"Effect":"Deny","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::pol","Condition":{"StringEquals":{"s3:delimiter":"/"}}},
            {"Effect":"Deny","Principal":"*","Action":"s3:GetBucketObjectLockConfiguration","Resource":"arn:aws:s3:::pol"}"#,
     )
     .await;
@@ -403,6 +404,18 @@ async fn bucket_policies_and_their_conditions() {
         Some("AccessDenied"),
         "a bucket-level action denied on the bucket",
     );
+    let listed = owner
+        .list_objects_v2()
+        .bucket("pol")
+        .delimiter("/")
+        .send()
+        .await;
+    assert_eq!(
+        listed.err().map(|e| status_and_code(&e).0),
+        Some(Some(403)),
+        "s3:delimiter"
+    );
+    assert_eq!(list_status(&owner, "pol", None, None).await, 200);
 }
 
 /// A user's own policy confines its keys: what it does not allow is refused, whatever

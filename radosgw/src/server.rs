@@ -245,7 +245,10 @@ async fn with_request_id(resp: Response) -> Response {
     {
         parts.status = http::StatusCode::FORBIDDEN;
         text = text
-            .replace("<Code>InvalidPolicyDocument</Code>", "<Code>AccessDenied</Code>")
+            .replace(
+                "<Code>InvalidPolicyDocument</Code>",
+                "<Code>AccessDenied</Code>",
+            )
             .replace("<Message>", "<Message>Invalid according to Policy: ");
     }
     let body = match text.rfind("</Error>") {

@@ -183,7 +183,7 @@ pub(super) async fn put_object_retention(
         _ => None,
     };
     let bypass = input.bypass_governance_retention == Some(true);
-    super::object_ops::check_bypass(&req.extensions, &user, &bucket, bypass)?;
+    check_bypass(&req.extensions, &user, &bucket, bypass)?;
     let which = version_ref(&bucket, input.version_id.as_deref())?;
     s3.objects
         .update_meta(&bucket, &input.key, which.as_ref(), |m| {
@@ -382,4 +382,21 @@ pub(super) fn lock_headers(bucket: &BucketRecord, meta: &ObjectMeta) -> LockHead
         until: meta.retention.map(|r| timestamp(r.until_ms)),
         legal_hold: meta.legal_hold.then(|| hold_status(true)),
     }
+}
+
+/// Bypassing a governance retention is the bucket owner's (an ACL cannot grant it).
+pub(super) fn check_bypass(
+    cx: &http::Extensions,
+    user: &UserRecord,
+    bucket: &BucketRecord,
+    bypass: bool,
+) -> S3Result<()> {
+    let action = Action::OwnerOnly("s3:BypassGovernanceRetention");
+    if bypass && !super::may_on_bucket(cx, Some(user), bucket, action) {
+        return Err(s3_error!(
+            AccessDenied,
+            "only the bucket's owner bypasses governance retention"
+        ));
+    }
+    Ok(())
 }

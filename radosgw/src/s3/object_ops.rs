@@ -9,7 +9,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, timestamp};
 use super::lifecycle_ops::expiration_header;
-use super::lock_ops::{lock_headers, requested_lock};
+use super::lock_ops::{check_bypass, lock_headers, requested_lock};
 use super::version_ops::{find, shown_id, version_ref};
 use super::{ShoalS3, Subject, acl_ops, may_on_object};
 use crate::authz::Action;
@@ -582,23 +582,6 @@ async fn delete_one(
             })
         }
     }
-}
-
-/// Bypassing a governance retention is the bucket owner's (an ACL cannot grant it).
-pub(super) fn check_bypass(
-    cx: &http::Extensions,
-    user: &UserRecord,
-    bucket: &BucketRecord,
-    bypass: bool,
-) -> S3Result<()> {
-    let action = Action::OwnerOnly("s3:BypassGovernanceRetention");
-    if bypass && !super::may_on_bucket(cx, Some(user), bucket, action) {
-        return Err(s3_error!(
-            AccessDenied,
-            "only the bucket's owner bypasses governance retention"
-        ));
-    }
-    Ok(())
 }
 
 /// How many keys of one DeleteObjects request are deleted at once.
