@@ -122,6 +122,7 @@ async fn bucket_tags_and_object_attributes() {
     );
     assert_eq!(got.object_size(), Some(1000));
     assert_eq!(got.storage_class(), Some(&StorageClass::Standard));
+    assert!(put.checksum_crc32_c().is_some(), "the PUT's checksum");
     assert_eq!(
         got.checksum().and_then(|c| c.checksum_crc32_c()),
         put.checksum_crc32_c()

@@ -157,10 +157,20 @@ async fn presigned_post_forms() {
     );
     let fields = signed_fields(&user, "forms", conditions, 3600, &[("key", "uploads/big")]);
     let resp = post(&cluster, "forms", &form(&fields, &[b'x'; 2048]));
-    assert_eq!(resp.status, 400, "over the policy's range: {}", resp.text());
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (400, Some("EntityTooLarge")),
+        "over the policy's range: {}",
+        resp.text()
+    );
     let fields = signed_fields(&user, "forms", conditions, -60, &[("key", "uploads/late")]);
     let resp = post(&cluster, "forms", &form(&fields, b"x"));
-    assert_eq!(resp.status, 403, "expired: {}", resp.text());
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (403, Some("AccessDenied")),
+        "expired: {}",
+        resp.text()
+    );
     let mut fields = signed_fields(
         &user,
         "forms",
@@ -196,6 +206,72 @@ async fn presigned_post_forms() {
             "{key} was stored"
         );
     }
+
+    // A form is held to the bucket's policy like a PUT: on the key in its body, and on the
+    // ACL it asks for in a field.
+    s3.put_bucket_policy()
+        .bucket("forms")
+        .policy(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::forms/uploads/secret/*"},
+                {"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::forms/*","Condition":{"StringEquals":{"s3:x-amz-acl":"public-read"}}}]}"#,
+        )
+        .send()
+        .await
+        .must("policy");
+    let fields = signed_fields(
+        &user,
+        "forms",
+        conditions,
+        3600,
+        &[("key", "uploads/secret/x")],
+    );
+    let resp = post(&cluster, "forms", &form(&fields, b"x"));
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (403, Some("AccessDenied")),
+        "a key the bucket policy denies: {}",
+        resp.text()
+    );
+    // s3s reads a form's canned ACL from `x-amz-acl` (not AWS's `acl`).
+    let with_acl = format!(r#"{conditions},{{"x-amz-acl":"public-read"}}"#);
+    let fields = signed_fields(
+        &user,
+        "forms",
+        &with_acl,
+        3600,
+        &[("key", "uploads/public"), ("x-amz-acl", "public-read")],
+    );
+    let resp = post(&cluster, "forms", &form(&fields, b"x"));
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (403, Some("AccessDenied")),
+        "an ACL field the bucket policy denies: {}",
+        resp.text()
+    );
+    let with_sse = format!(r#"{conditions},{{"x-amz-server-side-encryption":"AES256"}}"#);
+    let fields = signed_fields(
+        &user,
+        "forms",
+        &with_sse,
+        3600,
+        &[
+            ("key", "uploads/sse"),
+            ("x-amz-server-side-encryption", "AES256"),
+        ],
+    );
+    let resp = post(&cluster, "forms", &form(&fields, b"x"));
+    assert_eq!(
+        resp.status,
+        501,
+        "encryption asked for in a form: {}",
+        resp.text()
+    );
+    s3.delete_bucket_policy()
+        .bucket("forms")
+        .send()
+        .await
+        .must("policy gone");
 
     // Larger than the gateway holds for a form, whatever the policy allows.
     let huge = r#",["starts-with","$key",""],["content-length-range",0,1073741824]"#;

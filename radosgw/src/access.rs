@@ -4,9 +4,10 @@
 //! (source address, time, condition keys; [`Facts`]) are read here for bucket policies. A request naming the
 //! bucket's expected owner (`x-amz-expected-bucket-owner`) is refused unless it is the owner.
 
-use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::PostObjectInput;
 use s3s::s3_error;
+use s3s::{S3Request, S3Result};
 
 use crate::buckets::Buckets;
 use crate::s3::Facts;
@@ -78,5 +79,53 @@ impl S3Access for Access {
                 "anonymous access is not allowed here"
             ))
         }
+    }
+
+    /// A browser's POST form names its key and asks for ACLs, tags, a class or object lock
+    /// in its body: the facts policies read get them here. Encryption asked for in a form
+    /// is refused as in headers.
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        let i = &req.input;
+        let encryption = i.server_side_encryption.is_some()
+            || i.sse_customer_algorithm.is_some()
+            || i.sse_customer_key.is_some()
+            || i.ssekms_key_id.is_some()
+            || i.ssekms_encryption_context.is_some()
+            || i.bucket_key_enabled.is_some();
+        if encryption {
+            return Err(s3_error!(
+                NotImplemented,
+                "server-side encryption is not supported yet (form field x-amz-server-side-encryption*)"
+            ));
+        }
+        let retain = i.object_lock_retain_until_date.clone().map(|t| {
+            let t: time::OffsetDateTime = t.into();
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        });
+        let fields = [
+            ("x-amz-acl", i.acl.as_ref().map(|a| a.as_str())),
+            ("x-amz-grant-read", i.grant_read.as_deref()),
+            ("x-amz-grant-read-acp", i.grant_read_acp.as_deref()),
+            ("x-amz-grant-write-acp", i.grant_write_acp.as_deref()),
+            ("x-amz-grant-full-control", i.grant_full_control.as_deref()),
+            (
+                "x-amz-storage-class",
+                i.storage_class.as_ref().map(|c| c.as_str()),
+            ),
+            (
+                "x-amz-object-lock-mode",
+                i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            ),
+            (
+                "x-amz-object-lock-legal-hold",
+                i.object_lock_legal_hold_status.as_ref().map(|h| h.as_str()),
+            ),
+            ("x-amz-object-lock-retain-until-date", retain.as_deref()),
+        ];
+        if let Some(facts) = req.extensions.get_mut::<Facts>() {
+            facts.add_form(&i.key, &fields, i.tagging.as_deref());
+        }
+        Ok(())
     }
 }

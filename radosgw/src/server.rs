@@ -120,6 +120,8 @@ pub fn service(
     // stream), and [`router`] lets only a few POST uploads in at once.
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.post_object_max_file_size = MAX_POST_FILE;
+    s3s_config.form_max_fields_size = MAX_POST_FIELDS;
+    s3s_config.form_max_field_size = MAX_POST_FIELDS;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config,
     ))));
@@ -133,8 +135,12 @@ pub fn service(
 
 /// The largest file a browser's POST upload may carry (s3s holds it in memory).
 pub const MAX_POST_FILE: u64 = 16 << 20;
-/// POST uploads held at once; more wait (with [`MAX_POST_FILE`]: at most 128 MiB).
+/// The form's other fields together (a policy, a key, a few headers' worth).
+const MAX_POST_FIELDS: usize = 256 << 10;
+/// POST uploads held at once (with the limits above: at most about 130 MiB); more wait up
+/// to [`POST_WAIT`], then are told to slow down.
 const POSTS_AT_ONCE: usize = 8;
+const POST_WAIT: Duration = Duration::from_secs(30);
 
 /// The axum router serving `svc` for every path; browsers' preflights are answered before
 /// s3s (which does not route `OPTIONS`), and responses to browsers get their CORS headers.
@@ -144,11 +150,17 @@ pub fn router(svc: S3Service, browsers: Browsers) -> Router {
         let mut svc = svc.clone();
         let browsers = browsers.clone();
         let posts = posts.clone();
+        // As s3s reads it (the mime crate: any case, leading spaces).
         let form_upload = req.method() == http::Method::POST
             && req
                 .headers()
                 .get(http::header::CONTENT_TYPE)
-                .is_some_and(|t| t.as_bytes().starts_with(b"multipart/form-data"));
+                .and_then(|t| t.to_str().ok())
+                .is_some_and(|t| {
+                    t.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("multipart/form-data")
+                });
         merge_repeated(req.headers_mut(), http::header::CONTENT_ENCODING);
         let refused = crate::precheck::refusal(req.headers(), req.uri().query());
         let close = expects_continue_without_body(req.headers());
@@ -162,9 +174,22 @@ pub fn router(svc: S3Service, browsers: Browsers) -> Router {
                 return with_request_id(browsers.preflight(&headers, &path).await).await;
             }
             // Held until the response is made: s3s has read the form's file by then.
-            let _post = match form_upload {
-                true => posts.acquire_owned().await.ok(),
-                false => None,
+            let _post = if form_upload {
+                match tokio::time::timeout(POST_WAIT, posts.acquire_owned()).await {
+                    Ok(permit) => permit.ok(),
+                    Err(_) => {
+                        let busy = s3s::s3_error!(SlowDown, "too many form uploads at once");
+                        return match busy.to_http_response() {
+                            Ok(resp) => with_request_id(resp.map(axum::body::Body::new)).await,
+                            Err(_) => Response::builder()
+                                .status(503)
+                                .body(axum::body::Body::empty())
+                                .expect("static response"),
+                        };
+                    }
+                }
+            } else {
+                None
             };
             let mut resp = if let Some(e) = refused
                 && let Ok(resp) = e.to_http_response()

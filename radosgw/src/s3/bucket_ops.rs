@@ -14,7 +14,12 @@ pub(super) async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let user = s3.user(&req).await?;
-    if !super::facts::user_allows(req.extensions.get(), &user, "s3:ListAllMyBuckets", "*") {
+    if !super::facts::user_allows(
+        req.extensions.get(),
+        &user,
+        "s3:ListAllMyBuckets",
+        "arn:aws:s3:::*",
+    ) {
         return Err(s3s::s3_error!(
             AccessDenied,
             "the user's policy does not allow listing buckets"

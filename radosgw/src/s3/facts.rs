@@ -49,45 +49,70 @@ impl Facts {
             };
             cx.set_one(key, value);
         }
-        // Request headers and the condition keys S3 names them by.
-        for (header, key) in [
-            ("x-amz-acl", "s3:x-amz-acl"),
-            ("x-amz-grant-read", "s3:x-amz-grant-read"),
-            ("x-amz-grant-write", "s3:x-amz-grant-write"),
-            ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
-            ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
-            ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
-            (
-                "x-amz-server-side-encryption",
-                "s3:x-amz-server-side-encryption",
-            ),
-            ("x-amz-copy-source", "s3:x-amz-copy-source"),
-            ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
-            ("x-amz-storage-class", "s3:x-amz-storage-class"),
-            ("x-amz-object-lock-mode", "s3:object-lock-mode"),
-            ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
-            (
-                "x-amz-object-lock-retain-until-date",
-                "s3:object-lock-retain-until-date",
-            ),
-            ("referer", "aws:Referer"),
-            ("user-agent", "aws:UserAgent"),
-        ] {
-            if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
+        for (header, key) in HEADER_KEYS {
+            if let Some(v) = headers.get(*header).and_then(|v| v.to_str().ok()) {
                 cx.set_one(key, v);
             }
         }
         if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
-            let mut keys = Vec::new();
-            for (k, v) in query_pairs(tagging) {
-                cx.set_one(&format!("s3:RequestObjectTag/{k}"), v);
-                keys.push(k);
-            }
-            cx.set("s3:RequestObjectTagKeys", keys);
+            set_request_tags(&mut cx, tagging);
         }
         Facts {
             context: cx,
             key: key.map(str::to_owned),
+        }
+    }
+}
+
+/// Request headers and the condition keys S3 names them by (a browser's POST form sends
+/// the same names as fields).
+const HEADER_KEYS: &[(&str, &str)] = &[
+    ("x-amz-acl", "s3:x-amz-acl"),
+    ("x-amz-grant-read", "s3:x-amz-grant-read"),
+    ("x-amz-grant-write", "s3:x-amz-grant-write"),
+    ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+    ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+    ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+    (
+        "x-amz-server-side-encryption",
+        "s3:x-amz-server-side-encryption",
+    ),
+    ("x-amz-copy-source", "s3:x-amz-copy-source"),
+    ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+    ("x-amz-storage-class", "s3:x-amz-storage-class"),
+    ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+    ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+    (
+        "x-amz-object-lock-retain-until-date",
+        "s3:object-lock-retain-until-date",
+    ),
+    ("referer", "aws:Referer"),
+    ("user-agent", "aws:UserAgent"),
+];
+
+/// `s3:RequestObjectTag/<k>` and `s3:RequestObjectTagKeys` from a tagging string (`a=1&b=2`).
+fn set_request_tags(cx: &mut Context, tagging: &str) {
+    let mut keys = Vec::new();
+    for (k, v) in query_pairs(tagging) {
+        cx.set_one(&format!("s3:RequestObjectTag/{k}"), v);
+        keys.push(k);
+    }
+    cx.set("s3:RequestObjectTagKeys", keys);
+}
+
+impl Facts {
+    /// Adds what a browser's POST form says in its body rather than its headers: the key,
+    /// and the fields (named as the headers they stand for) policies have keys for.
+    pub fn add_form(&mut self, key: &str, fields: &[(&str, Option<&str>)], tagging: Option<&str>) {
+        self.key = Some(key.to_owned());
+        for (name, value) in fields {
+            let known = HEADER_KEYS.iter().find(|(header, _)| header == name);
+            if let (Some((_, cond)), Some(v)) = (known, value) {
+                self.context.set_one(cond, *v);
+            }
+        }
+        if let Some(t) = tagging {
+            set_request_tags(&mut self.context, t);
         }
     }
 }

@@ -298,21 +298,19 @@ async fn locked_version(
 pub(super) fn requested_lock(
     cx: &http::Extensions,
     caller: Option<&UserRecord>,
-    bucket: &BucketRecord,
+    (bucket, key): (&BucketRecord, &str),
     mode: Option<&ObjectLockMode>,
     until: Option<&Timestamp>,
     legal_hold: Option<&ObjectLockLegalHoldStatus>,
 ) -> S3Result<(Option<Retention>, bool)> {
     let asked = mode.is_some() || until.is_some() || legal_hold.is_some();
     // A writer granted WRITE by an ACL may not pin versions the owner then cannot delete.
-    if asked
-        && !super::may_on_bucket(
-            cx,
-            caller,
-            bucket,
-            Action::OwnerOnly("s3:PutObjectRetention"),
-        )
-    {
+    let subject = super::Subject {
+        key: Some(key),
+        version: None,
+    };
+    let action = Action::OwnerOnly("s3:PutObjectRetention");
+    if asked && !super::may_on_key(cx, caller, bucket, subject, action) {
         return Err(s3_error!(
             AccessDenied,
             "only the bucket's owner sets object lock on a write"

@@ -118,7 +118,7 @@ pub(super) async fn copy_object(
     let (retention, legal_hold) = requested_lock(
         &req.extensions,
         Some(&user),
-        &bucket,
+        (&bucket, &input.key),
         input.object_lock_mode.as_ref(),
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),

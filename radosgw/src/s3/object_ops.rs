@@ -100,7 +100,7 @@ pub(super) async fn put_object(
     let (retention, legal_hold) = requested_lock(
         &req.extensions,
         caller.as_ref(),
-        &bucket,
+        (&bucket, &input.key),
         input.object_lock_mode.as_ref(),
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
