@@ -5,9 +5,9 @@
 use s3s::dto::{self, *};
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert;
-use super::version_ops::{find, version_ref};
-use super::{ShoalS3, Subject, may_on_object};
+use super::version_ops::permitted_version;
 use crate::acl::{self, Acl, CannedAcl, DocumentGrant, GrantHeaders, Grantee, Ownership};
 use crate::authz::Action;
 use crate::error::GwError;
@@ -282,40 +282,14 @@ pub(super) async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let caller = s3.caller(&req).await?;
     let input = &req.input;
-    let bucket = s3
-        .bucket(
-            &req.extensions,
-            caller.as_ref(),
-            &input.bucket,
-            Action::GetObjectAcl,
-        )
-        .await?;
-    let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(
+    let (bucket, _, meta) = permitted_version(
         s3,
         &req.extensions,
         caller.as_ref(),
-        &bucket,
-        &input.key,
-        which.as_ref(),
-        0,
-    )
-    .await?
-    .meta;
-    let subject = Subject {
-        key: Some(&input.key),
-        version: None,
-    };
-    if !may_on_object(
-        &req.extensions,
-        caller.as_ref(),
-        &bucket,
-        subject,
-        &meta,
+        (&input.bucket, &input.key, input.version_id.as_deref()),
         Action::GetObjectAcl,
-    ) {
-        return Err(s3_error!(AccessDenied));
-    }
+    )
+    .await?;
     // With ACLs off, every object shows as the bucket owner's, under full control only
     // (also one written, with other grants, before they were turned off).
     let (owner, acl) = if bucket.ownership == Some(Ownership::BucketOwnerEnforced) {
@@ -337,40 +311,14 @@ pub(super) async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let caller = s3.caller(&req).await?;
     let input = &req.input;
-    let bucket = s3
-        .bucket(
-            &req.extensions,
-            caller.as_ref(),
-            &input.bucket,
-            Action::PutObjectAcl,
-        )
-        .await?;
-    let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(
+    let (bucket, which, meta) = permitted_version(
         s3,
         &req.extensions,
         caller.as_ref(),
-        &bucket,
-        &input.key,
-        which.as_ref(),
-        0,
-    )
-    .await?
-    .meta;
-    let subject = Subject {
-        key: Some(&input.key),
-        version: None,
-    };
-    if !may_on_object(
-        &req.extensions,
-        caller.as_ref(),
-        &bucket,
-        subject,
-        &meta,
+        (&input.bucket, &input.key, input.version_id.as_deref()),
         Action::PutObjectAcl,
-    ) {
-        return Err(s3_error!(AccessDenied));
-    }
+    )
+    .await?;
     let grants = grant_headers!(input, write: input.grant_write.as_deref());
     let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
     let acl = replacement(

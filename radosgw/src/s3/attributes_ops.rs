@@ -4,10 +4,10 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::ShoalS3;
 use super::convert::timestamp;
 use super::list_ops::listed_max;
-use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, Subject, may_on_object};
+use super::version_ops::{permitted_version, shown_id};
 use crate::authz::Action;
 use crate::records::ObjectMeta;
 
@@ -37,40 +37,14 @@ pub(super) async fn get_object_attributes(
             "unknown object attribute {bad:?}"
         ));
     }
-    let bucket = s3
-        .bucket(
-            &req.extensions,
-            caller.as_ref(),
-            &input.bucket,
-            Action::GetObject,
-        )
-        .await?;
-    let which = version_ref(&bucket, input.version_id.as_deref())?;
-    let meta = find(
+    let (bucket, _, meta) = permitted_version(
         s3,
         &req.extensions,
         caller.as_ref(),
-        &bucket,
-        &input.key,
-        which.as_ref(),
-        0,
-    )
-    .await?
-    .meta;
-    let subject = Subject {
-        key: Some(&input.key),
-        version: None,
-    };
-    if !may_on_object(
-        &req.extensions,
-        caller.as_ref(),
-        &bucket,
-        subject,
-        &meta,
+        (&input.bucket, &input.key, input.version_id.as_deref()),
         Action::GetObject,
-    ) {
-        return Err(s3_error!(AccessDenied));
-    }
+    )
+    .await?;
     let wants = |a: &str| asked.contains(&a);
     let parts = if wants(ObjectAttributes::OBJECT_PARTS) {
         object_parts(&meta, input.part_number_marker, input.max_parts)?

@@ -6,8 +6,8 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::convert::{self, etag, timestamp};
 use super::lock_ops::requested_lock;
 use super::object_ops::{ReadConditions, check_key, storage_target};
-use super::version_ops::{find, shown_id, version_ref};
-use super::{ShoalS3, Subject, acl_ops, may_on_object};
+use super::version_ops::{find, permitted_version, shown_id, version_ref};
+use super::{ShoalS3, acl_ops};
 use crate::authz::Action;
 use crate::objects::Preconditions;
 use crate::records::{BucketRecord, ObjectMeta, UserRecord};
@@ -30,27 +30,14 @@ pub(super) async fn copy_source(
             "only bucket/key copy sources are supported"
         ));
     };
-    let src_bucket = s3
-        .bucket(cx, Some(caller), bucket, Action::GetObject)
-        .await?;
-    let which = version_ref(&src_bucket, version_id.as_deref())?;
-    let meta = find(s3, cx, Some(caller), &src_bucket, key, which.as_ref(), 0)
-        .await?
-        .meta;
-    let source = Subject {
-        key: Some(key),
-        version: version_id.as_deref(),
-    };
-    if !may_on_object(
+    let (src_bucket, _, meta) = permitted_version(
+        s3,
         cx,
         Some(caller),
-        &src_bucket,
-        source,
-        &meta,
+        (bucket, key, version_id.as_deref()),
         Action::GetObject,
-    ) {
-        return Err(s3_error!(AccessDenied));
-    }
+    )
+    .await?;
     Ok((src_bucket, key.to_string(), meta))
 }
 

@@ -106,6 +106,31 @@ pub(super) struct Found {
     pub head: Option<Bytes>,
 }
 
+/// A version of `key` in bucket `bucket` (the current one without `version_id`) that
+/// `caller` may do `action` on: the bucket (NoSuchBucket first), the version named, and
+/// its metadata; AccessDenied when the object's ACL and the policies say no.
+pub(super) async fn permitted_version(
+    s3: &ShoalS3,
+    cx: &Extensions,
+    caller: Option<&UserRecord>,
+    (bucket, key, version_id): (&str, &str, Option<&str>),
+    action: Action,
+) -> S3Result<(BucketRecord, Option<VersionRef>, ObjectMeta)> {
+    let bucket = s3.bucket(cx, caller, bucket, action).await?;
+    let which = version_ref(&bucket, version_id)?;
+    let meta = find(s3, cx, caller, &bucket, key, which.as_ref(), 0)
+        .await?
+        .meta;
+    let subject = super::Subject {
+        key: Some(key),
+        version: version_id,
+    };
+    if !super::may_on_object(cx, caller, &bucket, subject, &meta, action) {
+        return Err(s3_error!(AccessDenied));
+    }
+    Ok((bucket, which, meta))
+}
+
 /// Finds the version of `key` that `which` names (the current one for `None`), reading the
 /// head's first bytes with it if `head_want` > 0. A delete marker is an error here:
 /// 404 for the current version, 405 for one named by id, with S3's marker headers.
