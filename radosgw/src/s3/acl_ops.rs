@@ -82,8 +82,22 @@ fn check_block(target: Target<'_>, acl: &Acl) -> S3Result<()> {
     Ok(())
 }
 
+/// Who owns an object `writer` writes into `bucket` with the canned ACL `canned` or the
+/// grant headers `grants`, and the ACL it gets ([`requested`]; ownership controls decide
+/// the owner).
+pub(super) async fn object_write(
+    s3: &ShoalS3,
+    bucket: &BucketRecord,
+    writer: &str,
+    canned: Option<&str>,
+    grants: &GrantHeaders<'_>,
+) -> S3Result<(String, Acl)> {
+    let acl = requested(s3, canned, grants, Target::Object(bucket)).await?;
+    Ok((object_owner(bucket, writer, canned), acl))
+}
+
 /// Who owns an object `writer` writes into `bucket` asking for the canned ACL `canned`.
-pub(super) fn object_owner(bucket: &BucketRecord, writer: &str, canned: Option<&str>) -> String {
+fn object_owner(bucket: &BucketRecord, writer: &str, canned: Option<&str>) -> String {
     let canned = canned.and_then(|c| CannedAcl::parse(c).ok());
     bucket
         .ownership

@@ -90,18 +90,14 @@ pub(super) async fn create_multipart_upload(
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
     )?;
-    let acl = acl_ops::requested(
+    let (owner, acl) = acl_ops::object_write(
         s3,
-        input.acl.as_ref().map(ObjectCannedACL::as_str),
-        &acl_ops::grant_headers!(input, write: None),
-        acl_ops::Target::Object(&bucket),
-    )
-    .await?;
-    let owner = acl_ops::object_owner(
         &bucket,
         &user.uid,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
-    );
+        &acl_ops::grant_headers!(input, write: None),
+    )
+    .await?;
     let meta = ObjectMeta {
         owner,
         retention,

@@ -86,11 +86,6 @@ pub(super) async fn put_object(
     let writer = caller
         .as_ref()
         .map_or(bucket.owner.as_str(), |u| u.uid.as_str());
-    let owner = acl_ops::object_owner(
-        &bucket,
-        writer,
-        input.acl.as_ref().map(ObjectCannedACL::as_str),
-    );
     let target = storage_target(s3, &bucket, input.storage_class.as_ref()).await?;
     let Some(body) = input.body else {
         return Err(s3_error!(IncompleteBody));
@@ -105,11 +100,12 @@ pub(super) async fn put_object(
         input.object_lock_retain_until_date.as_ref(),
         input.object_lock_legal_hold_status.as_ref(),
     )?;
-    let acl = acl_ops::requested(
+    let (owner, acl) = acl_ops::object_write(
         s3,
+        &bucket,
+        writer,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         &acl_ops::grant_headers!(input, write: None),
-        acl_ops::Target::Object(&bucket),
     )
     .await?;
     let meta = ObjectMeta {
